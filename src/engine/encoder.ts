@@ -1,0 +1,141 @@
+/**
+ * A sentence encoder: our generated BERT graph on onnxruntime-node. Texts are
+ * sorted by token length and batched so padding stays small; results come
+ * back in input order.
+ */
+import * as ort from 'onnxruntime-node';
+import { CancelledError } from '../core/errors';
+import { ExecutionProvider, TextKind } from '../protocol/worker';
+import { CheckpointSpec, readCheckpointSpec } from './bert/config';
+import { OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHiddenStateName } from './bert/graph';
+import { BertTokenizer, TokenizedText } from './bert/tokenize';
+import { SafetensorsFile } from './safetensors';
+import * as path from 'path';
+
+export interface EncoderOptions {
+  provider: ExecutionProvider;
+  threads?: number;
+  queryPrefix?: string;
+  documentPrefix?: string;
+}
+
+export interface EncodeOptions {
+  kind: TextKind;
+  batchSize?: number;
+  pooledHiddenStates?: boolean;
+  signal?: AbortSignal;
+  onBatch?: (done: number, total: number) => void;
+}
+
+export interface Encoded {
+  dim: number;
+  embeddings: Float32Array;
+  truncated: boolean[];
+  tokenCounts: number[];
+  pooledHiddenStates?: Float32Array[];
+}
+
+/** Session options per provider; CUDA needs the provider-specific build of onnxruntime-node. */
+export async function createSession(model: Uint8Array, provider: ExecutionProvider, threads?: number): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  };
+  if (threads && threads > 0) options.intraOpNumThreads = threads;
+  return ort.InferenceSession.create(model, options);
+}
+
+export class Encoder {
+  private constructor(
+    readonly spec: CheckpointSpec,
+    readonly tokenizer: BertTokenizer,
+    private readonly session: ort.InferenceSession,
+    readonly provider: ExecutionProvider,
+    private readonly prefixes: { query: string; document: string },
+  ) {}
+
+  static async load(dir: string, opts: EncoderOptions): Promise<Encoder> {
+    const spec = readCheckpointSpec(dir);
+    const st = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
+    const graph = buildBertGraph(spec, st);
+    const tokenizer = new BertTokenizer(dir, spec.maxTokens);
+    const session = await createSession(graph, opts.provider, opts.threads);
+    return new Encoder(spec, tokenizer, session, opts.provider, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' });
+  }
+
+  get dim(): number {
+    return this.spec.arch.hidden;
+  }
+
+  tokenize(text: string, kind: TextKind): TokenizedText {
+    return this.tokenizer.encode(this.prefixes[kind] + text);
+  }
+
+  async encode(texts: string[], opts: EncodeOptions): Promise<Encoded> {
+    const H = this.dim;
+    const n = texts.length;
+    const toks = texts.map((t) => this.tokenize(t, opts.kind));
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => toks[b].ids.length - toks[a].ids.length);
+    const embeddings = new Float32Array(n * H);
+    const L = this.spec.arch.layers;
+    const pooled = opts.pooledHiddenStates ? Array.from({ length: L + 1 }, () => new Float32Array(n * H)) : undefined;
+    const fetches = [OUTPUT_SENTENCE, ...(pooled ? pooled.map((_, i) => pooledHiddenStateName(i)) : [])];
+    const bs = Math.max(1, opts.batchSize ?? 32);
+
+    for (let start = 0; start < n; start += bs) {
+      if (opts.signal?.aborted) throw new CancelledError();
+      const idx = order.slice(start, start + bs);
+      const seq = toks[idx[0]].ids.length;
+      const ids = new BigInt64Array(idx.length * seq);
+      const mask = new BigInt64Array(idx.length * seq);
+      idx.forEach((ti, b) => {
+        const t = toks[ti].ids;
+        for (let j = 0; j < t.length; j++) {
+          ids[b * seq + j] = BigInt(t[j]);
+          mask[b * seq + j] = 1n;
+        }
+        if (this.tokenizer.padId !== 0) for (let j = t.length; j < seq; j++) ids[b * seq + j] = BigInt(this.tokenizer.padId);
+      });
+      const feeds = {
+        input_ids: new ort.Tensor('int64', ids, [idx.length, seq]),
+        attention_mask: new ort.Tensor('int64', mask, [idx.length, seq]),
+      };
+      const out = await this.session.run(feeds, fetches);
+      const sent = out[OUTPUT_SENTENCE].data as Float32Array;
+      idx.forEach((ti, b) => embeddings.set(sent.subarray(b * H, (b + 1) * H), ti * H));
+      if (pooled) {
+        pooled.forEach((dst, layer) => {
+          const src = out[pooledHiddenStateName(layer)].data as Float32Array;
+          idx.forEach((ti, b) => dst.set(src.subarray(b * H, (b + 1) * H), ti * H));
+        });
+      }
+      for (const t of Object.values(out)) t.dispose?.();
+      opts.onBatch?.(Math.min(start + bs, n), n);
+    }
+    return {
+      dim: H,
+      embeddings,
+      truncated: toks.map((t) => t.truncated),
+      tokenCounts: toks.map((t) => t.ids.length),
+      pooledHiddenStates: pooled,
+    };
+  }
+
+  /** Token-level hidden states of one text, for per-layer tools. */
+  async hiddenStates(text: string, kind: TextKind): Promise<{ tokens: number[]; layers: Float32Array[] }> {
+    const t = this.tokenize(text, kind);
+    const seq = t.ids.length;
+    const feeds = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(t.ids.map(BigInt)), [1, seq]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(seq).fill(1n), [1, seq]),
+    };
+    const names = Array.from({ length: this.spec.arch.layers + 1 }, (_, i) => hiddenStateName(i));
+    const out = await this.session.run(feeds, names);
+    return { tokens: t.ids, layers: names.map((nm) => out[nm].data as Float32Array) };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

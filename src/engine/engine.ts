@@ -1,0 +1,159 @@
+/**
+ * The engine as the worker runs it: picks the execution provider, makes sure
+ * the model is in the cache and verified, keeps loaded encoders, and answers
+ * protocol methods.
+ */
+import * as ort from 'onnxruntime-node';
+import { ModelError } from '../core/errors';
+import {
+  DeviceSetting,
+  EmbedParams,
+  EmbedResult,
+  ExecutionProvider,
+  InitResult,
+  ModelInfo,
+  ModelRef,
+  ProgressEvent,
+  PulledModel,
+  PullParams,
+  ScoreParams,
+  ScoreResult,
+  PROTOCOL_VERSION,
+} from '../protocol/worker';
+import { createSession, Encoder } from './encoder';
+import { ensureModel, pullModel } from './models/pull';
+import { resolveModelSpec } from './models/registry';
+
+export interface CallContext {
+  signal: AbortSignal;
+  progress: (p: ProgressEvent) => void;
+}
+
+/** A one-node graph, to learn whether a provider can actually run here. */
+async function probeProvider(provider: ExecutionProvider): Promise<void> {
+  const { GraphBuilder } = await import('./onnx/builder');
+  const g = new GraphBuilder('probe');
+  g.input({ name: 'x', type: 'float', dims: [1] });
+  g.node('Identity', ['x'], { outputs: ['y'] });
+  g.output({ name: 'y', type: 'float', dims: [1] });
+  const s = await createSession(g.build({ producer: 'xetrieval-probe' }), provider);
+  await s.release();
+}
+
+export class Engine {
+  provider: ExecutionProvider = 'cpu';
+  providerNote?: string;
+  private threads?: number;
+  private readonly encoders = new Map<string, Promise<{ encoder: Encoder; pulled: PulledModel }>>();
+
+  async init(device: DeviceSetting, threads?: number): Promise<InitResult> {
+    this.threads = threads;
+    const available = ort.listSupportedBackends().map((b) => b.name);
+    if (device === 'cpu') {
+      this.provider = 'cpu';
+    } else {
+      try {
+        await probeProvider('cuda');
+        this.provider = 'cuda';
+      } catch (e) {
+        if (device === 'cuda') {
+          throw new ModelError(`CUDA was requested (xetrieval.device = "cuda") but cannot be used: ${(e as Error).message}`, 'E_NO_CUDA');
+        }
+        this.provider = 'cpu';
+        this.providerNote = `CUDA unavailable, using CPU (${firstLine((e as Error).message)})`;
+      }
+    }
+    return { protocolVersion: PROTOCOL_VERSION, provider: this.provider, providerNote: this.providerNote, availableProviders: available };
+  }
+
+  async pull(p: PullParams, ctx: CallContext): Promise<PulledModel> {
+    const r = await pullModel({ model: p.model, source: p.source, cacheDir: p.cacheDir, force: p.force, onProgress: ctx.progress, signal: ctx.signal });
+    // A fresh pull replaces any encoder loaded from the old files.
+    for (const key of [...this.encoders.keys()]) if (key.startsWith(`${p.cacheDir}\u0000${resolveModelSpec(p.model)?.id ?? p.model}\u0000`)) this.encoders.delete(key);
+    return r;
+  }
+
+  private encoderFor(ref: ModelRef, ctx: CallContext): Promise<{ encoder: Encoder; pulled: PulledModel }> {
+    const spec = resolveModelSpec(ref.model);
+    const id = spec?.id ?? ref.model;
+    const key = `${ref.cacheDir}\u0000${id}\u0000${ref.source ?? ''}`;
+    let p = this.encoders.get(key);
+    if (!p) {
+      p = (async () => {
+        const pulled = await ensureModel({ model: ref.model, source: ref.source, cacheDir: ref.cacheDir, onProgress: ctx.progress, signal: ctx.signal });
+        ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
+        const encoder = await Encoder.load(pulled.dir, {
+          provider: this.provider,
+          threads: this.threads,
+          queryPrefix: spec?.queryPrefix ?? '',
+          documentPrefix: spec?.documentPrefix ?? '',
+        });
+        return { encoder, pulled };
+      })();
+      this.encoders.set(key, p);
+      p.catch(() => this.encoders.delete(key));
+    }
+    return p;
+  }
+
+  async modelInfo(ref: ModelRef, ctx: CallContext): Promise<ModelInfo> {
+    const { encoder, pulled } = await this.encoderFor(ref, ctx);
+    const spec = resolveModelSpec(ref.model);
+    const s = encoder.spec;
+    return {
+      model: pulled.model,
+      dim: s.arch.hidden,
+      layers: s.arch.layers,
+      heads: s.arch.heads,
+      maxTokens: s.maxTokens,
+      pooling: s.pooling.mode,
+      normalize: s.pooling.normalize,
+      queryPrefix: spec?.queryPrefix ?? '',
+      documentPrefix: spec?.documentPrefix ?? '',
+      weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '',
+    };
+  }
+
+  async embed(p: EmbedParams, ctx: CallContext): Promise<EmbedResult> {
+    const { encoder } = await this.encoderFor(p.ref, ctx);
+    const r = await encoder.encode(p.texts, {
+      kind: p.kind,
+      batchSize: p.batchSize,
+      pooledHiddenStates: p.hiddenStates,
+      signal: ctx.signal,
+      onBatch: (done, total) => ctx.progress({ phase: 'encode', done, total }),
+    });
+    return { dim: r.dim, embeddings: r.embeddings, truncated: r.truncated, tokenCounts: r.tokenCounts, hiddenStates: r.pooledHiddenStates };
+  }
+
+  async score(p: ScoreParams, ctx: CallContext): Promise<ScoreResult> {
+    const { encoder } = await this.encoderFor(p.ref, ctx);
+    const opts = { batchSize: p.batchSize, signal: ctx.signal };
+    const q = await encoder.encode(p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
+    const d = await encoder.encode(p.pairs.map((x) => x.doc), {
+      ...opts,
+      kind: 'document',
+      onBatch: (done, total) => ctx.progress({ phase: 'encode', done, total }),
+    });
+    const H = q.dim;
+    // cosine, so models without a Normalize module score on the same scale
+    const scores = p.pairs.map((_, i) => {
+      let s = 0;
+      let nq = 0;
+      let nd = 0;
+      for (let j = 0; j < H; j++) {
+        const a = q.embeddings[i * H + j];
+        const b = d.embeddings[i * H + j];
+        s += a * b;
+        nq += a * a;
+        nd += b * b;
+      }
+      return s / Math.max(Math.sqrt(nq * nd), 1e-12);
+    });
+    return { scores, queryTruncated: q.truncated, docTruncated: d.truncated };
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].slice(0, 200);
+}
