@@ -1,0 +1,138 @@
+/**
+ * The worker process with the real model: provider reporting, crash recovery
+ * mid-batch, cancellation, and clear errors for broken model folders.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { EngineClient, EngineError } from '../../src/client/engineClient';
+import { ModelRef } from '../../src/protocol/worker';
+import { DEFAULT_MODEL, SHARED, WORKER_PATH, minilm, testCacheDir, tmpDir } from './helpers';
+import { writeTinyBert } from './tinyBert';
+
+function scifactAbstracts(n: number): string[] {
+  return fs
+    .readFileSync(path.join(SHARED, 'data', 'scifact', 'corpus.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .slice(0, n)
+    .map((l) => {
+      const d = JSON.parse(l) as { title: string; text: string };
+      return `${d.title} ${d.text}`;
+    });
+}
+
+async function rejects(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<EngineError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof EngineError, `expected EngineError, got ${e}`);
+    assert.strictEqual(e.code, code, e.message);
+    if (pattern) assert.match(e.message, pattern);
+    return e;
+  }
+  assert.fail(`expected rejection with ${code}`);
+}
+
+describe('engine worker process', function () {
+  this.timeout(300_000);
+  let client: EngineClient;
+  const ref: ModelRef = { model: DEFAULT_MODEL, cacheDir: testCacheDir() };
+
+  before(async () => {
+    await minilm();
+    client = new EngineClient({ device: 'auto', workerPath: WORKER_PATH });
+  });
+  after(async () => client.dispose());
+
+  it('reports the execution provider in every response', async () => {
+    const r = await client.request('embed', { ref, texts: ['why does ice float on water?'], kind: 'query' });
+    assert.ok(r.meta.provider === 'cpu' || r.meta.provider === 'cuda');
+    if (r.meta.provider === 'cpu') assert.match(r.meta.providerNote ?? '', /CUDA unavailable/);
+    assert.strictEqual(r.result.dim, 384);
+    assert.strictEqual(r.result.embeddings.length, 384);
+    const info = await client.request('modelInfo', { ref });
+    assert.strictEqual(info.result.layers, 6);
+    assert.strictEqual(info.result.pooling, 'mean');
+    assert.strictEqual(info.result.maxTokens, 256);
+    assert.strictEqual(info.meta.provider, r.meta.provider);
+  });
+
+  it('a worker killed mid-batch fails the request clearly; the next request gets a fresh worker', async () => {
+    const texts = scifactAbstracts(256);
+    const firstPid = client.pid;
+    let killed = false;
+    const p = client.request(
+      'embed',
+      { ref, texts, kind: 'document', batchSize: 16 },
+      {
+        onProgress: (ev) => {
+          if (ev.phase === 'encode' && !killed) {
+            killed = true;
+            process.kill(client.pid!, 'SIGKILL');
+          }
+        },
+      },
+    );
+    const err = await rejects(p, 'E_WORKER_DIED', /killed \(SIGKILL\)/);
+    assert.ok(killed, 'progress arrived before the kill');
+    assert.match(err.message, /next request starts a new worker/);
+    assert.strictEqual(client.state.status, 'crashed');
+    const r = await client.request('embed', { ref, texts: texts.slice(0, 3), kind: 'document' });
+    assert.strictEqual(r.result.embeddings.length, 3 * 384);
+    assert.notStrictEqual(client.pid, firstPid);
+    assert.strictEqual(client.state.status, 'ready');
+  });
+
+  it('a worker that exits on its own is reported and replaced', async () => {
+    await rejects(client.request('crash', { code: 3 }), 'E_WORKER_DIED', /exited with code 3/);
+    const r = await client.request('sleep', { ms: 10 });
+    assert.strictEqual(r.result.slept, 10);
+  });
+
+  it('cancellation stops a request and the worker keeps serving', async () => {
+    const ac = new AbortController();
+    const p = client.request('sleep', { ms: 5000 }, { signal: ac.signal, onProgress: () => ac.abort() });
+    await rejects(p, 'E_CANCELLED');
+    const r = await client.request('embed', { ref, texts: ['still alive'], kind: 'query' });
+    assert.strictEqual(r.result.embeddings.length, 384);
+  });
+
+  it('a model folder with a wrong-dimension tensor is refused naming the tensor', async () => {
+    const tok = (await minilm()).dir;
+    const bad = tmpDir('wrongdim');
+    writeTinyBert(bad, tok, { wrongShape: 'encoder.layer.0.intermediate.dense.weight' });
+    const e = await rejects(
+      client.request('embed', { ref: { model: 'tiny-wrongdim', source: bad, cacheDir: tmpDir('cache') }, texts: ['x'], kind: 'query' }),
+      'E_SAFETENSORS_SHAPE',
+    );
+    assert.match(e.message, /model\.safetensors: tensor "encoder\.layer\.0\.intermediate\.dense\.weight" has shape \[17,8\] but the config implies \[16,8\]/);
+  });
+
+  it('a tiny well-formed model from a local folder works (model-agnostic path)', async () => {
+    const tok = (await minilm()).dir;
+    const good = tmpDir('tiny');
+    writeTinyBert(good, tok);
+    const r = await client.request('embed', { ref: { model: 'tiny', source: good, cacheDir: tmpDir('cache') }, texts: ['hello world', 'a'], kind: 'query' });
+    assert.strictEqual(r.result.dim, 8);
+    const n0 = Math.hypot(...r.result.embeddings.subarray(0, 8));
+    // no modules.json: mean pooling, normalised (sentence-transformers default for a bare checkpoint)
+    assert.ok(Math.abs(n0 - 1) < 1e-5);
+  });
+
+  it('a truncated safetensors file is refused as truncated, naming the file', async () => {
+    const src = (await minilm()).dir;
+    const bad = tmpDir('truncated');
+    for (const f of fs.readdirSync(src)) {
+      if (f === 'model.safetensors' || f.startsWith('xetrieval-')) continue;
+      fs.cpSync(path.join(src, f), path.join(bad, f), { recursive: true });
+    }
+    const full = fs.readFileSync(path.join(src, 'model.safetensors'));
+    fs.writeFileSync(path.join(bad, 'model.safetensors'), full.subarray(0, Math.floor(full.length / 2)));
+    const e = await rejects(
+      client.request('embed', { ref: { model: 'cut-minilm', source: bad, cacheDir: tmpDir('cache') }, texts: ['x'], kind: 'query' }),
+      'E_SAFETENSORS',
+    );
+    assert.match(e.message, /model\.safetensors: tensor ".*" ends at byte \d+ but the file has \d+ bytes \(truncated download\?\)/);
+  });
+});
