@@ -1,0 +1,18 @@
+/** What `activate` returns; tests reach it through `extension.exports`. */
+import type { EngineClient, WorkerState } from '../client/engineClient';
+import type { PulledModel } from '../protocol/worker';
+
+export interface StatusSnapshot {
+  worker: WorkerState;
+  /** The status bar item as shown. */
+  text: string;
+  tooltip: string;
+}
+
+export interface XetrievalApi {
+  /** The current worker client; replaced when the worker restarts. */
+  readonly client: EngineClient;
+  /** Pulls a model into the cache folder with notification progress; throws on failure. */
+  pullModel(model?: string, source?: string): Promise<PulledModel | undefined>;
+  state(): StatusSnapshot;
+}
