@@ -1,0 +1,30 @@
+/** `npm run bench`: prints each benchmark against its reference, measured in the same run. */
+import { benchEncoder } from './encoder';
+
+function fmt(x: number | undefined, d = 1): string {
+  return x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const want = (name: string) => only.length === 0 || only.includes(name);
+  const results: Record<string, unknown> = {};
+  if (want('encoder')) {
+    const r = await benchEncoder();
+    results.encoder = r;
+    console.log(`encoder: ${r.texts} SciFact abstracts, batch ${r.batchSize}, fp32, ${r.ours.provider}`);
+    console.log(`  ours (ONNX, onnxruntime-node worker): ${fmt(r.ours.textsPerS)} texts/s (${fmt(r.ours.seconds, 2)} s), worker peak RSS ${fmt(r.ours.workerPeakRssMb, 0)} MB`);
+    if (r.reference) {
+      console.log(`  sentence-transformers (PyTorch CPU, ${r.reference.torchThreads} threads): ${fmt(r.reference.textsPerS)} texts/s (${fmt(r.reference.seconds, 2)} s), peak RSS ${fmt(r.reference.peakRssMb, 0)} MB`);
+      console.log(`  ratio ours/reference: ${fmt(r.ratio, 2)}x (target >= 2.0)`);
+    } else {
+      console.log(`  reference: ${r.referenceError}`);
+    }
+  }
+  console.log(`BENCH_JSON ${JSON.stringify(results)}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,82 @@
+/**
+ * What every command gets: the process streams (injectable so tests run the
+ * CLI in-process), the global options, the cancellation signal, and the
+ * stderr logging rules (data may own stdout, so everything else goes to
+ * stderr; --quiet silences all but errors).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { InputError } from '../core/errors';
+import type { DeviceSetting } from '../protocol/worker';
+import { Progress } from './progress';
+
+export interface CliIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export interface GlobalOptions {
+  device: DeviceSetting;
+  cacheDir: string;
+  batchSize: number;
+  quiet: boolean;
+}
+
+/** Misuse of the command line: exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export class CliContext {
+  /** The one progress line on stderr; messages clear it first so they do not mix. */
+  readonly progress: Progress;
+
+  constructor(
+    readonly io: CliIo,
+    readonly globals: GlobalOptions,
+    readonly signal: AbortSignal,
+  ) {
+    this.progress = new Progress(io.stderr, { enabled: !globals.quiet });
+  }
+
+  /** Informational line on stderr, unless --quiet. */
+  info(message: string): void {
+    if (this.globals.quiet) return;
+    this.progress.interrupt();
+    this.io.stderr.write(`${message}\n`);
+  }
+
+  /** Problem line on stderr, always shown. */
+  error(message: string): void {
+    this.progress.interrupt();
+    this.io.stderr.write(`xetrieval: ${message}\n`);
+  }
+}
+
+export const DEFAULT_MODEL = 'all-MiniLM-L6-v2';
+/** Lines per worker request when streaming: big enough to keep the encoder busy, small enough to flush results often. */
+export const CHUNK_LINES = 256;
+
+/** Rounds to 7 significant digits: float32 carries about 7, more would only be noise in the file. */
+export function round7(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(7)) : x;
+}
+
+/**
+ * Refuses an output that would overwrite the input, and an output whose
+ * folder does not exist (found now rather than after the encoding work).
+ */
+export function checkOutput(output: string, inputs: readonly string[]): void {
+  if (output === '-') return;
+  for (const input of inputs) {
+    if (input !== '-' && path.resolve(input) === path.resolve(output)) {
+      throw new UsageError(`output ${output} is also an input; choose another output file`);
+    }
+  }
+  const dir = path.dirname(path.resolve(output));
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new InputError({ file: output }, `folder ${dir} does not exist`, 'E_NOT_FOUND');
+}

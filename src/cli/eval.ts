@@ -1,0 +1,114 @@
+/**
+ * `xetrieval eval`: embeds a BEIR corpus and its judged queries through the
+ * worker, ranks every document for every query by exact dot product, and
+ * reports NDCG / Recall / MRR the way pytrec_eval does.
+ */
+import * as fs from 'fs';
+import { loadBeir, TextItem } from '../core/beir';
+import { InputError } from '../core/errors';
+import { matVec, row, topK } from '../core/math';
+import { evaluate, metricKey, MetricSpec, rankDocs, Run } from '../core/metrics';
+import type { ExecutionProvider, ModelRef, TextKind } from '../protocol/worker';
+import { checkOutput, CHUNK_LINES, CliContext, UsageError } from './context';
+import { EngineSession, withSession } from './session';
+
+export interface EvalOptions {
+  folder: string;
+  split: string;
+  model: string;
+  source?: string;
+  metrics: MetricSpec[];
+  /** metrics JSON; '-' for stdout */
+  output?: string;
+  /** TREC run file of the top documents per query; '-' for stdout */
+  run?: string;
+}
+
+interface Embedded {
+  dim: number;
+  /** items.length × dim, row-major */
+  matrix: Float32Array;
+}
+
+/** Embeds all texts in chunks (so progress moves and Ctrl-C is honoured between chunks). */
+async function embedAll(ctx: CliContext, session: EngineSession, ref: ModelRef, items: TextItem[], kind: TextKind, label: string): Promise<Embedded> {
+  let matrix = new Float32Array(0);
+  let dim = 0;
+  ctx.progress.update(label, 0, items.length);
+  for (let start = 0; start < items.length; start += CHUNK_LINES) {
+    const texts = items.slice(start, start + CHUNK_LINES).map((d) => d.text);
+    const r = await session.call('embed', { ref, texts, kind, batchSize: ctx.globals.batchSize });
+    if (start === 0) {
+      dim = r.dim;
+      matrix = new Float32Array(items.length * dim);
+    }
+    matrix.set(r.embeddings, start * dim);
+    ctx.progress.update(label, start + texts.length, items.length);
+  }
+  ctx.progress.end();
+  return { dim, matrix };
+}
+
+export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<number> {
+  if (opts.output === '-' && opts.run === '-') throw new UsageError('--output and --run cannot both be stdout');
+  for (const out of [opts.output, opts.run]) if (out !== undefined) checkOutput(out, []);
+  if (!fs.existsSync(opts.folder) || !fs.statSync(opts.folder).isDirectory()) {
+    throw new InputError({ file: opts.folder }, 'not a BEIR dataset folder (expected corpus.jsonl, queries.jsonl, qrels/)', 'E_NOT_FOUND');
+  }
+  const data = await loadBeir(opts.folder, opts.split);
+  ctx.info(`${opts.folder} (${opts.split}): ${data.corpus.length} documents, ${data.queries.length} queries`);
+  if (data.unknownDocs > 0) ctx.info(`note: ${data.unknownDocs} judgements name documents that are not in the corpus (they still count as relevant)`);
+
+  const ref: ModelRef = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir };
+  let provider: ExecutionProvider | null = null;
+  const { docs, queries } = await withSession(ctx, async (session) => {
+    const docs = await embedAll(ctx, session, ref, data.corpus, 'document', 'documents');
+    const queries = await embedAll(ctx, session, ref, data.queries, 'query', 'queries');
+    provider = session.provider;
+    return { docs, queries };
+  });
+
+  const depth = Math.max(...opts.metrics.map((m) => m.k));
+  const run: Run = new Map();
+  const scores = new Float32Array(data.corpus.length);
+  data.queries.forEach((q, qi) => {
+    matVec(docs.matrix, row(queries.matrix, queries.dim, qi), scores);
+    run.set(q.id, new Map(topK(scores, depth).map((di) => [data.corpus[di].id, scores[di]])));
+  });
+  const result = evaluate(data.qrels, run, opts.metrics);
+
+  // When stdout carries data (JSON or run), the table goes to stderr.
+  const table = opts.metrics.map((m) => `${metricKey(m).padEnd(12)}${result.mean[metricKey(m)].toFixed(4)}`).join('\n') + '\n';
+  (opts.output === '-' || opts.run === '-' ? ctx.io.stderr : ctx.io.stdout).write(table);
+
+  if (opts.output !== undefined) {
+    const json = JSON.stringify(
+      {
+        dataset: opts.folder,
+        split: opts.split,
+        model: opts.model,
+        provider,
+        documents: data.corpus.length,
+        queries: result.queries,
+        metrics: result.mean,
+        per_query: Object.fromEntries(result.perQuery),
+      },
+      null,
+      2,
+    );
+    await writeText(ctx, opts.output, json + '\n');
+  }
+  if (opts.run !== undefined) {
+    const lines: string[] = [];
+    for (const [qid, docScores] of run) {
+      rankDocs(docScores).forEach((did, i) => lines.push(`${qid} Q0 ${did} ${i + 1} ${docScores.get(did)} xetrieval`));
+    }
+    await writeText(ctx, opts.run, lines.join('\n') + '\n');
+  }
+  return 0;
+}
+
+async function writeText(ctx: CliContext, file: string, text: string): Promise<void> {
+  if (file === '-') ctx.io.stdout.write(text);
+  else await fs.promises.writeFile(file, text);
+}

