@@ -48,6 +48,9 @@ export class Engine {
 
   async init(device: DeviceSetting, threads?: number): Promise<InitResult> {
     this.threads = threads;
+    // onnxruntime logs a failed CUDA probe as an error on stderr; the fallback is
+    // reported through providerNote instead, and real failures surface as exceptions.
+    ort.env.logLevel = 'fatal';
     const available = ort.listSupportedBackends().map((b) => b.name);
     if (device === 'cpu') {
       this.provider = 'cpu';
