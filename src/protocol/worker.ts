@@ -118,6 +118,89 @@ export interface InitResult {
   availableProviders: string[];
 }
 
+export interface ExplainPair {
+  query_id?: string;
+  doc_id?: string;
+  query: string;
+  doc: string;
+  label?: number;
+}
+
+export interface ExplainOptions {
+  /** activation threshold τ for a feature to count as active (default 0) */
+  tau?: number;
+  /** per-feature erasure Δ and the O(q,d) vs control comparison (default true) */
+  erasure?: boolean;
+  /** top-activating examples attached to each shared feature (default 0) */
+  examples?: number;
+  /** steering applied to both sides before explaining */
+  steering?: SteeringSpec;
+}
+
+export interface SteeringSpec {
+  features: { id: number; alpha: number }[];
+}
+
+export interface FeatureExample {
+  text: string;
+  activation: number;
+  source: string;
+}
+
+export interface SharedFeature {
+  id: number;
+  label: string;
+  /** activation in the query */
+  query: number;
+  /** activation in each document view (0 when inactive there) */
+  views: Record<string, number>;
+  /** views in which it is shared with the query */
+  sharedIn: string[];
+  /** this feature's part of the reconstructed score ⟨x̂_q − b, x̂_d − b⟩ */
+  share: number;
+  /** cosine change when this feature alone is erased from the document */
+  erasureDelta: number;
+  detection?: number;
+  examples?: FeatureExample[];
+}
+
+export interface SetErasure {
+  size: number;
+  /** cosine after erasing the set from the document embedding */
+  erased: number;
+  /** cosine after keeping only the set */
+  kept: number;
+}
+
+export interface PairExplanation {
+  query_id?: string;
+  doc_id?: string;
+  label?: number;
+  /** raw retrieval score ⟨z_q, z_d⟩ (cosine) */
+  score: number;
+  /** internalised score s' = ⟨z_q, z_d⟩ + Σ_t ⟨z_q, R_t(z_d)⟩ */
+  internalized_score: number;
+  /** ⟨z_q, v⟩ per document view (original included) */
+  view_scores: Record<string, number>;
+  /** O(q,d), the Xetrieval reference output */
+  shared_features: number[];
+  per_view_shared_features: Record<string, number[]>;
+  feature_explanations: { feature_id: number; hypothesis: string }[];
+  features: SharedFeature[];
+  erasure?: { base: number; overlap: SetErasure; control: SetErasure };
+  query_truncated?: boolean;
+  doc_truncated?: boolean;
+}
+
+export interface ExplainParams {
+  ref: ModelRef;
+  /** explanation bundle folder (default: the bundle shipped for the model) */
+  bundleDir?: string;
+  pairs: ExplainPair[];
+  options?: ExplainOptions;
+  batchSize?: number;
+}
+
 /** method name → params and result types */
 export interface WorkerMethods {
   init: { params: InitParams; result: InitResult };
@@ -125,6 +208,7 @@ export interface WorkerMethods {
   modelInfo: { params: { ref: ModelRef }; result: ModelInfo };
   embed: { params: EmbedParams; result: EmbedResult };
   score: { params: ScoreParams; result: ScoreResult };
+  explain: { params: ExplainParams; result: { explanations: PairExplanation[] } };
   /** test hook: exits the worker process abruptly, as a crash would */
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */

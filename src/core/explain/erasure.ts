@@ -1,0 +1,299 @@
+/**
+ * Local attribution by erasure (Xetrieval). For a feature set S with decoder
+ * columns W_S, the ridge projection
+ *
+ *   P_S(u) = W_S (W_Sᵀ W_S + λI)⁻¹ W_Sᵀ u,   λ = 1e-6
+ *
+ * is the least-squares fit of u by S's directions; the ridge term keeps the
+ * |S|×|S| system solvable when columns are nearly parallel (and barely changes
+ * the fit otherwise). Then
+ *
+ *   erase:      z' = normalize(z − P_S(z − b_dec))
+ *   keep-only:  z' = normalize(b_dec + P_S(z − b_dec))
+ *
+ * and the change of cos(z_q, z') says how much of the score the directions
+ * of S carry. Erasure acts on the embedding itself, not on a reconstruction,
+ * so the SAE's error stays in the score for every set alike.
+ */
+import { overlap } from './overlap';
+import { mulberry32, shuffled } from './rng';
+import { cosine64, normalizeTo32, SaeDecoder, SparseCode, support, Vector } from './sparse';
+
+export const RIDGE_LAMBDA = 1e-6;
+
+/** In-place Cholesky of a symmetric positive-definite n×n matrix (row-major); the lower triangle becomes L. */
+export function choleskyInPlace(a: Float64Array, n: number): void {
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j];
+    for (let k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0)) throw new RangeError(`cholesky: matrix is not positive definite (pivot ${j} = ${d})`);
+    const l = Math.sqrt(d);
+    a[j * n + j] = l;
+    for (let i = j + 1; i < n; i++) {
+      let s = a[i * n + j];
+      for (let k = 0; k < j; k++) s -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = s / l;
+    }
+  }
+}
+
+/** Solves L Lᵀ x = c given the factor from `choleskyInPlace`. */
+export function choleskySolve(l: Float64Array, n: number, c: ArrayLike<number>): Float64Array {
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = c[i];
+    for (let k = 0; k < i; k++) s -= l[i * n + k] * y[k];
+    y[i] = s / l[i * n + i];
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let k = i + 1; k < n; k++) s -= l[k * n + i] * y[k];
+    y[i] = s / l[i * n + i];
+  }
+  return y;
+}
+
+/**
+ * P_S for one feature set, factored once so that every view of a document
+ * (and every document) can be projected at O(|S|·D + |S|²) each.
+ */
+export class RidgeProjector {
+  /** S, deduplicated, ascending. */
+  readonly ids: number[];
+  private readonly cols: Float64Array; // |S| × D, one decoder column per row
+  private readonly chol: Float64Array; // |S| × |S|
+  private readonly dim: number;
+
+  constructor(sae: SaeDecoder, ids: Iterable<number>, readonly lambda = RIDGE_LAMBDA) {
+    if (!(lambda >= 0)) throw new RangeError(`ridge lambda must be ≥ 0, got ${lambda}`);
+    const { dim: D, dictSize: F, wDec } = sae;
+    this.dim = D;
+    this.ids = [...new Set(ids)].sort((a, b) => a - b);
+    for (const j of this.ids) if (!Number.isInteger(j) || j < 0 || j >= F) throw new RangeError(`feature id ${j} is outside [0, ${F})`);
+    const n = this.ids.length;
+    this.cols = new Float64Array(n * D);
+    for (let r = 0; r < D; r++) for (let k = 0; k < n; k++) this.cols[k * D + r] = wDec[r * F + this.ids[k]];
+    const g = new Float64Array(n * n);
+    for (let a = 0; a < n; a++) {
+      for (let b = 0; b <= a; b++) {
+        let s = 0;
+        for (let r = 0; r < D; r++) s += this.cols[a * D + r] * this.cols[b * D + r];
+        g[a * n + b] = s;
+        g[b * n + a] = s;
+      }
+      g[a * n + a] += lambda;
+    }
+    choleskyInPlace(g, n);
+    this.chol = g;
+  }
+
+  project(u: Vector): Float64Array {
+    const D = this.dim;
+    const n = this.ids.length;
+    if (u.length !== D) throw new RangeError(`project: vector length ${u.length}, expected ${D}`);
+    const c = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      let s = 0;
+      for (let r = 0; r < D; r++) s += this.cols[k * D + r] * u[r];
+      c[k] = s;
+    }
+    const x = choleskySolve(this.chol, n, c);
+    const out = new Float64Array(D);
+    for (let k = 0; k < n; k++) {
+      const xk = x[k];
+      for (let r = 0; r < D; r++) out[r] += xk * this.cols[k * D + r];
+    }
+    return out;
+  }
+
+  /** P_S(z − b_dec). */
+  private projectCentered(z: Vector, bDec: Float32Array): Float64Array {
+    const c = new Float64Array(this.dim);
+    for (let r = 0; r < this.dim; r++) c[r] = z[r] - bDec[r];
+    return this.project(c);
+  }
+
+  /** normalize(z − P_S(z − b_dec)). */
+  erase(z: Vector, bDec: Float32Array): Float32Array {
+    const p = this.projectCentered(z, bDec);
+    for (let r = 0; r < this.dim; r++) p[r] = z[r] - p[r];
+    return normalizeTo32(p);
+  }
+
+  /** normalize(b_dec + P_S(z − b_dec)). */
+  keepOnly(z: Vector, bDec: Float32Array): Float32Array {
+    const p = this.projectCentered(z, bDec);
+    for (let r = 0; r < this.dim; r++) p[r] += bDec[r];
+    return normalizeTo32(p);
+  }
+}
+
+export function ridgeProject(sae: SaeDecoder, ids: Iterable<number>, u: Vector, lambda = RIDGE_LAMBDA): Float64Array {
+  return new RidgeProjector(sae, ids, lambda).project(u);
+}
+
+export function erase(sae: SaeDecoder, z: Vector, ids: Iterable<number>, lambda = RIDGE_LAMBDA): Float32Array {
+  return new RidgeProjector(sae, ids, lambda).erase(z, sae.bDec);
+}
+
+export function keepOnly(sae: SaeDecoder, z: Vector, ids: Iterable<number>, lambda = RIDGE_LAMBDA): Float32Array {
+  return new RidgeProjector(sae, ids, lambda).keepOnly(z, sae.bDec);
+}
+
+export interface ErasureScores {
+  /** cos(z_q, v). */
+  before: number;
+  /** cos(z_q, erase_S(v)). */
+  erased: number;
+  /** cos(z_q, keepOnly_S(v)). */
+  keptOnly: number;
+  /** erased − before, keptOnly − before. */
+  deltaErased: number;
+  deltaKeptOnly: number;
+}
+
+export interface PairErasure {
+  /** S as used (deduplicated, ascending). */
+  set: number[];
+  /** The raw document embedding (`views.original`). */
+  original: ErasureScores;
+  /** Every view asked for (`original` included), when views were asked for. */
+  views?: Record<string, ErasureScores>;
+  /** Σ over those views: the internalised score s'(q,d) = Σ_v cos(z_q, v) before/after. */
+  internalised?: ErasureScores;
+}
+
+export interface PairErasureOptions {
+  /** Also erase S from these views (true: all of them). Default: the raw embedding only. */
+  views?: boolean | string[];
+  lambda?: number;
+}
+
+function scores(zq: Vector, v: Vector, p: RidgeProjector, bDec: Float32Array): ErasureScores {
+  const before = cosine64(zq, v);
+  const erased = cosine64(zq, p.erase(v, bDec));
+  const keptOnly = cosine64(zq, p.keepOnly(v, bDec));
+  return { before, erased, keptOnly, deltaErased: erased - before, deltaKeptOnly: keptOnly - before };
+}
+
+/**
+ * cos(z_q, ·) before and after erasing (and keeping only) S in the document
+ * embedding `views.original` and, when asked, in each document view.
+ */
+export function pairErasure(sae: SaeDecoder, zq: Vector, views: Record<string, Vector>, ids: Iterable<number>, opts: PairErasureOptions = {}): PairErasure {
+  if (!views.original) throw new RangeError('pairErasure: views.original (the raw document embedding) is required');
+  const p = new RidgeProjector(sae, ids, opts.lambda ?? RIDGE_LAMBDA);
+  const res: PairErasure = { set: p.ids, original: scores(zq, views.original, p, sae.bDec) };
+  if (opts.views) {
+    const names = opts.views === true ? Object.keys(views) : opts.views;
+    const per: Record<string, ErasureScores> = {};
+    const sum: ErasureScores = { before: 0, erased: 0, keptOnly: 0, deltaErased: 0, deltaKeptOnly: 0 };
+    for (const name of names) {
+      const v = views[name];
+      if (!v) throw new RangeError(`pairErasure: no view named "${name}"`);
+      const s = name === 'original' ? res.original : scores(zq, v, p, sae.bDec);
+      per[name] = s;
+      for (const k of Object.keys(sum) as (keyof ErasureScores)[]) sum[k] += s[k];
+    }
+    res.views = per;
+    res.internalised = sum;
+  }
+  return res;
+}
+
+export interface FeatureErasure {
+  id: number;
+  /** cos(z_q, erase_{id}(z_d)) − cos(z_q, z_d). */
+  delta: number;
+}
+
+/** Erases each feature alone; ordered by delta ascending (the biggest drop first). */
+export function perFeatureErasure(sae: SaeDecoder, zq: Vector, zd: Vector, ids: Iterable<number>, lambda = RIDGE_LAMBDA): FeatureErasure[] {
+  const before = cosine64(zq, zd);
+  const out = [...new Set(ids)].map((id) => ({ id, delta: cosine64(zq, new RidgeProjector(sae, [id], lambda).erase(zd, sae.bDec)) - before }));
+  return out.sort((a, b) => a.delta - b.delta || a.id - b.id);
+}
+
+export interface ControlSet {
+  ids: number[];
+  /** The size asked for (normally |O(q,d)|). */
+  requested: number;
+  /** ids.length. */
+  size: number;
+  /** How many of `ids` came from outside the document's support (only with pad: 'dictionary'). */
+  padded: number;
+}
+
+export interface ControlOptions {
+  seed?: number;
+  /**
+   * What to do when the document has fewer active non-overlap features than
+   * asked: 'none' (default) uses them all, so the set is smaller — `size`
+   * says by how much; 'dictionary' fills up with random features from the
+   * rest of the dictionary that are neither active in the document nor
+   * shared, so the set has the requested size but part of it is inactive.
+   */
+  pad?: 'none' | 'dictionary';
+  /** Needed for pad: 'dictionary'. */
+  dictSize?: number;
+}
+
+/**
+ * A control for erasing O(q,d): `size` features drawn by a seeded RNG from
+ * the document's active features that are not shared with the query
+ * (docSupport \ exclude), ascending.
+ */
+export function controlSet(docSupport: Iterable<number>, exclude: Iterable<number>, size: number, opts: ControlOptions = {}): ControlSet {
+  const ex = new Set(exclude);
+  const candidates = [...new Set(docSupport)].filter((j) => !ex.has(j)).sort((a, b) => a - b);
+  const rng = mulberry32(opts.seed ?? 0);
+  const ids = shuffled(candidates, rng).slice(0, Math.max(0, size));
+  let padded = 0;
+  if (ids.length < size && opts.pad === 'dictionary') {
+    if (opts.dictSize === undefined) throw new RangeError('controlSet: pad "dictionary" needs dictSize');
+    const used = new Set([...candidates, ...ex]);
+    const rest: number[] = [];
+    for (let j = 0; j < opts.dictSize; j++) if (!used.has(j)) rest.push(j);
+    const extra = shuffled(rest, rng).slice(0, size - ids.length);
+    padded = extra.length;
+    ids.push(...extra);
+  }
+  ids.sort((a, b) => a - b);
+  return { ids, requested: size, size: ids.length, padded };
+}
+
+export interface ViewInput {
+  z: Vector;
+  code: SparseCode;
+}
+
+export interface ErasureComparison {
+  overlap: number[];
+  shared: PairErasure;
+  control: PairErasure;
+  controlSet: ControlSet;
+}
+
+/**
+ * The paper's comparison in one call: erase O(q,d) versus a same-size control
+ * set of the document's active non-overlap features. The document support is
+ * the raw embedding's (`views.original`).
+ */
+export function compareOverlapToControl(
+  sae: SaeDecoder,
+  query: ViewInput,
+  views: Record<string, ViewInput>,
+  opts: PairErasureOptions & ControlOptions & { tau?: number } = {},
+): ErasureComparison {
+  if (!views.original) throw new RangeError('compareOverlapToControl: views.original (the raw document embedding) is required');
+  const codes = Object.fromEntries(Object.entries(views).map(([k, v]) => [k, v.code]));
+  const o = overlap(query.code, codes, opts.tau ?? 0).shared;
+  const ctrl = controlSet(support(views.original.code, opts.tau ?? 0), o, o.length, { ...opts, dictSize: opts.dictSize ?? sae.dictSize });
+  const zs = Object.fromEntries(Object.entries(views).map(([k, v]) => [k, v.z]));
+  return {
+    overlap: o,
+    shared: pairErasure(sae, query.z, zs, o, opts),
+    control: pairErasure(sae, query.z, zs, ctrl.ids, opts),
+    controlSet: ctrl,
+  };
+}

@@ -1,0 +1,8 @@
+/** Explanation and steering math over a TopK SAE: pure TypeScript, no encoder, no VS Code. */
+export * from './sparse';
+export * from './overlap';
+export * from './attribution';
+export * from './erasure';
+export * from './steering';
+export * from './labels';
+export * from './rng';

@@ -1,0 +1,151 @@
+import * as assert from 'assert';
+import { InputError } from '../../src/core/errors';
+import { SaeDecoder } from '../../src/core/explain/sparse';
+import {
+  interaction,
+  keyFeatures,
+  parseSteeringConfig,
+  RusAccumulator,
+  serializeSteeringConfig,
+  steerEmbedding,
+  steeringControl,
+  steerRun,
+  steerScores,
+  SteeringConfig,
+  uniformConfig,
+} from '../../src/core/explain/steering';
+
+const close = (a: ArrayLike<number>, b: number[], tol = 1e-6) => {
+  assert.strictEqual(a.length, b.length);
+  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) < tol, `[${i}] ${a[i]} vs ${b[i]}`);
+};
+const near = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
+
+// Columns w0 = e1, w1 = (0.6, 0.8, 0), w2 = e3, w3 = e2.
+const SAE: SaeDecoder = { dim: 3, dictSize: 4, wDec: Float32Array.from([1, 0.6, 0, 0, 0, 0.8, 0, 1, 0, 0, 1, 0]), bDec: Float32Array.from([0, 0, 0.2]) };
+
+function errField(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof InputError, `expected InputError, got ${e}`);
+    return e.field;
+  }
+  assert.fail('did not throw');
+}
+
+describe('explain/steering', () => {
+  // Three pairs over F = 4:
+  //   + q{0:1, 1:2}  d{0:3, 2:1}    → I0 = 3
+  //   + q{1:1, 2:2}  d{1:0.5, 2:1}  → I1 = 0.5, I2 = 2
+  //   − q{0:1, 2:1}  d{0:1, 2:4}    → I0 = 1,  I2 = 4
+  // RUS = [3 − 1, 0.5, 2 − 4, 0] = [2, 0.5, −2, 0]; active pairs [2, 1, 2, 0].
+  const pairs: [{ indices: number[]; values: number[] }, { indices: number[]; values: number[] }, boolean][] = [
+    [{ indices: [0, 1], values: [1, 2] }, { indices: [0, 2], values: [3, 1] }, true],
+    [{ indices: [1, 2], values: [1, 2] }, { indices: [1, 2], values: [0.5, 1] }, true],
+    [{ indices: [0, 2], values: [1, 1] }, { indices: [0, 2], values: [1, 4] }, false],
+  ];
+
+  it('interaction is a_j(q)·a_j(d) on shared features', () => {
+    assert.deepStrictEqual([...interaction(pairs[0][0], pairs[0][1])], [[0, 3]]);
+    assert.deepStrictEqual([...interaction(pairs[1][0], pairs[1][1])], [[1, 0.5], [2, 2]]);
+  });
+
+  it('RUS on a 3-pair toy, streamed and merged', () => {
+    const acc = new RusAccumulator(4);
+    for (const [q, d, rel] of pairs) acc.add(q, d, rel);
+    const r = acc.result();
+    assert.deepStrictEqual([...r.rus], [2, 0.5, -2, 0]);
+    assert.deepStrictEqual([...r.active], [2, 1, 2, 0]);
+    assert.strictEqual(r.nPos, 2);
+    assert.strictEqual(r.nNeg, 1);
+    // Class means: f0 = 3/2 − 1/1 = 0.5; f2 = 2/2 − 4/1 = −3.
+    close(r.meanRus, [0.5, 0.25, -3, 0]);
+    const a = new RusAccumulator(4);
+    const b = new RusAccumulator(4);
+    a.add(...pairs[0]);
+    b.add(...pairs[1]);
+    b.add(...pairs[2]);
+    a.merge(b);
+    assert.deepStrictEqual(a.result(), r);
+  });
+
+  it('key set = top-m by RUS', () => {
+    const rus = [2, 0.5, -2, 0];
+    assert.deepStrictEqual(keyFeatures(rus, 2), [0, 1]);
+    assert.deepStrictEqual(keyFeatures(rus, 3), [0, 1], 'RUS ≤ 0 is never key by default');
+    assert.deepStrictEqual(keyFeatures(rus, 3, { positiveOnly: false }), [0, 1, 3]);
+    assert.deepStrictEqual(keyFeatures([1, 3, 3, 2], 2), [1, 2], 'ties: lower id first');
+  });
+
+  it('control set is matched on activity', () => {
+    const active = Uint32Array.from([10, 8, 5, 5, 3, 0, 9, 1]);
+    // keys {0 (10), 2 (5)}: key 0 → nothing left with ≥ 10, so the most active remaining, 6 (9);
+    // key 2 → the least active with ≥ 5 among non-keys: 3 (5).
+    assert.deepStrictEqual(steeringControl({ active }, [0, 2]), { ids: [3, 6], requested: 2, size: 2, matched: 1 });
+    // keys {2 (5), 4 (3)}: 2 → 3 (5); 4 → 3 is taken, next with ≥ 3 is 1 (8).
+    assert.deepStrictEqual(steeringControl({ active }, [2, 4]), { ids: [1, 3], requested: 2, size: 2, matched: 2 });
+    // Ties among candidates are broken by the seed, never outside the tied group.
+    const tied = Uint32Array.from([4, 2, 2, 2, 2, 2, 2, 0]);
+    const picks = new Set([0, 1, 2, 3, 4, 5].map((seed) => steeringControl({ active: tied }, [0, 1], { seed }).ids.join()));
+    for (const p of picks) assert.ok(p.split(',').every((j) => +j >= 2 && +j <= 6));
+    assert.ok(picks.size > 1);
+  });
+
+  it('α = 1 is the identity; α = 0 and 2 move the embedding by hand', () => {
+    const z = [0, 0.6, 0.8];
+    const code = { indices: [1, 2], values: [0.5, 0.1] };
+    close(steerEmbedding(SAE, z, code, new Map([[1, 1], [2, 1]])), z);
+    close(steerEmbedding(SAE, z, code, new Map([[3, 0]])), z, 1e-7); // feature 3 is not active here
+    // α1 = 0: z − 0.5·w1 = (−0.3, 0.2, 0.8), norm √0.77.
+    close(steerEmbedding(SAE, z, code, new Map([[1, 0]]), { renormalize: false }), [-0.3, 0.2, 0.8]);
+    const n = Math.sqrt(0.77);
+    close(steerEmbedding(SAE, z, code, new Map([[1, 0]])), [-0.3 / n, 0.2 / n, 0.8 / n]);
+    // α1 = 2: z + 0.5·w1 = (0.3, 1.0, 0.8).
+    close(steerEmbedding(SAE, z, code, new Map([[1, 2]]), { renormalize: false }), [0.3, 1, 0.8]);
+  });
+
+  it('re-ranks candidates from their codes', () => {
+    const query = { z: [1, 0, 0], code: { indices: [0], values: [1] } };
+    const A = { id: 'A', z: [0.8, 0.6, 0], code: { indices: [0, 3], values: [0.8, 0.6] } };
+    const B = { id: 'B', z: [0.6, 0, 0.8], code: { indices: [0, 2], values: [0.6, 0.8] } };
+    // Suppress feature 2 (α = 0) in documents: B' = B − 0.8·e3 = (0.6,0,0) → (1,0,0), score 1 > A's 0.8.
+    const cfg: SteeringConfig = { model: 'toy', features: [{ id: 2, alpha: 0 }], apply: 'document' };
+    const r = steerScores(SAE, cfg, query, [A, B]);
+    assert.deepStrictEqual(r.map((x) => [x.id, x.rankBefore, x.rankAfter]), [['B', 2, 1], ['A', 1, 2]]);
+    near(r[0].before, 0.6);
+    near(r[0].after, 1);
+    near(r[1].after, 0.8);
+    // The query has no feature 2, so steering only the query changes nothing.
+    const q = steerScores(SAE, { ...cfg, apply: 'query' }, query, [A, B]);
+    assert.deepStrictEqual(q.map((x) => x.id), ['A', 'B']);
+    near(q[1].after, 0.6);
+    // With a qa view (0,0,1) whose code is all feature 2: s' before = 0.6 + 0; after, the view
+    // steers to the zero vector (stays 0), so s' = 1 + 0.
+    const Bv = { ...B, views: { qa: { z: [0, 0, 1], code: { indices: [2], values: [1] } } } };
+    const v = steerScores(SAE, cfg, query, [Bv]);
+    near(v[0].before, 0.6);
+    near(v[0].after, 1);
+    const run = steerRun(SAE, cfg, new Map([['q1', { query, candidates: [A, B] }]]));
+    near(run.after.get('q1')!.get('B')!, 1);
+    near(run.before.get('q1')!.get('B')!, 0.6);
+  });
+
+  it('config JSON round trip and validation naming the field', () => {
+    const cfg = uniformConfig('all-MiniLM-L6-v2', [7, 3], 1.5, { createdFrom: { dataset: 'scifact', m: 2 } });
+    const text = serializeSteeringConfig(cfg);
+    assert.deepStrictEqual(JSON.parse(text).features, [{ id: 3, alpha: 1.5 }, { id: 7, alpha: 1.5 }]);
+    assert.deepStrictEqual(parseSteeringConfig(text), cfg);
+    assert.strictEqual(errField(() => parseSteeringConfig('{"features": []}')), 'model');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', features: {} })), 'features');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', features: [{ id: 1, alpha: 2 }, { id: 2, alpha: 'x' }] })), 'features[1].alpha');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', features: [{ id: -1, alpha: 2 }] })), 'features[0].id');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', features: [{ id: 1, alpha: 2 }, { id: 1, alpha: 0 }] })), 'features[1].id');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', features: [{ id: 9, alpha: 2 }] }, 'f.json', { dictSize: 4 })), 'features[0].id');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', feature: [] })), 'feature');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', features: [], apply: 'docs' })), 'apply');
+    assert.strictEqual(errField(() => parseSteeringConfig({ model: 'm', features: [], createdFrom: { x: [1] } })), 'createdFrom.x');
+    assert.throws(() => parseSteeringConfig('{oops', 'cfg.json'), (e: unknown) => e instanceof InputError && e.file === 'cfg.json' && /invalid JSON/.test(e.message));
+    assert.throws(() => serializeSteeringConfig({ model: '', features: [] }), InputError);
+  });
+});
