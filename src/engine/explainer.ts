@@ -1,0 +1,168 @@
+/**
+ * Pair explanations in the worker: encode query and document, build the
+ * document's views with the internalizers, split every vector into SAE
+ * features, and explain the pair by the features the query shares with the
+ * document's views (O(q,d)), their shares of the score and their erasure.
+ */
+import {
+  SaeDecoder,
+  SparseCode,
+  compareOverlapToControl,
+  decomposeScore,
+  overlap,
+  perFeatureErasure,
+  steerEmbedding,
+} from '../core/explain';
+import { ExplainOptions, ExplainPair, PairExplanation, SharedFeature } from '../protocol/worker';
+import { FeatureLabel } from './bundle';
+
+/** What the explainer needs of an SAE: its decoder and a batched encoder. */
+export interface SaeEncoder extends SaeDecoder {
+  readonly k: number;
+  /** top-k codes of n row vectors */
+  encode(x: Float32Array, n: number): Promise<SparseCode[]>;
+}
+
+/** What it needs of the internalizers: the view names and a batched forward pass. */
+export interface ViewBuilder {
+  readonly views: string[];
+  /** n document embeddings → n × views.length × dim (view-major per document) */
+  apply(z: Float32Array, n: number): Promise<Float32Array>;
+}
+
+export interface EmbeddedPairs {
+  dim: number;
+  queries: Float32Array;
+  docs: Float32Array;
+  queryTruncated: boolean[];
+  docTruncated: boolean[];
+}
+
+const round = (x: number, d = 6): number => Math.round(x * 10 ** d) / 10 ** d;
+
+function cos(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.max(Math.sqrt(na * nb), 1e-12);
+}
+
+export class Explainer {
+  constructor(
+    readonly sae: SaeEncoder,
+    readonly views: ViewBuilder,
+    readonly labels: Map<number, FeatureLabel>,
+  ) {}
+
+  /** Codes and view vectors of already-embedded pairs, then one explanation per pair. */
+  async explainEmbedded(pairs: ExplainPair[], e: EmbeddedPairs, opts: ExplainOptions = {}): Promise<PairExplanation[]> {
+    const n = pairs.length;
+    const D = e.dim;
+    const tau = opts.tau ?? 0;
+    let queries = e.queries;
+    let docs = e.docs;
+    if (opts.steering?.features.length) {
+      const alphas = new Map(opts.steering.features.map((f) => [f.id, f.alpha]));
+      const [qc, dc] = [await this.sae.encode(queries, n), await this.sae.encode(docs, n)];
+      queries = steerAll(this.sae, queries, qc, alphas, D);
+      docs = steerAll(this.sae, docs, dc, alphas, D);
+    }
+    const T = this.views.views.length;
+    const viewVecs = T ? await this.views.apply(docs, n) : new Float32Array(0);
+    // one SAE pass over queries, documents and every view
+    const all = new Float32Array((2 + T) * n * D);
+    all.set(queries, 0);
+    all.set(docs, n * D);
+    all.set(viewVecs, 2 * n * D);
+    const codes = await this.sae.encode(all, (2 + T) * n);
+
+    const out: PairExplanation[] = [];
+    for (let i = 0; i < n; i++) {
+      const zq = queries.subarray(i * D, (i + 1) * D);
+      const zd = docs.subarray(i * D, (i + 1) * D);
+      const qCode = codes[i];
+      const viewZ: Record<string, Float32Array> = { original: zd };
+      const viewCodes: Record<string, SparseCode> = { original: codes[n + i] };
+      this.views.views.forEach((name, t) => {
+        const off = (i * T + t) * D;
+        viewZ[name] = viewVecs.subarray(off, off + D);
+        viewCodes[name] = codes[2 * n + i * T + t];
+      });
+      out.push(this.explainOne(pairs[i], zq, qCode, viewZ, viewCodes, tau, opts));
+      if (e.queryTruncated[i]) out[i].query_truncated = true;
+      if (e.docTruncated[i]) out[i].doc_truncated = true;
+    }
+    return out;
+  }
+
+  private explainOne(
+    pair: ExplainPair,
+    zq: Float32Array,
+    qCode: SparseCode,
+    viewZ: Record<string, Float32Array>,
+    viewCodes: Record<string, SparseCode>,
+    tau: number,
+    opts: ExplainOptions,
+  ): PairExplanation {
+    const o = overlap(qCode, viewCodes, tau);
+    const viewScores: Record<string, number> = {};
+    for (const [name, z] of Object.entries(viewZ)) viewScores[name] = round(cos(zq, z));
+    const internalized = Object.values(viewScores).reduce((a, b) => a + b, 0);
+    const decomposition = decomposeScore(this.sae, zq, qCode, viewZ.original, viewCodes.original);
+    const shareOf = new Map(decomposition.features.map((f) => [f.id, f.share]));
+    const erasure = opts.erasure !== false;
+    const deltas = erasure ? new Map(perFeatureErasure(this.sae, zq, viewZ.original, o.shared).map((f) => [f.id, f.delta])) : new Map<number, number>();
+
+    const features: SharedFeature[] = o.features.map((f) => {
+      const label = this.labels.get(f.id);
+      const rec: SharedFeature = {
+        id: f.id,
+        label: label?.label ?? '',
+        query: round(f.query),
+        views: Object.fromEntries(Object.entries(f.views).map(([k, v]) => [k, round(v)])),
+        sharedIn: f.sharedIn,
+        share: round(shareOf.get(f.id) ?? 0),
+        erasureDelta: round(deltas.get(f.id) ?? 0),
+      };
+      if (label?.detection !== undefined && label.detection !== null) rec.detection = round(label.detection, 3);
+      if (opts.examples && label) rec.examples = label.examples.slice(0, opts.examples);
+      return rec;
+    });
+    // most explanatory first: the largest share of the score
+    features.sort((a, b) => b.share - a.share || a.id - b.id);
+
+    const result: PairExplanation = {
+      query_id: pair.query_id,
+      doc_id: pair.doc_id,
+      ...(pair.label !== undefined ? { label: pair.label } : {}),
+      score: viewScores.original,
+      internalized_score: round(internalized),
+      view_scores: viewScores,
+      shared_features: o.shared,
+      per_view_shared_features: o.perView,
+      feature_explanations: o.shared.map((id) => ({ feature_id: id, hypothesis: this.labels.get(id)?.label ?? '' })),
+      features,
+    };
+    if (erasure) {
+      const views = Object.fromEntries(Object.keys(viewZ).map((k) => [k, { z: viewZ[k], code: viewCodes[k] }]));
+      const c = compareOverlapToControl(this.sae, { z: zq, code: qCode }, views, { tau, seed: 1 });
+      result.erasure = {
+        base: round(c.shared.original.before),
+        overlap: { size: c.shared.set.length, erased: round(c.shared.original.erased), kept: round(c.shared.original.keptOnly) },
+        control: { size: c.control.set.length, erased: round(c.control.original.erased), kept: round(c.control.original.keptOnly) },
+      };
+    }
+    return result;
+  }
+}
+
+function steerAll(sae: SaeDecoder, z: Float32Array, codes: SparseCode[], alphas: ReadonlyMap<number, number>, D: number): Float32Array {
+  const out = new Float32Array(z.length);
+  codes.forEach((code, i) => out.set(steerEmbedding(sae, z.subarray(i * D, (i + 1) * D), code, alphas), i * D));
+  return out;
+}
