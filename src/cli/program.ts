@@ -16,6 +16,12 @@ import { runEmbed } from './embed';
 import { runEval } from './eval';
 import { runPull } from './pull';
 import { runScore } from './score';
+import { runExplain } from './explain';
+import { runSteer } from './steer';
+import { runTrainBundle, runViewsGenerate } from './train';
+import { readFileSync } from 'fs';
+import { parseSteeringConfig } from '../core/explain/steering';
+import type { ViewName } from '../train/views';
 
 const DEFAULT_METRICS = 'ndcg@10,recall@100,mrr@10';
 
@@ -125,6 +131,84 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .action(
       act((ctx, folder: string, o: { split: string; model: string; source?: string; metrics: MetricSpec[]; output?: string; run?: string }) =>
         runEval(ctx, { folder, ...o }),
+      ),
+    );
+
+  program
+    .command('explain')
+    .description('explain {"query_id","doc_id","query","doc","label"?} pairs: shared SAE features O(q,d), their labels, shares of the score and erasure')
+    .requiredOption('-i, --input <file>', 'input JSONL, or - for stdin')
+    .option('-o, --output <file>', 'output JSONL, or - for stdout', '-')
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .option('--bundle <dir>', 'explanation bundle folder (default: the one shipped for the model)')
+    .addOption(new Option('--tau <x>', 'activation threshold for a feature to count as active').argParser(parseFloat).default(0))
+    .option('--no-erasure', 'skip per-feature erasure and the O(q,d) vs control comparison')
+    .addOption(new Option('--examples <n>', 'top-activating examples to attach to each shared feature').argParser((v) => parseInt(v, 10)).default(0))
+    .option('--steering <file>', 'apply a steering config (JSON) to both sides before explaining')
+    .action(
+      act((ctx, o: { input: string; output: string; model: string; source?: string; bundle?: string; tau: number; erasure: boolean; examples: number; steering?: string }) => {
+        const steering = o.steering ? parseSteeringConfig(readFileSync(o.steering, 'utf8'), o.steering) : undefined;
+        return runExplain(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined, steering: steering && { features: steering.features } });
+      }),
+    );
+
+  program
+    .command('steer')
+    .description('score SAE features by RUS on labelled pairs, scale the key set by each α, re-rank every query\'s candidates and report NDCG@10/MRR@10/Recall@100')
+    .requiredOption('--eval <file>', 'labelled pairs (query_id, doc_id, query, doc, label) whose candidates are re-ranked')
+    .option('--train <file>', 'labelled pairs to choose key features on (default: the eval pairs, in-sample)')
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .option('--bundle <dir>', 'explanation bundle folder (default: the one shipped for the model)')
+    .addOption(new Option('--key-features <n>', 'key-set size m').argParser((v) => parseInt(v, 10)).default(64))
+    .addOption(new Option('--alphas <list>', 'comma-separated α values').argParser((v) => v.split(',').map(Number)).default([0, 0.5, 1, 1.5, 2], '0,0.5,1,1.5,2'))
+    .option('--save <file>', 'write a steering config (key features × --save-alpha) as JSON')
+    .addOption(new Option('--save-alpha <x>', 'α stored in the saved config').argParser(parseFloat).default(1.5))
+    .action(
+      act((ctx, o: { eval: string; train?: string; model: string; source?: string; bundle?: string; keyFeatures: number; alphas: number[]; save?: string; saveAlpha: number }) =>
+        runSteer(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined }),
+      ),
+    );
+
+  const train = program.command('train').description('train explanation models (SAE, internalizers, labels) — the model kit');
+  train
+    .command('bundle')
+    .description('train the whole explanation bundle for a model on BEIR folders (scifact, nfcorpus, msmarco-dl19-subset) and write REPORT.md')
+    .option('--data <dir>', 'folder holding the BEIR datasets', '../shared/data')
+    .option('--out <dir>', 'bundle folder to write', 'models/all-MiniLM-L6-v2')
+    .option('--work <dir>', 'cache for embeddings and checkpoints (a rerun resumes)', '.cache/train/all-MiniLM-L6-v2')
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .addOption(new Option('--dict-size <n>', 'SAE dictionary size').argParser((v) => parseInt(v, 10)).default(4096))
+    .addOption(new Option('--k <n>', 'SAE active features per vector').argParser((v) => parseInt(v, 10)).default(32))
+    .addOption(new Option('--epochs <n>', 'SAE training epochs').argParser((v) => parseInt(v, 10)).default(30))
+    .addOption(new Option('--key-features <n>', 'size of the steering key set').argParser((v) => parseInt(v, 10)).default(64))
+    .addOption(new Option('--seed <n>', 'random seed').argParser((v) => parseInt(v, 10)).default(13))
+    .action(
+      act((ctx, o: { data: string; out: string; work: string; model: string; source?: string; dictSize: number; k: number; epochs: number; keyFeatures: number; seed: number }) =>
+        runTrainBundle(ctx, {
+          ...o,
+          command: `npx xetrieval train bundle --data ${o.data} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}`,
+        }),
+      ),
+    );
+
+  const views = program.command('views').description('document view texts for internalizers');
+  views
+    .command('generate')
+    .description("write qa/summary/purpose view texts with the paper's prompts through an OpenAI-compatible endpoint (resumable)")
+    .requiredOption('-i, --input <file>', 'BEIR corpus.jsonl or JSONL of {"doc_id","text"}')
+    .requiredOption('-o, --output <file>', 'JSONL of {"doc_id","view","text","source"}; appended to, existing pairs skipped')
+    .requiredOption('--endpoint <url>', 'base URL, e.g. http://localhost:8000/v1 (POST {endpoint}/chat/completions)')
+    .requiredOption('--llm-model <name>', 'model name sent to the endpoint')
+    .option('--api-key <key>', 'API key (default: $OPENAI_API_KEY)')
+    .option('--views <list>', 'comma-separated views', 'qa,summary,purpose')
+    .addOption(new Option('--concurrency <n>', 'requests in flight').argParser((v) => parseInt(v, 10)).default(4))
+    .addOption(new Option('--limit <n>', 'only the first N documents').argParser((v) => parseInt(v, 10)))
+    .action(
+      act((ctx, o: { input: string; output: string; endpoint: string; llmModel: string; apiKey?: string; views: string; concurrency: number; limit?: number }) =>
+        runViewsGenerate(ctx, { ...o, views: o.views.split(',').map((v) => v.trim()) as ViewName[] }),
       ),
     );
 

@@ -19,11 +19,13 @@ export async function processJsonl<T>(
   file: string,
   parse: (value: unknown, loc: Loc) => T,
   handle: (items: T[]) => Promise<void>,
+  chunkSize: (chunksSoFar: number) => number = () => CHUNK_LINES,
 ): Promise<StreamStats> {
   const name = displayName(file);
   const stats: StreamStats = { ok: 0, errors: 0 };
   let chunk: T[] = [];
   let inflight: Promise<void> = Promise.resolve();
+  let chunks = 0;
   const bad = (e: InputError) => {
     stats.errors++;
     ctx.error(`${e.message} (line skipped)`);
@@ -32,6 +34,7 @@ export async function processJsonl<T>(
     await inflight;
     const items = chunk;
     chunk = [];
+    chunks++;
     stats.ok += items.length;
     inflight = handle(items);
     inflight.catch(() => undefined); // rejection is rethrown by the next await; this only marks it handled meanwhile
@@ -50,7 +53,7 @@ export async function processJsonl<T>(
       bad(e);
       continue;
     }
-    if (chunk.length >= CHUNK_LINES) await flush();
+    if (chunk.length >= chunkSize(chunks)) await flush();
   }
   if (chunk.length > 0) await flush();
   await inflight;
@@ -87,6 +90,8 @@ export interface StreamCommand<T> {
   parse: (value: unknown, loc: Loc) => T;
   /** sends one chunk to the worker and returns the output records, in order */
   run: (session: EngineSession, items: T[]) => Promise<unknown[]>;
+  /** lines per worker request, by how many were sent before (default CHUNK_LINES) */
+  chunkSize?: (chunksSoFar: number) => number;
 }
 
 /**
@@ -103,7 +108,7 @@ export async function runStreamCommand<T>(ctx: CliContext, cmd: StreamCommand<T>
       processJsonl(ctx, cmd.input, cmd.parse, async (items) => {
         for (const rec of await cmd.run(session, items)) await out.write(rec);
         ctx.progress.update(cmd.verb, (done += items.length));
-      }),
+      }, cmd.chunkSize),
     );
     ctx.progress.end();
     const summary = `${stats.ok} ${cmd.verb}, ${stats.errors} error${stats.errors === 1 ? '' : 's'}`;

@@ -10,7 +10,13 @@ import {
   EmbedParams,
   EmbedResult,
   ExecutionProvider,
+  ExplainParams,
   InitResult,
+  PairExplanation,
+  SteerParams,
+  SteerResult,
+  TrainBundleParams,
+  TrainBundleResult,
   ModelInfo,
   ModelRef,
   ProgressEvent,
@@ -21,6 +27,13 @@ import {
   PROTOCOL_VERSION,
 } from '../protocol/worker';
 import { createSession, Encoder } from './encoder';
+import * as path from 'path';
+import { defaultBundleDir, openBundle, readLabels } from './bundle';
+import { Explainer } from './explainer';
+import { encodeTexts, steerEval } from './steer';
+import { InternalizerSession, loadInternalizer } from './internalizer/model';
+import { trainBundle } from './train/bundleTrainer';
+import { onnxSaeBackend } from './train/saeBackend';
 import { ensureModel, pullModel } from './models/pull';
 import { resolveModelSpec } from './models/registry';
 
@@ -45,6 +58,7 @@ export class Engine {
   providerNote?: string;
   private threads?: number;
   private readonly encoders = new Map<string, Promise<{ encoder: Encoder; pulled: PulledModel }>>();
+  private readonly explainers = new Map<string, Promise<Explainer>>();
 
   async init(device: DeviceSetting, threads?: number): Promise<InitResult> {
     this.threads = threads;
@@ -154,6 +168,92 @@ export class Engine {
       return s / Math.max(Math.sqrt(nq * nd), 1e-12);
     });
     return { scores, queryTruncated: q.truncated, docTruncated: d.truncated };
+  }
+
+  /** The bundle's SAE, internalizers and labels, loaded once per folder and checked against the model's weights. */
+  private explainerFor(bundleDir: string, weightsSha256: string): Promise<Explainer> {
+    let p = this.explainers.get(bundleDir);
+    if (!p) {
+      p = (async () => {
+        const m = openBundle(bundleDir, weightsSha256);
+        const sae = await onnxSaeBackend.session(onnxSaeBackend.load(path.join(bundleDir, m.sae.file)), this.provider);
+        const views = await InternalizerSession.create(
+          new Map(m.views.map((v) => [v.name, loadInternalizer(path.join(bundleDir, v.file)).weights])),
+          this.provider,
+          this.threads,
+        );
+        return new Explainer(sae, views, readLabels(bundleDir, m));
+      })();
+      this.explainers.set(bundleDir, p);
+      p.catch(() => this.explainers.delete(bundleDir));
+    }
+    return p;
+  }
+
+  async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[] }> {
+    const { encoder, pulled } = await this.encoderFor(p.ref, ctx);
+    const bundleDir = p.bundleDir ?? defaultBundleDir(pulled.model);
+    if (!bundleDir) throw new ModelError(`no explanation bundle for ${pulled.model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
+    const explainer = await this.explainerFor(bundleDir, pulled.files['model.safetensors']?.sha256 ?? '');
+    const opts = { batchSize: p.batchSize, signal: ctx.signal };
+    const q = await encoder.encode(p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
+    const d = await encoder.encode(p.pairs.map((x) => x.doc), { ...opts, kind: 'document' });
+    const explanations = await explainer.explainEmbedded(
+      p.pairs,
+      { dim: q.dim, queries: q.embeddings, docs: d.embeddings, queryTruncated: q.truncated, docTruncated: d.truncated },
+      p.options,
+    );
+    return { explanations };
+  }
+
+  async steer(p: SteerParams, ctx: CallContext): Promise<SteerResult> {
+    const { encoder, pulled } = await this.encoderFor(p.ref, ctx);
+    const bundleDir = p.bundleDir ?? defaultBundleDir(pulled.model);
+    if (!bundleDir) throw new ModelError(`no explanation bundle for ${pulled.model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
+    const explainer = await this.explainerFor(bundleDir, pulled.files['model.safetensors']?.sha256 ?? '');
+    const train = p.train ?? p.eval;
+    const all = [...train, ...p.eval];
+    const enc = await encodeTexts(explainer, { query: all.map((x) => x.query), doc: all.map((x) => x.doc) }, async (t, kind) =>
+      (await encoder.encode(t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
+    );
+    return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
+  }
+
+  async trainBundle(p: TrainBundleParams, ctx: CallContext): Promise<TrainBundleResult> {
+    const { encoder, pulled } = await this.encoderFor(p.ref, ctx);
+    const log = (message: string) => ctx.progress({ phase: 'log', done: 0, message });
+    const fig = await trainBundle({
+      dataRoot: p.dataRoot,
+      workDir: p.workDir,
+      outDir: p.outDir,
+      model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim },
+      embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 16 })).embeddings,
+      sae: onnxSaeBackend,
+      provider: this.provider,
+      dictSize: p.dictSize,
+      k: p.k,
+      saeEpochs: p.saeEpochs,
+      keyFeatures: p.keyFeatures,
+      seed: p.seed,
+      command: p.command,
+      progress: ctx.progress,
+      log,
+      signal: ctx.signal,
+    });
+    this.explainers.delete(p.outDir);
+    return {
+      outDir: p.outDir,
+      report: path.join(p.outDir, 'REPORT.md'),
+      summary: {
+        fve: fig.sae.fve,
+        deadFraction: fig.sae.deadFraction,
+        l0: fig.sae.l0,
+        reconstructionNdcgRatio: fig.reconstructionRetrieval.ratio,
+        erasureFraction: fig.erasure.fraction,
+        meanDetection: fig.labels.meanDetection,
+        meanDetectionRandom: fig.labels.meanDetectionRandom,
+      },
+    };
   }
 }
 

@@ -201,6 +201,57 @@ export interface ExplainParams {
   batchSize?: number;
 }
 
+export interface TrainBundleParams {
+  ref: ModelRef;
+  /** folder holding scifact/, nfcorpus/, msmarco-dl19-subset/ in BEIR layout */
+  dataRoot: string;
+  /** embeddings, checkpoints and figures are cached here; a rerun resumes */
+  workDir: string;
+  /** the bundle folder to write (manifest.json, sae.safetensors, internalizers/, labels.jsonl, REPORT.md) */
+  outDir: string;
+  dictSize: number;
+  k: number;
+  saeEpochs: number;
+  keyFeatures: number;
+  seed: number;
+  /** the command line recorded in the manifest and REPORT.md */
+  command: string;
+}
+
+export interface TrainBundleResult {
+  outDir: string;
+  report: string;
+  /** headline figures, as in REPORT.md */
+  summary: Record<string, number>;
+}
+
+export interface SteerParams {
+  ref: ModelRef;
+  bundleDir?: string;
+  /** labelled pairs to score features by RUS on (default: the eval pairs themselves, in-sample) */
+  train?: ExplainPair[];
+  /** labelled pairs grouped by query_id: each query's candidates are re-ranked */
+  eval: ExplainPair[];
+  /** key-set size m */
+  keyFeatures: number;
+  alphas: number[];
+  /** use these features instead of RUS key features */
+  features?: number[];
+  batchSize?: number;
+}
+
+export type RankMetrics = Record<string, number>;
+
+export interface SteerResult {
+  keys: { id: number; rus: number; label: string }[];
+  control: number[];
+  queries: number;
+  pairs: number;
+  trainedOn: 'train' | 'eval (in-sample)';
+  /** α = 1 is the unsteered ranking */
+  curve: { alpha: number; key: RankMetrics; nonKey: RankMetrics }[];
+}
+
 /** method name → params and result types */
 export interface WorkerMethods {
   init: { params: InitParams; result: InitResult };
@@ -209,6 +260,8 @@ export interface WorkerMethods {
   embed: { params: EmbedParams; result: EmbedResult };
   score: { params: ScoreParams; result: ScoreResult };
   explain: { params: ExplainParams; result: { explanations: PairExplanation[] } };
+  trainBundle: { params: TrainBundleParams; result: TrainBundleResult };
+  steer: { params: SteerParams; result: SteerResult };
   /** test hook: exits the worker process abruptly, as a crash would */
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */

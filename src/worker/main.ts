@@ -50,6 +50,12 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
       return engine.embed(req.params, ctx);
     case 'score':
       return engine.score(req.params, ctx);
+    case 'explain':
+      return engine.explain(req.params, ctx);
+    case 'steer':
+      return engine.steer(req.params, ctx);
+    case 'trainBundle':
+      return engine.trainBundle(req.params, ctx);
     case 'crash':
       process.exit(req.params.code ?? 70);
     // falls through: exit does not return

@@ -1,0 +1,85 @@
+/**
+ * `steer`: features scored by RUS on labelled pairs, the top-m key set and a
+ * matched non-key control scaled by each α, and every query's candidates
+ * re-ranked with the steered embeddings (codes come with the embeddings, so
+ * nothing is re-encoded per α).
+ */
+import { RusAccumulator, SparseCode, keyFeatures, steerEmbedding, steeringControl } from '../core/explain';
+import { MetricSpec, Qrels, Run, evaluate } from '../core/metrics';
+import { ExplainPair, SteerResult } from '../protocol/worker';
+import { Explainer } from './explainer';
+
+const METRICS: MetricSpec[] = [
+  { name: 'ndcg', k: 10 },
+  { name: 'mrr', k: 10 },
+  { name: 'recall', k: 100 },
+];
+
+export interface EncodedTexts {
+  dim: number;
+  /** text → row */
+  index: Map<string, number>;
+  z: Float32Array;
+  codes: SparseCode[];
+}
+
+export async function encodeTexts(explainer: Explainer, texts: { query: string[]; doc: string[] }, embed: (t: string[], kind: 'query' | 'document') => Promise<Float32Array>): Promise<{ q: EncodedTexts; d: EncodedTexts }> {
+  const one = async (list: string[], kind: 'query' | 'document'): Promise<EncodedTexts> => {
+    const uniq = [...new Set(list)];
+    const z = await embed(uniq, kind);
+    return { dim: explainer.sae.dim, index: new Map(uniq.map((t, i) => [t, i])), z, codes: await explainer.sae.encode(z, uniq.length) };
+  };
+  return { q: await one(texts.query, 'query'), d: await one(texts.doc, 'document') };
+}
+
+function qrelsOf(pairs: ExplainPair[]): Qrels {
+  const q: Qrels = new Map();
+  for (const p of pairs) {
+    const qid = p.query_id ?? p.query;
+    if (!q.has(qid)) q.set(qid, new Map());
+    q.get(qid)!.set(p.doc_id ?? p.doc, Math.max(0, p.label ?? 0));
+  }
+  return q;
+}
+
+export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs: ExplainPair[], enc: { q: EncodedTexts; d: EncodedTexts }, o: { keyFeatures: number; alphas: number[]; features?: number[]; trainedOn: SteerResult['trainedOn'] }): SteerResult {
+  const sae = explainer.sae;
+  const D = sae.dim;
+  const acc = new RusAccumulator(sae.dictSize);
+  for (const p of train) acc.add(enc.q.codes[enc.q.index.get(p.query)!], enc.d.codes[enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
+  const rus = acc.result();
+  const keys = o.features ?? keyFeatures(rus.rus, o.keyFeatures);
+  const control = steeringControl(rus, keys, { seed: 7 }).ids;
+  const qrels = qrelsOf(evalPairs);
+
+  const rank = (ids: number[], alpha: number) => {
+    const alphas = new Map(ids.map((j) => [j, alpha]));
+    const steer = (e: EncodedTexts, row: number) => (alpha === 1 ? e.z.subarray(row * D, (row + 1) * D) : steerEmbedding(sae, e.z.subarray(row * D, (row + 1) * D), e.codes[row], alphas));
+    const qCache = new Map<number, Float32Array>();
+    const dCache = new Map<number, Float32Array>();
+    const run: Run = new Map();
+    for (const p of evalPairs) {
+      const qi = enc.q.index.get(p.query)!;
+      const di = enc.d.index.get(p.doc)!;
+      if (!qCache.has(qi)) qCache.set(qi, steer(enc.q, qi));
+      if (!dCache.has(di)) dCache.set(di, steer(enc.d, di));
+      const zq = qCache.get(qi)!;
+      const zd = dCache.get(di)!;
+      let s = 0;
+      for (let j = 0; j < D; j++) s += zq[j] * zd[j];
+      const qid = p.query_id ?? p.query;
+      if (!run.has(qid)) run.set(qid, new Map());
+      run.get(qid)!.set(p.doc_id ?? p.doc, s);
+    }
+    return evaluate(qrels, run, METRICS).mean;
+  };
+
+  return {
+    keys: keys.map((id) => ({ id, rus: rus.rus[id], label: explainer.labels.get(id)?.label ?? '' })),
+    control,
+    queries: qrels.size,
+    pairs: evalPairs.length,
+    trainedOn: o.trainedOn,
+    curve: o.alphas.map((alpha) => ({ alpha, key: rank(keys, alpha), nonKey: rank(control, alpha) })),
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * The figures a bundle's REPORT.md holds, computed from cached embeddings:
+ * retrieval with reconstructions, internalised scores, erasure against
+ * control sets, and the steering curve. Pure arithmetic over matrices plus
+ * the SAE/internalizer sessions; nothing is re-encoded.
+ */
+import {
+  RusAccumulator,
+  SparseCode,
+  compareOverlapToControl,
+  keyFeatures,
+  steerEmbedding,
+  steeringControl,
+} from '../../core/explain';
+import { MetricSpec, Qrels, evaluate } from '../../core/metrics';
+import { denseRun, selectRows } from '../../core/retrieval';
+import { Matrix } from '../../core/vectorStore';
+import { SaeEncoder, ViewBuilder } from '../explainer';
+
+export const METRICS: MetricSpec[] = [
+  { name: 'ndcg', k: 10 },
+  { name: 'mrr', k: 10 },
+  { name: 'recall', k: 100 },
+];
+
+export interface EvalSet {
+  name: string;
+  queries: Matrix;
+  docs: Matrix;
+  qrels: Qrels;
+}
+
+export type Metrics = Record<string, number>;
+
+export function retrieval(queries: Matrix, docs: Matrix, qrels: Qrels): Metrics {
+  return evaluate(qrels, denseRun(queries, docs, 100), METRICS).mean;
+}
+
+export async function codesOf(sae: SaeEncoder, m: Matrix): Promise<SparseCode[]> {
+  return sae.encode(m.data, m.ids.length);
+}
+
+/** x̂ for every row: decode of its top-k code (normalised, as the encoder's outputs are). */
+export function reconstruct(sae: SaeEncoder, m: Matrix, codes: SparseCode[]): Matrix {
+  const D = m.dim;
+  const data = new Float32Array(m.data.length);
+  codes.forEach((c, i) => {
+    const row = data.subarray(i * D, (i + 1) * D);
+    row.set(sae.bDec);
+    for (let k = 0; k < c.indices.length; k++) {
+      const j = c.indices[k];
+      const a = c.values[k];
+      if (a === 0) continue;
+      for (let d = 0; d < D; d++) row[d] += a * sae.wDec[d * sae.dictSize + j];
+    }
+  });
+  return { dim: D, ids: m.ids, data };
+}
+
+/** d' = d + Σ_t R_t(d), so ⟨q, d'⟩ is the internalised score s'(q,d). */
+export async function internalisedDocs(views: ViewBuilder, docs: Matrix): Promise<Matrix> {
+  const n = docs.ids.length;
+  const D = docs.dim;
+  const T = views.views.length;
+  const v = await views.apply(docs.data, n);
+  const data = Float32Array.from(docs.data);
+  for (let i = 0; i < n; i++) for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) data[i * D + d] += v[(i * T + t) * D + d];
+  return { dim: D, ids: docs.ids, data };
+}
+
+export interface ErasureStats {
+  pairs: number;
+  /** pairs where erasing O(q,d) lowered the cosine more than erasing the control set */
+  overlapBeatsControl: number;
+  fraction: number;
+  meanOverlapDrop: number;
+  meanControlDrop: number;
+  meanOverlapSize: number;
+  meanControlSize: number;
+  meanKeepOverlap: number;
+  meanKeepControl: number;
+  emptyOverlap: number;
+}
+
+/** Erasing O(q,d) versus a same-size control set on judged relevant pairs. */
+export async function erasureStudy(sae: SaeEncoder, views: ViewBuilder, set: EvalSet): Promise<ErasureStats> {
+  const qIndex = new Map(set.queries.ids.map((id, i) => [id, i]));
+  const dIndex = new Map(set.docs.ids.map((id, i) => [id, i]));
+  const D = set.docs.dim;
+  const pairs: [number, number][] = [];
+  for (const [qid, judged] of set.qrels) {
+    for (const [did, g] of judged) if (g > 0 && qIndex.has(qid) && dIndex.has(did)) pairs.push([qIndex.get(qid)!, dIndex.get(did)!]);
+  }
+  const n = pairs.length;
+  const zq = new Float32Array(n * D);
+  const zd = new Float32Array(n * D);
+  pairs.forEach(([qi, di], i) => {
+    zq.set(set.queries.data.subarray(qi * D, (qi + 1) * D), i * D);
+    zd.set(set.docs.data.subarray(di * D, (di + 1) * D), i * D);
+  });
+  const T = views.views.length;
+  const vv = await views.apply(zd, n);
+  const all = new Float32Array((2 + T) * n * D);
+  all.set(zq, 0);
+  all.set(zd, n * D);
+  all.set(vv, 2 * n * D);
+  const codes = await sae.encode(all, (2 + T) * n);
+  const s: ErasureStats = { pairs: n, overlapBeatsControl: 0, fraction: 0, meanOverlapDrop: 0, meanControlDrop: 0, meanOverlapSize: 0, meanControlSize: 0, meanKeepOverlap: 0, meanKeepControl: 0, emptyOverlap: 0 };
+  for (let i = 0; i < n; i++) {
+    const viewsIn: Record<string, { z: Float32Array; code: SparseCode }> = { original: { z: zd.subarray(i * D, (i + 1) * D), code: codes[n + i] } };
+    views.views.forEach((name, t) => {
+      const off = (i * T + t) * D;
+      viewsIn[name] = { z: vv.subarray(off, off + D), code: codes[2 * n + i * T + t] };
+    });
+    const c = compareOverlapToControl(sae, { z: zq.subarray(i * D, (i + 1) * D), code: codes[i] }, viewsIn, { seed: i });
+    const dropO = -c.shared.original.deltaErased;
+    const dropC = -c.control.original.deltaErased;
+    if (c.overlap.length === 0) s.emptyOverlap++;
+    if (dropO > dropC) s.overlapBeatsControl++;
+    s.meanOverlapDrop += dropO / n;
+    s.meanControlDrop += dropC / n;
+    s.meanOverlapSize += c.overlap.length / n;
+    s.meanControlSize += c.controlSet.size / n;
+    s.meanKeepOverlap += c.shared.original.keptOnly / n;
+    s.meanKeepControl += c.control.original.keptOnly / n;
+  }
+  s.fraction = n ? s.overlapBeatsControl / n : 0;
+  return s;
+}
+
+/** RUS over relevant pairs (D+) and the top-ranked non-relevant documents (D−) of each training query. */
+export async function rusFromTraining(sae: SaeEncoder, set: EvalSet, negativesPerQuery = 5): Promise<RusAccumulator> {
+  const run = denseRun(set.queries, set.docs, 50);
+  const qCodes = await codesOf(sae, set.queries);
+  const dCodes = await codesOf(sae, set.docs);
+  const qIndex = new Map(set.queries.ids.map((id, i) => [id, i]));
+  const dIndex = new Map(set.docs.ids.map((id, i) => [id, i]));
+  const acc = new RusAccumulator(sae.dictSize);
+  for (const [qid, judged] of set.qrels) {
+    const qi = qIndex.get(qid);
+    if (qi === undefined) continue;
+    for (const [did, g] of judged) if (g > 0 && dIndex.has(did)) acc.add(qCodes[qi], dCodes[dIndex.get(did)!], true);
+    let neg = 0;
+    for (const did of run.get(qid)?.keys() ?? []) {
+      if (neg >= negativesPerQuery) break;
+      if ((judged.get(did) ?? 0) > 0) continue;
+      acc.add(qCodes[qi], dCodes[dIndex.get(did)!], false);
+      neg++;
+    }
+  }
+  return acc;
+}
+
+export function steerMatrix(sae: SaeEncoder, m: Matrix, codes: SparseCode[], alphas: ReadonlyMap<number, number>): Matrix {
+  const D = m.dim;
+  const data = new Float32Array(m.data.length);
+  codes.forEach((c, i) => data.set(steerEmbedding(sae, m.data.subarray(i * D, (i + 1) * D), c, alphas), i * D));
+  return { dim: D, ids: m.ids, data };
+}
+
+export interface SteeringCurve {
+  keys: number[];
+  control: number[];
+  controlMatched: number;
+  alphas: number[];
+  key: Metrics[];
+  nonKey: Metrics[];
+}
+
+/** NDCG/MRR/Recall on `test` with key (and same-size non-key) features scaled by each α. */
+export async function steeringCurve(sae: SaeEncoder, train: EvalSet, test: EvalSet, m: number, alphas: number[]): Promise<SteeringCurve> {
+  const acc = await rusFromTraining(sae, train);
+  const r = acc.result();
+  const keys = keyFeatures(r.rus, m);
+  const ctrl = steeringControl(r, keys, { seed: 7 });
+  const qCodes = await codesOf(sae, test.queries);
+  const dCodes = await codesOf(sae, test.docs);
+  const run = (ids: number[], alpha: number): Metrics => {
+    const map = new Map(ids.map((j) => [j, alpha]));
+    return retrieval(steerMatrix(sae, test.queries, qCodes, map), steerMatrix(sae, test.docs, dCodes, map), test.qrels);
+  };
+  return {
+    keys,
+    control: ctrl.ids,
+    controlMatched: ctrl.matched,
+    alphas,
+    key: alphas.map((a) => run(keys, a)),
+    nonKey: alphas.map((a) => run(ctrl.ids, a)),
+  };
+}
+
+export { selectRows };

@@ -1,0 +1,73 @@
+/** REPORT.md of a bundle: every figure the bundle is judged by, and how to regenerate it. */
+import * as fs from 'fs';
+import { BundleManifest } from '../bundle';
+import type { BundleFigures } from './bundleTrainer';
+import type { Metrics } from './evaluate';
+
+const f = (x: number, d = 4): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+const m3 = (m: Metrics): string => `${f(m['ndcg@10'])} | ${f(m['mrr@10'])} | ${f(m['recall@100'])}`;
+
+export function renderReport(manifest: BundleManifest, fig: BundleFigures): string {
+  const s = fig.sae;
+  const rr = fig.reconstructionRetrieval;
+  const e = fig.erasure;
+  const st = fig.steering;
+  const l = fig.labels;
+  const lines: string[] = [];
+  lines.push(`# Explanation bundle: ${manifest.name}`, '');
+  lines.push(`Base model \`${manifest.baseModel.id}\` (model.safetensors sha256 \`${manifest.baseModel.weightsSha256}\`), ${manifest.baseModel.dim}-d. Seed ${manifest.seed}. Created ${manifest.createdAt}.`, '');
+  lines.push('Regenerate everything below (the bundle and this report):', '', '```sh', manifest.command, '```', '');
+  lines.push('Held out of all training, feature selection and steering: ' + manifest.heldOut.join('; ') + '.', '');
+  lines.push('Training data: ' + manifest.trainingData.map((t) => `${t.dataset} (${t.used.join(', ')})`).join('; ') + '.', '');
+
+  lines.push('## Sparse autoencoder', '');
+  lines.push(`TopK SAE, dictionary ${s.dictSize}, k = ${s.k}, trained on ${s.trainVectors} vectors (raw and internalised document embeddings and training queries), ${s.heldOutVectors} held out.`, '');
+  lines.push('| figure | value | target |', '|---|---|---|');
+  lines.push(`| fraction of variance explained (held-out) | ${f(s.fve)} | ≥ 0.85 |`);
+  lines.push(`| dead features (never active on held-out) | ${pct(s.deadFraction)} | < 1% |`);
+  lines.push(`| L0 (mean active features) | ${f(s.l0, 2)} | = k = ${s.k} |`);
+  lines.push(`| SciFact test NDCG@10, reconstructed q and d / original | ${f(rr.reconstructed['ndcg@10'])} / ${f(rr.original['ndcg@10'])} = ${pct(rr.ratio)} | ≥ 95% |`);
+  lines.push(`| training time | ${f(s.seconds, 1)} s (${f(s.stepsPerSecond, 1)} steps/s) | |`, '');
+
+  lines.push('## Reasoning internalizers', '');
+  lines.push('| view | training pairs | validation cosine | view texts |', '|---|---|---|---|');
+  for (const v of fig.views) lines.push(`| ${v.name} | ${v.trainPairs} | ${f(v.valCosine, 3)} | ${v.textSource} |`);
+  lines.push('', 'No `purpose` view: without an LLM there is no supervision for it (`xetrieval views generate --endpoint …` writes view texts with the paper\'s prompts when one is available).', '');
+  lines.push('Internalised score s\'(q,d) = ⟨z_q,z_d⟩ + Σ_t ⟨z_q,R_t(z_d)⟩ against the base score, test queries, exact search over the whole corpus:', '');
+  lines.push('| set | base NDCG@10 \\| MRR@10 \\| R@100 | internalised NDCG@10 \\| MRR@10 \\| R@100 |', '|---|---|---|');
+  for (const [name, r] of Object.entries(fig.internalised)) lines.push(`| ${name} | ${m3(r.base)} | ${m3(r.internalised)} |`);
+  lines.push('');
+
+  lines.push('## Erasure (SciFact test, judged relevant pairs)', '');
+  lines.push(`Erasing O(q,d) from the document embedding (ridge projection, λ = 1e-6) versus erasing a same-size control set of the document's active non-overlap features.`, '');
+  lines.push('| figure | value |', '|---|---|');
+  lines.push(`| pairs | ${e.pairs} (${e.emptyOverlap} with empty O(q,d)) |`);
+  lines.push(`| erasing O(q,d) lowers the cosine more than the control | ${e.overlapBeatsControl} / ${e.pairs} = ${pct(e.fraction)} (target ≥ 80%) |`);
+  lines.push(`| mean cosine drop, O(q,d) / control | ${f(e.meanOverlapDrop)} / ${f(e.meanControlDrop)} |`);
+  lines.push(`| mean set size, O(q,d) / control | ${f(e.meanOverlapSize, 1)} / ${f(e.meanControlSize, 1)} |`);
+  lines.push(`| mean cosine keeping only O(q,d) / only control | ${f(e.meanKeepOverlap)} / ${f(e.meanKeepControl)} |`, '');
+
+  lines.push('## Steering (key features by RUS on SciFact train pairs, evaluated on SciFact test)', '');
+  lines.push(`RUS over relevant train pairs (D+) and each train query's top-5 retrieved non-relevant documents (D−). Key set: the top ${st.keys.length} features by RUS; control: ${st.control.length} non-key features matched on activity (${st.controlMatched} fully matched). The selected activations are scaled by α on both query and document (error-preserving: z + (α−1)Σ a_j W_j, renormalised).`, '');
+  lines.push('| α | key NDCG@10 | key MRR@10 | key R@100 | non-key NDCG@10 | non-key MRR@10 | non-key R@100 |', '|---|---|---|---|---|---|---|');
+  st.alphas.forEach((a, i) => lines.push(`| ${a} | ${m3(st.key[i]).replace(/ \| /g, ' | ')} | ${m3(st.nonKey[i])} |`));
+  lines.push('');
+
+  lines.push('## Feature labels', '');
+  lines.push(`Method: ${l.method}.`, '');
+  lines.push('| SAE | live features | features scored | mean detection score |', '|---|---|---|---|');
+  lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} |`);
+  lines.push(`| random (untrained, same initialisation) | | ${l.randomScored} | ${f(l.meanDetectionRandom, 3)} |`, '');
+
+  if (fig.examples.length) {
+    lines.push('## Example explanations (the Xetrieval repository\'s example pairs)', '', '```json');
+    for (const ex of fig.examples) lines.push(JSON.stringify(ex));
+    lines.push('```', '');
+  }
+  return lines.join('\n');
+}
+
+export function writeReport(file: string, manifest: BundleManifest, fig: BundleFigures): void {
+  fs.writeFileSync(file, renderReport(manifest, fig));
+}
