@@ -13,6 +13,10 @@ import {
   ExplainParams,
   InitResult,
   PairExplanation,
+  RerankParams,
+  RerankResult,
+  RerankSetParams,
+  RerankSetResult,
   SteerParams,
   SteerResult,
   TrainBundleParams,
@@ -30,7 +34,7 @@ import { createSession, Encoder } from './encoder';
 import * as path from 'path';
 import { defaultBundleDir, openBundle, readLabels } from './bundle';
 import { Explainer } from './explainer';
-import { encodeTexts, steerEval } from './steer';
+import { RerankSet, encodeTexts, steerEval } from './steer';
 import { InternalizerSession, loadInternalizer } from './internalizer/model';
 import { trainBundle } from './train/bundleTrainer';
 import { onnxSaeBackend } from './train/saeBackend';
@@ -59,6 +63,9 @@ export class Engine {
   private threads?: number;
   private readonly encoders = new Map<string, Promise<{ encoder: Encoder; pulled: PulledModel }>>();
   private readonly explainers = new Map<string, Promise<Explainer>>();
+  /** the live-steering set (one at a time: the editor's loaded eval file) */
+  private rerankState: { id: number; set: RerankSet } | undefined;
+  private rerankIds = 0;
 
   async init(device: DeviceSetting, threads?: number): Promise<InitResult> {
     this.threads = threads;
@@ -191,10 +198,7 @@ export class Engine {
   }
 
   async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[] }> {
-    const { encoder, pulled } = await this.encoderFor(p.ref, ctx);
-    const bundleDir = p.bundleDir ?? defaultBundleDir(pulled.model);
-    if (!bundleDir) throw new ModelError(`no explanation bundle for ${pulled.model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
-    const explainer = await this.explainerFor(bundleDir, pulled.files['model.safetensors']?.sha256 ?? '');
+    const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const opts = { batchSize: p.batchSize, signal: ctx.signal };
     const q = await encoder.encode(p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
     const d = await encoder.encode(p.pairs.map((x) => x.doc), { ...opts, kind: 'document' });
@@ -207,16 +211,39 @@ export class Engine {
   }
 
   async steer(p: SteerParams, ctx: CallContext): Promise<SteerResult> {
-    const { encoder, pulled } = await this.encoderFor(p.ref, ctx);
-    const bundleDir = p.bundleDir ?? defaultBundleDir(pulled.model);
-    if (!bundleDir) throw new ModelError(`no explanation bundle for ${pulled.model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
-    const explainer = await this.explainerFor(bundleDir, pulled.files['model.safetensors']?.sha256 ?? '');
+    const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const train = p.train ?? p.eval;
     const all = [...train, ...p.eval];
     const enc = await encodeTexts(explainer, { query: all.map((x) => x.query), doc: all.map((x) => x.doc) }, async (t, kind) =>
       (await encoder.encode(t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
     );
     return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
+  }
+
+  private async explainerForRef(ref: ModelRef, bundleDir: string | undefined, ctx: CallContext): Promise<{ encoder: Encoder; explainer: Explainer }> {
+    const { encoder, pulled } = await this.encoderFor(ref, ctx);
+    const dir = bundleDir ?? defaultBundleDir(pulled.model);
+    if (!dir) throw new ModelError(`no explanation bundle for ${pulled.model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
+    return { encoder, explainer: await this.explainerFor(dir, pulled.files['model.safetensors']?.sha256 ?? '') };
+  }
+
+  async rerankSet(p: RerankSetParams, ctx: CallContext): Promise<RerankSetResult> {
+    const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const enc = await encodeTexts(explainer, { query: p.pairs.map((x) => x.query), doc: p.pairs.map((x) => x.doc) }, async (t, kind) =>
+      (await encoder.encode(t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
+    );
+    const set = new RerankSet(explainer, p.pairs, enc);
+    this.rerankState = { id: ++this.rerankIds, set };
+    return { setId: this.rerankState.id, suggested: set.suggested() };
+  }
+
+  rerank(p: RerankParams): RerankResult {
+    const t0 = performance.now();
+    if (!this.rerankState || this.rerankState.id !== p.setId) {
+      throw new ModelError(`candidate set ${p.setId} is not loaded in this worker (it was replaced or the worker restarted); load the eval file again`, 'E_NO_SET');
+    }
+    const r = this.rerankState.set.rerank(p.features);
+    return { ...r, elapsedMs: performance.now() - t0 };
   }
 
   async trainBundle(p: TrainBundleParams, ctx: CallContext): Promise<TrainBundleResult> {

@@ -83,3 +83,54 @@ export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs:
     curve: o.alphas.map((alpha) => ({ alpha, key: rank(keys, alpha), nonKey: rank(control, alpha) })),
   };
 }
+
+/** A loaded candidate set for live steering: embeddings and codes kept, so a slider move only re-scores. */
+export class RerankSet {
+  private readonly qrels: Qrels;
+  private readonly labelled: boolean;
+
+  constructor(
+    readonly explainer: Explainer,
+    readonly pairs: ExplainPair[],
+    readonly enc: { q: EncodedTexts; d: EncodedTexts },
+  ) {
+    this.labelled = pairs.some((p) => p.label !== undefined);
+    this.qrels = qrelsOf(pairs);
+  }
+
+  suggested(m = 16): { id: number; rus: number; label: string }[] {
+    if (!this.labelled) return [];
+    const acc = new RusAccumulator(this.explainer.sae.dictSize);
+    for (const p of this.pairs) acc.add(this.enc.q.codes[this.enc.q.index.get(p.query)!], this.enc.d.codes[this.enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
+    const rus = acc.result().rus;
+    return keyFeatures(rus, m).map((id) => ({ id, rus: rus[id], label: this.explainer.labels.get(id)?.label ?? '' }));
+  }
+
+  rerank(features: { id: number; alpha: number }[]): { scores: number[]; metrics: Record<string, number> } {
+    const sae = this.explainer.sae;
+    const D = sae.dim;
+    const alphas = new Map(features.filter((f) => f.alpha !== 1).map((f) => [f.id, f.alpha]));
+    const steered = (e: EncodedTexts, cache: Map<number, Float32Array>, row: number) => {
+      let v = cache.get(row);
+      if (!v) {
+        v = alphas.size ? steerEmbedding(sae, e.z.subarray(row * D, (row + 1) * D), e.codes[row], alphas) : e.z.subarray(row * D, (row + 1) * D);
+        cache.set(row, v);
+      }
+      return v;
+    };
+    const qc = new Map<number, Float32Array>();
+    const dc = new Map<number, Float32Array>();
+    const run: Run = new Map();
+    const scores = this.pairs.map((p) => {
+      const zq = steered(this.enc.q, qc, this.enc.q.index.get(p.query)!);
+      const zd = steered(this.enc.d, dc, this.enc.d.index.get(p.doc)!);
+      let s = 0;
+      for (let j = 0; j < D; j++) s += zq[j] * zd[j];
+      const qid = p.query_id ?? p.query;
+      if (!run.has(qid)) run.set(qid, new Map());
+      run.get(qid)!.set(p.doc_id ?? p.doc, s);
+      return s;
+    });
+    return { scores, metrics: this.labelled ? evaluate(this.qrels, run, METRICS).mean : {} };
+  }
+}

@@ -252,6 +252,34 @@ export interface SteerResult {
   curve: { alpha: number; key: RankMetrics; nonKey: RankMetrics }[];
 }
 
+export interface RerankSetParams {
+  ref: ModelRef;
+  bundleDir?: string;
+  /** every candidate pair of the loaded eval file (or a subset), labelled or not */
+  pairs: ExplainPair[];
+  batchSize?: number;
+}
+
+export interface RerankSetResult {
+  /** handle for `rerank`; valid until the worker restarts or the set is replaced */
+  setId: number;
+  /** features suggested for sliders: key features by RUS on the set's labelled pairs (empty without labels) */
+  suggested: { id: number; rus: number; label: string }[];
+}
+
+export interface RerankParams {
+  setId: number;
+  features: { id: number; alpha: number }[];
+}
+
+export interface RerankResult {
+  /** per pair, in the order given to `rerankSet` */
+  scores: number[];
+  /** NDCG@10, MRR@10, Recall@100 over queries with a judged relevant candidate (empty without labels) */
+  metrics: RankMetrics;
+  elapsedMs: number;
+}
+
 /** method name → params and result types */
 export interface WorkerMethods {
   init: { params: InitParams; result: InitResult };
@@ -262,6 +290,8 @@ export interface WorkerMethods {
   explain: { params: ExplainParams; result: { explanations: PairExplanation[] } };
   trainBundle: { params: TrainBundleParams; result: TrainBundleResult };
   steer: { params: SteerParams; result: SteerResult };
+  rerankSet: { params: RerankSetParams; result: RerankSetResult };
+  rerank: { params: RerankParams; result: RerankResult };
   /** test hook: exits the worker process abruptly, as a crash would */
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */

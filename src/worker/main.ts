@@ -54,6 +54,10 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
       return engine.explain(req.params, ctx);
     case 'steer':
       return engine.steer(req.params, ctx);
+    case 'rerankSet':
+      return engine.rerankSet(req.params, ctx);
+    case 'rerank':
+      return engine.rerank(req.params);
     case 'trainBundle':
       return engine.trainBundle(req.params, ctx);
     case 'crash':
