@@ -1,0 +1,372 @@
+/**
+ * The explanation panel: one WebviewPanel that shows a PanelCase and routes
+ * the webview's messages (src/protocol/webview.ts) to handlers the rest of
+ * the extension supplies. The panel knows nothing about the worker.
+ *
+ * The webview does not retain its context when hidden (it would hold ~200
+ * rows of DOM for nothing); it keeps its view state with the webview state
+ * API and posts `ready` on every load, and the host answers with the case.
+ */
+import * as crypto from 'crypto';
+import * as vscode from 'vscode';
+import type { PanelHandlers, PanelPort } from './panelPort';
+import {
+  isFromWebview,
+  isPanelRequest,
+  PANEL_VIEW_TYPE,
+  restoreViewState,
+  type PanelCandidate,
+  type PanelCase,
+  type PanelLog,
+  type PanelRequest,
+  type PanelViewState,
+  type RerankUpdate,
+  type SteeringUpdate,
+  type ToWebview,
+} from '../protocol/webview';
+
+export type { PanelHandlers };
+
+export interface PanelOptions {
+  /** the tab title; the case's query and doc ids are appended */
+  title?: string;
+  /** the webview's own log lines (render times, CSP violations, errors) */
+  log?(level: PanelLog['level'], message: string): void;
+  /** VS Code restored the panel after a window reload: the case it showed, should the extension want to explain it again */
+  onRestore?(caseKey: PanelViewState['caseKey']): void;
+}
+
+const EMPTY_MESSAGE = 'No case loaded. Run “Xetrieval: Explain Selection” or open a case from an eval file.';
+
+/**
+ * Implements the flows' PanelPort (src/extension/panelPort.ts) and calls
+ * their PanelHandlers; `handlers.currentCase()` answers a reloaded webview.
+ */
+export class ExplanationPanel implements PanelPort, vscode.Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+  private panelSubscriptions: vscode.Disposable[] = [];
+  private current: PanelCase | undefined;
+  /** a progress line still running, re-sent to a reloaded webview (errors are shown once and not repeated) */
+  private busy: Extract<ToWebview, { type: 'busy' }> | undefined;
+  /** whether the webview has said `ready` since it was last loaded */
+  private ready = false;
+  private queue: PanelRequest[] = [];
+  private draining = false;
+  /** unsteered metrics and ranks (by query id, then doc id), for the changes the webview shows */
+  private baseMetrics: Record<string, number> | undefined;
+  private baseRanks = new Map<string, Map<string, number>>();
+  private readonly logEmitter = new vscode.EventEmitter<PanelLog>();
+  private readonly readyEmitter = new vscode.EventEmitter<void>();
+
+  /** every log message of the webview; `rendered` ones report painted cases (tests wait on them) */
+  readonly onDidLog = this.logEmitter.event;
+  /** the webview (re)loaded and asked for its state */
+  readonly onDidBecomeReady = this.readyEmitter.event;
+
+  private readonly title: string;
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly handlers: PanelHandlers,
+    private readonly options: PanelOptions = {},
+  ) {
+    this.title = options.title ?? 'Xetrieval';
+  }
+
+  get webviewPanel(): vscode.WebviewPanel | undefined {
+    return this.panel;
+  }
+
+  get case(): PanelCase | undefined {
+    return this.current;
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  // PanelPort
+  showCase(state: PanelCase): void {
+    this.show(state);
+  }
+
+  reveal(): void {
+    this.show();
+  }
+
+  /** Creates the panel or brings it forward; with a case, shows that case. */
+  show(state?: PanelCase, column: vscode.ViewColumn = vscode.ViewColumn.Beside): void {
+    if (state) this.setCase(state);
+    if (this.panel) {
+      this.panel.reveal(undefined, true);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, this.title, { viewColumn: column, preserveFocus: true }, {
+      ...this.webviewOptions(),
+      retainContextWhenHidden: false,
+      enableFindWidget: true,
+    });
+    this.attach(panel);
+  }
+
+  /** Adopts a panel VS Code restored after a reload (see registerPanelSerializer). */
+  restore(panel: vscode.WebviewPanel, state: unknown): void {
+    this.panel?.dispose();
+    this.attach(panel);
+    this.options.onRestore?.(restoreViewState(state).caseKey);
+  }
+
+  setCase(state: PanelCase): void {
+    const filled = this.withBaselines(state);
+    this.current = filled;
+    this.busy = undefined;
+    if (this.panel) this.panel.title = titleFor(filled, this.title);
+    this.post({ type: 'case', state: filled });
+  }
+
+  /** Shows a progress banner over the current case (e.g. while a candidate is explained). */
+  setBusy(message: string): void {
+    this.busy = { type: 'busy', message };
+    this.post(this.busy);
+  }
+
+  showError(message: string): void {
+    this.busy = undefined;
+    this.post({ type: 'error', message });
+  }
+
+  /** Steering changed outside the panel (palette commands): new sliders and ranking. */
+  pushSteering(update: SteeringUpdate): void {
+    this.post({ type: 'steering', ...this.applySteering(update) });
+  }
+
+  /** Drops the case (e.g. the eval file was closed). */
+  clear(message = EMPTY_MESSAGE): void {
+    this.current = undefined;
+    this.busy = undefined;
+    this.post({ type: 'empty', message });
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    this.logEmitter.dispose();
+    this.readyEmitter.dispose();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private webviewOptions(): vscode.WebviewOptions {
+    return {
+      enableScripts: true,
+      enableCommandUris: false,
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')],
+    };
+  }
+
+  private attach(panel: vscode.WebviewPanel): void {
+    this.panel = panel;
+    this.ready = false;
+    panel.webview.options = this.webviewOptions();
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'xetrieval.svg');
+    if (this.current) panel.title = titleFor(this.current, this.title);
+    this.panelSubscriptions.push(
+      panel.webview.onDidReceiveMessage((m: unknown) => this.handleWebviewMessage(m)),
+      // A hidden webview is torn down; it says `ready` again when shown.
+      panel.onDidChangeViewState((e) => {
+        if (!e.webviewPanel.visible) this.ready = false;
+      }),
+      panel.onDidDispose(() => {
+        if (this.panel !== panel) return;
+        this.panel = undefined;
+        this.ready = false;
+        this.queue = [];
+        this.panelSubscriptions.forEach((d) => d.dispose());
+        this.panelSubscriptions = [];
+      }),
+    );
+    panel.webview.html = this.html(panel.webview);
+  }
+
+  private post(m: ToWebview): void {
+    // Before `ready` the page is not listening yet; it gets the state when it says `ready`.
+    if (this.panel && this.ready) void this.panel.webview.postMessage(m);
+  }
+
+  /** Where the webview's messages arrive (validated here); tests call it to drive the request queue. */
+  handleWebviewMessage(raw: unknown): void {
+    if (!isFromWebview(raw)) {
+      this.options.log?.('warn', `panel: ignored a malformed webview message: ${safeJson(raw)}`);
+      return;
+    }
+    const m = raw;
+    if (m.type === 'ready') {
+      this.ready = true;
+      // The flows' case has every steering change folded in; ours is the fallback (tests, samples).
+      const theirs = this.handlers.currentCase();
+      if (theirs && theirs !== this.current) this.current = this.withBaselines(theirs);
+      this.post(this.current ? { type: 'case', state: this.current } : { type: 'empty', message: EMPTY_MESSAGE });
+      if (this.busy) this.post(this.busy);
+      this.readyEmitter.fire();
+    } else if (m.type === 'log') {
+      this.options.log?.(m.level, `panel: ${m.message}`);
+      this.logEmitter.fire(m);
+    } else if (m.type === 'selectCandidate') {
+      Promise.resolve()
+        .then(() => this.handlers.onSelectCandidate(m.docId))
+        .catch((e: unknown) => this.showError(errorMessage(e)));
+    } else if (isPanelRequest(m)) {
+      this.queue.push(m);
+      if (!this.draining) void this.drain();
+    }
+  }
+
+  /**
+   * Serves requests one at a time, in order. A slider change that a later
+   * queued change to the same slider replaces is answered `superseded`
+   * without re-ranking, so dragging never builds a backlog of re-ranks.
+   */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      for (let r = this.queue.shift(); r; r = this.queue.shift()) {
+        const req = r;
+        if (req.type === 'setAlpha' && this.queue.some((q) => q.type === 'setAlpha' && q.id === req.id)) {
+          this.post({ type: 'superseded', replyTo: req.requestId });
+          continue;
+        }
+        try {
+          this.post(await this.serve(req));
+        } catch (e) {
+          this.post({ type: 'error', replyTo: req.requestId, message: errorMessage(e) });
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async serve(r: PanelRequest): Promise<ToWebview> {
+    switch (r.type) {
+      case 'setAlpha': {
+        const u = await this.handlers.onSetAlpha(r.id, r.alpha);
+        if (u === 'superseded') return { type: 'superseded', replyTo: r.requestId };
+        const s = this.current?.sliders.find((x) => x.id === r.id);
+        if (s) s.alpha = r.alpha;
+        return { type: 'rerank', replyTo: r.requestId, ...this.applyRerank(u) };
+      }
+      case 'addSlider': {
+        const u = await this.handlers.onAddSlider(r.id);
+        return { type: 'steering', replyTo: r.requestId, ...this.applySteering(u) };
+      }
+      case 'resetSteering': {
+        const u = await this.handlers.onReset();
+        return { type: 'steering', replyTo: r.requestId, ...this.applySteering(u) };
+      }
+      case 'saveSteering':
+        return { type: 'done', replyTo: r.requestId, message: await this.handlers.onSave() };
+      case 'loadSteering': {
+        const u = await this.handlers.onLoad();
+        if (!u) return { type: 'done', replyTo: r.requestId };
+        return { type: 'steering', replyTo: r.requestId, ...this.applySteering(u) };
+      }
+    }
+  }
+
+  /**
+   * Fills `baseMetrics` and each candidate's `baseRank` where the extension
+   * left them out: a case shown with every α at 1 is the unsteered baseline;
+   * a steered one keeps the baseline seen before.
+   */
+  private withBaselines(state: PanelCase): PanelCase {
+    const unsteered = state.sliders.every((s) => s.alpha === 1);
+    if (state.baseMetrics) this.baseMetrics = state.baseMetrics;
+    else if (unsteered && state.metrics) this.baseMetrics = { ...state.metrics };
+    const qid = state.pair.query_id ?? '';
+    let ranks = this.baseRanks.get(qid);
+    if (!ranks || unsteered) {
+      ranks = new Map(state.candidates.map((c) => [c.docId, c.baseRank ?? c.rank]));
+      this.baseRanks.set(qid, ranks);
+    }
+    return { ...state, baseMetrics: this.baseMetrics, candidates: this.withBaseRanks(state.candidates, qid) };
+  }
+
+  private withBaseRanks(candidates: PanelCandidate[], qid = this.current?.pair.query_id ?? ''): PanelCandidate[] {
+    const ranks = this.baseRanks.get(qid);
+    return candidates.map((c) => (c.baseRank !== undefined || !ranks?.has(c.docId) ? c : { ...c, baseRank: ranks.get(c.docId) }));
+  }
+
+  /** Keeps the stored case current, so a reloaded webview shows the steered state. */
+  private applyRerank(u: RerankUpdate): RerankUpdate {
+    const filled = { ...u, candidates: this.withBaseRanks(u.candidates) };
+    if (this.current) {
+      this.current.candidates = filled.candidates;
+      this.current.metrics = filled.metrics;
+    }
+    return filled;
+  }
+
+  private applySteering(u: SteeringUpdate): SteeringUpdate {
+    if (this.current) this.current.sliders = u.sliders;
+    return u.rerank ? { ...u, rerank: this.applyRerank(u.rerank) } : u;
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = crypto.randomBytes(16).toString('base64');
+    const dist = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', f)).toString();
+    // lit (inside vscode-elements) styles its shadow roots with constructable
+    // stylesheets, which CSP does not govern; its <style> fallback for old
+    // engines gets the nonce through window.litNonce. No 'unsafe-inline'.
+    const csp = [
+      "default-src 'none'",
+      `script-src 'nonce-${nonce}'`,
+      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+      `img-src ${webview.cspSource} data:`,
+      `font-src ${webview.cspSource}`,
+    ].join('; ');
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${dist('webview.css')}">
+<title>${escapeHtml(this.title)}</title>
+</head>
+<body>
+<div id="banner" class="banner" hidden></div>
+<div id="empty" class="empty-state"><p id="empty-message">Loading…</p></div>
+<main id="app" hidden></main>
+<script nonce="${nonce}">window.litNonce = ${JSON.stringify(nonce)};</script>
+<script nonce="${nonce}" src="${dist('webview.js')}"></script>
+</body>
+</html>`;
+  }
+}
+
+/** Lets VS Code bring the panel back after a window reload, adopting it into `panel`. */
+export function registerPanelSerializer(panel: ExplanationPanel): vscode.Disposable {
+  return vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+    deserializeWebviewPanel: async (webviewPanel, state: unknown) => panel.restore(webviewPanel, state),
+  });
+}
+
+function titleFor(c: PanelCase, base: string): string {
+  const ids = [c.pair.query_id, c.pair.doc_id].filter((x) => x !== undefined);
+  return ids.length ? `${base}: ${ids.join(' · ')}` : base;
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v).slice(0, 200);
+  } catch {
+    return String(v);
+  }
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

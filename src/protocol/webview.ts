@@ -1,0 +1,307 @@
+/**
+ * The one protocol between the extension host (src/extension/panel.ts) and
+ * the explanation panel's webview (webview/main.ts). Both sides import this
+ * module; each side validates what it receives with the guards below, since
+ * postMessage carries plain structured-clone data and nothing is checked on
+ * the way.
+ *
+ * Flow: the webview posts `ready` first (again after every reload, since the
+ * panel does not retain its context when hidden); the host answers with the
+ * current `case` (or `empty`). Requests from the webview that need an answer
+ * carry a `requestId`; the host answers each with exactly one message whose
+ * `replyTo` is that id (`error` included). The host may also push `case`,
+ * `steering`, `busy` and `error` at any time.
+ */
+import type { FeatureExample, PairExplanation, SharedFeature } from './worker';
+
+export const PANEL_VIEW_TYPE = 'xetrieval.panel';
+
+export type DeviceLabel = 'CPU' | 'CUDA';
+
+export interface PanelCandidate {
+  docId: string;
+  /** current (possibly steered) retrieval score */
+  score: number;
+  /** 1-based rank under the current steering */
+  rank: number;
+  /** 1-based rank without steering; the webview falls back to the ranks of the last `case` */
+  baseRank?: number;
+  /** qrels grade when the eval file has one */
+  label?: number;
+  /** the document this case explains */
+  selected: boolean;
+  /** a short text for the list (title or the document's first words) */
+  title?: string;
+}
+
+export interface PanelSlider {
+  id: number;
+  label: string;
+  /** 0–2; 1 leaves the feature as it is */
+  alpha: number;
+  /** proposed by RUS on the loaded eval file (rather than added by hand) */
+  suggested: boolean;
+  rus?: number;
+}
+
+export interface PanelCase {
+  pair: PairExplanation;
+  query: string;
+  doc: string;
+  /** the case's query's candidate list */
+  candidates: PanelCandidate[];
+  /** NDCG@10 / MRR@10 / Recall@100 of the loaded eval file, keyed as `ndcg@10` …, under the current steering */
+  metrics?: Record<string, number>;
+  /** the same metrics without steering, for the changes shown; the panel host fills it from `metrics` when absent */
+  baseMetrics?: Record<string, number>;
+  sliders: PanelSlider[];
+  device: DeviceLabel;
+  model: string;
+}
+
+/** The answer to a slider change: the case's candidates re-ranked and the eval file's metrics. */
+export interface RerankUpdate {
+  candidates: PanelCandidate[];
+  metrics: Record<string, number>;
+  elapsedMs: number;
+}
+
+/** The answer to reset/load/add: the whole slider set, and the re-ranking it gives. */
+export interface SteeringUpdate {
+  sliders: PanelSlider[];
+  rerank?: RerankUpdate;
+}
+
+// ---------------------------------------------------------------- host → webview
+
+export type ToWebview =
+  | { type: 'case'; state: PanelCase }
+  | { type: 'empty'; message: string }
+  | ({ type: 'rerank'; replyTo?: number } & RerankUpdate)
+  | ({ type: 'steering'; replyTo?: number } & SteeringUpdate)
+  /** answers saveSteering/loadSteering when nothing changed (saved, or the user cancelled a dialog) */
+  | { type: 'done'; replyTo: number; message?: string }
+  /** a request was dropped because a later change to the same slider replaced it */
+  | { type: 'superseded'; replyTo: number }
+  | { type: 'busy'; message: string }
+  | { type: 'error'; message: string; replyTo?: number };
+
+// ---------------------------------------------------------------- webview → host
+
+/** Requests that get exactly one reply, by method. */
+export interface PanelRequests {
+  setAlpha: { params: { id: number; alpha: number }; reply: 'rerank' };
+  addSlider: { params: { id: number }; reply: 'steering' };
+  resetSteering: { params: Record<never, never>; reply: 'steering' };
+  saveSteering: { params: Record<never, never>; reply: 'done' };
+  loadSteering: { params: Record<never, never>; reply: 'steering' | 'done' };
+}
+export type PanelRequestType = keyof PanelRequests;
+
+export type PanelRequest = {
+  [T in PanelRequestType]: { type: T; requestId: number } & PanelRequests[T]['params'];
+}[PanelRequestType];
+
+/** What the webview reports about itself (rendering times, CSP violations, errors). */
+export interface PanelLog {
+  type: 'log';
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  /** a painted case: feature rows shown and the time from receiving the case to the paint */
+  rendered?: { rows: number; features: number; ms: number; reason: 'case' | 'rerank' | 'steering' | 'state' };
+}
+
+export type FromWebview = { type: 'ready' } | { type: 'selectCandidate'; docId: string } | PanelRequest | PanelLog;
+
+// ---------------------------------------------------------------- guards
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isInt = (v: unknown): v is number => Number.isInteger(v);
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const optional = <T>(v: unknown, g: (x: unknown) => x is T): boolean => v === undefined || g(v);
+const isArrayOf = <T>(v: unknown, g: (x: unknown) => x is T): v is T[] => Array.isArray(v) && v.every(g);
+const isNumRecord = (v: unknown): v is Record<string, number> => isObj(v) && Object.values(v).every(isNum);
+
+export const isAlpha = (v: unknown): v is number => isNum(v) && v >= 0 && v <= 2;
+export const isFeatureId = (v: unknown): v is number => isInt(v) && (v as number) >= 0;
+
+function isExample(v: unknown): v is FeatureExample {
+  return isObj(v) && isStr(v.text) && isNum(v.activation) && isStr(v.source);
+}
+
+function isSharedFeature(v: unknown): v is SharedFeature {
+  return (
+    isObj(v) &&
+    isFeatureId(v.id) &&
+    isStr(v.label) &&
+    isNum(v.query) &&
+    isNumRecord(v.views) &&
+    isArrayOf(v.sharedIn, isStr) &&
+    isNum(v.share) &&
+    isNum(v.erasureDelta) &&
+    optional(v.detection, isNum) &&
+    optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample))
+  );
+}
+
+function isSetErasure(v: unknown): boolean {
+  return isObj(v) && isInt(v.size) && isNum(v.erased) && isNum(v.kept);
+}
+
+export function isPairExplanation(v: unknown): v is PairExplanation {
+  return (
+    isObj(v) &&
+    optional(v.query_id, isStr) &&
+    optional(v.doc_id, isStr) &&
+    optional(v.label, isNum) &&
+    isNum(v.score) &&
+    isNum(v.internalized_score) &&
+    isNumRecord(v.view_scores) &&
+    isArrayOf(v.shared_features, isFeatureId) &&
+    isObj(v.per_view_shared_features) &&
+    Object.values(v.per_view_shared_features).every((ids) => isArrayOf(ids, isFeatureId)) &&
+    isArrayOf(v.feature_explanations, (x): x is unknown => isObj(x) && isFeatureId(x.feature_id) && isStr(x.hypothesis)) &&
+    isArrayOf(v.features, isSharedFeature) &&
+    (v.erasure === undefined || (isObj(v.erasure) && isNum(v.erasure.base) && isSetErasure(v.erasure.overlap) && isSetErasure(v.erasure.control)))
+  );
+}
+
+export function isPanelCandidate(v: unknown): v is PanelCandidate {
+  return (
+    isObj(v) &&
+    isStr(v.docId) &&
+    isNum(v.score) &&
+    isInt(v.rank) &&
+    (v.rank as number) >= 1 &&
+    optional(v.baseRank, (x): x is number => isInt(x) && (x as number) >= 1) &&
+    optional(v.label, isNum) &&
+    typeof v.selected === 'boolean' &&
+    optional(v.title, isStr)
+  );
+}
+
+export function isPanelSlider(v: unknown): v is PanelSlider {
+  return isObj(v) && isFeatureId(v.id) && isStr(v.label) && isAlpha(v.alpha) && typeof v.suggested === 'boolean' && optional(v.rus, isNum);
+}
+
+export function isPanelCase(v: unknown): v is PanelCase {
+  return (
+    isObj(v) &&
+    isPairExplanation(v.pair) &&
+    isStr(v.query) &&
+    isStr(v.doc) &&
+    isArrayOf(v.candidates, isPanelCandidate) &&
+    optional(v.metrics, isNumRecord) &&
+    optional(v.baseMetrics, isNumRecord) &&
+    isArrayOf(v.sliders, isPanelSlider) &&
+    (v.device === 'CPU' || v.device === 'CUDA') &&
+    isStr(v.model)
+  );
+}
+
+function isRerankUpdate(v: Obj): boolean {
+  return isArrayOf(v.candidates, isPanelCandidate) && isNumRecord(v.metrics) && isNum(v.elapsedMs);
+}
+
+const isReplyTo = (v: unknown): boolean => isInt(v);
+
+/** Guard for what the webview receives. */
+export function isToWebview(v: unknown): v is ToWebview {
+  if (!isObj(v)) return false;
+  switch (v.type) {
+    case 'case':
+      return isPanelCase(v.state);
+    case 'empty':
+    case 'busy':
+      return isStr(v.message);
+    case 'rerank':
+      return optional(v.replyTo, isInt) && isRerankUpdate(v);
+    case 'steering':
+      return optional(v.replyTo, isInt) && isArrayOf(v.sliders, isPanelSlider) && (v.rerank === undefined || (isObj(v.rerank) && isRerankUpdate(v.rerank)));
+    case 'done':
+      return isReplyTo(v.replyTo) && optional(v.message, isStr);
+    case 'superseded':
+      return isReplyTo(v.replyTo);
+    case 'error':
+      return isStr(v.message) && optional(v.replyTo, isInt);
+    default:
+      return false;
+  }
+}
+
+const LOG_LEVELS = new Set(['info', 'warn', 'error']);
+const RENDER_REASONS = new Set(['case', 'rerank', 'steering', 'state']);
+
+/** Guard for what the host receives. */
+export function isFromWebview(v: unknown): v is FromWebview {
+  if (!isObj(v)) return false;
+  switch (v.type) {
+    case 'ready':
+      return true;
+    case 'selectCandidate':
+      return isStr(v.docId);
+    case 'setAlpha':
+      return isInt(v.requestId) && isFeatureId(v.id) && isAlpha(v.alpha);
+    case 'addSlider':
+      return isInt(v.requestId) && isFeatureId(v.id);
+    case 'resetSteering':
+    case 'saveSteering':
+    case 'loadSteering':
+      return isInt(v.requestId);
+    case 'log':
+      return (
+        LOG_LEVELS.has(v.level as string) &&
+        isStr(v.message) &&
+        (v.rendered === undefined ||
+          (isObj(v.rendered) && isInt(v.rendered.rows) && isInt(v.rendered.features) && isNum(v.rendered.ms) && RENDER_REASONS.has(v.rendered.reason as string)))
+      );
+    default:
+      return false;
+  }
+}
+
+export function isPanelRequest(m: FromWebview): m is PanelRequest {
+  return m.type === 'setAlpha' || m.type === 'addSlider' || m.type === 'resetSteering' || m.type === 'saveSteering' || m.type === 'loadSteering';
+}
+
+// ---------------------------------------------------------------- persisted view state
+
+export type SortKey = 'id' | 'label' | 'query' | 'share' | 'erasure' | `view:${string}`;
+
+/**
+ * What the webview keeps with `vscode.setState` so hiding and reloading the
+ * panel keep the table as the user left it. The host reads `caseKey` when
+ * VS Code restores the panel after a reload (WebviewPanelSerializer).
+ */
+export interface PanelViewState {
+  sort: { key: SortKey; dir: 1 | -1 };
+  filter: string;
+  /** feature ids whose example rows are open */
+  expanded: number[];
+  scrollY: number;
+  /** header texts the user expanded */
+  expandedText: ('query' | 'doc')[];
+  caseKey?: { queryId?: string; docId?: string };
+}
+
+export const DEFAULT_VIEW_STATE: PanelViewState = { sort: { key: 'share', dir: -1 }, filter: '', expanded: [], scrollY: 0, expandedText: [] };
+
+const isSortKey = (v: unknown): v is SortKey =>
+  v === 'id' || v === 'label' || v === 'query' || v === 'share' || v === 'erasure' || (isStr(v) && v.startsWith('view:'));
+
+/** Whatever came back from getState (possibly from an older version): keeps the valid parts, defaults the rest. */
+export function restoreViewState(v: unknown): PanelViewState {
+  const s: PanelViewState = { ...DEFAULT_VIEW_STATE, sort: { ...DEFAULT_VIEW_STATE.sort }, expanded: [], expandedText: [] };
+  if (!isObj(v)) return s;
+  if (isObj(v.sort) && isSortKey(v.sort.key) && (v.sort.dir === 1 || v.sort.dir === -1)) s.sort = { key: v.sort.key, dir: v.sort.dir };
+  if (isStr(v.filter)) s.filter = v.filter;
+  if (isArrayOf(v.expanded, isFeatureId)) s.expanded = [...v.expanded];
+  if (isNum(v.scrollY) && v.scrollY >= 0) s.scrollY = v.scrollY;
+  if (isArrayOf(v.expandedText, (x): x is 'query' | 'doc' => x === 'query' || x === 'doc')) s.expandedText = [...v.expandedText];
+  if (isObj(v.caseKey) && optional(v.caseKey.queryId, isStr) && optional(v.caseKey.docId, isStr)) {
+    s.caseKey = { queryId: v.caseKey.queryId as string | undefined, docId: v.caseKey.docId as string | undefined };
+  }
+  return s;
+}

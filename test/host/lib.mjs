@@ -1,0 +1,101 @@
+// Small helpers for drivers that run the VS Code server and a headless
+// Chromium (the same set-up as run.mjs; see /work/shared/notes/vscode-host.md).
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { root } from './prepare.mjs';
+
+export const hostDir = path.join(root, '.cache/code-server');
+export const serverMain = path.join(hostDir, 'node_modules/code-server/lib/vscode/out/server-main.js');
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the VS Code server in its own process group (so stopping it takes
+ * the extension host along) with scratch data and XDG folders under
+ * `scratch`, and waits until it answers. `env` is added to the server's (and
+ * so the extension host's) environment.
+ */
+export async function startServer(scratch, { env = {}, verbose = false } = {}) {
+  if (!fs.existsSync(serverMain)) throw new Error(`VS Code server missing: run test/host/install.sh first (${serverMain})`);
+  const port = await freePort();
+  const data = path.join(scratch, 'server');
+  const log = fs.createWriteStream(path.join(scratch, 'server.log'));
+  const server = spawn(
+    process.execPath,
+    [serverMain, '--host', '127.0.0.1', '--port', String(port), '--without-connection-token', '--accept-server-license-terms',
+      '--enable-smoke-test-driver', '--disable-workspace-trust', '--disable-telemetry',
+      '--server-data-dir', data, '--user-data-dir', path.join(data, 'ud'), '--extensions-dir', path.join(data, 'exts')],
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, XDG_CONFIG_HOME: path.join(scratch, 'xdg-config'), XDG_DATA_HOME: path.join(scratch, 'xdg-data'), ...env },
+    },
+  );
+  for (const s of [server.stdout, server.stderr]) {
+    s.pipe(log, { end: false });
+    if (verbose) s.on('data', (d) => process.stdout.write(`[server] ${d}`));
+  }
+  const stop = () => {
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {}
+    log.end();
+  };
+  try {
+    for (const deadline = Date.now() + 60_000; ; ) {
+      if (server.exitCode !== null) throw new Error(`server exited with code ${server.exitCode}`);
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/`)).ok) break;
+      } catch {}
+      if (Date.now() > deadline) throw new Error('server did not answer within 60 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return { port, stop, remote: (p) => `vscode-remote://127.0.0.1:${port}${p}` };
+}
+
+/** Headless Debian Chromium through playwright-core (installed by install.sh beside code-server). */
+export async function openBrowser(profileDir, { viewport = { width: 1440, height: 900 }, colorScheme = 'dark' } = {}) {
+  const { chromium } = createRequire(path.join(hostDir, 'package.json'))('playwright-core');
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport,
+    colorScheme,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  return { context, page };
+}
+
+/** The workbench URL that opens `folder` with the extension under development and, optionally, an extensionTestsPath entry. */
+export function workbenchUrl(server, folder, testsEntry) {
+  const payload = [['extensionDevelopmentPath', server.remote(root)], ['skipWelcome', 'true']];
+  if (testsEntry) payload.push(['extensionTestsPath', server.remote(testsEntry)]);
+  return `http://127.0.0.1:${server.port}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+/** A webview's content frame: the workbench's `iframe.webview.ready`, then its `iframe#active-frame`. */
+export function webviewFrame(page, nth = 0) {
+  return page.frameLocator('iframe.webview.ready').nth(nth).frameLocator('iframe#active-frame');
+}
+
+/** Workbench start-up chatter and errors from having no network. */
+export function isNoise(line) {
+  return /^(Resolving connection token|Resolved connection token|Creating a socket|Updating additional builtin extensions|ChatSessionStore|\[Service Worker\])|open-vsx|ENOTFOUND/.test(line);
+}

@@ -1,0 +1,328 @@
+#!/usr/bin/env node
+// Drives the explanation panel in a real workbench and takes screenshots:
+//   node test/host/ui-panel.mjs            → test-results/panel-*.png, exit 0 when every check passed
+// It starts the VS Code server with XETRIEVAL_TEST=1, opens the workbench in
+// headless Chromium with a small extensionTestsPath entry that runs
+// `xetrieval.test.showSamplePanel` (200 features, no worker) and then waits
+// for orders from this driver (files in the scratch folder), so the driver
+// can hide/reveal the panel and switch themes between screenshots.
+//
+// Env: XETRIEVAL_HOST_VERBOSE=1 (server output and workbench log), XETRIEVAL_HOST_KEEP=1 (keep the scratch folder)
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { format } from 'node:util';
+import * as esbuild from 'esbuild';
+import { isNoise, openBrowser, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
+import { build, makeWorkspace, root } from './prepare.mjs';
+
+const verbose = process.env.XETRIEVAL_HOST_VERBOSE === '1';
+const outDir = path.join(root, 'test-results');
+const t0 = Date.now();
+const say = (m) => console.log(`[ui ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const failures = [];
+const check = (ok, what) => {
+  say(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures.push(what);
+};
+
+await build();
+fs.mkdirSync(outDir, { recursive: true });
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-ui-'));
+const { workspace } = makeWorkspace(scratch);
+const control = path.join(scratch, 'control');
+fs.mkdirSync(control);
+
+// The panel code for the entry's fallback, for a tree whose extension.ts does not call wirePanel yet.
+const bundle = path.join(root, 'out/test/host/ui-panel-bundle.js');
+await esbuild.build({
+  stdin: { contents: "export * from './src/extension/panel'; export * from './src/extension/panelWiring';", resolveDir: root, loader: 'ts' },
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['vscode'],
+  logLevel: 'warning',
+});
+const entry = path.join(root, 'out/test/host/ui-panel-entry.js');
+fs.writeFileSync(entry, entrySource(control, bundle));
+
+const logs = [];
+let onLog = () => {};
+let seq = 0;
+const server = await startServer(scratch, { env: { XETRIEVAL_TEST: '1' }, verbose });
+say(`server on 127.0.0.1:${server.port}`);
+const { context, page } = await openBrowser(path.join(scratch, 'chromium'));
+try {
+  await page.exposeFunction('codeAutomationExit', () => {});
+  // The webview's own console (warnings and errors only): it runs in a frame of this page.
+  const consoleLines = [];
+  page.on('console', (msg) => {
+    // VS Code's own webview host frame warns about its sandbox flags on every load: not ours.
+    if (/allow-scripts and allow-same-origin/.test(msg.text())) return;
+    if (/webview|vscode-cdn|vscode-resource/.test(msg.location().url ?? '') && (msg.type() === 'error' || msg.type() === 'warning')) {
+      consoleLines.push(`${msg.type()}: ${msg.text()}`);
+      say(`webview console ${msg.type()}: ${msg.text()}`);
+    }
+  });
+  await page.exposeFunction('codeAutomationLog', (level, args) => {
+    const line = format(...(Array.isArray(args) ? args : [args]));
+    const m = /^\[panel-log\] (.*)$/.exec(line);
+    if (m) {
+      const l = JSON.parse(m[1]);
+      logs.push(l);
+      onLog(l);
+      if (l.level !== 'info' || verbose) say(`webview ${l.level}: ${l.message}`);
+    } else if (line.startsWith('[ui-entry]') || verbose || (!isNoise(line) && level !== 'info')) say(line);
+  });
+  await page.goto(workbenchUrl(server, workspace, entry));
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  await host('ping', {}, 60_000);
+  say('workbench and entry ready');
+
+  // 1. The sample case in the dark theme: 200 feature rows painted, time reported by the webview.
+  await host('theme', { name: 'Default Dark Modern' });
+  const painted = waitLog((l) => l.rendered?.reason === 'case');
+  const shown = await host('show', { features: 200 });
+  say(`panel shown via ${shown.via}`);
+  const first = await painted;
+  check(first.rendered.rows === 200, `painted ${first.rendered.rows} feature rows`);
+  say(`receive → paint of 200 rows: ${first.rendered.ms.toFixed(1)} ms`);
+  const frame = webviewFrame(page);
+  await frame.locator('#feature-table tbody tr.feature').first().waitFor();
+  check((await frame.locator('#feature-table tbody tr.feature').count()) === 200, '200 rows in the DOM');
+  await page.waitForTimeout(400);
+  await page.screenshot({ path: path.join(outDir, 'panel-dark.png') });
+  say('screenshot test-results/panel-dark.png');
+
+  // 2. Move the first slider by clicking near its right end (α ≈ 1.8): the host re-ranks and the list moves.
+  const slider = frame.locator('input[data-slider]').first();
+  const box = await slider.boundingBox();
+  const reranked = waitLog((l) => l.rendered?.reason === 'rerank');
+  await slider.click({ position: { x: box.width * 0.9, y: box.height / 2 } });
+  await reranked;
+  const alphaText = await frame.locator('.slider output').first().textContent();
+  check(Number(alphaText) > 1.5, `slider shows α = ${alphaText}`);
+  const state = await host('state');
+  check(state.sliders[0].alpha === Number(alphaText), `host holds α = ${state.sliders[0].alpha} for feature ${state.sliders[0].id}`);
+  const moves = await frame.locator('li.cand .move.up, li.cand .move.down').count();
+  check(moves > 0, `${moves} candidates show a rank move`);
+  const ndcg = await frame.locator('.metric[data-metric="ndcg@10"] .delta').textContent();
+  say(`NDCG@10 change shown: ${ndcg}; ${await frame.locator('#rerank-time').textContent()}`);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(outDir, 'panel-steered.png') });
+  say('screenshot test-results/panel-steered.png');
+
+  await frame.locator('#section-erasure').screenshot({ path: path.join(outDir, 'panel-erasure.png') });
+  say('screenshot test-results/panel-erasure.png');
+  const csp = await frame.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+  check(!/unsafe-inline|unsafe-eval/.test(csp) && /script-src 'nonce-/.test(csp), `CSP: ${csp.replace(/https:\/\/\S+/g, '<cspSource>')}`);
+
+  // Add a slider by id, then reset: both are requests answered with a steering update.
+  await frame.locator('#add-id input, #add-id').first().click();
+  await page.keyboard.type('#9');
+  const added = waitLog((l) => l.rendered?.reason === 'steering');
+  await frame.locator('#add-slider').click();
+  check((await added).rendered.rows === 5, 'Add slider: a fifth slider for feature 9');
+  const reset = waitLog((l) => l.rendered?.reason === 'steering');
+  await frame.locator('#reset-steering').click();
+  await reset;
+  const alphas = await frame.locator('.slider output').allTextContents();
+  check(alphas.every((a) => a === '1.00'), `Reset: every α back to 1 (${alphas.join(', ')})`);
+  check((await frame.locator('li.cand .move.up, li.cand .move.down').count()) === 0, 'Reset: no rank moves left');
+
+  // The error line, as the flows show it when an action fails.
+  await host('error', { message: 'document "d-99" is not a loaded candidate of this query' });
+  await frame.locator('.banner.error').waitFor();
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: path.join(outDir, 'panel-error.png'), clip: { x: 340, y: 30, width: 1100, height: 260 } });
+  say('screenshot test-results/panel-error.png');
+  await frame.locator('.banner.error vscode-button').click();
+  check(await frame.locator('#banner').isHidden(), 'Dismiss hides the error line');
+
+  // 3. Sort by label, filter, open a row's examples.
+  await frame.locator('button[data-sort="label"]').click();
+  await frame.locator('#filter input, #filter').first().click();
+  await page.keyboard.type('vitamin');
+  await page.waitForTimeout(400);
+  const filtered = await frame.locator('#feature-table tbody tr.feature').count();
+  check(filtered >= 1 && filtered < 200, `filter "vitamin" leaves ${filtered} rows`);
+  await frame.locator('#feature-table tbody tr.feature').first().click();
+  await frame.locator('tr.examples-row').first().waitFor();
+  check((await frame.locator('tr.examples-row ol.examples li').count()) > 0, 'expanded row lists top-activating examples');
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: path.join(outDir, 'panel-expanded.png') });
+  say('screenshot test-results/panel-expanded.png');
+
+  // 4. Hide and show again: the webview is rebuilt (no retained context) and restores sort, filter, expansion.
+  await host('hide');
+  const again = waitLog((l) => l.rendered?.reason === 'case');
+  await host('reveal');
+  await again;
+  const f2 = webviewFrame(page);
+  await f2.locator('#feature-table tbody tr.feature').first().waitFor();
+  const filterValue = await f2.locator('#filter').evaluate((el) => el.value);
+  check(filterValue === 'vitamin', `filter restored ("${filterValue}")`);
+  check((await f2.locator('th[aria-sort="ascending"] button[data-sort="label"]').count()) === 1, 'sort by label restored');
+  check((await f2.locator('tr.examples-row').count()) === 1, 'expanded row restored');
+  check(await f2.locator('#banner').isHidden(), 'the dismissed error does not come back');
+  const alphaAfter = await f2.locator('.slider output').allTextContents();
+  check(alphaAfter.length === 5 && alphaAfter.every((a) => a === '1.00'), `sliders restored (${alphaAfter.join(', ')})`);
+
+  // Optional: paint time of the 200-row table, re-sorted repeatedly (median).
+  if (process.env.XETRIEVAL_UI_BENCH === '1') await bench(f2);
+
+  // 5. Light theme, live.
+  await f2.locator('#filter').evaluate((el) => {
+    el.value = '';
+    el.dispatchEvent(new Event('input'));
+  });
+  await host('theme', { name: 'Default Light Modern' });
+  await page.waitForTimeout(1200);
+  await page.screenshot({ path: path.join(outDir, 'panel-light.png') });
+  say('screenshot test-results/panel-light.png');
+
+  // 6. A narrow editor: one column, steering above the table.
+  await page.setViewportSize({ width: 820, height: 900 });
+  await page.waitForTimeout(800);
+  await page.screenshot({ path: path.join(outDir, 'panel-narrow.png') });
+  say('screenshot test-results/panel-narrow.png');
+  await webviewFrame(page).locator('.feature-section').evaluate((el) => el.scrollIntoView());
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(outDir, 'panel-narrow-table.png') });
+  say('screenshot test-results/panel-narrow-table.png');
+
+  for (const l of logs.filter((l) => l.rendered)) say(`webview: ${l.message}`);
+  check(consoleLines.length === 0, `no warnings or errors on the webview console${consoleLines.length ? `: ${consoleLines.join(' | ')}` : ''}`);
+  const warnings = logs.filter((l) => l.level !== 'info');
+  check(warnings.length === 0, `no webview warnings/errors${warnings.length ? `: ${warnings.map((w) => w.message).join(' | ')}` : ''}`);
+} catch (e) {
+  failures.push(String(e));
+  say(`failed: ${e.stack ?? e}`);
+  await page.screenshot({ path: path.join(outDir, 'panel-failure.png') }).catch(() => {});
+} finally {
+  await context.close().catch(() => {});
+  server.stop();
+}
+if (failures.length === 0 && process.env.XETRIEVAL_HOST_KEEP !== '1') fs.rmSync(scratch, { recursive: true, force: true });
+else say(`scratch kept: ${scratch}`);
+say(`${failures.length ? `${failures.length} check(s) failed` : 'all checks passed'}`);
+process.exit(failures.length ? 1 : 0);
+
+async function bench(frame) {
+  await frame.locator('#filter').evaluate((el) => {
+    el.value = '';
+    el.dispatchEvent(new Event('input'));
+  });
+  await page.waitForTimeout(300);
+  const times = [];
+  for (let i = 0; i < 9; i++) {
+    const p = waitLog((l) => l.rendered?.reason === 'state' && l.rendered.rows === 200);
+    await frame.locator(`button[data-sort="${i % 2 ? 'share' : 'query'}"]`).click();
+    times.push((await p).rendered.ms);
+    await page.waitForTimeout(150);
+  }
+  times.sort((a, b) => a - b);
+  say(`bench: re-sort of 200 rows, receive → paint median ${times[4].toFixed(1)} ms (min ${times[0].toFixed(1)}, max ${times[8].toFixed(1)})`);
+  if (process.env.XETRIEVAL_UI_BENCH_EXTRA) {
+    // A one-off comparison script evaluated in the webview frame (e.g. the same rows as vscode-table cells).
+    say(`bench extra: ${await frame.locator('body').evaluate(new Function('body', process.env.XETRIEVAL_UI_BENCH_EXTRA))}`);
+  }
+}
+
+function waitLog(match, ms = 30_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no matching webview log in time')), ms);
+    const prev = onLog;
+    onLog = (l) => {
+      prev(l);
+      if (match(l)) {
+        clearTimeout(timer);
+        onLog = prev;
+        resolve(l);
+      }
+    };
+  });
+}
+
+/** Asks the entry inside the extension host to do something; resolves with its answer. */
+async function host(cmd, args = {}, ms = 30_000) {
+  const n = String(++seq).padStart(3, '0');
+  fs.writeFileSync(path.join(control, `${n}.tmp`), JSON.stringify({ cmd, args }));
+  fs.renameSync(path.join(control, `${n}.tmp`), path.join(control, `${n}.json`));
+  const done = path.join(control, `${n}.done`);
+  for (const deadline = Date.now() + ms; !fs.existsSync(done); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > deadline) throw new Error(`host did not answer "${cmd}" within ${ms} ms`);
+  }
+  const reply = JSON.parse(fs.readFileSync(done, 'utf8'));
+  if (reply.error) throw new Error(`host ${cmd}: ${reply.error}`);
+  return reply.result;
+}
+
+/** The extensionTestsPath entry: runs orders from the driver, never finishes (the driver closes the browser). */
+function entrySource(controlDir, bundlePath) {
+  return `// Written by test/host/ui-panel.mjs.
+const fs = require('fs');
+const path = require('path');
+const vscode = require('vscode');
+const control = ${JSON.stringify(controlDir)};
+let panel;
+
+async function show(features) {
+  const ext = vscode.extensions.getExtension('xetrieval.xetrieval');
+  await ext.activate();
+  let via = 'xetrieval.test.showSamplePanel';
+  if ((await vscode.commands.getCommands(true)).includes(via)) {
+    panel = await vscode.commands.executeCommand(via, features);
+  } else {
+    // extension.ts does not wire the panel yet: build the same sample panel from the bundled sources.
+    via = 'the bundled panel module (command not registered)';
+    const m = require(${JSON.stringify(bundlePath)});
+    const steering = new m.SampleSteering(features);
+    const p = new m.ExplanationPanel(ext.extensionUri, steering.handlers(() => p), { title: 'Xetrieval sample' });
+    p.show(m.samplePanelCase(features, steering), vscode.ViewColumn.One);
+    panel = p;
+  }
+  panel.onDidLog((l) => console.log('[panel-log] ' + JSON.stringify(l)));
+  return { via };
+}
+
+const commands = {
+  ping: async () => 'pong',
+  show: async (a) => show(a.features),
+  state: async () => ({ sliders: panel.case.sliders, candidates: panel.case.candidates }),
+  hide: async () => {
+    const doc = await vscode.workspace.openTextDocument({ content: 'hiding the panel' });
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.One, preview: false });
+    return panel.webviewPanel.visible;
+  },
+  reveal: async () => panel.webviewPanel.reveal(vscode.ViewColumn.One),
+  error: async (a) => panel.showError(a.message),
+  theme: async (a) => vscode.workspace.getConfiguration('workbench').update('colorTheme', a.name, vscode.ConfigurationTarget.Global),
+};
+
+exports.run = async function () {
+  console.log('[ui-entry] waiting for orders in ' + control);
+  const seen = new Set();
+  for (;;) {
+    for (const f of fs.readdirSync(control).filter((f) => f.endsWith('.json')).sort()) {
+      if (seen.has(f)) continue;
+      seen.add(f);
+      const { cmd, args } = JSON.parse(fs.readFileSync(path.join(control, f), 'utf8'));
+      let reply;
+      try {
+        reply = { result: (await commands[cmd](args)) ?? null };
+      } catch (e) {
+        reply = { error: String(e && e.stack || e) };
+      }
+      // Written whole, then renamed: the driver never reads half an answer.
+      const done = path.join(control, f.replace(/\\.json$/, '.done'));
+      fs.writeFileSync(done + '.tmp', JSON.stringify(reply));
+      fs.renameSync(done + '.tmp', done);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+`;
+}

@@ -1,0 +1,242 @@
+import * as assert from 'assert';
+import type { PanelCandidate } from '../../src/protocol/webview';
+import type { SharedFeature } from '../../src/protocol/worker';
+import { erasureSvg, layoutErasure } from '../../webview/chart';
+import {
+  byRank,
+  debounce,
+  filterFeatures,
+  fmt,
+  fmtSigned,
+  LatestOnly,
+  metricTitle,
+  nextSort,
+  orderedMetrics,
+  parseFeatureId,
+  rankMove,
+  shareFractions,
+  snapAlpha,
+  sortFeatures,
+  viewNames,
+} from '../../webview/model';
+
+const f = (id: number, label: string, share: number, extra: Partial<SharedFeature> = {}): SharedFeature => ({
+  id,
+  label,
+  query: 0,
+  views: {},
+  sharedIn: [],
+  share,
+  erasureDelta: -share,
+  ...extra,
+});
+
+const FEATURES: SharedFeature[] = [
+  f(12, 'Vitamin D', 0.04, { query: 1.2, views: { original: 0.8, qa: 0.1 } }),
+  f(7, 'falls in the elderly', 0.01, { query: 0.4, views: { original: 0.2, qa: 0.9 } }),
+  f(120, 'randomised trial', -0.02, { query: 0.9, views: { original: 0 } }),
+  f(1200, 'vitamin K', 0.01, { query: 0.1, views: { qa: 0.3 } }),
+];
+const ids = (fs: SharedFeature[]) => fs.map((x) => x.id);
+
+describe('webview/model: table', () => {
+  it('orders views original, qa, summary, then others by name, from scores and activations', () => {
+    assert.deepStrictEqual(viewNames({ view_scores: { summary: 0.5, zeta: 0.1, original: 0.6, alpha: 0.2 }, features: [f(1, 'x', 0, { views: { qa: 1 } })] }), [
+      'original',
+      'qa',
+      'summary',
+      'alpha',
+      'zeta',
+    ]);
+  });
+
+  it('sorts by every column, both ways, with ties broken by id', () => {
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'share', -1)), [12, 7, 1200, 120]);
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'share', 1)), [120, 7, 1200, 12]);
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'label', 1)), [7, 120, 12, 1200]); // case-insensitive
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'id', -1)), [1200, 120, 12, 7]);
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'query', -1)), [12, 120, 7, 1200]);
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'erasure', 1)), [12, 7, 1200, 120]);
+    // A view the feature lacks counts as 0 activation.
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'view:qa', -1)), [7, 1200, 12, 120]);
+    assert.deepStrictEqual(ids(sortFeatures(FEATURES, 'view:original', -1)), [12, 7, 120, 1200]);
+    // Input untouched.
+    assert.deepStrictEqual(ids(FEATURES), [12, 7, 120, 1200]);
+  });
+
+  it('header clicks flip the sorted column and start others in a sensible direction', () => {
+    assert.deepStrictEqual(nextSort({ key: 'share', dir: -1 }, 'share'), { key: 'share', dir: 1 });
+    assert.deepStrictEqual(nextSort({ key: 'share', dir: 1 }, 'share'), { key: 'share', dir: -1 });
+    assert.deepStrictEqual(nextSort({ key: 'share', dir: 1 }, 'view:qa'), { key: 'view:qa', dir: -1 });
+    assert.deepStrictEqual(nextSort({ key: 'share', dir: -1 }, 'label'), { key: 'label', dir: 1 });
+  });
+
+  it('filters by label words and by id prefix, all terms required', () => {
+    assert.deepStrictEqual(ids(filterFeatures(FEATURES, '')), [12, 7, 120, 1200]);
+    assert.deepStrictEqual(ids(filterFeatures(FEATURES, '  VITAMIN ')), [12, 1200]);
+    assert.deepStrictEqual(ids(filterFeatures(FEATURES, '12')), [12, 120, 1200]);
+    assert.deepStrictEqual(ids(filterFeatures(FEATURES, '#120')), [120, 1200]);
+    assert.deepStrictEqual(ids(filterFeatures(FEATURES, 'vitamin 12')), [12, 1200]);
+    assert.deepStrictEqual(ids(filterFeatures(FEATURES, 'vitamin k')), [1200]);
+    assert.deepStrictEqual(ids(filterFeatures(FEATURES, 'nothing')), []);
+  });
+
+  it('expresses shares as signed fractions of the summed absolute shares', () => {
+    const fr = shareFractions(FEATURES);
+    assert.ok(Math.abs((fr.get(12) ?? 0) - 0.5) < 1e-12);
+    assert.ok(Math.abs((fr.get(120) ?? 0) + 0.25) < 1e-12);
+    assert.strictEqual(shareFractions([f(1, 'x', 0)]).get(1), 0);
+  });
+});
+
+describe('webview/model: ranks and steering', () => {
+  const cand = (docId: string, rank: number, baseRank?: number): PanelCandidate => ({ docId, rank, baseRank, score: 1 / rank, selected: false });
+
+  it('reports moves against baseRank, else against the ranks first shown', () => {
+    const original = new Map([
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ]);
+    assert.deepStrictEqual(rankMove(cand('c', 1), original), { delta: 2, arrow: '▲', text: '▲2 (was 3)' });
+    assert.deepStrictEqual(rankMove(cand('a', 3), original), { delta: -2, arrow: '▼', text: '▼2 (was 1)' });
+    assert.deepStrictEqual(rankMove(cand('b', 2), original), { delta: 0, arrow: '', text: '' });
+    // baseRank wins over the remembered ranks; unknown docs show no move.
+    assert.strictEqual(rankMove(cand('a', 2, 5), original).text, '▲3 (was 5)');
+    assert.strictEqual(rankMove(cand('z', 4), original).arrow, '');
+  });
+
+  it('lists candidates by rank without touching the input', () => {
+    const list = [cand('b', 2), cand('a', 1), cand('c', 3)];
+    assert.deepStrictEqual(
+      byRank(list).map((c) => c.docId),
+      ['a', 'b', 'c'],
+    );
+    assert.deepStrictEqual(
+      list.map((c) => c.docId),
+      ['b', 'a', 'c'],
+    );
+  });
+
+  it('snaps α to the 0.05 grid inside 0–2', () => {
+    assert.strictEqual(snapAlpha(0.1 + 0.2), 0.3);
+    assert.strictEqual(snapAlpha(1.0249), 1);
+    assert.strictEqual(snapAlpha(1.026), 1.05);
+    assert.strictEqual(snapAlpha(-1), 0);
+    assert.strictEqual(snapAlpha(7), 2);
+  });
+
+  it('parses typed feature ids', () => {
+    assert.strictEqual(parseFeatureId(' 42 '), 42);
+    assert.strictEqual(parseFeatureId('#7'), 7);
+    assert.strictEqual(parseFeatureId('4.5'), undefined);
+    assert.strictEqual(parseFeatureId('-3'), undefined);
+    assert.strictEqual(parseFeatureId('abc'), undefined);
+    assert.strictEqual(parseFeatureId('4096', 4096), undefined);
+    assert.strictEqual(parseFeatureId('4095', 4096), 4095);
+  });
+
+  it('applies only the reply to the newest request', () => {
+    const gate = new LatestOnly();
+    gate.sent(1);
+    gate.sent(2);
+    assert.strictEqual(gate.accepts(1), false);
+    assert.strictEqual(gate.accepts(2), true);
+    assert.strictEqual(gate.accepts(undefined), true); // host pushes
+  });
+
+  it('debounces: only the last call within the window runs, flush runs it now', () => {
+    let now = 0;
+    const timers: { at: number; f: () => void; id: number }[] = [];
+    let nextId = 0;
+    const fake = {
+      set: (fn: () => void, ms: number) => {
+        const t = { at: now + ms, f: fn, id: nextId++ };
+        timers.push(t);
+        return t.id;
+      },
+      clear: (h: unknown) => {
+        const i = timers.findIndex((t) => t.id === h);
+        if (i >= 0) timers.splice(i, 1);
+      },
+    };
+    const advance = (ms: number) => {
+      now += ms;
+      for (const t of timers.filter((t) => t.at <= now)) {
+        fake.clear(t.id);
+        t.f();
+      }
+    };
+    const calls: number[] = [];
+    const d = debounce((x: number) => calls.push(x), 30, fake);
+    d(1);
+    advance(10);
+    d(2);
+    advance(20);
+    assert.deepStrictEqual(calls, []);
+    advance(10);
+    assert.deepStrictEqual(calls, [2]);
+    d(3);
+    d.flush();
+    assert.deepStrictEqual(calls, [2, 3]);
+    advance(100);
+    assert.deepStrictEqual(calls, [2, 3]);
+  });
+});
+
+describe('webview/model: formats', () => {
+  it('formats numbers with real minus signs and blanks inactive cells', () => {
+    assert.strictEqual(fmt(-0.1234), '−0.123');
+    assert.strictEqual(fmt(0, 3, true), '');
+    assert.strictEqual(fmt(0), '0.000');
+    assert.strictEqual(fmtSigned(0.02), '+0.020');
+    assert.strictEqual(fmtSigned(-0.02), '−0.020');
+  });
+
+  it('names and orders metrics', () => {
+    assert.strictEqual(metricTitle('ndcg@10'), 'NDCG@10');
+    assert.strictEqual(metricTitle('recall@100'), 'Recall@100');
+    assert.strictEqual(metricTitle('map'), 'map');
+    assert.deepStrictEqual(
+      orderedMetrics({ 'recall@100': 1, 'ndcg@10': 0.5, 'mrr@10': 0.3, 'map@5': 0.1 }).map(([k]) => k),
+      ['ndcg@10', 'mrr@10', 'recall@100', 'map@5'],
+    );
+  });
+});
+
+describe('webview/chart: erasure vs control', () => {
+  const e = { base: 0.6, overlap: { size: 9, erased: 0.2, kept: 0.55 }, control: { size: 9, erased: 0.58, kept: 0.1 } };
+
+  it('lays bars out on one axis from 0, lengths proportional to the values', () => {
+    const c = layoutErasure(e, 320);
+    assert.strictEqual(c.bars.length, 4);
+    assert.deepStrictEqual(
+      c.bars.map((b) => [b.group, b.series, b.value]),
+      [
+        ['erase set', 'overlap', 0.2],
+        ['erase set', 'control', 0.58],
+        ['keep only set', 'overlap', 0.55],
+        ['keep only set', 'control', 0.1],
+      ],
+    );
+    for (const b of c.bars) assert.ok(Math.abs(b.x - c.zeroX) < 1e-9, 'positive bars start at 0');
+    const unit = c.bars[1].width / 0.58;
+    assert.ok(Math.abs(c.bars[0].width - 0.2 * unit) < 1e-9);
+    assert.ok(Math.abs(c.baseX - c.zeroX - 0.6 * unit) < 1e-9, 'the base marker is on the same scale');
+    assert.ok(c.baseX <= c.width);
+  });
+
+  it('puts negative values left of the zero line', () => {
+    const c = layoutErasure({ ...e, overlap: { size: 3, erased: -0.2, kept: 0.5 } }, 320);
+    const neg = c.bars[0];
+    assert.ok(neg.x < c.zeroX && Math.abs(neg.x + neg.width - c.zeroX) < 1e-9);
+  });
+
+  it('renders the numbers and a text alternative', () => {
+    const svg = erasureSvg(e);
+    for (const s of ['0.200', '0.580', '0.550', '0.100', 'base 0.600', 'O(q,d) ·9', 'control ·9', 'role="img"', 'class="bar-overlap"', 'class="bar-control"']) {
+      assert.ok(svg.includes(s), s);
+    }
+    assert.ok(!svg.includes('style='), 'no inline style attributes (the CSP blocks them)');
+  });
+});

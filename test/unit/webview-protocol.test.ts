@@ -1,0 +1,185 @@
+import * as assert from 'assert';
+import {
+  DEFAULT_VIEW_STATE,
+  isFromWebview,
+  isPanelCase,
+  isPanelRequest,
+  isToWebview,
+  restoreViewState,
+  type FromWebview,
+  type PanelCase,
+  type ToWebview,
+} from '../../src/protocol/webview';
+import type { PairExplanation } from '../../src/protocol/worker';
+
+function pair(): PairExplanation {
+  return {
+    query_id: 'q1',
+    doc_id: 'd1',
+    label: 1,
+    score: 0.61,
+    internalized_score: 0.7,
+    view_scores: { original: 0.61, qa: 0.66 },
+    shared_features: [12],
+    per_view_shared_features: { original: [12], qa: [12, 40] },
+    feature_explanations: [{ feature_id: 12, hypothesis: 'both mention vitamin D' }],
+    features: [
+      {
+        id: 12,
+        label: 'vitamin D',
+        query: 1.2,
+        views: { original: 0.8, qa: 0.9 },
+        sharedIn: ['original', 'qa'],
+        share: 0.04,
+        erasureDelta: -0.03,
+        examples: [{ text: 'serum 25(OH)D', activation: 3.1, source: 'scifact' }],
+      },
+      { id: 40, label: 'falls', query: 0.5, views: { original: 0, qa: 0.2 }, sharedIn: ['qa'], share: 0.01, erasureDelta: 0 },
+    ],
+    erasure: { base: 0.61, overlap: { size: 1, erased: 0.3, kept: 0.5 }, control: { size: 1, erased: 0.6, kept: 0.1 } },
+  };
+}
+
+function panelCase(): PanelCase {
+  return {
+    pair: pair(),
+    query: 'does vitamin D prevent falls?',
+    doc: 'Vitamin D and falls: an RCT.',
+    candidates: [
+      { docId: 'd1', score: 0.61, rank: 2, baseRank: 2, label: 1, selected: true, title: 'RCT' },
+      { docId: 'd2', score: 0.7, rank: 1, selected: false },
+    ],
+    metrics: { 'ndcg@10': 0.63, 'mrr@10': 0.5, 'recall@100': 1 },
+    sliders: [{ id: 12, label: 'vitamin D', alpha: 1, suggested: true, rus: 0.01 }],
+    device: 'CPU',
+    model: 'all-MiniLM-L6-v2',
+  };
+}
+
+/** A deep copy with one field changed by `edit`. */
+function mutated<T>(v: T, edit: (x: any) => void): unknown {
+  const copy = structuredClone(v);
+  edit(copy);
+  return copy;
+}
+
+describe('protocol/webview guards', () => {
+  it('accepts a full case and the case without optional parts', () => {
+    assert.ok(isPanelCase(panelCase()));
+    assert.ok(
+      isPanelCase(
+        mutated(panelCase(), (c) => {
+          delete c.metrics;
+          delete c.pair.erasure;
+          delete c.pair.query_id;
+          delete c.pair.features[0].examples;
+        }),
+      ),
+    );
+    // Survives a structured clone, as postMessage does.
+    assert.ok(isToWebview(structuredClone({ type: 'case', state: panelCase() })));
+  });
+
+  it('rejects cases with wrong or missing fields', () => {
+    const bad: [string, (c: any) => void][] = [
+      ['no pair', (c) => delete c.pair],
+      ['score as string', (c) => (c.pair.score = '0.6')],
+      ['NaN share', (c) => (c.pair.features[0].share = NaN)],
+      ['view activation not a number', (c) => (c.pair.features[0].views.qa = null)],
+      ['negative feature id', (c) => (c.pair.features[0].id = -1)],
+      ['fractional shared id', (c) => (c.pair.shared_features = [1.5])],
+      ['example without text', (c) => delete c.pair.features[0].examples[0].text],
+      ['erasure without control', (c) => delete c.pair.erasure.control],
+      ['rank 0', (c) => (c.candidates[0].rank = 0)],
+      ['selected missing', (c) => delete c.candidates[1].selected],
+      ['alpha above 2', (c) => (c.sliders[0].alpha = 2.5)],
+      ['unknown device', (c) => (c.device = 'TPU')],
+      ['metrics with a string', (c) => (c.metrics['ndcg@10'] = 'high')],
+    ];
+    for (const [what, edit] of bad) assert.strictEqual(isPanelCase(mutated(panelCase(), edit)), false, what);
+  });
+
+  it('checks every host→webview message type', () => {
+    const rerank = { candidates: panelCase().candidates, metrics: { 'ndcg@10': 0.7 }, elapsedMs: 3.2 };
+    const good: ToWebview[] = [
+      { type: 'case', state: panelCase() },
+      { type: 'empty', message: 'nothing loaded' },
+      { type: 'rerank', replyTo: 3, ...rerank },
+      { type: 'rerank', ...rerank },
+      { type: 'steering', sliders: panelCase().sliders },
+      { type: 'steering', replyTo: 4, sliders: [], rerank },
+      { type: 'done', replyTo: 5, message: 'saved' },
+      { type: 'done', replyTo: 5 },
+      { type: 'superseded', replyTo: 6 },
+      { type: 'busy', message: 'explaining d2' },
+      { type: 'error', message: 'worker crashed' },
+      { type: 'error', message: 'bad id', replyTo: 7 },
+    ];
+    for (const m of good) assert.ok(isToWebview(m), JSON.stringify(m).slice(0, 80));
+    const bad: unknown[] = [
+      null,
+      'case',
+      { type: 'case', state: {} },
+      { type: 'rerank', candidates: [], metrics: {} },
+      { type: 'rerank', candidates: [{}], metrics: {}, elapsedMs: 1 },
+      { type: 'steering', sliders: [{ id: 1 }] },
+      { type: 'done' },
+      { type: 'superseded', replyTo: 'x' },
+      { type: 'busy' },
+      { type: 'error', message: 'x', replyTo: 1.5 },
+      { type: 'ready' },
+    ];
+    for (const m of bad) assert.strictEqual(isToWebview(m), false, JSON.stringify(m));
+  });
+
+  it('checks every webview→host message type and tells requests apart', () => {
+    const good: FromWebview[] = [
+      { type: 'ready' },
+      { type: 'selectCandidate', docId: 'd2' },
+      { type: 'setAlpha', requestId: 1, id: 12, alpha: 0 },
+      { type: 'setAlpha', requestId: 2, id: 12, alpha: 2 },
+      { type: 'addSlider', requestId: 3, id: 4095 },
+      { type: 'resetSteering', requestId: 4 },
+      { type: 'saveSteering', requestId: 5 },
+      { type: 'loadSteering', requestId: 6 },
+      { type: 'log', level: 'info', message: 'rendered', rendered: { rows: 200, features: 200, ms: 12.5, reason: 'case' } },
+      { type: 'log', level: 'warn', message: 'CSP blocked style-src' },
+    ];
+    for (const m of good) assert.ok(isFromWebview(m), JSON.stringify(m));
+    assert.deepStrictEqual(
+      good.filter(isPanelRequest).map((m) => m.type),
+      ['setAlpha', 'setAlpha', 'addSlider', 'resetSteering', 'saveSteering', 'loadSteering'],
+    );
+    const bad: unknown[] = [
+      {},
+      { type: 'selectCandidate' },
+      { type: 'setAlpha', id: 12, alpha: 1 }, // no requestId: would get no reply
+      { type: 'setAlpha', requestId: 1, id: 12, alpha: 2.05 },
+      { type: 'setAlpha', requestId: 1, id: 12, alpha: -0.1 },
+      { type: 'setAlpha', requestId: 1, id: '12', alpha: 1 },
+      { type: 'addSlider', requestId: 1, id: 1.5 },
+      { type: 'resetSteering' },
+      { type: 'log', level: 'debug', message: 'x' },
+      { type: 'log', level: 'info', message: 'x', rendered: { rows: 1, features: 1, ms: 1, reason: 'other' } },
+      { type: 'rerank', candidates: [], metrics: {}, elapsedMs: 1 },
+    ];
+    for (const m of bad) assert.strictEqual(isFromWebview(m), false, JSON.stringify(m));
+  });
+});
+
+describe('protocol/webview view state', () => {
+  it('defaults anything missing or malformed', () => {
+    assert.deepStrictEqual(restoreViewState(undefined), DEFAULT_VIEW_STATE);
+    assert.deepStrictEqual(restoreViewState('junk'), DEFAULT_VIEW_STATE);
+    const s = restoreViewState({ sort: { key: 'nope', dir: 1 }, filter: 3, expanded: [1, -2], scrollY: -5, expandedText: ['title'] });
+    assert.deepStrictEqual(s, DEFAULT_VIEW_STATE);
+  });
+
+  it('keeps valid parts, including view columns and the case key', () => {
+    const saved = { sort: { key: 'view:qa', dir: 1 }, filter: 'vitamin', expanded: [12, 40], scrollY: 340, expandedText: ['doc'], caseKey: { queryId: 'q1', docId: 'd1' } };
+    assert.deepStrictEqual(restoreViewState(structuredClone(saved)), saved);
+    // The default is not shared: editing one restored state leaves the next one clean.
+    restoreViewState(undefined).expanded.push(3);
+    assert.deepStrictEqual(restoreViewState(undefined).expanded, []);
+  });
+});

@@ -1,0 +1,624 @@
+/**
+ * The explanation panel's webview. Renders one PanelCase (header, feature
+ * table, erasure chart, steering sliders, candidate list) and talks to the
+ * host only through src/protocol/webview.ts.
+ *
+ * The feature table is a plain <table> built in one DocumentFragment with a
+ * single delegated listener: 200 rows × 8 cells as vscode-table cells would
+ * be ~1,800 shadow roots, which is what made it slow. The rest uses
+ * vscode-elements components.
+ */
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import './panel.css';
+
+import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
+import type { PanelCandidate, PanelCase, PanelSlider, PanelViewState, RerankUpdate, SortKey, ToWebview } from '../src/protocol/webview';
+import type { SharedFeature } from '../src/protocol/worker';
+import { erasureSvg } from './chart';
+import { append, byId, h } from './dom';
+import {
+  byRank,
+  debounce,
+  filterFeatures,
+  fmt,
+  fmtPercent,
+  fmtSigned,
+  LatestOnly,
+  metricTitle,
+  nextSort,
+  orderedMetrics,
+  parseFeatureId,
+  rankMove,
+  shareFractions,
+  snapAlpha,
+  sortFeatures,
+  viewNames,
+} from './model';
+import { loadViewState, log, onHostMessage, post, saveViewState } from './vscode';
+
+/** Debounce of slider moves before a setAlpha request goes out. */
+const ALPHA_DEBOUNCE_MS = 30;
+
+let current: PanelCase | undefined;
+/** ranks of the case as first shown: the reference for rank-move arrows when candidates carry no baseRank */
+let originalRanks = new Map<string, number>();
+let initialMetrics: Record<string, number> | undefined;
+let view: PanelViewState = loadViewState();
+/** scroll is restored once, for the first case after a (re)load, when it is the case the state was saved for */
+let restoreScroll = true;
+let nextRequestId = 1;
+const rerankGate = new LatestOnly();
+const inFlight = new Set<number>();
+
+const root = byId('app');
+const banner = byId('banner');
+
+function persist(): void {
+  saveViewState(view);
+}
+
+function request(msg: DistributiveOmit<Extract<Parameters<typeof post>[0], { requestId: number }>, 'requestId'>): number {
+  const requestId = nextRequestId++;
+  inFlight.add(requestId);
+  // Every request that answers with a ranking goes through the gate, so a reply to an older move never overwrites a newer one.
+  if (msg.type !== 'saveSteering') rerankGate.sent(requestId);
+  post({ ...msg, requestId } as Parameters<typeof post>[0]);
+  updatePending();
+  return requestId;
+}
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function settle(replyTo: number | undefined): void {
+  if (replyTo !== undefined) inFlight.delete(replyTo);
+  updatePending();
+}
+
+function updatePending(): void {
+  const el = document.getElementById('pending');
+  if (el) el.textContent = inFlight.size ? 're-ranking…' : '';
+}
+
+// ---------------------------------------------------------------- banner (busy / error / empty)
+
+function showBanner(kind: 'busy' | 'error' | 'none', message = ''): void {
+  banner.replaceChildren();
+  banner.className = `banner ${kind}`;
+  banner.hidden = kind === 'none';
+  if (kind === 'busy') append(banner, [h('vscode-progress-bar', { indeterminate: true }), h('span', null, message)]);
+  if (kind === 'error') {
+    const close = h('vscode-button', { secondary: true, class: 'dismiss' }, 'Dismiss');
+    close.addEventListener('click', () => showBanner('none'));
+    append(banner, [h('span', { class: 'icon' }, '⚠'), h('span', { class: 'message' }, message), close]);
+  }
+}
+
+// ---------------------------------------------------------------- header
+
+function clampedText(id: 'query' | 'doc', title: string, text: string): HTMLElement {
+  const p = h('p', { class: `clamp ${id}`, id: `text-${id}` }, text);
+  const toggle = h('button', { class: 'link more', type: 'button', 'aria-controls': `text-${id}` }, 'more');
+  const apply = () => {
+    const open = view.expandedText.includes(id);
+    p.classList.toggle('open', open);
+    toggle.textContent = open ? 'less' : 'more';
+    toggle.setAttribute('aria-expanded', String(open));
+  };
+  toggle.addEventListener('click', () => {
+    view.expandedText = view.expandedText.includes(id) ? view.expandedText.filter((x) => x !== id) : [...view.expandedText, id];
+    apply();
+    persist();
+  });
+  apply();
+  // Only offer "more" when the clamp actually cuts the text (measured after layout).
+  requestAnimationFrame(() => {
+    toggle.hidden = !p.classList.contains('open') && p.scrollHeight <= p.clientHeight + 1;
+  });
+  return h('div', { class: 'text-block' }, h('div', { class: 'kicker' }, title), p, toggle);
+}
+
+function renderHeader(c: PanelCase): HTMLElement {
+  const pair = c.pair;
+  const badges = h(
+    'div',
+    { class: 'badges' },
+    h('vscode-badge', { class: 'device', title: 'where inference ran' }, c.device),
+    h('vscode-badge', { class: 'model', title: 'sentence encoder' }, c.model),
+    pair.query_id !== undefined ? h('span', { class: 'meta' }, `query ${pair.query_id}`) : null,
+    pair.doc_id !== undefined ? h('span', { class: 'meta' }, `doc ${pair.doc_id}`) : null,
+    pair.label !== undefined ? h('span', { class: `meta judged ${pair.label > 0 ? 'relevant' : 'irrelevant'}` }, pair.label > 0 ? `relevant (${pair.label})` : 'judged not relevant') : null,
+    pair.query_truncated ? h('span', { class: 'meta warn', title: 'the query was longer than the model reads' }, 'query truncated') : null,
+    pair.doc_truncated ? h('span', { class: 'meta warn', title: 'the document was longer than the model reads' }, 'document truncated') : null,
+  );
+
+  const views = viewNames(pair).filter((v) => pair.view_scores[v] !== undefined);
+  const bars = h('div', { class: 'view-bars', role: 'list', 'aria-label': 'score per document view' });
+  for (const v of views) {
+    const score = pair.view_scores[v];
+    const fill = h('div', { class: `fill view-${cssIdent(v)}` });
+    // Cosines: an absolute 0–1 scale, so bars compare across cases.
+    fill.style.width = `${Math.max(0, Math.min(1, score)) * 100}%`;
+    bars.append(h('div', { class: 'view-bar', role: 'listitem' }, h('span', { class: 'name' }, v), h('div', { class: 'track' }, fill), h('span', { class: 'value num' }, fmt(score))));
+  }
+
+  const scores = h(
+    'div',
+    { class: 'scores' },
+    h('div', { class: 'score' }, h('span', { class: 'k' }, 'score'), h('span', { class: 'v num', id: 'raw-score' }, fmt(pair.score)), h('span', { class: 'hint' }, '⟨z_q, z_d⟩')),
+    h(
+      'div',
+      { class: 'score' },
+      h('span', { class: 'k' }, 's′'),
+      h('span', { class: 'v num', id: 'internalized-score' }, fmt(pair.internalized_score)),
+      h('span', { class: 'hint' }, 'internalised, with views'),
+    ),
+    bars,
+  );
+
+  return h('header', { class: 'case-header' }, badges, h('div', { class: 'texts' }, clampedText('query', 'Query', c.query), clampedText('doc', 'Document', c.doc)), scores);
+}
+
+function cssIdent(s: string): string {
+  return s.replace(/[^a-zA-Z0-9_-]/g, '_');
+}
+
+// ---------------------------------------------------------------- feature table
+
+interface Column {
+  key: SortKey;
+  title: string;
+  numeric: boolean;
+  tip?: string;
+}
+
+function columnsFor(c: PanelCase): Column[] {
+  return [
+    { key: 'id', title: '#', numeric: true, tip: 'feature id' },
+    { key: 'label', title: 'Label', numeric: false },
+    { key: 'query', title: 'Query', numeric: true, tip: 'activation in the query' },
+    ...viewNames(c.pair).map((v): Column => ({ key: `view:${v}`, title: v, numeric: true, tip: `activation in the document's ${v} view (bold: shared with the query there)` })),
+    { key: 'share', title: 'Share', numeric: true, tip: "this feature's part of the reconstructed score, as % of all parts (hover a cell for the value)" },
+    { key: 'erasure', title: 'Erasure Δ', numeric: true, tip: 'cosine change when this feature alone is erased from the document' },
+  ];
+}
+
+function renderFeatureSection(c: PanelCase): HTMLElement {
+  const filter = h('vscode-textfield', { id: 'filter', placeholder: 'Filter by label or #id', 'aria-label': 'filter features' }) as VscodeTextfield;
+  filter.value = view.filter;
+  // Typing re-filters after a short pause rather than on every key.
+  const refilter = debounce(() => {
+    view.filter = filter.value;
+    renderRows('state');
+    persist();
+  }, 80);
+  filter.addEventListener('input', () => refilter());
+  const shared = c.pair.shared_features.length;
+  const toolbar = h(
+    'div',
+    { class: 'toolbar' },
+    filter,
+    h('span', { class: 'count', id: 'feature-count' }),
+    h('span', { class: 'muted' }, `${shared} shared in O(q,d)`),
+  );
+
+  const cols = columnsFor(c);
+  const headRow = h('tr');
+  for (const col of cols) {
+    const btn = h('button', { type: 'button', class: 'sort', 'data-sort': col.key, title: col.tip }, col.title, h('span', { class: 'arrow', 'aria-hidden': 'true' }));
+    headRow.append(h('th', { class: col.numeric ? 'num' : 'text', scope: 'col' }, btn));
+  }
+  const thead = h('thead', null, headRow);
+  thead.addEventListener('click', (e) => {
+    const btn = (e.target as Element).closest<HTMLElement>('button[data-sort]');
+    if (!btn) return;
+    view.sort = nextSort(view.sort, btn.dataset.sort as SortKey);
+    renderRows('state');
+    persist();
+  });
+
+  const tbody = h('tbody', { id: 'feature-rows' });
+  const toggleRow = (row: HTMLElement) => {
+    const id = Number(row.dataset.id);
+    view.expanded = view.expanded.includes(id) ? view.expanded.filter((x) => x !== id) : [...view.expanded, id];
+    renderRows('state');
+    persist();
+    document.querySelector<HTMLElement>(`tr.feature[data-id="${id}"]`)?.focus();
+  };
+  tbody.addEventListener('click', (e) => {
+    const row = (e.target as Element).closest<HTMLElement>('tr.feature');
+    if (row) toggleRow(row);
+  });
+  tbody.addEventListener('keydown', (e) => {
+    const row = (e.target as Element).closest<HTMLElement>('tr.feature');
+    if (row && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      toggleRow(row);
+    }
+  });
+
+  // Fixed layout: column widths come from the colgroup, so sorting and filtering never make columns jump.
+  const colgroup = h('colgroup');
+  for (const col of cols) colgroup.append(h('col', { class: `c-${col.key.startsWith('view:') ? 'act' : col.key === 'query' ? 'act' : col.key}` }));
+  const table = h('table', { class: 'features', id: 'feature-table', 'aria-label': 'features the query shares with the document' }, colgroup, thead, tbody);
+  return h('section', { class: 'feature-section', 'aria-label': 'features' }, toolbar, h('div', { class: 'table-wrap' }, table));
+}
+
+/** Rebuilds the table body for the current sort/filter/expansion and reports the paint. */
+function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
+  if (!current) return;
+  const c = current;
+  const views = viewNames(c.pair);
+  const fractions = shareFractions(c.pair.features);
+  const maxShare = Math.max(1e-12, ...c.pair.features.map((f) => Math.abs(f.share)));
+  const overlap = new Set(c.pair.shared_features);
+  const rows = sortFeatures(filterFeatures(c.pair.features, view.filter), view.sort.key, view.sort.dir);
+  const expanded = new Set(view.expanded);
+  const nCols = views.length + 5;
+
+  const tBuild = performance.now();
+  const frag = document.createDocumentFragment();
+  for (const f of rows) {
+    const open = expanded.has(f.id);
+    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    tr.append(
+      h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
+      h('td', { class: 'text label', title: f.label }, f.label || '(unlabelled)'),
+      h('td', { class: 'num act q' }, fmt(f.query, 3, true)),
+    );
+    for (const v of views) {
+      const a = f.views[v] ?? 0;
+      tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}` }, fmt(a, 3, true)));
+    }
+    const bar = h('span', { class: `share-bar${f.share < 0 ? ' neg' : ''}` });
+    bar.style.width = `${(Math.abs(f.share) / maxShare) * 100}%`;
+    tr.append(
+      h(
+        'td',
+        { class: `num share${f.share === 0 ? ' zero' : ''}`, title: `share ${fmt(f.share, 5)} of the reconstructed score` },
+        h('span', { class: 'share-cell' }, h('span', { class: 'share-track' }, bar), h('span', { class: 'pct' }, fmtPercent(fractions.get(f.id) ?? 0))),
+      ),
+      h('td', { class: `num delta${f.erasureDelta < 0 ? ' drop' : ''}` }, fmtSigned(f.erasureDelta)),
+    );
+    frag.append(tr);
+    if (open) frag.append(examplesRow(f, nCols));
+  }
+  if (rows.length === 0) frag.append(h('tr', { class: 'empty' }, h('td', { colspan: nCols }, c.pair.features.length ? 'No feature matches the filter.' : 'The query and the document share no active feature.')));
+  const tbody = byId('feature-rows');
+  tbody.replaceChildren(frag);
+  const tLayout = performance.now();
+
+  byId('feature-count').textContent = rows.length === c.pair.features.length ? `${rows.length} features` : `${rows.length} of ${c.pair.features.length} features`;
+  for (const th of Array.from(document.querySelectorAll<HTMLElement>('#feature-table thead th'))) {
+    const key = th.querySelector<HTMLElement>('button')?.dataset.sort;
+    const on = key === view.sort.key;
+    th.setAttribute('aria-sort', on ? (view.sort.dir === 1 ? 'ascending' : 'descending') : 'none');
+    const arrow = th.querySelector('.arrow');
+    if (arrow) arrow.textContent = on ? (view.sort.dir === 1 ? ' ▲' : ' ▼') : '';
+  }
+  // Reading a layout property forces layout now, so the log can say where the time went.
+  void tbody.offsetHeight;
+  const tDone = performance.now();
+  afterPaint(reason, rows.length, t0, `rows built in ${(tLayout - tBuild).toFixed(1)} ms, layout ${(tDone - tLayout).toFixed(1)} ms`);
+}
+
+function examplesRow(f: SharedFeature, nCols: number): HTMLElement {
+  const td = h('td', { colspan: nCols });
+  const examples = f.examples ?? [];
+  if (examples.length === 0) {
+    td.append(h('div', { class: 'muted' }, 'No top-activating examples in this bundle for this feature.'));
+  } else {
+    const list = h('ol', { class: 'examples' });
+    for (const ex of examples) {
+      list.append(h('li', null, h('span', { class: 'num ex-act' }, fmt(ex.activation, 2)), h('span', { class: 'ex-source' }, ex.source), h('span', { class: 'ex-text' }, ex.text)));
+    }
+    td.append(h('div', { class: 'kicker' }, `Top-activating examples of feature ${f.id}`), list);
+  }
+  const hyp = current?.pair.feature_explanations.find((e) => e.feature_id === f.id);
+  if (hyp) td.prepend(h('div', { class: 'hypothesis' }, hyp.hypothesis));
+  return h('tr', { class: 'examples-row' }, td);
+}
+
+/** Measures receive → paint (a rAF then a macrotask runs after the frame is painted) and tells the host. */
+function afterPaint(reason: 'case' | 'rerank' | 'steering' | 'state', rows: number, t0: number, detail = ''): void {
+  const features = current?.pair.features.length ?? 0;
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      const ms = performance.now() - t0;
+      performance.mark('xetrieval-painted', { detail: { reason, rows } });
+      if (reason === 'case') performance.measure('xetrieval-case-to-paint', 'xetrieval-case-received', 'xetrieval-painted');
+      document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
+      post({ type: 'log', level: 'info', message: `rendered ${reason}: ${rows} rows in ${ms.toFixed(1)} ms${detail ? ` (${detail})` : ''}`, rendered: { rows, features, ms, reason } });
+    }, 0),
+  );
+}
+
+// ---------------------------------------------------------------- erasure chart
+
+function renderErasure(c: PanelCase): HTMLElement {
+  const e = c.pair.erasure;
+  const body = h('div', { class: 'erasure' });
+  if (!e) {
+    body.append(h('p', { class: 'muted' }, 'Erasure was not computed for this pair.'));
+  } else {
+    const chart = h('div', { class: 'chart' });
+    // Markup from chart.ts: numbers and fixed labels only, all escaped.
+    chart.innerHTML = erasureSvg(e, 320);
+    const drop = e.base - e.overlap.erased;
+    const ctrl = e.base - e.control.erased;
+    body.append(
+      chart,
+      h(
+        'p',
+        { class: 'caption' },
+        `Erasing the ${e.overlap.size} shared features lowers the cosine by ${fmt(drop)}; erasing ${e.control.size} random features lowers it by ${fmt(ctrl)}.`,
+      ),
+    );
+  }
+  return collapsible('Erasure: O(q,d) vs control', body, 'erasure');
+}
+
+function collapsible(heading: string, content: HTMLElement, id: string, description = ''): HTMLElement {
+  const el = h('vscode-collapsible', { heading, open: true, id: `section-${id}`, description: description || undefined });
+  el.append(content);
+  return el;
+}
+
+// ---------------------------------------------------------------- steering
+
+function renderSteering(c: PanelCase): HTMLElement {
+  const body = h('div', { class: 'steering' });
+  const metrics = h('div', { class: 'metrics', id: 'metrics' });
+  const sliders = h('div', { class: 'sliders', id: 'sliders' });
+
+  const idField = h('vscode-textfield', { id: 'add-id', placeholder: 'feature id', 'aria-label': 'feature id to add a slider for' }) as VscodeTextfield;
+  const add = h('vscode-button', { id: 'add-slider', secondary: true }, 'Add slider');
+  const doAdd = () => {
+    const id = parseFeatureId(idField.value);
+    if (id === undefined) {
+      idField.setAttribute('invalid', '');
+      return;
+    }
+    idField.removeAttribute('invalid');
+    if (current?.sliders.some((s) => s.id === id)) {
+      document.querySelector<HTMLInputElement>(`input[data-slider="${id}"]`)?.focus();
+      return;
+    }
+    idField.value = '';
+    request({ type: 'addSlider', id });
+  };
+  add.addEventListener('click', doAdd);
+  idField.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') doAdd();
+  });
+
+  const reset = h('vscode-button', { id: 'reset-steering', secondary: true, title: 'every α back to 1' }, 'Reset');
+  const save = h('vscode-button', { id: 'save-steering', secondary: true, title: 'save the sliders as a steering config' }, 'Save…');
+  const load = h('vscode-button', { id: 'load-steering', secondary: true, title: 'load a steering config' }, 'Load…');
+  reset.addEventListener('click', () => request({ type: 'resetSteering' }));
+  save.addEventListener('click', () => request({ type: 'saveSteering' }));
+  load.addEventListener('click', () => request({ type: 'loadSteering' }));
+
+  body.append(
+    metrics,
+    h('div', { class: 'status-line' }, h('span', { id: 'rerank-time', class: 'muted' }), h('span', { id: 'pending', class: 'muted' })),
+    sliders,
+    h('div', { class: 'add-row' }, idField, add),
+    h('div', { class: 'button-row' }, reset, save, load),
+  );
+  const el = collapsible('Steering', body, 'steering', 'α scales a feature in both embeddings');
+  // Filled once renderCase has put the section in the document (they look their containers up by id).
+  queueMicrotask(() => {
+    renderMetrics(c.metrics);
+    renderSliders(c.sliders);
+  });
+  return el;
+}
+
+function renderMetrics(metrics: Record<string, number> | undefined): void {
+  const el = document.getElementById('metrics');
+  if (!el) return;
+  el.replaceChildren();
+  if (!metrics || Object.keys(metrics).length === 0) {
+    el.append(h('span', { class: 'muted' }, 'No judged eval file loaded: no ranking metrics.'));
+    return;
+  }
+  for (const [key, value] of orderedMetrics(metrics)) {
+    const before = initialMetrics?.[key];
+    const d = before === undefined ? 0 : value - before;
+    const delta = Math.abs(d) < 5e-4 ? h('span', { class: 'delta same' }, '±0') : h('span', { class: `delta ${d > 0 ? 'up' : 'down'}` }, `${d > 0 ? '▲' : '▼'}${fmt(Math.abs(d))}`);
+    el.append(h('div', { class: 'metric', 'data-metric': key }, h('div', { class: 'k' }, metricTitle(key)), h('div', { class: 'v num' }, fmt(value)), delta));
+  }
+}
+
+function renderSliders(sliders: PanelSlider[]): void {
+  const el = document.getElementById('sliders');
+  if (!el) return;
+  el.replaceChildren();
+  if (sliders.length === 0) {
+    el.append(h('p', { class: 'muted' }, 'No sliders yet: add a feature id below.'));
+    return;
+  }
+  for (const s of sliders) {
+    const input = h('input', { type: 'range', min: 0, max: 2, step: 0.05, 'data-slider': s.id, 'aria-label': `α of feature ${s.id} ${s.label}` }) as HTMLInputElement;
+    input.value = String(s.alpha);
+    const out = h('output', { class: `num alpha${s.alpha !== 1 ? ' changed' : ''}` }, s.alpha.toFixed(2));
+    // One debounce per slider, so moving two sliders quickly sends both.
+    const postAlpha = debounce((alpha: number) => void request({ type: 'setAlpha', id: s.id, alpha }), ALPHA_DEBOUNCE_MS);
+    const onChange = (alpha: number) => {
+      s.alpha = alpha;
+      out.textContent = alpha.toFixed(2);
+      out.classList.toggle('changed', alpha !== 1);
+      postAlpha(alpha);
+    };
+    input.addEventListener('input', () => onChange(snapAlpha(Number(input.value))));
+    // Double-click puts a slider back to neutral.
+    input.addEventListener('dblclick', () => {
+      input.value = '1';
+      onChange(1);
+    });
+    el.append(
+      h(
+        'div',
+        { class: `slider${s.suggested ? ' suggested' : ''}`, 'data-id': s.id },
+        h(
+          'div',
+          { class: 'slider-label', title: s.rus !== undefined ? `RUS ${fmt(s.rus, 4)}` : undefined },
+          h('span', { class: 'fid num' }, `#${s.id}`),
+          h('span', { class: 'name' }, s.label || '(unlabelled)'),
+          s.suggested ? h('vscode-badge', { class: 'suggested-badge', title: 'suggested: key feature by RUS on the eval file' }, 'suggested') : null,
+        ),
+        h('div', { class: 'slider-control' }, input, out),
+      ),
+    );
+  }
+}
+
+// ---------------------------------------------------------------- candidates
+
+function renderCandidateSection(): HTMLElement {
+  const list = h('ol', { class: 'candidates', id: 'candidates', 'aria-label': 'candidates of this query by rank' });
+  list.addEventListener('click', (e) => {
+    const item = (e.target as Element).closest<HTMLElement>('li[data-doc]');
+    if (!item || item.classList.contains('selected')) return;
+    item.classList.add('loading');
+    post({ type: 'selectCandidate', docId: item.dataset.doc ?? '' });
+  });
+  list.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' && e.key !== ' ') return;
+    const item = (e.target as Element).closest<HTMLElement>('li[data-doc]');
+    if (item) {
+      e.preventDefault();
+      item.click();
+    }
+  });
+  return collapsible('Candidates', list, 'candidates', 'rank now · move from unsteered');
+}
+
+function renderCandidates(candidates: PanelCandidate[]): void {
+  const list = document.getElementById('candidates');
+  if (!list) return;
+  const frag = document.createDocumentFragment();
+  for (const c of byRank(candidates)) {
+    const move = rankMove(c, originalRanks);
+    const rel = c.label !== undefined && c.label > 0;
+    frag.append(
+      h(
+        'li',
+        { class: `cand${c.selected ? ' selected' : ''}`, 'data-doc': c.docId, tabindex: 0, 'aria-current': c.selected ? 'true' : undefined, title: c.title ?? c.docId },
+        h('span', { class: 'rank num' }, String(c.rank)),
+        h('span', { class: `move ${move.delta > 0 ? 'up' : move.delta < 0 ? 'down' : ''}`, title: move.text || 'unchanged' }, move.arrow ? `${move.arrow}${Math.abs(move.delta)}` : ''),
+        h('span', { class: 'cand-text' }, h('span', { class: 'doc-id' }, c.docId), c.title ? h('span', { class: 'cand-title' }, c.title) : null),
+        c.label !== undefined ? h('span', { class: `grade ${rel ? 'rel' : 'nonrel'}`, title: rel ? `relevant (grade ${c.label})` : 'judged not relevant' }, rel ? `★${c.label}` : '·') : null,
+        h('span', { class: 'num score' }, fmt(c.score)),
+      ),
+    );
+  }
+  list.replaceChildren(frag);
+}
+
+// ---------------------------------------------------------------- whole case
+
+function renderCase(c: PanelCase, t0: number): void {
+  const key = { queryId: c.pair.query_id, docId: c.pair.doc_id };
+  const sameCase = view.caseKey?.queryId === key.queryId && view.caseKey?.docId === key.docId;
+  const sameQuery = current?.pair.query_id !== undefined && current.pair.query_id === c.pair.query_id;
+  const scrollTo = restoreScroll && sameCase ? view.scrollY : sameCase ? window.scrollY : 0;
+  restoreScroll = false;
+
+  current = c;
+  // Arrows compare with the unsteered ranking: taken from the first case of a query, kept while the user moves within it.
+  if (!sameQuery || originalRanks.size === 0) {
+    originalRanks = new Map(c.candidates.map((x) => [x.docId, x.baseRank ?? x.rank]));
+  }
+  initialMetrics = c.baseMetrics ?? initialMetrics ?? (c.metrics ? { ...c.metrics } : undefined);
+  view.caseKey = key;
+  showBanner('none');
+
+  // Sliders first, then the ranking they move, then the erasure check.
+  const aside = h('aside', { class: 'side' }, renderSteering(c), renderCandidateSection(), renderErasure(c));
+  root.replaceChildren(renderHeader(c), h('div', { class: 'layout' }, renderFeatureSection(c), aside));
+  root.hidden = false;
+  byId('empty').hidden = true;
+  renderCandidates(c.candidates);
+  renderRows('case', t0);
+  window.scrollTo(0, scrollTo);
+  persist();
+}
+
+function applyRerank(u: RerankUpdate): void {
+  if (!current) return;
+  current.candidates = u.candidates;
+  current.metrics = u.metrics;
+  renderCandidates(u.candidates);
+  renderMetrics(u.metrics);
+  const t = document.getElementById('rerank-time');
+  if (t) t.textContent = `re-ranked in ${fmt(u.elapsedMs, 1)} ms`;
+}
+
+function handle(m: ToWebview): void {
+  const t0 = performance.now();
+  switch (m.type) {
+    case 'case':
+      performance.mark('xetrieval-case-received');
+      renderCase(m.state, t0);
+      return;
+    case 'empty':
+      current = undefined;
+      root.hidden = true;
+      showBanner('none');
+      byId('empty').hidden = false;
+      byId('empty-message').textContent = m.message;
+      return;
+    case 'rerank':
+      settle(m.replyTo);
+      if (!rerankGate.accepts(m.replyTo)) return;
+      applyRerank(m);
+      afterPaint('rerank', current?.candidates.length ?? 0, t0);
+      return;
+    case 'steering':
+      settle(m.replyTo);
+      if (!current) return;
+      current.sliders = m.sliders;
+      renderSliders(m.sliders);
+      if (m.rerank) applyRerank(m.rerank);
+      afterPaint('steering', m.sliders.length, t0);
+      return;
+    case 'done':
+      settle(m.replyTo);
+      if (m.message) {
+        const t = document.getElementById('rerank-time');
+        if (t) t.textContent = m.message;
+      }
+      return;
+    case 'superseded':
+      settle(m.replyTo);
+      return;
+    case 'busy':
+      showBanner('busy', m.message);
+      return;
+    case 'error':
+      settle(m.replyTo);
+      document.querySelectorAll('li.cand.loading').forEach((x) => x.classList.remove('loading'));
+      showBanner('error', m.message);
+      return;
+  }
+}
+
+window.addEventListener(
+  'scroll',
+  debounce(() => {
+    view.scrollY = window.scrollY;
+    persist();
+  }, 150),
+  { passive: true },
+);
+
+// Report CSP violations to the host log: the CSP is kept tight, so anything blocked should be visible.
+document.addEventListener('securitypolicyviolation', (e) => log('warn', `CSP blocked ${e.violatedDirective}: ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
+window.addEventListener('error', (e) => log('error', `webview error: ${e.message} (${e.filename}:${e.lineno})`));
+
+onHostMessage(handle);
+post({ type: 'ready' });

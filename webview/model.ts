@@ -1,0 +1,191 @@
+/**
+ * The panel's DOM-free logic: table columns, sorting, filtering, rank moves,
+ * number formats, reply bookkeeping. Kept apart from main.ts so the unit
+ * tests run it in Node.
+ */
+import type { PanelCandidate, SortKey } from '../src/protocol/webview';
+import type { PairExplanation, SharedFeature } from '../src/protocol/worker';
+
+/** The document views to show, `original` first, then the usual generated ones, then the rest by name. */
+export function viewNames(pair: Pick<PairExplanation, 'view_scores' | 'features'>): string[] {
+  const names = new Set(Object.keys(pair.view_scores));
+  for (const f of pair.features) for (const v of Object.keys(f.views)) names.add(v);
+  const order = ['original', 'qa', 'summary'];
+  return [...names].sort((a, b) => {
+    const ia = order.indexOf(a);
+    const ib = order.indexOf(b);
+    if (ia !== ib) return (ia < 0 ? order.length : ia) - (ib < 0 ? order.length : ib);
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+}
+
+function sortValue(f: SharedFeature, key: SortKey): number | string {
+  switch (key) {
+    case 'id':
+      return f.id;
+    case 'label':
+      return f.label.toLowerCase();
+    case 'query':
+      return f.query;
+    case 'share':
+      return f.share;
+    case 'erasure':
+      return f.erasureDelta;
+    default:
+      return f.views[key.slice('view:'.length)] ?? 0;
+  }
+}
+
+/** A sorted copy; ties keep id order so the table never shuffles between renders. */
+export function sortFeatures(features: readonly SharedFeature[], key: SortKey, dir: 1 | -1): SharedFeature[] {
+  return [...features].sort((a, b) => {
+    const va = sortValue(a, key);
+    const vb = sortValue(b, key);
+    const c = va < vb ? -1 : va > vb ? 1 : 0;
+    return c !== 0 ? c * dir : a.id - b.id;
+  });
+}
+
+/**
+ * Whitespace-separated terms, all of which must match: a term matches a
+ * feature when its label contains it (case-insensitive) or, for digits
+ * (optionally after `#`), when the id starts with them.
+ */
+export function filterFeatures(features: readonly SharedFeature[], text: string): SharedFeature[] {
+  const terms = text.toLowerCase().split(/\s+/).filter(Boolean);
+  if (terms.length === 0) return [...features];
+  return features.filter((f) => {
+    const label = f.label.toLowerCase();
+    const id = String(f.id);
+    return terms.every((t) => label.includes(t) || (/^#?\d+$/.test(t) && id.startsWith(t.replace(/^#/, ''))));
+  });
+}
+
+/** Clicking the sorted column flips the direction; another column starts descending (biggest first), text ascending. */
+export function nextSort(current: { key: SortKey; dir: 1 | -1 }, clicked: SortKey): { key: SortKey; dir: 1 | -1 } {
+  if (current.key === clicked) return { key: clicked, dir: current.dir === 1 ? -1 : 1 };
+  return { key: clicked, dir: clicked === 'label' || clicked === 'id' ? 1 : -1 };
+}
+
+export interface RankMove {
+  /** positions moved up (positive) or down (negative) against the unsteered rank */
+  delta: number;
+  arrow: '▲' | '▼' | '';
+  /** e.g. "▲2 (was 5)" or "" */
+  text: string;
+}
+
+/** The move of one candidate: against its `baseRank`, else against its rank in the case as first shown. */
+export function rankMove(c: PanelCandidate, originalRanks: ReadonlyMap<string, number>): RankMove {
+  const base = c.baseRank ?? originalRanks.get(c.docId);
+  if (base === undefined || base === c.rank) return { delta: 0, arrow: '', text: '' };
+  const delta = base - c.rank;
+  const arrow = delta > 0 ? '▲' : '▼';
+  return { delta, arrow, text: `${arrow}${Math.abs(delta)} (was ${base})` };
+}
+
+/** Candidates in rank order (ties by doc id), without touching the input. */
+export function byRank(candidates: readonly PanelCandidate[]): PanelCandidate[] {
+  return [...candidates].sort((a, b) => a.rank - b.rank || (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0));
+}
+
+/** Each feature's share as a fraction of the summed absolute shares (so the column reads as "% of the explained score"). */
+export function shareFractions(features: readonly SharedFeature[]): Map<number, number> {
+  const total = features.reduce((s, f) => s + Math.abs(f.share), 0);
+  return new Map(features.map((f) => [f.id, total > 0 ? f.share / total : 0]));
+}
+
+/** Fixed decimals with a real minus sign; blank for exact zero activations so active cells stand out. */
+export function fmt(x: number, digits = 3, blankZero = false): string {
+  if (blankZero && x === 0) return '';
+  const s = x.toFixed(digits);
+  // No "−0.000": a value that rounds to zero prints unsigned.
+  if (/^-0\.?0*$/.test(s)) return s.slice(1);
+  return s.startsWith('-') ? `−${s.slice(1)}` : s;
+}
+
+export function fmtSigned(x: number, digits = 3): string {
+  const s = fmt(x, digits);
+  return x > 0 && /[1-9]/.test(s) ? `+${s}` : s;
+}
+
+export function fmtPercent(x: number): string {
+  return `${fmt(x * 100, 1)}%`;
+}
+
+/** `ndcg@10` → `NDCG@10`, `mrr@10` → `MRR@10`, `recall@100` → `Recall@100`. */
+export function metricTitle(key: string): string {
+  const m = /^([a-z]+)@(\d+)$/i.exec(key);
+  if (!m) return key;
+  const name = m[1].toLowerCase();
+  return `${name === 'recall' ? 'Recall' : name.toUpperCase()}@${m[2]}`;
+}
+
+/** Metrics in the order a reader expects (NDCG, MRR, Recall, then others). */
+export function orderedMetrics(metrics: Record<string, number>): [string, number][] {
+  const rank = (k: string) => ['ndcg', 'mrr', 'recall'].indexOf(k.split('@')[0].toLowerCase());
+  return Object.entries(metrics).sort((a, b) => {
+    const ra = rank(a[0]) < 0 ? 3 : rank(a[0]);
+    const rb = rank(b[0]) < 0 ? 3 : rank(b[0]);
+    return ra - rb || a[0].localeCompare(b[0]);
+  });
+}
+
+/** Parses a typed feature id ("12", "#12"); undefined for anything else or ids past the dictionary. */
+export function parseFeatureId(text: string, dictSize?: number): number | undefined {
+  const m = /^\s*#?(\d{1,9})\s*$/.exec(text);
+  if (!m) return undefined;
+  const id = Number(m[1]);
+  return dictSize !== undefined && id >= dictSize ? undefined : id;
+}
+
+/** The slider value as stored: the 0.05 grid, inside 0–2 (floating steps would otherwise give 0.30000000000000004). */
+export function snapAlpha(x: number): number {
+  const v = Math.round(Math.min(2, Math.max(0, x)) * 20) / 20;
+  return Number(v.toFixed(2));
+}
+
+/**
+ * Replies to slider changes can come back after a newer change was sent;
+ * only the newest sent request's reply may update the list, else the list
+ * would flicker back to an older ranking.
+ */
+export class LatestOnly {
+  private latest = -1;
+  sent(requestId: number): void {
+    this.latest = Math.max(this.latest, requestId);
+  }
+  /** true for the reply to the newest request sent so far (and for pushes that answer no request) */
+  accepts(replyTo: number | undefined): boolean {
+    return replyTo === undefined || replyTo >= this.latest;
+  }
+}
+
+/** A trailing debounce with injectable timers (tests pass fakes). */
+export function debounce<A extends unknown[]>(
+  fn: (...args: A) => void,
+  ms: number,
+  timers: { set: (f: () => void, ms: number) => unknown; clear: (h: unknown) => void } = {
+    set: (f, t) => setTimeout(f, t),
+    clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  },
+): ((...args: A) => void) & { flush(): void } {
+  let handle: unknown;
+  let pending: A | undefined;
+  const run = () => {
+    handle = undefined;
+    const args = pending;
+    pending = undefined;
+    if (args) fn(...args);
+  };
+  const d = (...args: A) => {
+    pending = args;
+    if (handle !== undefined) timers.clear(handle);
+    handle = timers.set(run, ms);
+  };
+  d.flush = () => {
+    if (handle !== undefined) timers.clear(handle);
+    run();
+  };
+  return d;
+}
