@@ -1,5 +1,6 @@
 /** `npm run bench`: prints each benchmark against its reference, measured in the same run. */
 import { benchEncoder } from './encoder';
+import { benchExplain } from './explain';
 
 function fmt(x: number | undefined, d = 1): string {
   return x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
@@ -20,6 +21,16 @@ async function main(): Promise<void> {
     } else {
       console.log(`  reference: ${r.referenceError}`);
     }
+  }
+  if (want('explain')) {
+    const r = await benchExplain();
+    results.explain = r;
+    console.log(`explain: ${r.pairs} SciFact pairs end to end (process start to exit), CPU`);
+    console.log(`  ours (xetrieval explain): ${fmt(r.ours.seconds, 2)} s, ${fmt(r.ours.pairsPerS)} pairs/s, first result after ${fmt(r.ours.firstResultS, 2)} s (target < 1 s)`);
+    if (r.reference) {
+      console.log(`  reference (PyTorch CPU pipeline): ${fmt(r.reference.seconds, 2)} s, ${fmt(r.reference.pairsPerS)} pairs/s, first result after ${fmt(r.reference.firstResultS, 2)} s (load ${fmt(r.reference.loadS, 2)} s)`);
+      console.log(`  speed-up: ${fmt(r.ratio, 2)}x (target >= 3)`);
+    } else console.log(`  reference: ${r.referenceError}`);
   }
   console.log(`BENCH_JSON ${JSON.stringify(results)}`);
 }

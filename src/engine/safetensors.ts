@@ -142,3 +142,48 @@ function halfToFloat(h: number): number {
   if (e === 31) return f ? NaN : s * Infinity;
   return s * Math.pow(2, e - 15) * (1 + f / 1024);
 }
+
+export interface TensorToWrite {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** little-endian element data (a typed array of the dtype's width) */
+  data: ArrayBufferView;
+}
+
+/**
+ * Writes a safetensors file (tensors in the given order, header padded to 8
+ * bytes as the reference writer does). A plain Float32Array is an F32 vector.
+ * Written to a temporary name and renamed, so a crash never leaves a
+ * truncated file under the final name.
+ */
+export function writeSafetensors(file: string, tensors: Record<string, TensorToWrite | Float32Array>, metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t0] of Object.entries(tensors)) {
+    const t: TensorToWrite = t0 instanceof Float32Array ? { dtype: 'F32', shape: [t0.length], data: t0 } : t0;
+    const expected = t.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[t.dtype];
+    if (t.data.byteLength !== expected) throw new Error(`tensor "${name}": ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype}, expected ${expected}`);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] };
+    parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    offset += expected;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((Buffer.byteLength(json) + 8) % 8)) % 8);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  const writeAll = (b: Uint8Array): void => {
+    for (let done = 0; done < b.byteLength; ) done += fs.writeSync(fd, b, done, b.byteLength - done);
+  };
+  try {
+    writeAll(head);
+    writeAll(Buffer.from(json, 'utf8'));
+    for (const p of parts) writeAll(p);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}

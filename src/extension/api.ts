@@ -1,6 +1,7 @@
 /** What `activate` returns; tests reach it through `extension.exports`. */
 import type { EngineClient, WorkerState } from '../client/engineClient';
 import type { PulledModel } from '../protocol/worker';
+import type { EditorFlows } from './editorFlows';
 
 export interface StatusSnapshot {
   worker: WorkerState;
@@ -15,4 +16,6 @@ export interface XetrievalApi {
   /** Pulls a model into the cache folder with notification progress; throws on failure. */
   pullModel(model?: string, source?: string): Promise<PulledModel | undefined>;
   state(): StatusSnapshot;
+  /** Selection, eval-file, cases and steering flows (tests drive them through this). */
+  readonly flows: EditorFlows;
 }

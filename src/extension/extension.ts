@@ -4,6 +4,8 @@
  * everything goes through the EngineClient to the worker process.
  */
 import * as vscode from 'vscode';
+import { registerEditorFlows } from './editorFlows';
+import { wirePanel } from './panelWiring';
 import { EngineClient, EngineError, type WorkerState } from '../client/engineClient';
 import type { PulledModel } from '../protocol/worker';
 import type { XetrievalApi } from './api';
@@ -90,12 +92,17 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
     }),
   );
 
+  const flows = registerEditorFlows(context, { client: () => client, log });
+  const panel = wirePanel(context, flows.handlers, { log: (level, m) => log[level](m), onRestore: (k) => void flows.restoreCase(k) });
+  flows.connectPanel(panel);
+
   return {
     get client() {
       return client;
     },
     pullModel,
     state: () => status.snapshot(),
+    flows,
   };
 }
 

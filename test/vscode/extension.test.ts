@@ -10,7 +10,22 @@ import type { PulledModel } from '../../src/protocol/worker';
 const EXTENSION_ID = 'xetrieval.xetrieval';
 /** Not a registered model, so its weights are not pinned and any local folder is accepted. */
 const TEST_MODEL = 'xetrieval-test-tiny';
-const COMMANDS = ['xetrieval.pullModel', 'xetrieval.showWorkerLog', 'xetrieval.restartWorker'];
+const COMMANDS = [
+  'xetrieval.pullModel',
+  'xetrieval.showWorkerLog',
+  'xetrieval.restartWorker',
+  'xetrieval.setQueryFromSelection',
+  'xetrieval.explainSelection',
+  'xetrieval.explainEvalFile',
+  'xetrieval.nextFailingCase',
+  'xetrieval.previousFailingCase',
+  'xetrieval.explainLine',
+  'xetrieval.openCase',
+  'xetrieval.showPanel',
+  'xetrieval.loadSteering',
+  'xetrieval.saveSteering',
+  'xetrieval.resetSteering',
+];
 
 const config = () => vscode.workspace.getConfiguration('xetrieval');
 

@@ -1,0 +1,278 @@
+/**
+ * `xetrieval train bundle`: everything the default explanation bundle is made
+ * of, from the corpora and queries to REPORT.md. Runs in the worker (the
+ * engine's process); every stage caches its output in the work folder, so an
+ * interrupted run resumes where it stopped.
+ *
+ * SciFact and NFCorpus *test* queries are used only for the evaluation
+ * figures: never to train internalizers, the SAE, labels or steering.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadQrels } from '../../core/beir';
+import { Matrix, hasMatrix, loadMatrix, saveMatrix } from '../../core/vectorStore';
+import { ExecutionProvider, ProgressEvent, TextKind } from '../../protocol/worker';
+import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
+import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } from '../bundle';
+import { InternalizerSession, saveInternalizer } from '../internalizer/model';
+import { trainInternalizer } from '../internalizer/trainer';
+import { InternalizerWeights } from '../internalizer/graph';
+import { SaeEncoder } from '../explainer';
+import { EvalSet, Metrics, codesOf, erasureStudy, internalisedDocs, reconstruct, retrieval, steeringCurve, ErasureStats, SteeringCurve } from './evaluate';
+import { SaeBackend } from './saeBackend';
+import { labelFeatures, LabelStudy } from './labelling';
+import { writeReport } from './report';
+
+export interface TrainBundleOptions {
+  dataRoot: string;
+  workDir: string;
+  outDir: string;
+  model: { id: string; weightsSha256: string; dim: number };
+  embed: (texts: string[], kind: TextKind, onDone: (done: number, total: number) => void) => Promise<Float32Array>;
+  sae: SaeBackend;
+  provider: ExecutionProvider;
+  dictSize: number;
+  k: number;
+  saeEpochs: number;
+  keyFeatures: number;
+  seed: number;
+  command: string;
+  progress: (p: ProgressEvent) => void;
+  log: (msg: string) => void;
+  signal?: AbortSignal;
+}
+
+interface Dataset {
+  name: string;
+  folder: string;
+  trainSplits: string[];
+  evalSplit?: string;
+  minGrade: number;
+}
+
+const DATASETS = (root: string): Dataset[] => [
+  { name: 'scifact', folder: path.join(root, 'scifact'), trainSplits: ['train'], evalSplit: 'test', minGrade: 1 },
+  { name: 'nfcorpus', folder: path.join(root, 'nfcorpus'), trainSplits: ['train', 'dev'], evalSplit: 'test', minGrade: 1 },
+  // DL19 is not evaluated here; its judged queries supervise qa views and features.
+  { name: 'msmarco-dl19-subset', folder: path.join(root, 'msmarco-dl19-subset'), trainSplits: ['test'], minGrade: 2 },
+];
+
+export interface BundleFigures {
+  sae: { dictSize: number; k: number; trainVectors: number; heldOutVectors: number; fve: number; deadFraction: number; l0: number; seconds: number; stepsPerSecond: number };
+  reconstructionRetrieval: { original: Metrics; reconstructed: Metrics; ratio: number };
+  internalised: Record<string, { base: Metrics; internalised: Metrics }>;
+  views: BundleView[];
+  erasure: ErasureStats;
+  steering: SteeringCurve;
+  labels: LabelStudy;
+  examples: unknown[];
+}
+
+export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures> {
+  const emb = path.join(o.workDir, 'embeddings');
+  // datasets missing from dataRoot are skipped (a user's own root may hold only some); SciFact is required for the figures
+  const datasets = DATASETS(o.dataRoot).filter((d) => fs.existsSync(path.join(d.folder, 'corpus.jsonl')));
+  if (datasets[0]?.name !== 'scifact') throw new Error(`${path.join(o.dataRoot, 'scifact')}: SciFact (BEIR layout) is needed for the report's figures`);
+
+  // 1. embeddings of documents, queries (per split) and supervised view texts
+  const texts: Record<string, { docs: Map<string, string>; queries: Map<string, string> }> = {};
+  for (const ds of datasets) {
+    const dir = path.join(emb, ds.name);
+    const corpus = await readCorpus(ds.folder);
+    const queries = await readQueries(ds.folder);
+    texts[ds.name] = { docs: new Map(corpus.map((d) => [d.id, docText(d)])), queries };
+    const cached = async (name: string, ids: string[], t: string[], kind: TextKind) => {
+      if (hasMatrix(dir, name)) return;
+      o.log(`embedding ${ds.name}/${name} (${ids.length} texts)`);
+      const data = await o.embed(t, kind, (done, total) => o.progress({ phase: `embed ${ds.name}/${name}`, done, total }));
+      saveMatrix(dir, name, { dim: o.model.dim, ids, data });
+    };
+    for (const split of fs.readdirSync(path.join(ds.folder, 'qrels')).filter((f) => f.endsWith('.tsv')).map((f) => f.slice(0, -4))) {
+      const { qrels } = await loadQrels(path.join(ds.folder, 'qrels', `${split}.tsv`));
+      const ids = [...qrels.keys()].filter((q) => queries.has(q));
+      await cached(`queries.${split}`, ids, ids.map((q) => queries.get(q)!), 'query');
+    }
+    const views = await supervisedViews(ds.folder, ds.name, ds.trainSplits, ds.minGrade);
+    for (const view of ['qa', 'summary'] as const) {
+      const vs = views.filter((v) => v.view === view);
+      if (vs.length) await cached(`view.${view}`, vs.map((v) => v.docId), vs.map((v) => v.text), 'document');
+    }
+    await cached('docs', corpus.map((d) => d.id), corpus.map(docText), 'document');
+  }
+  const M = (ds: string, name: string): Matrix | undefined => (hasMatrix(path.join(emb, ds), name) ? loadMatrix(path.join(emb, ds), name) : undefined);
+
+  // 2. internalizers: raw document embedding → embedding of its view text
+  const viewWeights = new Map<string, InternalizerWeights>();
+  const bundleViews: BundleView[] = [];
+  for (const view of ['qa', 'summary']) {
+    const ins: Float32Array[] = [];
+    const outs: Float32Array[] = [];
+    const groups: number[] = [];
+    const groupOf = new Map<string, number>();
+    const sources: string[] = [];
+    for (const ds of datasets) {
+      const v = M(ds.name, `view.${view}`);
+      if (!v) continue;
+      sources.push(ds.name);
+      const docs = M(ds.name, 'docs')!;
+      const di = new Map(docs.ids.map((id, i) => [id, i]));
+      v.ids.forEach((docId, r) => {
+        const i = di.get(docId);
+        if (i === undefined) return;
+        ins.push(docs.data.subarray(i * docs.dim, (i + 1) * docs.dim));
+        outs.push(v.data.subarray(r * v.dim, (r + 1) * v.dim));
+        // identical target texts stay on one side of the validation split
+        const key = `${ds.name}\u0000${Array.from(v.data.subarray(r * v.dim, r * v.dim + 4)).join(',')}`;
+        if (!groupOf.has(key)) groupOf.set(key, groupOf.size);
+        groups.push(groupOf.get(key)!);
+      });
+    }
+    if (!ins.length) continue;
+    const D = o.model.dim;
+    const n = ins.length;
+    const X = new Float32Array(n * D);
+    const Y = new Float32Array(n * D);
+    ins.forEach((r, i) => X.set(r, i * D));
+    outs.forEach((r, i) => Y.set(r, i * D));
+    o.log(`training the ${view} internalizer on ${n} pairs`);
+    const r = await trainInternalizer(X, Y, n, D, {
+      seed: o.seed,
+      groups,
+      signal: o.signal,
+      provider: o.provider,
+      onEpoch: (epoch, tl, vl) => o.progress({ phase: `internalizer ${view}`, done: epoch, total: 100, message: `val ${vl.toExponential(3)}` }),
+    });
+    const textSource = view === 'qa' ? `queries judged relevant (${sources.join(', ')}; train/dev splits, DL19 grade ≥ 2)` : `document titles (${sources.join(', ')})`;
+    const file = saveInternalizer(path.join(o.outDir, 'internalizers'), r.weights, {
+      view,
+      source: textSource,
+      epochs: r.epochs,
+      bestEpoch: r.bestEpoch,
+      bestValLoss: r.valLoss,
+      valCosine: r.valCosine,
+      trainCount: r.trainCount,
+      valCount: n - r.trainCount,
+      seed: o.seed,
+    });
+    viewWeights.set(view, r.weights);
+    bundleViews.push({ name: view, file: path.relative(o.outDir, file), sha256: sha256File(file), textSource, trainPairs: n, valCosine: r.valCosine });
+  }
+  const views = await InternalizerSession.create(viewWeights, o.provider);
+
+  // 3. the SAE, on raw and internalised document embeddings plus training queries
+  const trainParts: Float32Array[] = [];
+  for (const ds of datasets) {
+    const docs = M(ds.name, 'docs')!;
+    trainParts.push(docs.data, await views.apply(docs.data, docs.ids.length));
+    for (const split of ds.trainSplits) {
+      const q = M(ds.name, `queries.${split}`);
+      if (q) trainParts.push(q.data);
+    }
+  }
+  const total = trainParts.reduce((a, p) => a + p.length, 0);
+  const all = new Float32Array(total);
+  let off = 0;
+  for (const p of trainParts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  const saeFile = path.join(o.outDir, 'sae.safetensors');
+  o.log(`training the SAE (dictionary ${o.dictSize}, k ${o.k}) on ${total / o.model.dim} vectors`);
+  const saeRun = await o.sae.train(all, o.model.dim, {
+    dictSize: o.dictSize,
+    k: o.k,
+    epochs: o.saeEpochs,
+    seed: o.seed,
+    checkpointDir: path.join(o.workDir, 'sae-checkpoints'),
+    signal: o.signal,
+    onProgress: (step, steps, loss) => o.progress({ phase: 'sae', done: step, total: steps, message: `loss ${loss.toFixed(5)}` }),
+  });
+  o.sae.save(saeFile, saeRun.weights, { trainVectors: String(total / o.model.dim), seed: String(o.seed) });
+  const sae: SaeEncoder = await o.sae.session(saeRun.weights, o.provider);
+
+  // 4. evaluation sets (test queries only here)
+  const evalSet = async (ds: Dataset, split: string): Promise<EvalSet> => {
+    const { qrels } = await loadQrels(path.join(ds.folder, 'qrels', `${split}.tsv`));
+    return { name: `${ds.name}/${split}`, queries: M(ds.name, `queries.${split}`)!, docs: M(ds.name, 'docs')!, qrels };
+  };
+  const scifact = datasets[0];
+  const sciTest = await evalSet(scifact, 'test');
+  const sciTrain = await evalSet(scifact, 'train');
+
+  o.progress({ phase: 'evaluate', done: 0, message: 'reconstruction retrieval' });
+  const original = retrieval(sciTest.queries, sciTest.docs, sciTest.qrels);
+  const reconstructed = retrieval(
+    reconstruct(sae, sciTest.queries, await codesOf(sae, sciTest.queries)),
+    reconstruct(sae, sciTest.docs, await codesOf(sae, sciTest.docs)),
+    sciTest.qrels,
+  );
+
+  const internalised: BundleFigures['internalised'] = {};
+  for (const ds of datasets.filter((d) => d.evalSplit)) {
+    const set = await evalSet(ds, ds.evalSplit!);
+    internalised[set.name] = { base: retrieval(set.queries, set.docs, set.qrels), internalised: retrieval(set.queries, await internalisedDocs(views, set.docs), set.qrels) };
+  }
+
+  o.progress({ phase: 'evaluate', done: 1, message: 'erasure' });
+  const erasure = await erasureStudy(sae, views, sciTest);
+  o.progress({ phase: 'evaluate', done: 2, message: 'steering' });
+  const steering = await steeringCurve(sae, sciTrain, sciTest, o.keyFeatures, [0, 0.5, 1, 1.5, 2]);
+
+  // 5. labels from training texts (documents and training queries), detection on held-out ones
+  o.progress({ phase: 'labels', done: 0 });
+  const labelTexts: string[] = [];
+  const labelVecs: Float32Array[] = [];
+  const labelSources: string[] = [];
+  for (const ds of datasets) {
+    const docs = M(ds.name, 'docs')!;
+    docs.ids.forEach((id, i) => {
+      labelTexts.push(texts[ds.name].docs.get(id)!);
+      labelVecs.push(docs.data.subarray(i * docs.dim, (i + 1) * docs.dim));
+      labelSources.push(`${ds.name}:doc:${id}`);
+    });
+    for (const split of ds.trainSplits) {
+      const q = M(ds.name, `queries.${split}`);
+      q?.ids.forEach((id, i) => {
+        labelTexts.push(texts[ds.name].queries.get(id)!);
+        labelVecs.push(q.data.subarray(i * q.dim, (i + 1) * q.dim));
+        labelSources.push(`${ds.name}:query:${id}`);
+      });
+    }
+  }
+  const LX = new Float32Array(labelVecs.length * o.model.dim);
+  labelVecs.forEach((v, i) => LX.set(v, i * o.model.dim));
+  const randomSae = await o.sae.session(o.sae.randomInit(o.model.dim, o.dictSize, o.k, o.seed + 1, all), o.provider);
+  const labelStudy = await labelFeatures(sae, randomSae, LX, labelTexts, labelSources, { seed: o.seed });
+  const labelsFile = path.join(o.outDir, 'labels.jsonl');
+  fs.writeFileSync(labelsFile, labelStudy.labels.map((l: FeatureLabel) => JSON.stringify(l)).join('\n') + '\n');
+
+  // 6. manifest and report
+  const manifest: BundleManifest = {
+    format: BUNDLE_FORMAT,
+    name: o.model.id,
+    baseModel: o.model,
+    sae: { file: 'sae.safetensors', sha256: sha256File(saeFile), dictSize: o.dictSize, k: o.k },
+    views: bundleViews,
+    labels: { file: 'labels.jsonl', sha256: sha256File(labelsFile), method: labelStudy.method, count: labelStudy.labels.length },
+    trainingData: datasets.map((d) => ({ dataset: d.name, used: ['corpus', ...d.trainSplits.map((s) => `queries+qrels:${s}`)] })),
+    heldOut: ['scifact queries+qrels:test', 'nfcorpus queries+qrels:test'],
+    seed: o.seed,
+    createdAt: new Date().toISOString(),
+    command: o.command,
+  };
+  const figures: BundleFigures = {
+    sae: { dictSize: o.dictSize, k: o.k, trainVectors: saeRun.trainVectors, heldOutVectors: saeRun.heldOutVectors, fve: saeRun.val.fve, deadFraction: saeRun.val.deadFraction, l0: saeRun.val.l0, seconds: saeRun.seconds, stepsPerSecond: saeRun.stepsPerSecond },
+    reconstructionRetrieval: { original, reconstructed, ratio: reconstructed['ndcg@10'] / original['ndcg@10'] },
+    internalised,
+    views: bundleViews,
+    erasure,
+    steering,
+    labels: labelStudy,
+    examples: [],
+  };
+  fs.writeFileSync(path.join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+  fs.writeFileSync(path.join(o.workDir, 'figures.json'), JSON.stringify({ ...figures, labels: { ...labelStudy, labels: undefined } }, null, 1));
+  writeReport(path.join(o.outDir, 'REPORT.md'), manifest, figures);
+  await views.release();
+  return figures;
+}

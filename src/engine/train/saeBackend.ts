@@ -1,0 +1,75 @@
+/**
+ * The SAE as the bundle trainer and the explainer use it: train, save,
+ * load, and an inference session that answers with sparse codes.
+ */
+import { SparseCode } from '../../core/explain';
+import { ExecutionProvider } from '../../protocol/worker';
+import { SaeEncoder } from '../explainer';
+import { SaeSession, SaeWeights, initSaeRows, loadSae, saveSae, transpose } from '../sae/model';
+import { evaluateSae, trainSae } from '../sae/trainer';
+
+export interface SaeTrainRun {
+  weights: SaeWeights;
+  val: { fve: number; deadFraction: number; l0: number };
+  trainVectors: number;
+  heldOutVectors: number;
+  seconds: number;
+  stepsPerSecond: number;
+}
+
+export interface SaeTrainOptions {
+  dictSize: number;
+  k: number;
+  epochs: number;
+  seed: number;
+  checkpointDir?: string;
+  signal?: AbortSignal;
+  onProgress?: (step: number, steps: number, loss: number) => void;
+}
+
+export interface SaeBackend {
+  train(data: Float32Array, dim: number, o: SaeTrainOptions): Promise<SaeTrainRun>;
+  save(file: string, w: SaeWeights, meta: Record<string, string>): void;
+  load(file: string): SaeWeights;
+  session(w: SaeWeights, provider: ExecutionProvider): Promise<SaeEncoder>;
+  randomInit(dim: number, dictSize: number, k: number, seed: number, data: Float32Array): SaeWeights;
+}
+
+/** Adapts an SAE session to the explainer's interface (decoder [D,F] row-major). */
+export async function saeEncoder(w: SaeWeights, provider: ExecutionProvider): Promise<SaeEncoder> {
+  const session = await SaeSession.create(w, { provider });
+  const D = w.dim;
+  const F = w.dictSize;
+  return {
+    dim: D,
+    dictSize: F,
+    k: w.k,
+    wDec: w.wDec,
+    bDec: w.bDec,
+    async encode(x: Float32Array, n: number): Promise<SparseCode[]> {
+      const r = await session.encode(x, n);
+      const out: SparseCode[] = [];
+      for (let i = 0; i < n; i++) out.push({ indices: r.indices.subarray(i * w.k, (i + 1) * w.k), values: r.values.subarray(i * w.k, (i + 1) * w.k) });
+      return out;
+    },
+  };
+}
+
+export const onnxSaeBackend: SaeBackend = {
+  async train(data, dim, o) {
+    const t0 = Date.now();
+    const r = await trainSae(data, dim, { dictSize: o.dictSize, k: o.k, epochs: o.epochs, seed: o.seed, valFraction: 0.1, checkpointDir: o.checkpointDir, resume: true, signal: o.signal, onProgress: o.onProgress });
+    const seconds = (Date.now() - t0) / 1000;
+    return { weights: r.weights, val: r.val, trainVectors: r.trainCount, heldOutVectors: r.valCount, seconds, stepsPerSecond: r.steps / seconds };
+  },
+  save: (file, w, meta) => saveSae(file, w, meta),
+  load: (file) => loadSae(file),
+  session: saeEncoder,
+  // the trainer's own initialisation, untrained: the baseline for label coherence
+  randomInit: (dim, dictSize, k, seed, data) => {
+    const r = initSaeRows(dim, dictSize, seed, data);
+    return { dim, dictSize, k, wEnc: r.encW, bEnc: r.encB, wDec: transpose(r.decRows, dictSize, dim), bDec: r.bDec };
+  },
+};
+
+export { evaluateSae };

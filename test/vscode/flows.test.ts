@@ -1,0 +1,373 @@
+/**
+ * The editor flows inside the real extension host: selection commands, eval
+ * files (errors, Problems entries, the Cases tree), CodeLenses, failing-case
+ * navigation, steering and a worker crash mid-run. Commands return result
+ * objects, which is what most checks read; the flows' state comes from
+ * `api.flows` (EditorFlows) where the extension exposes it.
+ *
+ * The "with the trained bundle" suite needs models/all-MiniLM-L6-v2/manifest.json
+ * in the extension folder and the model in the workspace's cache folder
+ * (XETRIEVAL_CACHE_DIR); it is skipped, saying why, without them.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { XetrievalApi } from '../../src/extension/api';
+import type { CaseResult, EditorFlows, SteeringResult } from '../../src/extension/editorFlows';
+import type { EvalRunResult } from '../../src/extension/evalFile';
+import type { SelectionResult } from '../../src/extension/selection';
+import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
+
+const EXTENSION_ID = 'xetrieval.xetrieval';
+const MODEL = 'all-MiniLM-L6-v2';
+const FLOW_COMMANDS = [
+  'xetrieval.setQueryFromSelection',
+  'xetrieval.explainSelection',
+  'xetrieval.explainEvalFile',
+  'xetrieval.nextFailingCase',
+  'xetrieval.previousFailingCase',
+  'xetrieval.explainLine',
+  'xetrieval.openCase',
+  'xetrieval.showPanel',
+  'xetrieval.loadSteering',
+  'xetrieval.saveSteering',
+  'xetrieval.resetSteering',
+];
+
+function sharedData(extensionPath: string): string {
+  const candidates = [path.resolve(extensionPath, '../shared'), path.join(extensionPath, 'shared'), '/work/shared'];
+  return path.join(candidates.find((d) => fs.existsSync(path.join(d, 'data'))) ?? candidates[0], 'data');
+}
+
+async function waitFor(cond: () => boolean, ms = 60_000): Promise<void> {
+  for (const deadline = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+  }
+}
+
+const run = <T>(command: string, ...args: unknown[]) => vscode.commands.executeCommand<T>(command, ...args) as Promise<T>;
+
+async function editorWith(content: string): Promise<vscode.TextEditor> {
+  const doc = await vscode.workspace.openTextDocument({ content, language: 'plaintext' });
+  return vscode.window.showTextDocument(doc);
+}
+
+describe('editor flows', () => {
+  let api: XetrievalApi;
+  let flows: EditorFlows | undefined;
+  let ext: vscode.Extension<XetrievalApi>;
+  let tmp: string;
+  let pairsFile: string;
+  let samplePairs: string;
+  /** 0-based line of the malformed line appended to the sample */
+  let badLine: number;
+
+  before(async () => {
+    ext = vscode.extensions.getExtension<XetrievalApi>(EXTENSION_ID)!;
+    assert.ok(ext, `${EXTENSION_ID} is not installed in this host`);
+    api = await ext.activate();
+    flows = (api as XetrievalApi & { flows?: EditorFlows }).flows;
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-flows-'));
+    samplePairs = path.join(sharedData(ext.extensionPath), 'scifact', 'sample_pairs.jsonl');
+    assert.ok(fs.existsSync(samplePairs), `${samplePairs} is missing`);
+    // The sample plus one line whose "doc" is missing.
+    const text = fs.readFileSync(samplePairs, 'utf8').replace(/\n*$/, '\n');
+    badLine = text.split('\n').length - 1;
+    pairsFile = path.join(tmp, 'pairs.jsonl');
+    fs.writeFileSync(pairsFile, `${text}{"query_id": "q-bad", "doc_id": "d-bad", "query": "a query without its document"}\n`);
+  });
+
+  after(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('registers the editor-flow commands', async () => {
+    const registered = new Set(await vscode.commands.getCommands(true));
+    for (const c of FLOW_COMMANDS) assert.ok(registered.has(c), `${c} is not registered`);
+  });
+
+  it('exposes the flows on the API', function () {
+    if (!flows) this.skip(); // the API of this build does not carry `flows` (see src/extension/editorFlows.ts)
+    assert.strictEqual(typeof flows.snapshot, 'function');
+    assert.strictEqual(typeof flows.handlers.onSetAlpha, 'function');
+  });
+
+  describe('selection', () => {
+    it('Set Query from Selection: nothing selected or whitespace only → a warning, a selection → the query', async () => {
+      const editor = await editorWith('what causes fever in children\n   \nFever is a rise in body temperature.\n');
+      editor.selection = new vscode.Selection(0, 3, 0, 3);
+      let r = await run<SelectionResult>('xetrieval.setQueryFromSelection');
+      assert.strictEqual(r.status, 'warning');
+      assert.match(r.message!, /nothing is selected/);
+
+      editor.selection = new vscode.Selection(1, 0, 1, 3);
+      r = await run<SelectionResult>('xetrieval.setQueryFromSelection');
+      assert.strictEqual(r.status, 'warning');
+      assert.match(r.message!, /only whitespace/);
+
+      editor.selection = new vscode.Selection(0, 0, 0, 29);
+      r = await run<SelectionResult>('xetrieval.setQueryFromSelection');
+      assert.strictEqual(r.status, 'ok');
+      assert.strictEqual(r.query, 'what causes fever in children');
+      if (flows) {
+        assert.strictEqual(flows.snapshot().query, 'what causes fever in children');
+        assert.match(flows.snapshot().queryItem!, /what causes fever/);
+      }
+    });
+
+    it('Explain Selection: an empty selection or an empty second selection → a warning, no request', async () => {
+      const editor = await editorWith('query text here\n  \ndocument text here\n');
+      editor.selection = new vscode.Selection(2, 0, 2, 0);
+      let r = await run<SelectionResult>('xetrieval.explainSelection');
+      assert.strictEqual(r.status, 'warning');
+      assert.match(r.message!, /nothing is selected/);
+
+      editor.selections = [new vscode.Selection(0, 0, 0, 10), new vscode.Selection(1, 0, 1, 2)];
+      r = await run<SelectionResult>('xetrieval.explainSelection');
+      assert.strictEqual(r.status, 'warning');
+      assert.match(r.message!, /second selection \(the document\) is empty/);
+    });
+  });
+
+  describe('eval files without the worker', () => {
+    it('a file that is not JSON Lines gets a clear error and no Problems entries', async () => {
+      const md = path.join(tmp, 'README.md');
+      fs.writeFileSync(md, '# Notes\n\nThese are not pairs.\n');
+      const r = await run<EvalRunResult>('xetrieval.explainEvalFile', vscode.Uri.file(md));
+      assert.strictEqual(r.status, 'error');
+      assert.strictEqual(r.code, 'E_NOT_JSONL');
+      assert.ok(r.message.includes(md), r.message);
+      assert.match(r.message, /not a JSON Lines pairs file/);
+      assert.strictEqual(vscode.languages.getDiagnostics(vscode.Uri.file(md)).length, 0);
+    });
+
+    it('a folder that is not a BEIR dataset gets a clear error', async () => {
+      const dir = path.join(tmp, 'not-beir');
+      fs.mkdirSync(dir);
+      const r = await run<EvalRunResult>('xetrieval.explainEvalFile', vscode.Uri.file(dir));
+      assert.strictEqual(r.status, 'error');
+      assert.strictEqual(r.code, 'E_NOT_BEIR');
+      assert.match(r.message, /corpus\.jsonl, queries\.jsonl and qrels/);
+    });
+
+    it('CodeLens: an "Explain" lens on each pair line, none on the malformed line', async () => {
+      const uri = vscode.Uri.file(pairsFile);
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri));
+      const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)).filter((l) => l.command?.command === 'xetrieval.explainLine');
+      assert.strictEqual(lenses.length, badLine, 'one lens per valid line');
+      assert.ok(lenses.every((l) => /Explain/.test(l.command!.title)));
+      assert.ok(!lenses.some((l) => l.range.start.line === badLine), 'the malformed line has no lens');
+      const [lensUri, lensLine] = lenses[3].command!.arguments as [vscode.Uri, number];
+      assert.strictEqual(lensUri.toString(), uri.toString());
+      assert.strictEqual(lensLine, lenses[3].range.start.line);
+    });
+
+    it('Explain This Pair on a malformed line names the line and the field', async () => {
+      const r = await run<CaseResult>('xetrieval.explainLine', vscode.Uri.file(pairsFile), badLine);
+      assert.strictEqual(r.status, 'warning');
+      assert.ok(r.message!.includes(`${pairsFile}:${badLine + 1}: field "doc": missing`), r.message);
+    });
+
+    it('Next Failing Case with nothing loaded says so', async function () {
+      if (flows?.snapshot().loaded) this.skip();
+      const r = await run<CaseResult>('xetrieval.nextFailingCase');
+      assert.strictEqual(r.status, 'warning');
+      assert.match(r.message!, /no cases loaded/);
+    });
+  });
+
+  describe('with the trained bundle', function () {
+    this.timeout(600_000);
+
+    before(function () {
+      const bundle = path.join(ext.extensionPath, 'models', MODEL, 'manifest.json');
+      const cacheDir = vscode.workspace.getConfiguration('xetrieval').get<string>('cacheFolder', '');
+      const cached = cacheDir !== '' && fs.existsSync(path.join(entryDir(cacheDir, MODEL), MANIFEST_NAME));
+      if (!fs.existsSync(bundle) || !cached || !flows) {
+        const why = [!fs.existsSync(bundle) && `no bundle at ${bundle}`, !cached && `${MODEL} is not in the cache folder "${cacheDir}" (set XETRIEVAL_CACHE_DIR)`, !flows && 'api.flows is missing']
+          .filter(Boolean)
+          .join('; ');
+        console.log(`  skipping the worker-backed flow tests: ${why}`);
+        this.skip();
+      }
+    });
+
+    it('explains the eval file: the malformed line is a Problem, the rest are cases, failing queries first', async () => {
+      const uri = vscode.Uri.file(pairsFile);
+      const r = await run<EvalRunResult>('xetrieval.explainEvalFile', uri);
+      assert.strictEqual(r.status, 'ok', r.message);
+      assert.strictEqual(r.pairs, badLine);
+      assert.strictEqual(r.explained, badLine);
+
+      const diags = vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'xetrieval');
+      assert.strictEqual(diags.length, 1, JSON.stringify(diags));
+      assert.strictEqual(diags[0].range.start.line, badLine);
+      assert.strictEqual(diags[0].message, 'field "doc": missing');
+      assert.strictEqual(diags[0].source, 'xetrieval');
+      assert.strictEqual(diags[0].severity, vscode.DiagnosticSeverity.Error);
+
+      const s = flows!.snapshot(1000);
+      assert.strictEqual(s.cases, badLine);
+      assert.strictEqual(s.queries, 100);
+      assert.strictEqual(s.tree.length, 100);
+      assert.strictEqual(s.tree.reduce((n, q) => n + q.children!.length, 0), badLine);
+      // failing queries first, each with the warning icon
+      const firstPassing = s.tree.findIndex((q) => !q.failing);
+      assert.ok(s.tree.slice(firstPassing < 0 ? s.tree.length : firstPassing).every((q) => !q.failing), 'a failing query after a passing one');
+      assert.strictEqual(s.tree.filter((q) => q.failing).length, s.failingQueries);
+      for (const q of s.tree) {
+        assert.strictEqual(q.icon, q.failing ? 'warning' : 'pass');
+        q.children!.forEach((c, i) => assert.match(c.description, new RegExp(`^#${i + 1} · -?\\d\\.\\d{3} · label [01]$`), c.description));
+      }
+      assert.ok(s.metrics['ndcg@10'] > 0 && s.metrics['ndcg@10'] <= 1);
+      // the sample's queries each have one relevant and one unjudged-as-relevant candidate: failing = the label-0 one on top
+      for (const q of s.tree) assert.strictEqual(q.failing, q.children![0].description.endsWith('label 0'));
+    });
+
+    it('Next/Previous Failing Case walk the failing cases, revealing and opening them', async function () {
+      const s = flows!.snapshot();
+      if (s.failingCases < 2) this.skip();
+      const a = await run<CaseResult>('xetrieval.nextFailingCase');
+      assert.strictEqual(a.status, 'ok', a.message);
+      assert.strictEqual(a.index, 0);
+      assert.strictEqual(a.of, s.failingCases);
+      assert.strictEqual(a.failing, true);
+      const b = await run<CaseResult>('xetrieval.nextFailingCase');
+      assert.strictEqual(b.index, 1);
+      assert.notStrictEqual(b.key, a.key);
+      const back = await run<CaseResult>('xetrieval.previousFailingCase');
+      assert.strictEqual(back.key, a.key);
+      const shown = flows!.shownCase!;
+      assert.deepStrictEqual(JSON.parse(a.key!), [shown.pair.query_id, shown.pair.doc_id]);
+      assert.ok(shown.candidates.some((c) => c.selected && c.docId === shown.pair.doc_id));
+      assert.ok(shown.query.length > 0 && shown.doc.length > 0);
+    });
+
+    it('opens a case from the tree command and from a CodeLens line with its rank', async () => {
+      const key = flows!.snapshot().tree[0].children![1].key!;
+      const r = await run<CaseResult>('xetrieval.openCase', key);
+      assert.strictEqual(r.status, 'ok', r.message);
+      assert.strictEqual(r.rank, 2);
+      const line = await run<CaseResult>('xetrieval.explainLine', vscode.Uri.file(pairsFile), 0);
+      assert.strictEqual(line.status, 'ok', line.message);
+      assert.ok(line.rank === 1 || line.rank === 2);
+    });
+
+    it('Explain Selection with two selections explains the lower one against the upper one', async () => {
+      const editor = await editorWith('Upregulation of mosGCTL-1 is induced upon infection with West Nile virus.\n\nA C-Type Lectin Collaborates with a CD45 Phosphatase Homolog to Facilitate West Nile Virus Infection of Mosquitoes.\n');
+      editor.selections = [new vscode.Selection(2, 0, 2, 40), new vscode.Selection(0, 0, 0, 74)];
+      const r = await run<SelectionResult>('xetrieval.explainSelection');
+      assert.strictEqual(r.status, 'ok', r.message);
+      assert.ok(Number.isFinite(r.score));
+      assert.match(flows!.shownCase!.query, /^Upregulation of mosGCTL-1/);
+      assert.match(flows!.shownCase!.doc, /^A C-Type Lectin/);
+    });
+
+    it('steering: a loaded config re-ranks the cases, saving writes it back, reset restores the base ranking', async function () {
+      await flows!.steeringIdle();
+      const before = flows!.snapshot(1000);
+      if (!before.steering.ready) this.skip(); // rerankSet failed (see the Xetrieval log)
+      // Suppress the features a failing case shares: scores of the cases using them must move.
+      await run<CaseResult>('xetrieval.nextFailingCase');
+      const ids = flows!.shownCase!.pair.shared_features.slice(0, 8);
+      assert.ok(ids.length > 0, 'the case shares no feature to steer');
+      const cfgFile = path.join(tmp, 'steer.json');
+      fs.writeFileSync(cfgFile, JSON.stringify({ model: MODEL, features: ids.map((id) => ({ id, alpha: 0 })) }));
+      const loaded = await run<SteeringResult>('xetrieval.loadSteering', vscode.Uri.file(cfgFile));
+      assert.strictEqual(loaded.status, 'ok', loaded.message);
+      assert.ok(loaded.elapsedMs! >= 0);
+      const steered = flows!.snapshot(1000);
+      const descriptions = (t: typeof before.tree) => new Map(t.flatMap((q) => q.children!.map((c) => [c.key!, c.description] as const)));
+      const was = descriptions(before.tree);
+      const changed = [...descriptions(steered.tree)].filter(([k, d]) => was.has(k) && was.get(k) !== d);
+      assert.ok(changed.length > 0, 'no candidate score changed under steering');
+      assert.strictEqual(steered.steering.sliders.filter((sl) => sl.alpha === 0).length, ids.length);
+      assert.deepStrictEqual(steered.baseMetrics, before.baseMetrics);
+
+      const out = path.join(tmp, 'saved.json');
+      const saved = await run<SteeringResult>('xetrieval.saveSteering', vscode.Uri.file(out));
+      assert.strictEqual(saved.status, 'ok', saved.message);
+      const written = JSON.parse(fs.readFileSync(out, 'utf8')) as { model: string; features: { id: number; alpha: number }[] };
+      assert.strictEqual(written.model, MODEL);
+      assert.deepStrictEqual(
+        written.features,
+        [...ids].sort((a, b) => a - b).map((id) => ({ id, alpha: 0 })),
+      );
+
+      const reset = await run<SteeringResult>('xetrieval.resetSteering');
+      assert.strictEqual(reset.status, 'ok', reset.message);
+      assert.deepStrictEqual(flows!.snapshot().metrics, before.baseMetrics);
+    });
+
+    it('explains a BEIR folder from its judged pairs, with a malformed corpus line as a Problem', async () => {
+      const rows = fs
+        .readFileSync(samplePairs, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .slice(0, 6)
+        .map((l) => JSON.parse(l) as { query_id: string; doc_id: string; query: string; doc: string; label: number });
+      const dir = path.join(tmp, 'mini-beir');
+      fs.mkdirSync(path.join(dir, 'qrels'), { recursive: true });
+      const docs = [...new Map(rows.map((r) => [r.doc_id, r.doc])).entries()];
+      fs.writeFileSync(path.join(dir, 'corpus.jsonl'), [...docs.map(([id, text]) => JSON.stringify({ _id: id, title: '', text })), '{"_id": "broken", "title": "x"'].join('\n') + '\n');
+      const queries = [...new Map(rows.map((r) => [r.query_id, r.query])).entries()];
+      fs.writeFileSync(path.join(dir, 'queries.jsonl'), queries.map(([id, text]) => JSON.stringify({ _id: id, text })).join('\n') + '\n');
+      fs.writeFileSync(path.join(dir, 'qrels', 'test.tsv'), ['query-id\tcorpus-id\tscore', ...rows.map((r) => `${r.query_id}\t${r.doc_id}\t${r.label}`), `${rows[0].query_id}\tnot-in-corpus\t1`].join('\n') + '\n');
+
+      const r = await run<EvalRunResult>('xetrieval.explainEvalFile', vscode.Uri.file(dir));
+      assert.strictEqual(r.status, 'ok', r.message);
+      assert.strictEqual(r.kind, 'beir');
+      assert.strictEqual(r.split, 'test');
+      assert.strictEqual(r.explained, rows.length);
+      assert.match(r.message, /1 judged document\(s\) not in the corpus were skipped/);
+      const corpusDiags = vscode.languages.getDiagnostics(vscode.Uri.file(path.join(dir, 'corpus.jsonl'))).filter((d) => d.source === 'xetrieval');
+      assert.strictEqual(corpusDiags.length, 1);
+      assert.strictEqual(corpusDiags[0].range.start.line, docs.length);
+      assert.match(corpusDiags[0].message, /invalid JSON/);
+      const s = flows!.snapshot();
+      assert.strictEqual(s.cases, rows.length);
+      assert.strictEqual(s.queries, queries.length);
+      // BEIR labels come from qrels: every candidate shows one
+      assert.ok(s.tree.every((q) => q.children!.every((c) => /label [01]$/.test(c.description))));
+      // the Problems entries of the earlier pairs-file run are gone: each run reports afresh
+      assert.strictEqual(vscode.languages.getDiagnostics(vscode.Uri.file(pairsFile)).length, 0);
+    });
+
+    it('explains an unsaved editor as shown, with its bad line as a Problem', async () => {
+      const lines = fs.readFileSync(samplePairs, 'utf8').split('\n').slice(0, 2);
+      const doc = await vscode.workspace.openTextDocument({ content: `${lines[0]}\n{"query_id": "x", "doc_id": 5, "query": "q", "doc": 7}\n${lines[1]}\n`, language: 'json' });
+      await vscode.window.showTextDocument(doc);
+      const r = await run<EvalRunResult>('xetrieval.explainEvalFile');
+      assert.strictEqual(r.status, 'ok', r.message);
+      assert.strictEqual(r.explained, 2);
+      // (the JSON language service adds its own entries for a multi-object document; only ours count here)
+      const diags = vscode.languages.getDiagnostics(doc.uri).filter((d) => d.source === 'xetrieval');
+      assert.strictEqual(diags.length, 1);
+      assert.strictEqual(diags[0].range.start.line, 1);
+      assert.strictEqual(diags[0].message, 'field "doc": expected a string, got number');
+      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    });
+
+    it('a worker crash mid-run reports it and keeps the cases explained so far', async () => {
+      const pending = run<EvalRunResult>('xetrieval.explainEvalFile', vscode.Uri.file(pairsFile), undefined, { chunkSize: 4 });
+      // The new run empties the set first; wait for its first chunk, then kill the worker.
+      await waitFor(() => flows!.snapshot().cases >= 4 && flows!.snapshot().cases < badLine, 120_000);
+      const pid = api.client.pid;
+      assert.ok(pid, 'no worker running');
+      process.kill(pid, 'SIGKILL');
+      const r = await pending;
+      assert.strictEqual(r.status, 'crashed', r.message);
+      assert.strictEqual(r.code, 'E_WORKER_DIED');
+      assert.ok(r.explained >= 4 && r.explained < badLine, `explained ${r.explained}`);
+      assert.match(r.message, /next run starts a new worker/);
+      const s = flows!.snapshot();
+      assert.strictEqual(s.cases, r.explained, 'the explained cases stay loaded');
+      // the next request gets a fresh worker
+      const again = await run<CaseResult>('xetrieval.explainLine', vscode.Uri.file(pairsFile), 0);
+      assert.strictEqual(again.status, 'ok', again.message);
+    });
+  });
+});
