@@ -225,7 +225,7 @@ export async function saeGrid(o: { dictSizes: number[]; ks: number[]; epochs: nu
 }
 
 if (require.main === module) {
-  // node out/bench/sae.js [dictSize k batch]      the throughput comparison
+  // node out/bench/sae.js [dictSize k batch threads]   the throughput comparison
   // node out/bench/sae.js grid F1,F2 k1,k2 epochs [batch lr auxK]
   const argv = process.argv.slice(2);
   const run =
@@ -239,7 +239,7 @@ if (require.main === module) {
           auxK: argv[6] !== undefined ? Number(argv[6]) : undefined,
           onRow: (r) => console.log(JSON.stringify(r)),
         })
-      : benchSae({ dictSize: Number(argv[0]) || undefined, k: Number(argv[1]) || undefined, batchSize: Number(argv[2]) || undefined }).then((r) =>
+      : benchSae({ dictSize: Number(argv[0]) || undefined, k: Number(argv[1]) || undefined, batchSize: Number(argv[2]) || undefined, threads: Number(argv[3]) || undefined }).then((r) =>
           console.log(JSON.stringify(r, null, 2)),
         );
   run.catch((e) => {

@@ -181,9 +181,9 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(modelOption())
     .addOption(sourceOption())
     .addOption(new Option('--dict-size <n>', 'SAE dictionary size').argParser((v) => parseInt(v, 10)).default(4096))
-    .addOption(new Option('--k <n>', 'SAE active features per vector').argParser((v) => parseInt(v, 10)).default(32))
+    .addOption(new Option('--k <n>', 'SAE active features per vector').argParser((v) => parseInt(v, 10)).default(64))
     .addOption(new Option('--epochs <n>', 'SAE training epochs').argParser((v) => parseInt(v, 10)).default(30))
-    .addOption(new Option('--key-features <n>', 'size of the steering key set').argParser((v) => parseInt(v, 10)).default(64))
+    .addOption(new Option('--key-features <n>', 'size of the steering key set').argParser((v) => parseInt(v, 10)).default(256))
     .addOption(new Option('--seed <n>', 'random seed').argParser((v) => parseInt(v, 10)).default(13))
     .action(
       act((ctx, o: { data: string; out: string; work: string; model: string; source?: string; dictSize: number; k: number; epochs: number; keyFeatures: number; seed: number }) =>

@@ -48,7 +48,8 @@ export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs:
   const acc = new RusAccumulator(sae.dictSize);
   for (const p of train) acc.add(enc.q.codes[enc.q.index.get(p.query)!], enc.d.codes[enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
   const rus = acc.result();
-  const keys = o.features ?? keyFeatures(rus.rus, o.keyFeatures);
+  // class-balanced RUS (pos/|D+| − neg/|D−|): eval files carry more negatives than positives
+  const keys = o.features ?? keyFeatures(rus.meanRus, o.keyFeatures);
   const control = steeringControl(rus, keys, { seed: 7 }).ids;
   const qrels = qrelsOf(evalPairs);
 
@@ -75,7 +76,7 @@ export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs:
   };
 
   return {
-    keys: keys.map((id) => ({ id, rus: rus.rus[id], label: explainer.labels.get(id)?.label ?? '' })),
+    keys: keys.map((id) => ({ id, rus: rus.meanRus[id], label: explainer.labels.get(id)?.label ?? '' })),
     control,
     queries: qrels.size,
     pairs: evalPairs.length,
@@ -102,7 +103,7 @@ export class RerankSet {
     if (!this.labelled) return [];
     const acc = new RusAccumulator(this.explainer.sae.dictSize);
     for (const p of this.pairs) acc.add(this.enc.q.codes[this.enc.q.index.get(p.query)!], this.enc.d.codes[this.enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
-    const rus = acc.result().rus;
+    const rus = acc.result().meanRus;
     return keyFeatures(rus, m).map((id) => ({ id, rus: rus[id], label: this.explainer.labels.get(id)?.label ?? '' }));
   }
 

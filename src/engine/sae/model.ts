@@ -223,8 +223,7 @@ export class SaeSession {
     const values = new Float32Array(n * k);
     const indices = new Int32Array(n * k);
     const reconstruction = opts.reconstruction ? new Float32Array(n * D) : undefined;
-    // bounded so the [batch, F] pre-activations stay small
-    const bs = Math.max(1, opts.batchSize ?? Math.max(64, Math.floor((8 << 20) / this.dictSize)));
+    const bs = Math.max(1, opts.batchSize ?? encodeBatchRows(this.dictSize, this.k, D));
     const fetches = reconstruction ? [OUTPUT_VALUES, OUTPUT_INDICES, OUTPUT_RECONSTRUCTION] : [OUTPUT_VALUES, OUTPUT_INDICES];
     for (let s = 0; s < n; s += bs) {
       const m = Math.min(bs, n - s);
@@ -239,6 +238,11 @@ export class SaeSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** Rows per inference call: the [rows, F] pre-activations and [rows, k, D] gathered rows stay around 16 MB. */
+export function encodeBatchRows(dictSize: number, k: number, dim: number): number {
+  return Math.max(16, Math.floor((4 << 20) / Math.max(dictSize, k * dim)));
 }
 
 export interface SaeEvaluation {

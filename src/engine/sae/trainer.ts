@@ -41,7 +41,7 @@ import {
   stateParam,
   updatedName,
 } from './graph';
-import { Rng, SaeCodes, SaeEvaluation, SaeWeights, checkWeights, evaluateSae, initSaeRows, scoreCodes, transpose } from './model';
+import { Rng, SaeCodes, SaeEvaluation, SaeWeights, checkWeights, encodeBatchRows, evaluateSae, initSaeRows, scoreCodes, transpose } from './model';
 
 export { evaluateSae };
 
@@ -404,7 +404,7 @@ async function evaluateState(session: ort.InferenceSession, st: State, rows: Flo
   const weights: Record<string, ort.Tensor> = {};
   for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const) weights[p] = new ort.Tensor('float32', st[p], paramShape(p, d));
   const codes: SaeCodes = { values: new Float32Array(n * k), indices: new Int32Array(n * k), reconstruction: new Float32Array(n * D) };
-  const bs = Math.max(64, Math.floor((8 << 20) / F));
+  const bs = encodeBatchRows(F, k, D);
   for (let s = 0; s < n; s += bs) {
     const m = Math.min(bs, n - s);
     const r = await session.run({ ...weights, [INPUT_X]: new ort.Tensor('float32', rows.subarray(s * D, (s + m) * D), [m, D]) });

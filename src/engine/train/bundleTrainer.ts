@@ -242,7 +242,10 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const LX = new Float32Array(labelVecs.length * o.model.dim);
   labelVecs.forEach((v, i) => LX.set(v, i * o.model.dim));
   const randomSae = await o.sae.session(o.sae.randomInit(o.model.dim, o.dictSize, o.k, o.seed + 1, all), o.provider);
-  const labelStudy = await labelFeatures(sae, randomSae, LX, labelTexts, labelSources, { seed: o.seed });
+  const labelStudy = await labelFeatures(sae, randomSae, LX, labelTexts, labelSources, {
+    seed: o.seed,
+    embedLabels: (labels) => o.embed(labels, 'query', (done, total) => o.progress({ phase: 'labels embed', done, total })),
+  });
   const labelsFile = path.join(o.outDir, 'labels.jsonl');
   fs.writeFileSync(labelsFile, labelStudy.labels.map((l: FeatureLabel) => JSON.stringify(l)).join('\n') + '\n');
 

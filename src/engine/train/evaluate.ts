@@ -171,7 +171,8 @@ export interface SteeringCurve {
 export async function steeringCurve(sae: SaeEncoder, train: EvalSet, test: EvalSet, m: number, alphas: number[]): Promise<SteeringCurve> {
   const acc = await rusFromTraining(sae, train);
   const r = acc.result();
-  const keys = keyFeatures(r.rus, m);
+  // class-balanced RUS: with several negatives per query the raw sums are dominated by D−
+  const keys = keyFeatures(r.meanRus, m);
   const ctrl = steeringControl(r, keys, { seed: 7 });
   const qCodes = await codesOf(sae, test.queries);
   const dCodes = await codesOf(sae, test.docs);

@@ -5,7 +5,7 @@
  * ones (balanced accuracy). The same procedure on an untrained SAE is the
  * baseline that says how much of the score is the method, not chance.
  */
-import { SparseCode, corpusStats, evaluateFeature, lightStem, tokenize } from '../../core/explain';
+import { SparseCode, corpusStats, detectionScore, detectionSets, labelFeature, lightStem, tokenize } from '../../core/explain';
 import { FeatureLabel } from '../bundle';
 import { SaeEncoder } from '../explainer';
 
@@ -14,16 +14,21 @@ export interface LabelStudy {
   labels: FeatureLabel[];
   /** features with a detection score (enough held-out texts on both sides and a label) */
   scored: number;
+  /** judge = the encoder: cosine between the embedded label and each text */
   meanDetection: number;
   randomScored: number;
   meanDetectionRandom: number;
+  /** judge = count of label terms present in each text */
+  meanDetectionTerms: number;
+  meanDetectionTermsRandom: number;
   liveFeatures: number;
   texts: number;
 }
 
 const METHOD =
   'label: 2-4 terms maximising p_top·log(p_top/p_corpus) over the 20 top-activating training texts; ' +
-  'detection: balanced accuracy of a label-term-count threshold (chosen on half of a balanced held-out sample of ≤50+50 texts, scored on the other half)';
+  'detection: balanced accuracy of a judge that sees only the label, on a balanced sample of ≤50 activating (other than the top 20) and ≤50 non-activating texts, ' +
+  'threshold chosen on one half and scored on the other. Judges: the encoder (cosine of the embedded label with the text) and label-term counting';
 
 function activationColumns(codes: SparseCode[], dictSize: number): Map<number, { rows: number[]; values: number[] }> {
   const cols = new Map<number, { rows: number[]; values: number[] }>();
@@ -41,49 +46,83 @@ function activationColumns(codes: SparseCode[], dictSize: number): Map<number, {
   return cols;
 }
 
-async function study(sae: SaeEncoder, X: Float32Array, texts: string[], seed: number, keepLabels: boolean, sources: string[]) {
+async function study(
+  sae: SaeEncoder,
+  X: Float32Array,
+  texts: string[],
+  seed: number,
+  keepLabels: boolean,
+  sources: string[],
+  embedLabels: (labels: string[]) => Promise<Float32Array>,
+) {
   const n = texts.length;
+  const D = sae.dim;
   const codes = await sae.encode(X, n);
   const cols = activationColumns(codes, sae.dictSize);
   const stats = corpusStats(texts);
   // term sets once per text: detection scores every text many times
   const termSets = texts.map((t) => new Set(tokenize(t).map(lightStem)));
   const indexOf = new Map(texts.map((t, i) => [t, i]));
-  const score = (terms: readonly string[], text: string): number => {
+  const termScore = (terms: readonly string[], text: string): number => {
     const ts = termSets[indexOf.get(text) ?? -1] ?? new Set(tokenize(text).map(lightStem));
     let c = 0;
     for (const t of new Set(terms.map((x) => lightStem(x.toLowerCase())))) if (ts.has(t)) c++;
     return c;
   };
   const acts = new Float32Array(n);
-  const labels: FeatureLabel[] = [];
-  let scored = 0;
-  let sum = 0;
-  for (const [j, col] of [...cols.entries()].sort((a, b) => a[0] - b[0])) {
+  const feats = [...cols.entries()].sort((a, b) => a[0] - b[0]).map(([j, col]) => {
     acts.fill(0);
     col.rows.forEach((r, k) => (acts[r] = col.values[k]));
-    const ev = evaluateFeature(texts, acts, stats, { seed: seed + j, score, nTop: 20, nHeld: 50 });
-    if (ev.detection) {
+    const sets = detectionSets(texts, acts, { seed: seed + j, nTop: 20, nHeld: 50 });
+    return { j, col, sets, label: labelFeature(sets.top, stats) };
+  });
+  const labelled = feats.filter((f) => f.label.terms.length > 0);
+  const labelVecs = await embedLabels(labelled.map((f) => f.label.label));
+  const vecOf = new Map(labelled.map((f, i) => [f.j, labelVecs.subarray(i * D, (i + 1) * D)]));
+
+  const labels: FeatureLabel[] = [];
+  let scored = 0;
+  let sumEmb = 0;
+  let sumTerms = 0;
+  for (const f of feats) {
+    const v = vecOf.get(f.j);
+    let det: number | null = null;
+    if (v && Math.min(f.sets.activating.length, f.sets.nonActivating.length) >= 2) {
+      const embScore = (_: readonly string[], text: string): number => {
+        const i = indexOf.get(text) ?? -1;
+        let d = 0;
+        for (let c = 0; c < D; c++) d += v[c] * X[i * D + c];
+        return d;
+      };
+      det = detectionScore(f.label.terms, f.sets.activating, f.sets.nonActivating, { seed: seed + f.j, score: embScore }).balancedAccuracy;
+      sumTerms += detectionScore(f.label.terms, f.sets.activating, f.sets.nonActivating, { seed: seed + f.j, score: termScore }).balancedAccuracy;
+      sumEmb += det;
       scored++;
-      sum += ev.detection.balancedAccuracy;
     }
     if (keepLabels) {
-      const top = col.rows.map((r, k) => ({ r, a: col.values[k] })).sort((a, b) => b.a - a.a).slice(0, 5);
+      const top = f.col.rows.map((r, k) => ({ r, a: f.col.values[k] })).sort((a, b) => b.a - a.a).slice(0, 5);
       labels.push({
-        id: j,
-        label: ev.label.label,
-        terms: ev.label.terms,
-        detection: ev.detection ? Math.round(ev.detection.balancedAccuracy * 1000) / 1000 : null,
+        id: f.j,
+        label: f.label.label,
+        terms: f.label.terms,
+        detection: det === null ? null : Math.round(det * 1000) / 1000,
         examples: top.map((t) => ({ text: texts[t.r].slice(0, 300), activation: Math.round(t.a * 1e4) / 1e4, source: sources[t.r] })),
       });
     }
   }
-  return { labels, scored, mean: scored ? sum / scored : 0, live: cols.size };
+  return { labels, scored, mean: scored ? sumEmb / scored : 0, meanTerms: scored ? sumTerms / scored : 0, live: cols.size };
 }
 
-export async function labelFeatures(sae: SaeEncoder, randomSae: SaeEncoder, X: Float32Array, texts: string[], sources: string[], opts: { seed: number }): Promise<LabelStudy> {
-  const trained = await study(sae, X, texts, opts.seed, true, sources);
-  const random = await study(randomSae, X, texts, opts.seed, false, sources);
+export async function labelFeatures(
+  sae: SaeEncoder,
+  randomSae: SaeEncoder,
+  X: Float32Array,
+  texts: string[],
+  sources: string[],
+  opts: { seed: number; embedLabels: (labels: string[]) => Promise<Float32Array> },
+): Promise<LabelStudy> {
+  const trained = await study(sae, X, texts, opts.seed, true, sources, opts.embedLabels);
+  const random = await study(randomSae, X, texts, opts.seed, false, sources, opts.embedLabels);
   return {
     method: METHOD,
     labels: trained.labels,
@@ -91,6 +130,8 @@ export async function labelFeatures(sae: SaeEncoder, randomSae: SaeEncoder, X: F
     meanDetection: trained.mean,
     randomScored: random.scored,
     meanDetectionRandom: random.mean,
+    meanDetectionTerms: trained.meanTerms,
+    meanDetectionTermsRandom: random.meanTerms,
     liveFeatures: trained.live,
     texts: texts.length,
   };

@@ -49,16 +49,16 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push(`| mean cosine keeping only O(q,d) / only control | ${f(e.meanKeepOverlap)} / ${f(e.meanKeepControl)} |`, '');
 
   lines.push('## Steering (key features by RUS on SciFact train pairs, evaluated on SciFact test)', '');
-  lines.push(`RUS over relevant train pairs (D+) and each train query's top-5 retrieved non-relevant documents (D−). Key set: the top ${st.keys.length} features by RUS; control: ${st.control.length} non-key features matched on activity (${st.controlMatched} fully matched). The selected activations are scaled by α on both query and document (error-preserving: z + (α−1)Σ a_j W_j, renormalised).`, '');
+  lines.push(`RUS over relevant train pairs (D+) and each train query's top-5 retrieved non-relevant documents (D−), class-balanced (Σ_{D+} I_j/|D+| − Σ_{D−} I_j/|D−|, since D− is five times larger). Key set: the top ${st.keys.length} features; control: ${st.control.length} non-key features matched on activity (${st.controlMatched} fully matched). The selected activations are scaled by α on both query and document (error-preserving: z + (α−1)Σ a_j W_j, renormalised).`, '');
   lines.push('| α | key NDCG@10 | key MRR@10 | key R@100 | non-key NDCG@10 | non-key MRR@10 | non-key R@100 |', '|---|---|---|---|---|---|---|');
   st.alphas.forEach((a, i) => lines.push(`| ${a} | ${m3(st.key[i]).replace(/ \| /g, ' | ')} | ${m3(st.nonKey[i])} |`));
   lines.push('');
 
   lines.push('## Feature labels', '');
   lines.push(`Method: ${l.method}.`, '');
-  lines.push('| SAE | live features | features scored | mean detection score |', '|---|---|---|---|');
-  lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} |`);
-  lines.push(`| random (untrained, same initialisation) | | ${l.randomScored} | ${f(l.meanDetectionRandom, 3)} |`, '');
+  lines.push('| SAE | live features | features scored | mean detection, encoder judge | mean detection, term-count judge |', '|---|---|---|---|---|');
+  lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} | ${f(l.meanDetectionTerms, 3)} |`);
+  lines.push(`| random (untrained, same initialisation) | | ${l.randomScored} | ${f(l.meanDetectionRandom, 3)} | ${f(l.meanDetectionTermsRandom, 3)} |`, '');
 
   if (fig.examples.length) {
     lines.push('## Example explanations (the Xetrieval repository\'s example pairs)', '', '```json');
