@@ -80,7 +80,7 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
 
   it('reports every figure with the regeneration command', () => {
     const report = fs.readFileSync(path.join(out, 'REPORT.md'), 'utf8');
-    for (const s of ['fraction of variance explained', 'dead features', 'L0', 'reconstructed q and d', 'Internalised score', 'Erasure', 'Steering', 'mean detection score', '```sh\ntest\n```']) {
+    for (const s of ['fraction of variance explained', 'dead features', 'L0', 'reconstructed q and d', 'Internalised score', 'Erasure', 'Steering', 'mean detection, encoder judge', '```sh\ntest\n```']) {
       assert.ok(report.includes(s), `REPORT.md mentions ${s}`);
     }
     assert.match(report, /\| 1\.5 \| [0-9.]+ \|/);
