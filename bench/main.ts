@@ -1,6 +1,7 @@
 /** `npm run bench`: prints each benchmark against its reference, measured in the same run. */
 import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
+import { benchSae } from './sae';
 
 function fmt(x: number | undefined, d = 1): string {
   return x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
@@ -30,6 +31,16 @@ async function main(): Promise<void> {
     if (r.reference) {
       console.log(`  reference (PyTorch CPU pipeline): ${fmt(r.reference.seconds, 2)} s, ${fmt(r.reference.pairsPerS)} pairs/s, first result after ${fmt(r.reference.firstResultS, 2)} s (load ${fmt(r.reference.loadS, 2)} s)`);
       console.log(`  speed-up: ${fmt(r.ratio, 2)}x (target >= 3)`);
+    } else console.log(`  reference: ${r.referenceError}`);
+  }
+  if (want('sae')) {
+    const r = await benchSae({ dictSize: 4096, k: 64, batchSize: 256 });
+    results.sae = r;
+    console.log(`sae trainer: dictionary ${r.dictSize}, k ${r.k}, batch ${r.batchSize}, ${r.data}`);
+    console.log(`  ours (ONNX training-step graph): ${fmt(r.ours.stepsPerS, 1)} steps/s (${fmt(r.ours.msPerStep, 1)} ms/step)`);
+    if (r.reference) {
+      console.log(`  PyTorch CPU (autograd + Adam, ${r.reference.torchThreads} threads): ${fmt(r.reference.stepsPerS, 1)} steps/s (${fmt(r.reference.msPerStep, 1)} ms/step)`);
+      console.log(`  ratio ours/PyTorch: ${fmt(r.ratio, 2)}x (target >= 1.0)${r.ratioSparse !== undefined ? `; vs PyTorch with a sparse decode: ${fmt(r.ratioSparse, 2)}x` : ''}`);
     } else console.log(`  reference: ${r.referenceError}`);
   }
   console.log(`BENCH_JSON ${JSON.stringify(results)}`);
