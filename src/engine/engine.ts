@@ -5,6 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../core/errors';
+import { cosine } from '../core/math';
 import {
   DeviceSetting,
   EmbedParams,
@@ -161,19 +162,7 @@ export class Engine {
     });
     const H = q.dim;
     // cosine, so models without a Normalize module score on the same scale
-    const scores = p.pairs.map((_, i) => {
-      let s = 0;
-      let nq = 0;
-      let nd = 0;
-      for (let j = 0; j < H; j++) {
-        const a = q.embeddings[i * H + j];
-        const b = d.embeddings[i * H + j];
-        s += a * b;
-        nq += a * a;
-        nd += b * b;
-      }
-      return s / Math.max(Math.sqrt(nq * nd), 1e-12);
-    });
+    const scores = p.pairs.map((_, i) => cosine(q.embeddings.subarray(i * H, (i + 1) * H), d.embeddings.subarray(i * H, (i + 1) * H)));
     return { scores, queryTruncated: q.truncated, docTruncated: d.truncated };
   }
 

@@ -13,6 +13,7 @@ import {
   perFeatureErasure,
   steerEmbedding,
 } from '../core/explain';
+import { cosine } from '../core/math';
 import { ExplainOptions, ExplainPair, PairExplanation, SharedFeature } from '../protocol/worker';
 import { FeatureLabel } from './bundle';
 
@@ -40,17 +41,6 @@ export interface EmbeddedPairs {
 
 const round = (x: number, d = 6): number => Math.round(x * 10 ** d) / 10 ** d;
 
-function cos(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return d / Math.max(Math.sqrt(na * nb), 1e-12);
-}
 
 export class Explainer {
   constructor(
@@ -111,7 +101,7 @@ export class Explainer {
   ): PairExplanation {
     const o = overlap(qCode, viewCodes, tau);
     const viewScores: Record<string, number> = {};
-    for (const [name, z] of Object.entries(viewZ)) viewScores[name] = round(cos(zq, z));
+    for (const [name, z] of Object.entries(viewZ)) viewScores[name] = round(cosine(zq, z));
     const internalized = Object.values(viewScores).reduce((a, b) => a + b, 0);
     const decomposition = decomposeScore(this.sae, zq, qCode, viewZ.original, viewCodes.original);
     const shareOf = new Map(decomposition.features.map((f) => [f.id, f.share]));
