@@ -1,0 +1,257 @@
+#!/usr/bin/env node
+// Drives the editor flows in a real workbench with the real model and bundle,
+// through the command palette, the keyboard and clicks only (no test entry,
+// no API calls), takes screenshots and prints UI timings:
+//   XETRIEVAL_CACHE_DIR=/work/main/.cache/xetrieval node test/host/ui-flows.mjs
+//     → test-results/ui-{cases,problems,panel-relevant,panel-steered,selection}.png
+//       and a summary JSON of the timings on the last line; exit 0 when every step passed.
+// The cache folder reaches the extension as the workspace setting
+// xetrieval.cacheFolder (makeWorkspace in prepare.mjs); it must already hold the
+// model, since the machine may have no network.
+//
+// Env: XETRIEVAL_SAMPLE_PAIRS (default /work/shared/data/scifact/sample_pairs.jsonl),
+//      XETRIEVAL_HOST_VERBOSE=1, XETRIEVAL_HOST_KEEP=1 (keep the scratch folder)
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { format } from 'node:util';
+import { isNoise, openBrowser, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
+import { build, makeWorkspace, root } from './prepare.mjs';
+
+const verbose = process.env.XETRIEVAL_HOST_VERBOSE === '1';
+const pairsSrc = process.env.XETRIEVAL_SAMPLE_PAIRS || '/work/shared/data/scifact/sample_pairs.jsonl';
+const outDir = path.join(root, 'test-results');
+const t0 = Date.now();
+const say = (m) => console.log(`[flows ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const failures = [];
+const timings = {};
+const check = (ok, what) => {
+  say(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures.push(what);
+};
+
+if (!process.env.XETRIEVAL_CACHE_DIR) say('warning: XETRIEVAL_CACHE_DIR not set: the model would be pulled into a scratch cache');
+await build();
+fs.mkdirSync(outDir, { recursive: true });
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-flows-'));
+const { workspace, cacheDir } = makeWorkspace(scratch);
+say(`workspace ${workspace}, model cache ${cacheDir}`);
+// The eval file, plus one malformed line for the Problems panel.
+const pairsText = fs.readFileSync(pairsSrc, 'utf8').replace(/\n?$/, '\n');
+const nPairs = pairsText.split('\n').filter(Boolean).length;
+fs.writeFileSync(path.join(workspace, 'sample_pairs.jsonl'), `${pairsText}{"query_id": "broken", "doc_id": 7, "query": \n`);
+fs.writeFileSync(
+  path.join(workspace, 'notes.md'),
+  [
+    'Vitamin D deficiency is associated with a higher risk of multiple sclerosis.',
+    '',
+    'Low serum 25-hydroxyvitamin D levels were observed in patients with multiple sclerosis compared with healthy controls, and supplementation reduced relapse rates in a small randomized trial.',
+    '',
+  ].join('\n'),
+);
+
+const server = await startServer(scratch, { env: { XETRIEVAL_CACHE_DIR: cacheDir }, verbose });
+say(`server on 127.0.0.1:${server.port}`);
+const { context, page } = await openBrowser(path.join(scratch, 'chromium'));
+const since = (t) => Math.round(performance.now() - t);
+try {
+  await page.exposeFunction('codeAutomationExit', () => {});
+  await page.exposeFunction('codeAutomationLog', (level, args) => {
+    const line = format(...(Array.isArray(args) ? args : [args]));
+    if (verbose || (!isNoise(line) && level !== 'info')) say(`workbench ${level}: ${line.replace(/\s+/g, ' ').slice(0, 300)}`);
+  });
+  page.on('console', (msg) => {
+    if (/allow-scripts and allow-same-origin/.test(msg.text())) return;
+    if (/webview|vscode-cdn|vscode-resource/.test(msg.location().url ?? '') && (msg.type() === 'error' || msg.type() === 'warning')) say(`webview console ${msg.type()}: ${msg.text()}`);
+  });
+
+  const tNav = performance.now();
+  await page.goto(workbenchUrl(server, workspace));
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  await page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: 60_000 });
+  await page.waitForTimeout(1500); // let the workbench settle (welcome, restored views)
+  timings.workbenchReadyMs = since(tNav);
+  const statusItem = page.locator('#workbench\\.parts\\.statusbar .statusbar-item').filter({ hasText: 'all-MiniLM-L6-v2 ·' });
+  const visibleBefore = await statusItem.count();
+  say(`workbench ready after ${timings.workbenchReadyMs} ms; Xetrieval status item before any command: ${visibleBefore ? 'present' : 'absent'}`);
+
+  // 1. Activation: a command from the palette until the status bar item appears.
+  let t = performance.now();
+  await palette('Xetrieval: Show Explanation Panel');
+  await statusItem.first().waitFor({ timeout: 60_000 });
+  timings.activationMs = since(t);
+  timings.activationStatusText = (await statusItem.first().textContent())?.trim();
+  say(`activated in ${timings.activationMs} ms: status "${timings.activationStatusText}"`);
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: path.join(outDir, 'ui-activated.png') });
+
+  // 2. Open the eval file, run Explain Eval File, wait for the Cases view.
+  await quickOpen('sample_pairs.jsonl');
+  await page.locator('.editor-instance .monaco-editor').first().waitFor();
+  t = performance.now();
+  await palette('Xetrieval: Explain Eval File');
+  const casesPane = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Cases/i }) });
+  // The view lives in the Xetrieval activity-bar container: open it by clicking its icon.
+  await page.locator('.activitybar .action-item a[aria-label^="Xetrieval"], .activitybar .action-item [aria-label^="Xetrieval"]').first().click();
+  const rows = casesPane.locator('.monaco-list-row');
+  await rows.first().waitFor({ timeout: 120_000 });
+  timings.evalFileFirstRowMs = since(t);
+  // Wait for the run to finish: its notification says how many pairs it explained.
+  const doneNote = page.locator('.notification-toast, .notifications-toasts .monaco-list-row').filter({ hasText: /Explained \d+ case/ });
+  await doneNote.first().waitFor({ timeout: 300_000 }).catch(() => say('no completion notification seen'));
+  timings.evalFileDoneMs = since(t);
+  const noteTexts = await page.locator('.notification-toast .notification-list-item-message').allInnerTexts();
+  say(`eval file: first row after ${timings.evalFileFirstRowMs} ms, done after ${timings.evalFileDoneMs} ms (${nPairs} pairs); notifications: ${noteTexts.map((s) => s.trim()).join(' | ')}`);
+  const rowTexts = await rows.allTextContents();
+  say(`Cases rows: ${rowTexts.slice(0, 6).join(' ‖ ')}`);
+  check(rowTexts.length > 0, `Cases view shows ${rowTexts.length} rows`);
+  const firstFailingIdx = rowTexts.findIndex((s) => /failing/.test(s));
+  check(firstFailingIdx === 0, `a failing query comes first (first failing at row ${firstFailingIdx})`);
+  await page.mouse.move(1200, 50); // empty tab-bar space: no tooltip there
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: path.join(outDir, 'ui-cases.png') });
+  say('screenshot test-results/ui-cases.png');
+
+  // Problems panel: the malformed line.
+  await palette('View: Focus on Problems View', /Problems/);
+  const problems = page.locator('.markers-panel .monaco-list-row');
+  await problems.first().waitFor({ timeout: 20_000 }).catch(() => {});
+  const problemTexts = await problems.allTextContents();
+  say(`Problems: ${problemTexts.join(' ‖ ')}`);
+  check(problemTexts.some((s) => /sample_pairs|line|JSON|json/i.test(s)), `Problems lists the malformed line (${problemTexts.length} rows)`);
+  await page.waitForTimeout(400);
+  await page.screenshot({ path: path.join(outDir, 'ui-problems.png') });
+  say('screenshot test-results/ui-problems.png');
+  await palette('View: Hide Panel', /Hide Panel|Close Panel/).catch((e) => say(`could not hide the panel: ${e.message}`));
+
+  // 3. Expand the first failing query, click its relevant (label 1) candidate.
+  const failingRow = rows.filter({ hasText: 'failing' }).first();
+  await failingRow.click();
+  if ((await failingRow.getAttribute('aria-expanded')) !== 'true') await page.keyboard.press('ArrowRight');
+  const relevant = rows.filter({ hasText: 'label 1' }).first();
+  await relevant.waitFor({ timeout: 10_000 });
+  const relevantText = (await relevant.textContent())?.trim();
+  const frame = webviewFrame(page);
+  await markStale(frame);
+  t = performance.now();
+  await relevant.click();
+  await frame.locator('#feature-table:not([data-stale]) tbody tr.feature').first().waitFor({ timeout: 120_000 });
+  timings.clickToPanelPaintMs = since(t);
+  const nFeatures = await frame.locator('#feature-table tbody tr.feature').count();
+  say(`clicked "${relevantText}" → panel painted ${nFeatures} feature rows in ${timings.clickToPanelPaintMs} ms`);
+  check(nFeatures > 0, `panel shows ${nFeatures} feature rows for the relevant candidate`);
+  await page.waitForTimeout(600);
+  await page.screenshot({ path: path.join(outDir, 'ui-panel-relevant.png') });
+  say('screenshot test-results/ui-panel-relevant.png');
+
+  // 4. Steering: click the first slider's track near its right end.
+  const slider = frame.locator('input[data-slider]').first();
+  await slider.waitFor({ timeout: 60_000 });
+  timings.paintToSlidersShownMs = since(t) - timings.clickToPanelPaintMs;
+  say(`suggested sliders shown ${timings.paintToSlidersShownMs} ms after the table ("preparing steering")`);
+  await slider.scrollIntoViewIfNeeded();
+  const before = (await frame.locator('#rerank-time').textContent().catch(() => '')) ?? '';
+  const candBefore = await frame.locator('li.cand').allTextContents();
+  const box = await slider.boundingBox();
+  t = performance.now();
+  await slider.click({ position: { x: box.width * 0.95, y: box.height / 2 } });
+  await frame.locator('#rerank-time').filter({ hasText: /re-ranked in/ }).waitFor({ timeout: 60_000 });
+  if (before && before === (await frame.locator('#rerank-time').textContent())) await page.waitForTimeout(1000);
+  timings.sliderToRerankShownMs = since(t);
+  timings.rerankShown = (await frame.locator('#rerank-time').textContent())?.trim();
+  timings.alpha = (await frame.locator('.slider output').first().textContent())?.trim();
+  const candAfter = await frame.locator('li.cand').allTextContents();
+  const moves = await frame.locator('li.cand .move.up, li.cand .move.down').count();
+  say(`slider α=${timings.alpha}: "${timings.rerankShown}" (click → text ${timings.sliderToRerankShownMs} ms); ${candAfter.length} candidates, ${moves} moved; changed: ${JSON.stringify(candBefore) !== JSON.stringify(candAfter)}`);
+  check(/re-ranked in/.test(timings.rerankShown ?? ''), 'panel shows the re-rank time');
+  await page.mouse.move(1200, 50);
+  await page.waitForTimeout(400);
+  await page.screenshot({ path: path.join(outDir, 'ui-panel-steered.png') });
+  say('screenshot test-results/ui-panel-steered.png');
+  // The re-ranked list sits below the sliders in the side column: its own picture.
+  await frame.locator('#candidates').scrollIntoViewIfNeeded();
+  await frame.locator('#candidates').screenshot({ path: path.join(outDir, 'ui-panel-steered-candidates.png') });
+  say('screenshot test-results/ui-panel-steered-candidates.png');
+
+  // 5. Selection flow in a markdown file.
+  await quickOpen('notes.md');
+  const editor = page.locator('.editor-instance .monaco-editor').filter({ hasText: 'Vitamin D deficiency' }).first();
+  await editor.waitFor({ timeout: 20_000 });
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('Shift+End');
+  await palette('Xetrieval: Set Query from Selection', undefined, { escape: false });
+  await page.waitForTimeout(800);
+  const selStatus = await page.locator('#workbench\\.parts\\.statusbar .statusbar-item').allTextContents();
+  say(`status bar after Set Query: ${selStatus.map((s) => s.trim()).filter(Boolean).join(' | ')}`);
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Shift+Control+End');
+  await markStale(frame);
+  t = performance.now();
+  await palette('Xetrieval: Explain Selection', undefined, { escape: false });
+  const f2 = webviewFrame(page);
+  await f2.locator('#feature-table:not([data-stale]) tbody tr.feature').first().waitFor({ timeout: 120_000 });
+  timings.explainSelectionToPaintMs = since(t);
+  const header = (await f2.locator('header, .header, h1, h2').first().textContent().catch(() => ''))?.replace(/\s+/g, ' ').trim();
+  say(`Explain Selection → painted in ${timings.explainSelectionToPaintMs} ms; header: ${header?.slice(0, 200)}`);
+  check(/Vitamin D/i.test((await f2.locator('body').textContent()) ?? ''), 'the panel shows the selected query');
+  await page.waitForTimeout(600);
+  await page.screenshot({ path: path.join(outDir, 'ui-selection.png') });
+  say('screenshot test-results/ui-selection.png');
+} catch (e) {
+  failures.push(String(e));
+  say(`failed: ${e.stack ?? e}`);
+  await page.screenshot({ path: path.join(outDir, 'ui-flows-failure.png') }).catch(() => {});
+} finally {
+  await context.close().catch(() => {});
+  server.stop();
+}
+if (failures.length === 0 && process.env.XETRIEVAL_HOST_KEEP !== '1') fs.rmSync(scratch, { recursive: true, force: true });
+else say(`scratch kept: ${scratch}`);
+say(`${failures.length ? `${failures.length} step(s) failed: ${failures.join(' | ')}` : 'all steps passed'}`);
+console.log(JSON.stringify({ timings, failures }));
+process.exit(failures.length ? 1 : 0);
+
+/** F1, type the command's title, wait until the top row matches, Enter. */
+async function palette(title, match, { escape = true } = {}) {
+  // Escape closes a leftover quick input, but in an editor it also drops the selection.
+  if (escape) await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
+  const want = match ?? title;
+  for (const deadline = Date.now() + 10_000; ; await page.waitForTimeout(100)) {
+    const text = ((await row.getAttribute('aria-label').catch(() => null)) ?? (await row.textContent().catch(() => ''))) || '';
+    if (typeof want === 'string' ? text.includes(want) : want.test(text)) break;
+    if (Date.now() > deadline) throw new Error(`palette: no "${want}" (top row: "${text}")`);
+  }
+  await page.keyboard.press('Enter');
+}
+
+/** Ctrl+P, file name, Enter. */
+async function quickOpen(name) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ timeout: 10_000 });
+  await input.fill(name);
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: name }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
+}
+
+/** Marks the panel's current table, so a wait can tell the next paint from the old one. */
+async function markStale(frame) {
+  if (!(await page.locator('iframe.webview.ready').count())) return;
+  await frame
+    .locator('#feature-table')
+    .evaluateAll((els) => els.forEach((el) => el.setAttribute('data-stale', '1')), undefined, { timeout: 2000 })
+    .catch(() => {});
+}
