@@ -422,7 +422,7 @@ function renderMetrics(metrics: Record<string, number> | undefined): void {
   if (!el) return;
   el.replaceChildren();
   if (!metrics || Object.keys(metrics).length === 0) {
-    el.append(h('span', { class: 'muted' }, 'No judged eval file loaded: no ranking metrics.'));
+    el.append(h('span', { class: 'muted' }, 'No ranking metrics for this case: it is not part of a judged eval file.'));
     return;
   }
   for (const [key, value] of orderedMetrics(metrics)) {
@@ -438,7 +438,7 @@ function renderSliders(sliders: PanelSlider[]): void {
   if (!el) return;
   el.replaceChildren();
   if (sliders.length === 0) {
-    el.append(h('p', { class: 'muted' }, 'No sliders yet: add a feature id below.'));
+    el.append(h('p', { class: 'muted' }, 'No sliders yet. Suggested key features appear here once a loaded eval file\'s steering set is ready (see the status bar); or add a feature id below.'));
     return;
   }
   for (const s of sliders) {
