@@ -1,3 +1,5 @@
+import { spawnSync } from 'child_process';
+
 /** `npm run bench`: prints each benchmark against its reference, measured in the same run. */
 import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
@@ -42,6 +44,23 @@ async function main(): Promise<void> {
       console.log(`  PyTorch CPU (autograd + Adam, ${r.reference.torchThreads} threads): ${fmt(r.reference.stepsPerS, 1)} steps/s (${fmt(r.reference.msPerStep, 1)} ms/step)`);
       console.log(`  ratio ours/PyTorch: ${fmt(r.ratio, 2)}x (target >= 1.0)${r.ratioSparse !== undefined ? `; vs PyTorch with a sparse decode: ${fmt(r.ratioSparse, 2)}x` : ''}`);
     } else console.log(`  reference: ${r.referenceError}`);
+  }
+  if (want('ui')) {
+    // the UI driver prints {"timings":…,"failures":[…]} as its last line
+    const p = spawnSync(process.execPath, ['test/host/ui-flows.mjs'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const last = p.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{"timings"'));
+    if (!last) console.log(`ui: driver failed (exit ${p.status}): ${p.stderr.slice(-300)}`);
+    else {
+      const { timings: t, failures } = JSON.parse(last) as { timings: Record<string, number | string>; failures: string[] };
+      results.ui = t;
+      console.log('ui (real VS Code server + Chromium, real model and bundle, CPU):');
+      console.log(`  activation (palette command → status item): ${t.activationMs} ms`);
+      console.log(`  Explain Selection → panel painted: ${t.explainSelectionToPaintMs} ms`);
+      console.log(`  eval file (200 pairs) → first Cases row / all explained: ${t.evalFileFirstRowMs} / ${t.evalFileDoneMs} ms`);
+      console.log(`  click on a case → panel with its feature table painted: ${t.clickToPanelPaintMs} ms`);
+      console.log(`  slider → re-ranked list shown: ${t.sliderToRerankShownMs} ms (worker re-rank of the 200-pair set: ${t.rerankShown}; target < 50 ms)`);
+      if (failures.length) console.log(`  driver failures: ${failures.join('; ')}`);
+    }
   }
   console.log(`BENCH_JSON ${JSON.stringify(results)}`);
 }
