@@ -52,6 +52,16 @@ function runHost() {
   });
 }
 
+function runDriver(script) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script], { stdio: 'inherit' });
+    child.on('exit', (code) => {
+      console.log(`${script}: ${code === 0 ? 'passed' : `failed (exit ${code})`}`);
+      resolve(code === 0 ? { passed: 1, failed: 0 } : { passed: 0, failed: 1 });
+    });
+  });
+}
+
 const total = { passed: 0, failed: 0, skipped: 0 };
 const add = (c) => {
   total.passed += c.passed;
@@ -73,6 +83,8 @@ if (suites.length) add(await runMocha(suites.flatMap(testFiles)));
 if (!only || only === 'vscode') {
   if (only === 'vscode') execFileSync('bash', ['test/host/install.sh'], { stdio: 'inherit' });
   add(await runHost());
+  // UI end-to-end drivers: palette and clicks in Chromium, screenshots in test-results/ (one test each, by exit code)
+  for (const driver of ['test/host/ui-panel.mjs', 'test/host/ui-flows.mjs']) add(await runDriver(driver));
 }
 console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
 process.exit(total.failed ? 1 : 0);
