@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadQrels } from '../../core/beir';
 import { Matrix, hasMatrix, loadMatrix, saveMatrix } from '../../core/vectorStore';
-import { ExecutionProvider, ProgressEvent, TextKind } from '../../protocol/worker';
+import { ExecutionProvider, ProgressEvent, TextKind, TrainBundleParams } from '../../protocol/worker';
 import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
 import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } from '../bundle';
 import { InternalizerSession, saveInternalizer } from '../internalizer/model';
@@ -23,20 +23,12 @@ import { SaeBackend } from './saeBackend';
 import { labelFeatures, LabelStudy } from './labelling';
 import { writeReport } from './report';
 
-export interface TrainBundleOptions {
-  dataRoot: string;
-  workDir: string;
-  outDir: string;
+/** The protocol's parameters (paths, sizes, seed, command) plus what the worker supplies. */
+export interface TrainBundleOptions extends Omit<TrainBundleParams, 'ref'> {
   model: { id: string; weightsSha256: string; dim: number };
   embed: (texts: string[], kind: TextKind, onDone: (done: number, total: number) => void) => Promise<Float32Array>;
   sae: SaeBackend;
   provider: ExecutionProvider;
-  dictSize: number;
-  k: number;
-  saeEpochs: number;
-  keyFeatures: number;
-  seed: number;
-  command: string;
   progress: (p: ProgressEvent) => void;
   log: (msg: string) => void;
   signal?: AbortSignal;
