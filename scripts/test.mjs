@@ -83,8 +83,9 @@ if (suites.length) add(await runMocha(suites.flatMap(testFiles)));
 if (!only || only === 'vscode') {
   if (only === 'vscode') execFileSync('bash', ['test/host/install.sh'], { stdio: 'inherit' });
   add(await runHost());
-  // UI end-to-end drivers: palette and clicks in Chromium, screenshots in test-results/ (one test each, by exit code)
-  for (const driver of ['test/host/ui-panel.mjs', 'test/host/ui-flows.mjs']) add(await runDriver(driver));
+  // UI end-to-end drivers: palette and clicks in Chromium, screenshots in test-results/ (one test each, by exit code);
+  // ui-vsix installs the .vsix (the one the integration test left in out/vsix/ when it still matches) and drives the installed copy
+  for (const driver of ['test/host/ui-panel.mjs', 'test/host/ui-flows.mjs', 'test/host/ui-vsix.mjs']) add(await runDriver(driver));
 }
 console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
 process.exit(total.failed ? 1 : 0);

@@ -2,6 +2,7 @@
  * The packaged extension: `npm run package`'s .vsix installs into the VS Code
  * server, and the installed copy's worker runs with the onnxruntime binary
  * and the default bundle it ships (found next to the worker, no repo needed).
+ * test/host/ui-vsix.mjs activates the installed copy in a real workbench.
  */
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
@@ -23,6 +24,11 @@ describe('packaged extension (.vsix)', function () {
     execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--target', 'linux-x64', '--allow-missing-repository', '--skip-license', '-o', vsix], { cwd: REPO_ROOT, stdio: 'pipe' });
     const size = fs.statSync(vsix).size;
     assert.ok(size > 20e6 && size < 80e6, `vsix size ${size}`);
+    // Left for test/host/ui-vsix.mjs (which reuses it while it matches the built tree); copy then rename, never half a file.
+    const shared = path.join(REPO_ROOT, 'out', 'vsix', 'xetrieval-linux-x64.vsix');
+    fs.mkdirSync(path.dirname(shared), { recursive: true });
+    fs.copyFileSync(vsix, `${shared}.${process.pid}.tmp`);
+    fs.renameSync(`${shared}.${process.pid}.tmp`, shared);
     const exts = path.join(out, 'exts');
     const log = execFileSync(process.execPath, [SERVER, '--install-extension', vsix, '--extensions-dir', exts, '--server-data-dir', path.join(out, 'data')], { encoding: 'utf8' });
     assert.match(log, /successfully installed/);
