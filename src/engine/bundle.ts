@@ -7,6 +7,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ModelError } from '../core/errors';
+import { hashFileOffThread } from './models/hashThread';
 
 export const BUNDLE_FORMAT = 'xetrieval-bundle/1';
 
@@ -64,39 +65,96 @@ export function readManifest(dir: string): BundleManifest {
   return m;
 }
 
-/** Reads the manifest and checks every listed file against its sha256. */
-export function openBundle(dir: string, baseWeightsSha256?: string): BundleManifest {
-  const m = readManifest(dir);
+/** The manifest must be for these base weights: feature ids mean nothing on another encoder. */
+export function checkBundleBase(dir: string, m: BundleManifest, baseWeightsSha256: string | undefined): void {
   if (baseWeightsSha256 && m.baseModel.weightsSha256 !== baseWeightsSha256) {
     throw new ModelError(
       `${path.join(dir, 'manifest.json')}: bundle was trained on ${m.baseModel.id} weights ${m.baseModel.weightsSha256.slice(0, 12)}…, but the loaded model has ${baseWeightsSha256.slice(0, 12)}…`,
       'E_BUNDLE_MISMATCH',
     );
   }
-  for (const f of [m.sae, m.labels, ...m.views, ...(m.steering ?? [])]) {
+}
+
+/**
+ * Reads the manifest and checks every listed file against its sha256; the
+ * hashing runs off the main thread, so callers can build sessions meanwhile.
+ */
+export async function openBundle(dir: string, baseWeightsSha256?: string): Promise<BundleManifest> {
+  const m = readManifest(dir);
+  checkBundleBase(dir, m, baseWeightsSha256);
+  const files = [m.sae, m.labels, ...m.views, ...(m.steering ?? [])];
+  for (const f of files) {
     const p = path.join(dir, f.file);
     if (!fs.existsSync(p)) throw new ModelError(`${p}: bundle file is missing`, 'E_BUNDLE', p);
-    const got = sha256File(p);
-    if (got !== f.sha256) throw new ModelError(`${p}: sha256 ${got} does not match the manifest (${f.sha256}); the bundle is corrupt`, 'E_BUNDLE_CORRUPT', p);
   }
+  await Promise.all(
+    files.map(async (f) => {
+      const p = path.join(dir, f.file);
+      const got = (await hashFileOffThread(p)).sha256;
+      if (got !== f.sha256) throw new ModelError(`${p}: sha256 ${got} does not match the manifest (${f.sha256}); the bundle is corrupt`, 'E_BUNDLE_CORRUPT', p);
+    }),
+  );
   return m;
 }
 
-export function readLabels(dir: string, m: BundleManifest): Map<number, FeatureLabel> {
+/** Feature labels by id. */
+export interface LabelLookup {
+  get(id: number): FeatureLabel | undefined;
+  readonly size: number;
+}
+
+/**
+ * labels.jsonl indexed by feature id and parsed on first use: the file holds
+ * every feature's examples (megabytes of JSON), while an explanation needs a
+ * few dozen labels, so parsing it all would only delay the first result.
+ */
+export class LabelTable implements LabelLookup {
+  private readonly lines = new Map<number, { text: string; line: number }>();
+  private readonly parsed = new Map<number, FeatureLabel>();
+
+  constructor(private readonly file: string, text: string) {
+    let line = 0;
+    for (let start = 0; start < text.length; ) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      line++;
+      const row = text.slice(start, end);
+      start = end + 1;
+      if (!row.trim()) continue;
+      const id = /^\s*\{\s*"id"\s*:\s*(\d+)\s*,/.exec(row);
+      if (!id) throw new ModelError(`${file}:${line}: field "id": expected a line starting {"id": <number>, …}`, 'E_BUNDLE', file);
+      this.lines.set(Number(id[1]), { text: row, line });
+    }
+  }
+
+  get size(): number {
+    return this.lines.size;
+  }
+
+  /** Every label, in file order (parses them all). */
+  *values(): IterableIterator<FeatureLabel> {
+    for (const id of this.lines.keys()) yield this.get(id) as FeatureLabel;
+  }
+
+  get(id: number): FeatureLabel | undefined {
+    const done = this.parsed.get(id);
+    if (done) return done;
+    const raw = this.lines.get(id);
+    if (!raw) return undefined;
+    let l: FeatureLabel;
+    try {
+      l = JSON.parse(raw.text) as FeatureLabel;
+    } catch (e) {
+      throw new ModelError(`${this.file}:${raw.line}: not valid JSON (${(e as Error).message})`, 'E_BUNDLE', this.file);
+    }
+    this.parsed.set(id, l);
+    return l;
+  }
+}
+
+export function readLabels(dir: string, m: BundleManifest): LabelTable {
   const file = path.join(dir, m.labels.file);
-  const out = new Map<number, FeatureLabel>();
-  fs.readFileSync(file, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      if (!line.trim()) return;
-      try {
-        const l = JSON.parse(line) as FeatureLabel;
-        out.set(l.id, l);
-      } catch (e) {
-        throw new ModelError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, 'E_BUNDLE', file);
-      }
-    });
-  return out;
+  return new LabelTable(file, fs.readFileSync(file, 'utf8'));
 }
 
 /** The bundle shipped in the extension's models/ folder for a base model. */

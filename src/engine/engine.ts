@@ -33,13 +33,14 @@ import {
 } from '../protocol/worker';
 import { createSession, Encoder } from './encoder';
 import * as path from 'path';
-import { defaultBundleDir, openBundle, readLabels } from './bundle';
+import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
 import { Explainer } from './explainer';
 import { RerankSet, encodeTexts, steerEval } from './steer';
 import { InternalizerSession, loadInternalizer } from './internalizer/model';
 import { trainBundle } from './train/bundleTrainer';
 import { onnxSaeBackend } from './train/saeBackend';
 import { ensureModel, pullModel } from './models/pull';
+import { peekCachedModel } from './models/cache';
 import { resolveModelSpec } from './models/registry';
 
 export interface CallContext {
@@ -63,7 +64,7 @@ export class Engine {
   providerNote?: string;
   private threads?: number;
   private readonly encoders = new Map<string, Promise<{ encoder: Encoder; pulled: PulledModel }>>();
-  private readonly explainers = new Map<string, Promise<Explainer>>();
+  private readonly explainers = new Map<string, Promise<{ explainer: Explainer; manifest: BundleManifest }>>();
   /** the live-steering set (one at a time: the editor's loaded eval file) */
   private rerankState: { id: number; set: RerankSet } | undefined;
   private rerankIds = 0;
@@ -105,15 +106,30 @@ export class Engine {
     let p = this.encoders.get(key);
     if (!p) {
       p = (async () => {
-        const pulled = await ensureModel({ model: ref.model, source: ref.source, cacheDir: ref.cacheDir, onProgress: ctx.progress, signal: ctx.signal });
+        // Verification (hashing, off the main thread) and building the graph
+        // and session from the peeked files run at the same time; the encoder
+        // is only handed out once the files are verified, and is rebuilt if
+        // the verification had to re-fetch them.
+        const peeked = await peekCachedModel(ref.cacheDir, ref.model);
+        const opts = { provider: this.provider, threads: this.threads, queryPrefix: spec?.queryPrefix ?? '', documentPrefix: spec?.documentPrefix ?? '' };
+        const pulledP = ensureModel({ model: ref.model, source: ref.source, cacheDir: ref.cacheDir, onProgress: ctx.progress, signal: ctx.signal });
+        pulledP.catch(() => undefined); // awaited below; no unhandled rejection while the graph builds
+        let early: Encoder | undefined;
+        if (peeked) {
+          ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
+          early = await Encoder.load(peeked.dir, opts).catch(() => undefined);
+        }
+        let pulled: PulledModel;
+        try {
+          pulled = await pulledP;
+        } catch (e) {
+          await early?.release();
+          throw e;
+        }
+        if (early && !pulled.fetched && pulled.dir === peeked?.dir) return { encoder: early, pulled };
+        await early?.release();
         ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
-        const encoder = await Encoder.load(pulled.dir, {
-          provider: this.provider,
-          threads: this.threads,
-          queryPrefix: spec?.queryPrefix ?? '',
-          documentPrefix: spec?.documentPrefix ?? '',
-        });
-        return { encoder, pulled };
+        return { encoder: await Encoder.load(pulled.dir, opts), pulled };
       })();
       this.encoders.set(key, p);
       p.catch(() => this.encoders.delete(key));
@@ -166,19 +182,28 @@ export class Engine {
     return { scores, queryTruncated: q.truncated, docTruncated: d.truncated };
   }
 
-  /** The bundle's SAE, internalizers and labels, loaded once per folder and checked against the model's weights. */
-  private explainerFor(bundleDir: string, weightsSha256: string): Promise<Explainer> {
+  /** The bundle's SAE, internalizers and labels, loaded once per folder; files verified against the manifest. */
+  private explainerFor(bundleDir: string): Promise<{ explainer: Explainer; manifest: BundleManifest }> {
     let p = this.explainers.get(bundleDir);
     if (!p) {
       p = (async () => {
-        const m = openBundle(bundleDir, weightsSha256);
-        const sae = await onnxSaeBackend.session(onnxSaeBackend.load(path.join(bundleDir, m.sae.file)), this.provider);
+        // hashes run in threads while the sessions are built from the same files
+        const manifest = readManifest(bundleDir);
+        const verified = openBundle(bundleDir);
+        verified.catch(() => undefined);
+        const sae = await onnxSaeBackend.session(onnxSaeBackend.load(path.join(bundleDir, manifest.sae.file)), this.provider);
         const views = await InternalizerSession.create(
-          new Map(m.views.map((v) => [v.name, loadInternalizer(path.join(bundleDir, v.file)).weights])),
+          new Map(manifest.views.map((v) => [v.name, loadInternalizer(path.join(bundleDir, v.file)).weights])),
           this.provider,
           this.threads,
         );
-        return new Explainer(sae, views, readLabels(bundleDir, m));
+        try {
+          await verified;
+        } catch (e) {
+          await Promise.all([sae.release?.(), views.release()]);
+          throw e;
+        }
+        return { explainer: new Explainer(sae, views, readLabels(bundleDir, manifest)), manifest };
       })();
       this.explainers.set(bundleDir, p);
       p.catch(() => this.explainers.delete(bundleDir));
@@ -210,10 +235,17 @@ export class Engine {
   }
 
   private async explainerForRef(ref: ModelRef, bundleDir: string | undefined, ctx: CallContext): Promise<{ encoder: Encoder; explainer: Explainer }> {
-    const { encoder, pulled } = await this.encoderFor(ref, ctx);
-    const dir = bundleDir ?? defaultBundleDir(pulled.model);
-    if (!dir) throw new ModelError(`no explanation bundle for ${pulled.model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
-    return { encoder, explainer: await this.explainerFor(dir, pulled.files['model.safetensors']?.sha256 ?? '') };
+    const model = resolveModelSpec(ref.model)?.id ?? ref.model;
+    const dir = bundleDir ?? defaultBundleDir(model);
+    if (!dir) throw new ModelError(`no explanation bundle for ${model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
+    // the encoder and the bundle load side by side; the bundle must match the verified weights
+    const encP = this.encoderFor(ref, ctx);
+    const explP = this.explainerFor(dir);
+    explP.catch(() => undefined);
+    const { encoder, pulled } = await encP;
+    const { explainer, manifest } = await explP;
+    checkBundleBase(dir, manifest, pulled.files['model.safetensors']?.sha256 ?? '');
+    return { encoder, explainer };
   }
 
   async rerankSet(p: RerankSetParams, ctx: CallContext): Promise<RerankSetResult> {

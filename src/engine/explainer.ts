@@ -15,13 +15,15 @@ import {
 } from '../core/explain';
 import { cosine } from '../core/math';
 import { ExplainOptions, ExplainPair, PairExplanation, SharedFeature } from '../protocol/worker';
-import { FeatureLabel } from './bundle';
+import { FeatureLabel, LabelLookup } from './bundle';
 
 /** What the explainer needs of an SAE: its decoder and a batched encoder. */
 export interface SaeEncoder extends SaeDecoder {
   readonly k: number;
   /** top-k codes of n row vectors */
   encode(x: Float32Array, n: number): Promise<SparseCode[]>;
+  /** frees the session behind it, where there is one */
+  release?(): Promise<void>;
 }
 
 /** What it needs of the internalizers: the view names and a batched forward pass. */
@@ -46,7 +48,7 @@ export class Explainer {
   constructor(
     readonly sae: SaeEncoder,
     readonly views: ViewBuilder,
-    readonly labels: Map<number, FeatureLabel>,
+    readonly labels: LabelLookup,
   ) {}
 
   /** Codes and view vectors of already-embedded pairs, then one explanation per pair. */

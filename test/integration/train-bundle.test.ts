@@ -61,7 +61,7 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
 
   it('writes a bundle whose manifest pins every file and the base weights', async () => {
     const weights = (await minilm()).files['model.safetensors'].sha256;
-    const m = openBundle(out, weights);
+    const m = await openBundle(out, weights);
     assert.strictEqual(m.sae.dictSize, 256);
     assert.strictEqual(m.sae.k, 8);
     assert.deepStrictEqual(m.views.map((v) => v.name).sort(), ['qa', 'summary']);
@@ -70,7 +70,7 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     const f = path.join(out, m.labels.file);
     const orig = fs.readFileSync(f);
     fs.writeFileSync(f, Buffer.concat([orig, Buffer.from(' ')]));
-    assert.throws(() => openBundle(out, weights), /sha256 .* does not match the manifest/);
+    await assert.rejects(openBundle(out, weights), /sha256 .* does not match the manifest/);
     fs.writeFileSync(f, orig);
     const labels = readLabels(out, m);
     assert.ok(labels.size > 0);

@@ -120,6 +120,24 @@ describe('engine worker process', function () {
     assert.ok(Math.abs(n0 - 1) < 1e-5);
   });
 
+  it('weights corrupted in the cache (same size) are re-fetched before any result is given', async () => {
+    // The engine builds the graph from the cached files while it hashes them;
+    // this is the case where that early build must be thrown away.
+    const good = tmpDir('tiny-src');
+    writeTinyBert(good, (await minilm()).dir);
+    const cacheDir = tmpDir('cache');
+    const ref = { model: 'tiny-corrupt', source: good, cacheDir };
+    const before = await client.request('embed', { ref, texts: ['hello world'], kind: 'query' });
+    await rejects(client.request('crash', { code: 3 }), 'E_WORKER_DIED'); // a fresh engine loads from the cache again
+    const cached = path.join(cacheDir, 'models', 'tiny-corrupt', 'model.safetensors');
+    const bytes = fs.readFileSync(cached);
+    bytes.fill(0x3f, 8 + Number(bytes.readBigUInt64LE(0))); // every weight becomes 0.747…, same size
+    fs.writeFileSync(cached, bytes);
+    const after = await client.request('embed', { ref, texts: ['hello world'], kind: 'query' });
+    assert.deepStrictEqual([...after.result.embeddings], [...before.result.embeddings]);
+    assert.ok(!fs.readFileSync(cached).equals(bytes), 'the cache entry was replaced');
+  });
+
   it('a truncated safetensors file is refused as truncated, naming the file', async () => {
     const src = (await minilm()).dir;
     const bad = tmpDir('truncated');

@@ -14,6 +14,7 @@ import { pipeline } from 'stream/promises';
 import { CancelledError, ModelError } from '../../core/errors';
 import type { ModelFileInfo, ProgressEvent, PulledModel } from '../../protocol/worker';
 import { resolveModelSpec } from './registry';
+import { hashFileOffThread } from './hashThread';
 
 export const MANIFEST_NAME = 'xetrieval-manifest.json';
 
@@ -201,6 +202,27 @@ function isSafeRelPath(rel: string): boolean {
 }
 
 /**
+ * The cache entry for `model` if its manifest is readable and every file has
+ * the recorded size, without hashing: lets a caller start building from the
+ * files while `openCachedModel` verifies them. Nothing read through it may be
+ * used before that verification has passed.
+ */
+export async function peekCachedModel(cacheDir: string, model: string): Promise<PulledModel | undefined> {
+  const dir = entryDir(cacheDir, model);
+  try {
+    const manifest = await readManifest(dir);
+    if (manifest.model !== canonicalModelId(model)) return undefined;
+    for (const [rel, info] of Object.entries(manifest.files)) {
+      const st = await fsp.stat(path.join(dir, rel)).catch(() => undefined);
+      if (!st?.isFile() || st.size !== info.size) return undefined;
+    }
+    return { model: manifest.model, dir, source: manifest.source, files: manifest.files, fetched: false };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The verified cache entry for `model`: the manifest must exist and every
  * file in it must have the recorded size and sha256.
  * Throws ModelError `E_CACHE_MISSING` or `E_CACHE_CORRUPT`, naming the file.
@@ -227,7 +249,7 @@ export async function openCachedModel(cacheDir: string, model: string, io: IoOpt
   for (const [rel, info] of entries) {
     const file = path.join(dir, rel);
     const base = done;
-    const got = await hashFile(file, io.signal, (n) => io.onProgress?.({ phase: 'verify', done: base + n, total, message: rel }));
+    const got = await hashFileOffThread(file, io.signal, (n) => io.onProgress?.({ phase: 'verify', done: base + n, total, message: rel }));
     if (got.sha256 !== info.sha256) {
       throw new ModelError(`model cache file ${file} is corrupt: sha256 ${got.sha256}, expected ${info.sha256}`, 'E_CACHE_CORRUPT', file);
     }
