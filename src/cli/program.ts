@@ -183,10 +183,14 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(new Option('--dict-size <n>', 'SAE dictionary size').argParser((v) => parseInt(v, 10)).default(4096))
     .addOption(new Option('--k <n>', 'SAE active features per vector').argParser((v) => parseInt(v, 10)).default(64))
     .addOption(new Option('--epochs <n>', 'SAE training epochs').argParser((v) => parseInt(v, 10)).default(30))
-    .addOption(new Option('--key-features <n>', 'size of the steering key set').argParser((v) => parseInt(v, 10)).default(256))
+    .addOption(
+      new Option('--key-features <m|auto>', 'size of the steering key set; auto: the best of 64…1024 on a validation split of the training queries')
+        .argParser(parseKeySize)
+        .default('auto'),
+    )
     .addOption(new Option('--seed <n>', 'random seed').argParser((v) => parseInt(v, 10)).default(13))
     .action(
-      act((ctx, o: { data: string; out: string; work: string; model: string; source?: string; dictSize: number; k: number; epochs: number; keyFeatures: number; seed: number }) =>
+      act((ctx, o: { data: string; out: string; work: string; model: string; source?: string; dictSize: number; k: number; epochs: number; keyFeatures: number | 'auto'; seed: number }) =>
         runTrainBundle(ctx, {
           ...o,
           command: `npx xetrieval train bundle --data ${o.data} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}`,
@@ -246,4 +250,12 @@ export async function runCli(argv: string[], io: CliIo, signal: AbortSignal = ne
     io.stderr.write(`xetrieval: ${message}\n`);
     return exit;
   }
+}
+
+/** `--key-features`: a positive integer or "auto". */
+export function parseKeySize(v: string): number | 'auto' {
+  if (v.trim() === 'auto') return 'auto';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer or "auto", got "${v}"`);
+  return n;
 }

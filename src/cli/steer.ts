@@ -62,10 +62,10 @@ export async function runSteer(ctx: CliContext, o: SteerCliOptions): Promise<num
   );
   ctx.progress.end();
   const w = (s: string) => ctx.io.stdout.write(s);
-  w(`${r.keys.length} key features by RUS (${r.trainedOn}); ${r.control.length} matched non-key features; ${r.queries} queries, ${r.pairs} candidate pairs\n`);
+  w(`${r.keys.length} key features by RUS (${r.trainedOn}); controls: ${r.randomControl.length} random and ${r.control.length} activity-matched non-key features; ${r.queries} queries, ${r.pairs} candidate pairs\n`);
   w(`top key features: ${r.keys.slice(0, 8).map((k) => `${k.id}${k.label ? ` (${k.label})` : ''}`).join(', ')}\n\n`);
-  w('alpha  key:NDCG@10  MRR@10  R@100   non-key:NDCG@10  MRR@10  R@100\n');
-  for (const c of r.curve) w(`${c.alpha.toFixed(2).padStart(5)}  ${f(c.key['ndcg@10'])}       ${f(c.key['mrr@10'])}  ${f(c.key['recall@100'])}  ${f(c.nonKey['ndcg@10'])}           ${f(c.nonKey['mrr@10'])}  ${f(c.nonKey['recall@100'])}\n`);
+  w('alpha  key:NDCG@10  MRR@10  R@100   random non-key:NDCG@10  matched non-key:NDCG@10\n');
+  for (const c of r.curve) w(`${c.alpha.toFixed(2).padStart(5)}  ${f(c.key['ndcg@10'])}       ${f(c.key['mrr@10'])}  ${f(c.key['recall@100'])}  ${f(c.randomNonKey['ndcg@10'])}                  ${f(c.nonKey['ndcg@10'])}\n`);
   if (o.save) {
     const cfg = uniformConfig(o.model, r.keys.map((k) => k.id), o.saveAlpha, {
       createdFrom: { eval: o.eval, ...(o.train ? { train: o.train } : {}), keyFeatures: o.keyFeatures, method: 'RUS top-m' },

@@ -18,7 +18,7 @@ export interface TrainBundleCliOptions {
   dictSize: number;
   k: number;
   epochs: number;
-  keyFeatures: number;
+  keyFeatures: number | 'auto';
   seed: number;
   command: string;
 }

@@ -4,7 +4,7 @@
  * re-ranked with the steered embeddings (codes come with the embeddings, so
  * nothing is re-encoded per α).
  */
-import { RusAccumulator, SparseCode, keyFeatures, steerEmbedding, steeringControl } from '../core/explain';
+import { RusAccumulator, SparseCode, keyFeatures, steerEmbedding, steeringControl, randomControl } from '../core/explain';
 import { MetricSpec, Qrels, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerResult } from '../protocol/worker';
 import { Explainer } from './explainer';
@@ -51,6 +51,7 @@ export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs:
   // class-balanced RUS (pos/|D+| − neg/|D−|): eval files carry more negatives than positives
   const keys = o.features ?? keyFeatures(rus.meanRus, o.keyFeatures);
   const control = steeringControl(rus, keys, { seed: 7 }).ids;
+  const random = randomControl(sae.dictSize, keys, keys.length, 7);
   const qrels = qrelsOf(evalPairs);
 
   const rank = (ids: number[], alpha: number) => {
@@ -78,10 +79,11 @@ export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs:
   return {
     keys: keys.map((id) => ({ id, rus: rus.meanRus[id], label: explainer.labels.get(id)?.label ?? '' })),
     control,
+    randomControl: random,
     queries: qrels.size,
     pairs: evalPairs.length,
     trainedOn: o.trainedOn,
-    curve: o.alphas.map((alpha) => ({ alpha, key: rank(keys, alpha), nonKey: rank(control, alpha) })),
+    curve: o.alphas.map((alpha) => ({ alpha, key: rank(keys, alpha), randomNonKey: rank(random, alpha), nonKey: rank(control, alpha) })),
   };
 }
 

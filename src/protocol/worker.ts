@@ -212,7 +212,8 @@ export interface TrainBundleParams {
   dictSize: number;
   k: number;
   saeEpochs: number;
-  keyFeatures: number;
+  /** steering key-set size m, or 'auto': chosen on a validation split of the training queries */
+  keyFeatures: number | 'auto';
   seed: number;
   /** the command line recorded in the manifest and REPORT.md */
   command: string;
@@ -244,12 +245,15 @@ export type RankMetrics = Record<string, number>;
 
 export interface SteerResult {
   keys: { id: number; rus: number; label: string }[];
+  /** same-size non-key features matched on activity */
   control: number[];
+  /** same-size non-key features drawn uniformly from the dictionary */
+  randomControl: number[];
   queries: number;
   pairs: number;
   trainedOn: 'train' | 'eval (in-sample)';
-  /** α = 1 is the unsteered ranking */
-  curve: { alpha: number; key: RankMetrics; nonKey: RankMetrics }[];
+  /** α = 1 is the unsteered ranking; nonKey is the matched control */
+  curve: { alpha: number; key: RankMetrics; randomNonKey: RankMetrics; nonKey: RankMetrics }[];
 }
 
 export interface RerankSetParams {

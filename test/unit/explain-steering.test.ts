@@ -8,6 +8,7 @@ import {
   RusAccumulator,
   serializeSteeringConfig,
   steerEmbedding,
+  randomControl,
   steeringControl,
   steerRun,
   steerScores,
@@ -90,6 +91,18 @@ describe('explain/steering', () => {
     const picks = new Set([0, 1, 2, 3, 4, 5].map((seed) => steeringControl({ active: tied }, [0, 1], { seed }).ids.join()));
     for (const p of picks) assert.ok(p.split(',').every((j) => +j >= 2 && +j <= 6));
     assert.ok(picks.size > 1);
+  });
+
+  it('random control: same size, never a key feature, ascending, reproducible by seed', () => {
+    const keys = [1, 5, 7];
+    const c = randomControl(10, keys, 3, 4);
+    assert.strictEqual(c.length, 3);
+    assert.ok(c.every((j) => !keys.includes(j) && j >= 0 && j < 10));
+    assert.deepStrictEqual([...c].sort((a, b) => a - b), c);
+    assert.deepStrictEqual(randomControl(10, keys, 3, 4), c);
+    // 7 non-key features: asking for more gives all of them
+    assert.deepStrictEqual(randomControl(10, keys, 20, 4), [0, 2, 3, 4, 6, 8, 9]);
+    assert.ok(new Set([0, 1, 2, 3, 4, 5].map((seed) => randomControl(10, keys, 3, seed).join())).size > 1);
   });
 
   it('α = 1 is the identity; α = 0 and 2 move the embedding by hand', () => {

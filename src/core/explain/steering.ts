@@ -161,6 +161,19 @@ export function steeringControl(result: Pick<RusResult, 'active'>, keys: readonl
 }
 
 /**
+ * The plain control: `size` features drawn uniformly (seeded) from the whole
+ * dictionary minus the key set. Most of them are rare, so it shows what an
+ * arbitrary feature set does; `steeringControl` is the stricter, activity-
+ * matched one. Ascending ids.
+ */
+export function randomControl(dictSize: number, keys: readonly number[], size: number, seed = 0): number[] {
+  const keySet = new Set(keys);
+  const pool: number[] = [];
+  for (let j = 0; j < dictSize; j++) if (!keySet.has(j)) pool.push(j);
+  return shuffled(pool, mulberry32(seed)).slice(0, Math.max(0, size)).sort((a, b) => a - b);
+}
+
+/**
  * z' = z + Σ_{j ∈ S} (α_j − 1)·a_j·W_j, renormalised unless told not to.
  * Only features active in `code` move anything: a_j = 0 elsewhere.
  */

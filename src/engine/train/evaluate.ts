@@ -9,9 +9,11 @@ import {
   SparseCode,
   compareOverlapToControl,
   keyFeatures,
+  randomControl,
   steerEmbedding,
   steeringControl,
 } from '../../core/explain';
+import { mulberry32, shuffled } from '../../core/explain/rng';
 import { MetricSpec, Qrels, evaluate } from '../../core/metrics';
 import { denseRun, selectRows } from '../../core/retrieval';
 import { Matrix } from '../../core/vectorStore';
@@ -158,34 +160,96 @@ export function steerMatrix(sae: SaeEncoder, m: Matrix, codes: SparseCode[], alp
   return { dim: D, ids: m.ids, data };
 }
 
+export interface KeySizeSelection {
+  /** the chosen m */
+  m: number;
+  /** the α the choice was made at */
+  alpha: number;
+  fitQueries: number;
+  valQueries: number;
+  /** validation NDCG@10 without steering */
+  valBase: number;
+  /** validation NDCG@10 with the top-m key features (by RUS on the fit queries) scaled by α */
+  grid: { m: number; keys: number; ndcg: number }[];
+}
+
 export interface SteeringCurve {
   keys: number[];
+  /** same-size non-key features drawn uniformly from the dictionary */
+  randomControl: number[];
+  /** same-size non-key features matched on activity (the stricter control) */
   control: number[];
   controlMatched: number;
+  selection?: KeySizeSelection;
   alphas: number[];
   key: Metrics[];
+  randomNonKey: Metrics[];
   nonKey: Metrics[];
 }
 
-/** NDCG/MRR/Recall on `test` with key (and same-size non-key) features scaled by each α. */
-export async function steeringCurve(sae: SaeEncoder, train: EvalSet, test: EvalSet, m: number, alphas: number[]): Promise<SteeringCurve> {
+function runSteered(sae: SaeEncoder, set: EvalSet, qCodes: SparseCode[], dCodes: SparseCode[], ids: number[], alpha: number): Metrics {
+  const map = new Map(ids.map((j) => [j, alpha]));
+  return retrieval(steerMatrix(sae, set.queries, qCodes, map), steerMatrix(sae, set.docs, dCodes, map), set.qrels);
+}
+
+/**
+ * Chooses the key-set size m on the training queries alone: RUS on a seeded
+ * 75% of them, NDCG@10 at `alpha` on the other 25%, the best m of `grid`
+ * (ties go to the smaller set). Keeps the test split out of the choice.
+ */
+export async function chooseKeySize(sae: SaeEncoder, train: EvalSet, grid: number[], alpha: number, seed: number): Promise<KeySizeSelection> {
+  const judged = train.queries.ids.filter((id) => train.qrels.has(id)).sort();
+  const order = shuffled(judged, mulberry32(seed));
+  const nVal = Math.max(1, Math.round(order.length / 4));
+  const valIds = new Set(order.slice(0, nVal));
+  const fitIds = new Set(order.slice(nVal));
+  const part = (ids: Set<string>): EvalSet => ({
+    name: train.name,
+    queries: selectRows(train.queries, ids),
+    docs: train.docs,
+    qrels: new Map([...train.qrels].filter(([q]) => ids.has(q))),
+  });
+  const fit = part(fitIds);
+  const val = part(valIds);
+  const rus = (await rusFromTraining(sae, fit)).result();
+  const qCodes = await codesOf(sae, val.queries);
+  const dCodes = await codesOf(sae, val.docs);
+  const valBase = retrieval(val.queries, val.docs, val.qrels)['ndcg@10'];
+  const rows = [...new Set(grid)].sort((a, b) => a - b).map((m) => {
+    const keys = keyFeatures(rus.meanRus, m);
+    return { m, keys: keys.length, ndcg: runSteered(sae, val, qCodes, dCodes, keys, alpha)['ndcg@10'] };
+  });
+  const best = rows.reduce((a, b) => (b.ndcg > a.ndcg ? b : a));
+  return { m: best.m, alpha, fitQueries: fitIds.size, valQueries: valIds.size, valBase, grid: rows };
+}
+
+export const KEY_SIZE_GRID = [64, 128, 256, 512, 1024];
+
+/**
+ * NDCG/MRR/Recall on `test` with key features (and two same-size non-key
+ * controls) scaled by each α. `m` = 'auto' chooses the key-set size on a
+ * split of `train` (chooseKeySize at α = 1.5); RUS for the curve then uses all of `train`.
+ */
+export async function steeringCurve(sae: SaeEncoder, train: EvalSet, test: EvalSet, m: number | 'auto', alphas: number[], seed = 13): Promise<SteeringCurve> {
+  const selection = m === 'auto' ? await chooseKeySize(sae, train, KEY_SIZE_GRID, 1.5, seed) : undefined;
   const acc = await rusFromTraining(sae, train);
   const r = acc.result();
   // class-balanced RUS: with several negatives per query the raw sums are dominated by D−
-  const keys = keyFeatures(r.meanRus, m);
+  const keys = keyFeatures(r.meanRus, selection?.m ?? (m as number));
   const ctrl = steeringControl(r, keys, { seed: 7 });
+  const rnd = randomControl(sae.dictSize, keys, keys.length, 7);
   const qCodes = await codesOf(sae, test.queries);
   const dCodes = await codesOf(sae, test.docs);
-  const run = (ids: number[], alpha: number): Metrics => {
-    const map = new Map(ids.map((j) => [j, alpha]));
-    return retrieval(steerMatrix(sae, test.queries, qCodes, map), steerMatrix(sae, test.docs, dCodes, map), test.qrels);
-  };
+  const run = (ids: number[], alpha: number): Metrics => runSteered(sae, test, qCodes, dCodes, ids, alpha);
   return {
     keys,
+    randomControl: rnd,
     control: ctrl.ids,
     controlMatched: ctrl.matched,
+    selection,
     alphas,
     key: alphas.map((a) => run(keys, a)),
+    randomNonKey: alphas.map((a) => run(rnd, a)),
     nonKey: alphas.map((a) => run(ctrl.ids, a)),
   };
 }

@@ -49,9 +49,17 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push(`| mean cosine keeping only O(q,d) / only control | ${f(e.meanKeepOverlap)} / ${f(e.meanKeepControl)} |`, '');
 
   lines.push('## Steering (key features by RUS on SciFact train pairs, evaluated on SciFact test)', '');
-  lines.push(`RUS over relevant train pairs (D+) and each train query's top-5 retrieved non-relevant documents (D−), class-balanced (Σ_{D+} I_j/|D+| − Σ_{D−} I_j/|D−|, since D− is five times larger). Key set: the top ${st.keys.length} features; control: ${st.control.length} non-key features matched on activity (${st.controlMatched} fully matched). The selected activations are scaled by α on both query and document (error-preserving: z + (α−1)Σ a_j W_j, renormalised).`, '');
-  lines.push('| α | key NDCG@10 | key MRR@10 | key R@100 | non-key NDCG@10 | non-key MRR@10 | non-key R@100 |', '|---|---|---|---|---|---|---|');
-  st.alphas.forEach((a, i) => lines.push(`| ${a} | ${m3(st.key[i]).replace(/ \| /g, ' | ')} | ${m3(st.nonKey[i])} |`));
+  lines.push(`RUS over relevant train pairs (D+) and each train query's top-5 retrieved non-relevant documents (D−), class-balanced (Σ_{D+} I_j/|D+| − Σ_{D−} I_j/|D−|, since D− is five times larger). Key set: the top ${st.keys.length} features by RUS. The selected activations are scaled by α on both query and document (error-preserving: z + (α−1)Σ a_j W_j, renormalised).`, '');
+  if (st.selection) {
+    const sel = st.selection;
+    lines.push(`The key-set size m was chosen on the training queries alone: RUS on ${sel.fitQueries} of them, NDCG@10 at α = ${sel.alpha} on the other ${sel.valQueries} (validation NDCG@10 without steering ${f(sel.valBase)}); the best m is used, with RUS recomputed on all training queries.`, '');
+    lines.push('| m | validation NDCG@10 at α = ' + sel.alpha + ' |', '|---|---|');
+    for (const g of sel.grid) lines.push(`| ${g.m}${g.m === sel.m ? ' (chosen)' : ''} | ${f(g.ndcg)} |`);
+    lines.push('');
+  }
+  lines.push(`Two same-size non-key controls: **random** — ${st.randomControl.length} features drawn uniformly from the rest of the dictionary (mostly rarely active, as an arbitrary feature set is); **matched** — ${st.control.length} non-key features matched to the key set on activity (${st.controlMatched} fully matched), the stricter test, since scaling any often-active set moves many scores.`, '');
+  lines.push('| α | key NDCG@10 | key MRR@10 | key R@100 | random non-key NDCG@10 | matched non-key NDCG@10 |', '|---|---|---|---|---|---|');
+  st.alphas.forEach((a, i) => lines.push(`| ${a} | ${m3(st.key[i])} | ${f(st.randomNonKey[i]['ndcg@10'])} | ${f(st.nonKey[i]['ndcg@10'])} |`));
   lines.push('');
 
   lines.push('## Feature labels', '');
