@@ -134,9 +134,24 @@ export function describeCandidate(c: Pick<RankedCandidate, 'rank' | 'baseRank' |
   return s;
 }
 
+/** Prefix of a failing query's label: the label is what a default-width sidebar still shows (the description is cut first). */
+export const FAILING_PREFIX = 'failing · ';
+/** Query texts longer than this are cut in the label (the tooltip has all of it). */
+export const QUERY_LABEL_CHARS = 90;
+
+/** A query row's label: `failing · ` (highlighted) before the query text of a failing query. */
+export function queryLabel(q: Pick<QueryStatus, 'text' | 'failing'>): vscode.TreeItemLabel {
+  const text = oneLine(q.text, QUERY_LABEL_CHARS);
+  if (!q.failing) return { label: text };
+  return { label: `${FAILING_PREFIX}${text}`, highlights: [[0, 'failing'.length]] };
+}
+
+/** A query row's description: for a failing query, the best rank of a relevant candidate that a label-0 one beats; then the id and the candidate count. */
 export function describeQuery(q: QueryStatus): string {
   const n = q.candidates.length;
-  return `${q.id} · ${n} candidate${n === 1 ? '' : 's'}${q.failing ? ' · failing' : ''}`;
+  const beaten = q.failing ? q.candidates.find((c) => c.failing && (c.label ?? 0) > 0) : undefined;
+  const where = beaten ? `relevant at #${beaten.rank} · ` : '';
+  return `${where}${q.id} · ${n} candidate${n === 1 ? '' : 's'}`;
 }
 
 export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disposable {
@@ -219,7 +234,7 @@ export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disp
   getTreeItem(el: CaseNode): vscode.TreeItem {
     if (el.kind === 'query') {
       const q = this.store.set.query(el.id);
-      const item = new vscode.TreeItem(oneLine(q?.text ?? el.id, 90), vscode.TreeItemCollapsibleState.Collapsed);
+      const item = new vscode.TreeItem(q ? queryLabel(q) : el.id, vscode.TreeItemCollapsibleState.Collapsed);
       item.id = `q:${el.id}`;
       if (!q) return item;
       item.description = describeQuery(q);
@@ -260,14 +275,14 @@ export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disp
         const qi = this.getTreeItem(qn);
         const q = this.store.set.query((qn as { id: string }).id)!;
         return {
-          label: String(qi.label),
+          label: labelText(qi.label),
           description: String(qi.description ?? ''),
           icon: (qi.iconPath as vscode.ThemeIcon | undefined)?.id,
           failing: q.failing,
           children: this.getChildren(qn).map((cn) => {
             const ci = this.getTreeItem(cn);
             const c = q.candidates.find((x) => x.key === (cn as { key: string }).key)!;
-            return { label: String(ci.label), description: String(ci.description ?? ''), icon: (ci.iconPath as vscode.ThemeIcon | undefined)?.id, failing: c.failing, key: c.key };
+            return { label: labelText(ci.label), description: String(ci.description ?? ''), icon: (ci.iconPath as vscode.ThemeIcon | undefined)?.id, failing: c.failing, key: c.key };
           }),
         };
       });
@@ -285,6 +300,10 @@ function candidateIcon(c: RankedCandidate): vscode.ThemeIcon {
   if (c.failing) return new vscode.ThemeIcon(relevant ? 'arrow-down' : 'arrow-up', new vscode.ThemeColor('list.warningForeground'));
   if (c.label === undefined) return new vscode.ThemeIcon('circle-small');
   return new vscode.ThemeIcon(relevant ? 'circle-filled' : 'circle-outline');
+}
+
+function labelText(l: string | vscode.TreeItemLabel | undefined): string {
+  return typeof l === 'string' ? l : (l?.label ?? '');
 }
 
 function oneLine(s: string, max: number): string {
