@@ -37,6 +37,7 @@ import {
   snapAlpha,
   sortFeatures,
   viewNames,
+  visibleSliders,
 } from './model';
 import { loadViewState, log, onHostMessage, post, saveViewState } from './vscode';
 
@@ -383,6 +384,12 @@ function renderSteering(c: PanelCase): HTMLElement {
     }
     idField.removeAttribute('invalid');
     if (current?.sliders.some((s) => s.id === id)) {
+      // Already there, perhaps behind "Show more": show it and go to it.
+      if (!document.querySelector(`input[data-slider="${id}"]`)) {
+        view.allSliders = true;
+        persist();
+        renderSliders(current.sliders);
+      }
       document.querySelector<HTMLInputElement>(`input[data-slider="${id}"]`)?.focus();
       return;
     }
@@ -401,10 +408,20 @@ function renderSteering(c: PanelCase): HTMLElement {
   save.addEventListener('click', () => request({ type: 'saveSteering' }));
   load.addEventListener('click', () => request({ type: 'loadSteering' }));
 
+  const more = h('button', { class: 'link more-sliders', type: 'button', id: 'more-sliders', 'aria-controls': 'sliders' });
+  more.addEventListener('click', () => {
+    view.allSliders = !view.allSliders;
+    persist();
+    if (current) renderSliders(current.sliders);
+    more.focus();
+  });
+
   body.append(
     metrics,
     h('div', { class: 'status-line' }, h('span', { id: 'rerank-time', class: 'muted' }), h('span', { id: 'pending', class: 'muted' })),
+    h('div', { class: 'sliders-caption muted', id: 'sliders-caption' }),
     sliders,
+    more,
     h('div', { class: 'add-row' }, idField, add),
     h('div', { class: 'button-row' }, reset, save, load),
   );
@@ -435,13 +452,38 @@ function renderMetrics(metrics: Record<string, number> | undefined): void {
 
 function renderSliders(sliders: PanelSlider[]): void {
   const el = document.getElementById('sliders');
-  if (!el) return;
+  const more = document.getElementById('more-sliders');
+  const caption = document.getElementById('sliders-caption');
+  if (!el || !more || !caption) return;
   el.replaceChildren();
+  const suggested = sliders.filter((s) => s.suggested).length;
+  caption.textContent = suggested ? `${suggested} suggested: key features by RUS on the eval file` : '';
+  caption.hidden = suggested === 0;
   if (sliders.length === 0) {
-    el.append(h('p', { class: 'muted' }, 'No sliders yet. Suggested key features appear here once a loaded eval file\'s steering set is ready (see the status bar); or add a feature id below.'));
+    more.hidden = true;
+    el.classList.remove('all');
+    // An eval file's case (it has metrics) waits for the steering set; any other case gets no suggestions at all.
+    const judged = current?.metrics !== undefined && Object.keys(current.metrics).length > 0;
+    el.append(
+      h(
+        'p',
+        { class: 'muted' },
+        judged
+          ? 'No sliders yet. Suggested key features appear here once the eval file\'s steering set is ready (see the status bar); or add a feature id below.'
+          : 'No suggested sliders: they come from the judged pairs of a loaded eval file, and this case is not one of them. Add a feature id below to make one.',
+      ),
+    );
     return;
   }
-  for (const s of sliders) {
+  // A few sliders, so the metrics and the re-ranked candidates below stay in view while one moves.
+  const { visible, hidden } = visibleSliders(sliders, view.allSliders);
+  const expanded = view.allSliders && visibleSliders(sliders, false).hidden > 0;
+  more.hidden = hidden === 0 && !expanded;
+  more.textContent = hidden > 0 ? `Show ${hidden} more` : 'Show fewer';
+  more.setAttribute('aria-expanded', String(expanded));
+  // All of them scroll in a bounded box instead of pushing the candidates down.
+  el.classList.toggle('all', expanded);
+  for (const s of visible) {
     const input = h('input', { type: 'range', min: 0, max: 2, step: 0.05, 'data-slider': s.id, 'aria-label': `α of feature ${s.id} ${s.label}` }) as HTMLInputElement;
     input.value = String(s.alpha);
     const out = h('output', { class: `num alpha${s.alpha !== 1 ? ' changed' : ''}` }, s.alpha.toFixed(2));
@@ -459,17 +501,12 @@ function renderSliders(sliders: PanelSlider[]): void {
       input.value = '1';
       onChange(1);
     });
+    const tip = `#${s.id} ${s.label || '(unlabelled)'}${s.suggested ? '\nsuggested: key feature by RUS on the eval file' : '\nadded, not suggested'}${s.rus !== undefined ? ` (RUS ${fmt(s.rus, 4)})` : ''}`;
     el.append(
       h(
         'div',
         { class: `slider${s.suggested ? ' suggested' : ''}`, 'data-id': s.id },
-        h(
-          'div',
-          { class: 'slider-label', title: s.rus !== undefined ? `RUS ${fmt(s.rus, 4)}` : undefined },
-          h('span', { class: 'fid num' }, `#${s.id}`),
-          h('span', { class: 'name' }, s.label || '(unlabelled)'),
-          s.suggested ? h('vscode-badge', { class: 'suggested-badge', title: 'suggested: key feature by RUS on the eval file' }, 'suggested') : null,
-        ),
+        h('div', { class: 'slider-label', title: tip }, h('span', { class: 'fid num' }, `#${s.id}`), h('span', { class: 'name' }, s.label || '(unlabelled)')),
         h('div', { class: 'slider-control' }, input, out),
       ),
     );
@@ -504,15 +541,20 @@ function renderCandidates(candidates: PanelCandidate[]): void {
   for (const c of byRank(candidates)) {
     const move = rankMove(c, originalRanks);
     const rel = c.label !== undefined && c.label > 0;
+    // Two lines of title (the doc id first), the score with the judgement under it; the whole text in the tooltip.
     frag.append(
       h(
         'li',
-        { class: `cand${c.selected ? ' selected' : ''}`, 'data-doc': c.docId, tabindex: 0, 'aria-current': c.selected ? 'true' : undefined, title: c.title ?? c.docId },
+        { class: `cand${c.selected ? ' selected' : ''}`, 'data-doc': c.docId, tabindex: 0, 'aria-current': c.selected ? 'true' : undefined, title: c.title ? `${c.docId}: ${c.title}` : c.docId },
         h('span', { class: 'rank num' }, String(c.rank)),
         h('span', { class: `move ${move.delta > 0 ? 'up' : move.delta < 0 ? 'down' : ''}`, title: move.text || 'unchanged' }, move.arrow ? `${move.arrow}${Math.abs(move.delta)}` : ''),
-        h('span', { class: 'cand-text' }, h('span', { class: 'doc-id' }, c.docId), c.title ? h('span', { class: 'cand-title' }, c.title) : null),
-        c.label !== undefined ? h('span', { class: `grade ${rel ? 'rel' : 'nonrel'}`, title: rel ? `relevant (grade ${c.label})` : 'judged not relevant' }, rel ? `★${c.label}` : '·') : null,
-        h('span', { class: 'num score' }, fmt(c.score)),
+        h('span', { class: 'cand-text' }, h('span', { class: 'doc-id num' }, c.docId), c.title ? h('span', { class: 'cand-title' }, ` ${c.title}`) : null),
+        h(
+          'span',
+          { class: 'cand-meta' },
+          h('span', { class: 'num score' }, fmt(c.score)),
+          c.label !== undefined ? h('span', { class: `grade ${rel ? 'rel' : 'nonrel'}`, title: rel ? `relevant (grade ${c.label})` : 'judged not relevant' }, rel ? `★${c.label}` : 'not rel.') : null,
+        ),
       ),
     );
   }
@@ -537,9 +579,10 @@ function renderCase(c: PanelCase, t0: number): void {
   view.caseKey = key;
   showBanner('none');
 
-  // Sliders first, then the ranking they move, then the erasure check.
-  const aside = h('aside', { class: 'side' }, renderSteering(c), renderCandidateSection(), renderErasure(c));
-  root.replaceChildren(renderHeader(c), h('div', { class: 'layout' }, renderFeatureSection(c), aside));
+  // Sliders first, then the ranking they move, then the erasure check: a column of its own from the top of the
+  // page (the header sits over the table only), so the metrics, the sliders and the candidates fit one screen.
+  const aside = h('aside', { class: 'side', 'aria-label': 'steering and candidates' }, renderSteering(c), renderCandidateSection(), renderErasure(c));
+  root.replaceChildren(h('div', { class: 'layout' }, renderHeader(c), renderFeatureSection(c), aside));
   root.hidden = false;
   byId('empty').hidden = true;
   renderCandidates(c.candidates);

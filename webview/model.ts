@@ -3,7 +3,7 @@
  * number formats, reply bookkeeping. Kept apart from main.ts so the unit
  * tests run it in Node.
  */
-import type { PanelCandidate, SortKey } from '../src/protocol/webview';
+import type { PanelCandidate, PanelSlider, SortKey } from '../src/protocol/webview';
 import type { PairExplanation, SharedFeature } from '../src/protocol/worker';
 
 /** The document views to show, `original` first, then the usual generated ones, then the rest by name. */
@@ -82,6 +82,22 @@ export function rankMove(c: PanelCandidate, originalRanks: ReadonlyMap<string, n
   const delta = base - c.rank;
   const arrow = delta > 0 ? '▲' : '▼';
   return { delta, arrow, text: `${arrow}${Math.abs(delta)} (was ${base})` };
+}
+
+/** Suggested sliders shown before "Show N more": enough to steer, few enough that the re-ranked list stays in view. */
+export const SLIDERS_SHOWN = 5;
+
+/**
+ * The sliders to draw, in the host's order: all of them when `showAll`; else
+ * the first `shown` suggested ones plus every slider the user added or moved
+ * (a moved or added slider never hides). `hidden` counts the rest.
+ */
+export function visibleSliders(sliders: readonly PanelSlider[], showAll: boolean, shown = SLIDERS_SHOWN): { visible: PanelSlider[]; hidden: number } {
+  if (showAll) return { visible: [...sliders], hidden: 0 };
+  let k = 0;
+  // Position among the suggested ones decides, not α: moving a slider never changes which others show.
+  const visible = sliders.filter((s) => !s.suggested || k++ < shown || s.alpha !== 1);
+  return { visible, hidden: sliders.length - visible.length };
 }
 
 /** Candidates in rank order (ties by doc id), without touching the input. */

@@ -149,7 +149,8 @@ export class SampleSteering {
     const rng = mulberry32(11);
     this.base = SAMPLE_CANDIDATES.map((_, i) => +(0.71 - i * 0.012 - rng() * 0.004).toFixed(4));
     for (let i = 0; i < Math.min(n, 12); i++) this.labels.set(37 + ((i * 7919) % 4096), NAMED_FEATURES[i][0]);
-    this.suggested = [1, 2, 10, 0].filter((i) => i < n).map((i, k) => ({ id: 37 + ((i * 7919) % 4096), rus: +(0.012 - k * 0.002).toFixed(4) }));
+    // A dozen suggestions, about as many as a real eval file gets (up to 16), so the panel is drawn with a realistic slider list.
+    this.suggested = [1, 2, 10, 0, 3, 4, 5, 6, 7, 8, 9, 11].filter((i) => i < n).map((i, k) => ({ id: 37 + ((i * 7919) % 4096), rus: +(0.012 - k * 0.0008).toFixed(4) }));
     for (const s of this.suggested) this.alphas.set(s.id, 1);
   }
 

@@ -283,10 +283,12 @@ export interface PanelViewState {
   scrollY: number;
   /** header texts the user expanded */
   expandedText: ('query' | 'doc')[];
+  /** every steering slider shown, rather than the first suggested ones and those the user added or moved */
+  allSliders: boolean;
   caseKey?: { queryId?: string; docId?: string };
 }
 
-export const DEFAULT_VIEW_STATE: PanelViewState = { sort: { key: 'share', dir: -1 }, filter: '', expanded: [], scrollY: 0, expandedText: [] };
+export const DEFAULT_VIEW_STATE: PanelViewState = { sort: { key: 'share', dir: -1 }, filter: '', expanded: [], scrollY: 0, expandedText: [], allSliders: false };
 
 const isSortKey = (v: unknown): v is SortKey =>
   v === 'id' || v === 'label' || v === 'query' || v === 'share' || v === 'erasure' || (isStr(v) && v.startsWith('view:'));
@@ -300,6 +302,7 @@ export function restoreViewState(v: unknown): PanelViewState {
   if (isArrayOf(v.expanded, isFeatureId)) s.expanded = [...v.expanded];
   if (isNum(v.scrollY) && v.scrollY >= 0) s.scrollY = v.scrollY;
   if (isArrayOf(v.expandedText, (x): x is 'query' | 'doc' => x === 'query' || x === 'doc')) s.expandedText = [...v.expandedText];
+  if (typeof v.allSliders === 'boolean') s.allSliders = v.allSliders;
   if (isObj(v.caseKey) && optional(v.caseKey.queryId, isStr) && optional(v.caseKey.docId, isStr)) {
     s.caseKey = { queryId: v.caseKey.queryId as string | undefined, docId: v.caseKey.docId as string | undefined };
   }

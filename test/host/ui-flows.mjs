@@ -107,6 +107,15 @@ try {
   check(rowTexts.length > 0, `Cases view shows ${rowTexts.length} rows`);
   const firstFailingIdx = rowTexts.findIndex((s) => /failing/.test(s));
   check(firstFailingIdx === 0, `a failing query comes first (first failing at row ${firstFailingIdx})`);
+  // At the default sidebar width the word "failing" is drawn, highlighted, inside the view (the description is cut first).
+  const mark = rows.first().locator('.label-name .highlight');
+  const markText = (await mark.textContent().catch(() => ''))?.trim();
+  const markBox = await mark.boundingBox().catch(() => null);
+  const paneBox = await casesPane.boundingBox();
+  check(
+    markText === 'failing' && !!markBox && markBox.width > 0 && markBox.x + markBox.width <= paneBox.x + paneBox.width,
+    `first row shows "${markText}" at x ${markBox ? Math.round(markBox.x) : '?'}–${markBox ? Math.round(markBox.x + markBox.width) : '?'} in a view ${Math.round(paneBox.width)} px wide`,
+  );
   await page.mouse.move(1200, 50); // empty tab-bar space: no tooltip there
   await page.waitForTimeout(500);
   await page.screenshot({ path: path.join(outDir, 'ui-cases.png') });
@@ -164,6 +173,29 @@ try {
   const moves = await frame.locator('li.cand .move.up, li.cand .move.down').count();
   say(`slider α=${timings.alpha}: "${timings.rerankShown}" (click → text ${timings.sliderToRerankShownMs} ms); ${candAfter.length} candidates, ${moves} moved; changed: ${JSON.stringify(candBefore) !== JSON.stringify(candAfter)}`);
   check(/re-ranked in/.test(timings.rerankShown ?? ''), 'panel shows the re-rank time');
+  // The moved slider, the metrics and every candidate of the query are on one screen.
+  const area = await page.locator('iframe.webview.ready').boundingBox();
+  const where = [];
+  for (const sel of ['.metric[data-metric="ndcg@10"]', 'input[data-slider] >> nth=0', 'li.cand >> nth=0', 'li.cand >> nth=-1', 'li.cand.selected']) {
+    const b = await frame.locator(sel).first().boundingBox();
+    where.push({ sel, ok: !!b && b.y >= area.y - 1 && b.y + b.height <= area.y + area.height + 1, y: b ? `${Math.round(b.y)}–${Math.round(b.y + b.height)}` : 'none' });
+  }
+  check(where.every((w) => w.ok), `in view without scrolling (webview y ${Math.round(area.y)}–${Math.round(area.y + area.height)}): ${where.map((w) => `${w.sel} ${w.y}${w.ok ? '' : ' NO'}`).join(', ')}`);
+  const nSuggested = (await frame.locator('#sliders-caption').textContent())?.match(/^(\d+) suggested/)?.[1];
+  const drawn = await frame.locator('.slider').count();
+  const moreText = (await frame.locator('#more-sliders').textContent()) ?? '';
+  check(Number(nSuggested) <= 5 ? drawn === Number(nSuggested) : drawn === 5 && moreText === `Show ${Number(nSuggested) - 5} more`, `${drawn} of ${nSuggested} suggested sliders drawn, toggle "${moreText}"`);
+  // Candidate titles: two wrapped lines in a column wide enough to read, the whole text in the tooltip.
+  const cands = await frame.locator('li.cand').evaluateAll((els) =>
+    els.map((li) => {
+      const t = li.querySelector('.cand-text');
+      return { tip: li.getAttribute('title') ?? '', title: (li.querySelector('.cand-title')?.textContent ?? '').trim(), docId: li.dataset.doc, lines: Math.round(t.clientHeight / parseFloat(getComputedStyle(t).lineHeight)), width: Math.round(t.clientWidth) };
+    }),
+  );
+  check(
+    cands.length > 0 && cands.every((c) => c.lines === 2 && c.width >= 180 && c.tip === `${c.docId}: ${c.title}` && c.title.length > 40),
+    `candidate titles: ${cands.map((c) => `${c.lines} lines × ${c.width} px, ${c.title.length} chars in the tooltip`).join('; ')}`,
+  );
   await page.mouse.move(1200, 50);
   await page.waitForTimeout(400);
   await page.screenshot({ path: path.join(outDir, 'ui-panel-steered.png') });

@@ -34,7 +34,8 @@ const control = path.join(scratch, 'control');
 fs.mkdirSync(control);
 
 // The panel code for the entry's fallback, for a tree whose extension.ts does not call wirePanel yet.
-const bundle = path.join(root, 'out/test/host/ui-panel-bundle.js');
+// Both files go to the scratch folder, not out/ (a test run beside this one may empty out/ at any time).
+const bundle = path.join(scratch, 'ui-panel-bundle.js');
 await esbuild.build({
   stdin: { contents: "export * from './src/extension/panel'; export * from './src/extension/panelWiring';", resolveDir: root, loader: 'ts' },
   outfile: bundle,
@@ -45,7 +46,7 @@ await esbuild.build({
   external: ['vscode'],
   logLevel: 'warning',
 });
-const entry = path.join(root, 'out/test/host/ui-panel-entry.js');
+const entry = path.join(scratch, 'ui-panel-entry.js');
 fs.writeFileSync(entry, entrySource(control, bundle));
 
 const logs = [];
@@ -95,6 +96,10 @@ try {
   await page.waitForTimeout(400);
   await page.screenshot({ path: path.join(outDir, 'panel-dark.png') });
   say('screenshot test-results/panel-dark.png');
+  // A dozen suggested sliders: five are drawn, the rest behind "Show 7 more".
+  const nSliders = (await host('state')).sliders.length;
+  check(nSliders === 12 && (await frame.locator('.slider').count()) === 5, `5 of ${nSliders} sliders drawn`);
+  check((await frame.locator('#more-sliders').textContent()) === 'Show 7 more', `toggle reads "${await frame.locator('#more-sliders').textContent()}"`);
 
   // 2. Move the first slider by clicking near its right end (α ≈ 1.8): the host re-ranks and the list moves.
   const slider = frame.locator('input[data-slider]').first();
@@ -110,9 +115,29 @@ try {
   check(moves > 0, `${moves} candidates show a rank move`);
   const ndcg = await frame.locator('.metric[data-metric="ndcg@10"] .delta').textContent();
   say(`NDCG@10 change shown: ${ndcg}; ${await frame.locator('#rerank-time').textContent()}`);
+  // The slider moved, the metrics and the re-ranked list are on one screen, without scrolling.
+  const seen = await inView(frame, ['.metric[data-metric="ndcg@10"]', 'input[data-slider] >> nth=0', 'li.cand >> nth=0', 'li.cand >> nth=5', 'li.cand.selected']);
+  check(seen.every((x) => x.in), `in view beside the moved slider: ${seen.map((x) => `${x.what} ${x.in ? 'yes' : `NO (${x.box})`}`).join(', ')}`);
+  const titles = await candidateText(frame);
+  const long = titles.filter((c) => c.title.length > 45);
+  check(long.length > 0 && long.every((c) => c.lines === 2 && c.width >= 180), `long candidate titles wrap to 2 lines in ${long.map((c) => c.width).join('/')} px`);
+  check(titles.every((c) => c.tooltip === `${c.docId}: ${c.title}`), 'each candidate has its doc id and whole title in the tooltip');
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(outDir, 'panel-steered.png') });
   say('screenshot test-results/panel-steered.png');
+
+  // Every slider: they scroll in a bounded box, and the candidates stay where they were.
+  const candTop = (await frame.locator('li.cand').first().boundingBox()).y;
+  await frame.locator('#more-sliders').click();
+  check((await frame.locator('.slider').count()) === 12, `Show 7 more: ${await frame.locator('.slider').count()} sliders drawn`);
+  const box2 = await frame.locator('#sliders').evaluate((el) => ({ all: el.classList.contains('all'), scroll: el.scrollHeight, client: el.clientHeight }));
+  check(box2.all && box2.scroll > box2.client, `the slider list scrolls in its box (${box2.client} of ${box2.scroll} px shown)`);
+  const seenAll = await inView(frame, ['.metric[data-metric="ndcg@10"]', 'li.cand >> nth=0', 'li.cand.selected']);
+  const candTop2 = (await frame.locator('li.cand').first().boundingBox()).y;
+  check(seenAll.every((x) => x.in), `with every slider shown the metrics and candidates stay in view (list moved ${Math.round(candTop2 - candTop)} px)`);
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: path.join(outDir, 'panel-sliders-all.png') });
+  say('screenshot test-results/panel-sliders-all.png');
 
   await frame.locator('#section-erasure').screenshot({ path: path.join(outDir, 'panel-erasure.png') });
   say('screenshot test-results/panel-erasure.png');
@@ -124,7 +149,8 @@ try {
   await page.keyboard.type('#9');
   const added = waitLog((l) => l.rendered?.reason === 'steering');
   await frame.locator('#add-slider').click();
-  check((await added).rendered.rows === 5, 'Add slider: a fifth slider for feature 9');
+  check((await added).rendered.rows === 13, 'Add slider: a 13th slider for feature 9');
+  check((await frame.locator('.slider[data-id="9"]').count()) === 1, 'the added slider is drawn');
   const reset = waitLog((l) => l.rendered?.reason === 'steering');
   await frame.locator('#reset-steering').click();
   await reset;
@@ -168,7 +194,11 @@ try {
   check((await f2.locator('tr.examples-row').count()) === 1, 'expanded row restored');
   check(await f2.locator('#banner').isHidden(), 'the dismissed error does not come back');
   const alphaAfter = await f2.locator('.slider output').allTextContents();
-  check(alphaAfter.length === 5 && alphaAfter.every((a) => a === '1.00'), `sliders restored (${alphaAfter.join(', ')})`);
+  check(alphaAfter.length === 13 && alphaAfter.every((a) => a === '1.00'), `sliders restored, all 13 still shown (${alphaAfter.join(', ')})`);
+  // Show fewer: the first five suggested and the one added by hand.
+  await f2.locator('#more-sliders').click();
+  const fewer = await f2.locator('.slider').evaluateAll((els) => els.map((e) => e.dataset.id));
+  check(fewer.length === 6 && fewer.includes('9') && (await f2.locator('#more-sliders').textContent()) === 'Show 7 more', `Show fewer: sliders ${fewer.join(', ')}`);
 
   // Optional: paint time of the 200-row table, re-sorted repeatedly (median).
   if (process.env.XETRIEVAL_UI_BENCH === '1') await bench(f2);
@@ -229,6 +259,35 @@ async function bench(frame) {
     // A one-off comparison script evaluated in the webview frame (e.g. the same rows as vscode-table cells).
     say(`bench extra: ${await frame.locator('body').evaluate(new Function('body', process.env.XETRIEVAL_UI_BENCH_EXTRA))}`);
   }
+}
+
+/** Whether each selector's element lies wholly inside the webview's visible area. */
+async function inView(frame, selectors) {
+  const area = await page.locator('iframe.webview.ready').boundingBox();
+  const out = [];
+  for (const what of selectors) {
+    const b = await frame.locator(what).first().boundingBox();
+    const ok = !!b && b.height > 0 && b.y >= area.y - 1 && b.y + b.height <= area.y + area.height + 1 && b.x >= area.x - 1 && b.x + b.width <= area.x + area.width + 1;
+    out.push({ what, in: ok, box: b ? `y ${Math.round(b.y)}–${Math.round(b.y + b.height)} of ${Math.round(area.y)}–${Math.round(area.y + area.height)}` : 'none' });
+  }
+  return out;
+}
+
+/** Each candidate's text block: lines drawn, width, the title and the row's tooltip. */
+function candidateText(frame) {
+  return frame.locator('li.cand').evaluateAll((els) =>
+    els.map((li) => {
+      const t = li.querySelector('.cand-text');
+      const lh = parseFloat(getComputedStyle(t).lineHeight);
+      return {
+        docId: li.dataset.doc,
+        title: (li.querySelector('.cand-title')?.textContent ?? '').trim(),
+        tooltip: li.getAttribute('title'),
+        lines: Math.round(t.clientHeight / lh),
+        width: Math.round(t.clientWidth),
+      };
+    }),
+  );
 }
 
 function waitLog(match, ms = 30_000) {

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import type { PanelCandidate } from '../../src/protocol/webview';
+import type { PanelCandidate, PanelSlider } from '../../src/protocol/webview';
 import type { SharedFeature } from '../../src/protocol/worker';
 import { erasureSvg, layoutErasure } from '../../webview/chart';
 import {
@@ -18,6 +18,7 @@ import {
   snapAlpha,
   sortFeatures,
   viewNames,
+  visibleSliders,
 } from '../../webview/model';
 
 const f = (id: number, label: string, share: number, extra: Partial<SharedFeature> = {}): SharedFeature => ({
@@ -104,6 +105,20 @@ describe('webview/model: ranks and steering', () => {
     // baseRank wins over the remembered ranks; unknown docs show no move.
     assert.strictEqual(rankMove(cand('a', 2, 5), original).text, '▲3 (was 5)');
     assert.strictEqual(rankMove(cand('z', 4), original).arrow, '');
+  });
+
+  it('shows the first suggested sliders, every added or moved one, and counts the rest', () => {
+    const sl = (id: number, suggested: boolean, alpha = 1): PanelSlider => ({ id, label: `f${id}`, alpha, suggested });
+    const all = [sl(1, true), sl(2, true), sl(3, true, 1.5), sl(4, true), sl(5, true, 0), sl(6, true), sl(9, false)];
+    const ids = (x: PanelSlider[]) => x.map((s) => s.id);
+    // first two suggested by position; #3 is third, hidden but for its α; #5 moved; #9 added by hand
+    assert.deepStrictEqual(ids(visibleSliders(all, false, 2).visible), [1, 2, 3, 5, 9]);
+    assert.strictEqual(visibleSliders(all, false, 2).hidden, 2);
+    // moving a shown slider changes nothing else
+    const moved = all.map((s) => (s.id === 1 ? { ...s, alpha: 0.2 } : s));
+    assert.deepStrictEqual(ids(visibleSliders(moved, false, 2).visible), [1, 2, 3, 5, 9]);
+    assert.deepStrictEqual(visibleSliders(all, true, 2), { visible: all, hidden: 0 });
+    assert.deepStrictEqual(visibleSliders(all.slice(0, 2), false), { visible: all.slice(0, 2), hidden: 0 });
   });
 
   it('lists candidates by rank without touching the input', () => {

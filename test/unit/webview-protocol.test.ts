@@ -171,12 +171,12 @@ describe('protocol/webview view state', () => {
   it('defaults anything missing or malformed', () => {
     assert.deepStrictEqual(restoreViewState(undefined), DEFAULT_VIEW_STATE);
     assert.deepStrictEqual(restoreViewState('junk'), DEFAULT_VIEW_STATE);
-    const s = restoreViewState({ sort: { key: 'nope', dir: 1 }, filter: 3, expanded: [1, -2], scrollY: -5, expandedText: ['title'] });
+    const s = restoreViewState({ sort: { key: 'nope', dir: 1 }, filter: 3, expanded: [1, -2], scrollY: -5, expandedText: ['title'], allSliders: 'yes' });
     assert.deepStrictEqual(s, DEFAULT_VIEW_STATE);
   });
 
   it('keeps valid parts, including view columns and the case key', () => {
-    const saved = { sort: { key: 'view:qa', dir: 1 }, filter: 'vitamin', expanded: [12, 40], scrollY: 340, expandedText: ['doc'], caseKey: { queryId: 'q1', docId: 'd1' } };
+    const saved = { sort: { key: 'view:qa', dir: 1 }, filter: 'vitamin', expanded: [12, 40], scrollY: 340, expandedText: ['doc'], allSliders: true, caseKey: { queryId: 'q1', docId: 'd1' } };
     assert.deepStrictEqual(restoreViewState(structuredClone(saved)), saved);
     // The default is not shared: editing one restored state leaves the next one clean.
     restoreViewState(undefined).expanded.push(3);
