@@ -109,21 +109,25 @@ export interface LabelLookup {
  * few dozen labels, so parsing it all would only delay the first result.
  */
 export class LabelTable implements LabelLookup {
-  private readonly lines = new Map<number, { text: string; line: number }>();
+  /** byte range and line number of each feature's line */
+  private readonly lines = new Map<number, { start: number; end: number; line: number }>();
   private readonly parsed = new Map<number, FeatureLabel>();
 
-  constructor(private readonly file: string, text: string) {
+  constructor(private readonly file: string, private readonly bytes: Buffer) {
+    const ID = /^\s*\{\s*"id"\s*:\s*(\d+)\s*,/;
     let line = 0;
-    for (let start = 0; start < text.length; ) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
+    for (let start = 0; start < bytes.length; ) {
+      let end = bytes.indexOf(10, start);
+      if (end < 0) end = bytes.length;
       line++;
-      const row = text.slice(start, end);
+      // the id is in the first few bytes: decode only those
+      const head = bytes.toString('utf8', start, Math.min(end, start + 32));
+      if (head.trim()) {
+        const id = ID.exec(head);
+        if (!id) throw new ModelError(`${file}:${line}: field "id": expected a line starting {"id": <number>, …}`, 'E_BUNDLE', file);
+        this.lines.set(Number(id[1]), { start, end, line });
+      }
       start = end + 1;
-      if (!row.trim()) continue;
-      const id = /^\s*\{\s*"id"\s*:\s*(\d+)\s*,/.exec(row);
-      if (!id) throw new ModelError(`${file}:${line}: field "id": expected a line starting {"id": <number>, …}`, 'E_BUNDLE', file);
-      this.lines.set(Number(id[1]), { text: row, line });
     }
   }
 
@@ -143,7 +147,7 @@ export class LabelTable implements LabelLookup {
     if (!raw) return undefined;
     let l: FeatureLabel;
     try {
-      l = JSON.parse(raw.text) as FeatureLabel;
+      l = JSON.parse(this.bytes.toString('utf8', raw.start, raw.end)) as FeatureLabel;
     } catch (e) {
       throw new ModelError(`${this.file}:${raw.line}: not valid JSON (${(e as Error).message})`, 'E_BUNDLE', this.file);
     }
@@ -154,7 +158,7 @@ export class LabelTable implements LabelLookup {
 
 export function readLabels(dir: string, m: BundleManifest): LabelTable {
   const file = path.join(dir, m.labels.file);
-  return new LabelTable(file, fs.readFileSync(file, 'utf8'));
+  return new LabelTable(file, fs.readFileSync(file));
 }
 
 /** The bundle shipped in the extension's models/ folder for a base model. */

@@ -9,6 +9,8 @@ import { ExecutionProvider, TextKind } from '../protocol/worker';
 import { CheckpointSpec, readCheckpointSpec } from './bert/config';
 import { OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHiddenStateName } from './bert/graph';
 import { BertTokenizer, TokenizedText } from './bert/tokenize';
+import { GraphCacheRef, readCachedGraph, writeCachedGraph } from './bert/graphCache';
+import { inBackground } from './background';
 import { SafetensorsFile } from './safetensors';
 import * as path from 'path';
 
@@ -17,6 +19,8 @@ export interface EncoderOptions {
   threads?: number;
   queryPrefix?: string;
   documentPrefix?: string;
+  /** keep the generated graph on disk and reuse it (verified by its sha256) */
+  graphCache?: GraphCacheRef;
 }
 
 export interface EncodeOptions {
@@ -57,12 +61,41 @@ export class Encoder {
 
   static async load(dir: string, opts: EncoderOptions): Promise<Encoder> {
     const spec = readCheckpointSpec(dir);
-    const st = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
-    const graph = buildBertGraph(spec, st);
     const tokenizer = new BertTokenizer(dir, spec.maxTokens);
+    const make = (session: ort.InferenceSession) => new Encoder(spec, tokenizer, session, opts.provider, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' });
+    const cached = opts.graphCache && readCachedGraph(opts.graphCache, spec);
+    if (cached) {
+      const session = await createSession(cached.bytes, opts.provider, opts.threads);
+      try {
+        await cached.verified;
+        return make(session);
+      } catch {
+        await session.release(); // corrupt on disk (and now removed): build it afresh below
+      }
+    }
+    const graph = buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')));
     const session = await createSession(graph, opts.provider, opts.threads);
-    return new Encoder(spec, tokenizer, session, opts.provider, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' });
+    const encoder = make(session);
+    if (opts.graphCache) {
+      const ref = opts.graphCache;
+      encoder.saveGraph = () => {
+        encoder.saveGraph = () => encoder.graphSaved;
+        encoder.graphSaved = inBackground(writeCachedGraph(ref, spec, graph));
+        return encoder.graphSaved;
+      };
+    }
+    return encoder;
   }
+
+  /**
+   * Saves a freshly built graph to the graph cache, in the background. Call it
+   * only once the files it was built from are verified: a graph saved from
+   * corrupt weights would be reused under the good weights' key.
+   */
+  saveGraph: () => Promise<void> = () => this.graphSaved;
+
+  /** Settles when saveGraph's write has finished. */
+  graphSaved: Promise<void> = Promise.resolve();
 
   get dim(): number {
     return this.spec.arch.hidden;

@@ -111,13 +111,19 @@ export class Engine {
         // is only handed out once the files are verified, and is rebuilt if
         // the verification had to re-fetch them.
         const peeked = await peekCachedModel(ref.cacheDir, ref.model);
-        const opts = { provider: this.provider, threads: this.threads, queryPrefix: spec?.queryPrefix ?? '', documentPrefix: spec?.documentPrefix ?? '' };
+        const opts = (weightsSha256: string | undefined) => ({
+          provider: this.provider,
+          threads: this.threads,
+          queryPrefix: spec?.queryPrefix ?? '',
+          documentPrefix: spec?.documentPrefix ?? '',
+          graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256 } : undefined,
+        });
         const pulledP = ensureModel({ model: ref.model, source: ref.source, cacheDir: ref.cacheDir, onProgress: ctx.progress, signal: ctx.signal });
         pulledP.catch(() => undefined); // awaited below; no unhandled rejection while the graph builds
         let early: Encoder | undefined;
         if (peeked) {
           ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
-          early = await Encoder.load(peeked.dir, opts).catch(() => undefined);
+          early = await Encoder.load(peeked.dir, opts(peeked.files['model.safetensors']?.sha256)).catch(() => undefined);
         }
         let pulled: PulledModel;
         try {
@@ -126,10 +132,15 @@ export class Engine {
           await early?.release();
           throw e;
         }
-        if (early && !pulled.fetched && pulled.dir === peeked?.dir) return { encoder: early, pulled };
+        if (early && !pulled.fetched && pulled.dir === peeked?.dir) {
+          void early.saveGraph(); // verified now: its graph may be reused
+          return { encoder: early, pulled };
+        }
         await early?.release();
         ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
-        return { encoder: await Encoder.load(pulled.dir, opts), pulled };
+        const encoder = await Encoder.load(pulled.dir, opts(pulled.files['model.safetensors']?.sha256));
+        void encoder.saveGraph();
+        return { encoder, pulled };
       })();
       this.encoders.set(key, p);
       p.catch(() => this.encoders.delete(key));

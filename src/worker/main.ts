@@ -4,6 +4,7 @@
  * input never takes the process down.
  */
 import { Engine, CallContext } from '../engine/engine';
+import { settleBackground } from '../engine/background';
 import {
   FromWorker,
   PROTOCOL_VERSION,
@@ -101,7 +102,11 @@ process.on('message', (m: unknown) => {
   else void handle(m);
 });
 
-// The caller going away must not leave an orphan holding a model in memory.
-process.on('disconnect', () => process.exit(0));
+// The caller going away must not leave an orphan holding a model in memory;
+// background work (a graph being saved to the cache) gets a moment to finish,
+// well inside the client's 2 s before SIGKILL.
+const exitSoon = (): void => void settleBackground(1500).then(() => process.exit(0));
+process.on('disconnect', exitSoon);
+process.on('SIGTERM', exitSoon);
 
 send({ kind: 'ready', protocolVersion: PROTOCOL_VERSION, pid: process.pid });

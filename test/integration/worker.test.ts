@@ -121,21 +121,32 @@ describe('engine worker process', function () {
   });
 
   it('weights corrupted in the cache (same size) are re-fetched before any result is given', async () => {
-    // The engine builds the graph from the cached files while it hashes them;
-    // this is the case where that early build must be thrown away.
+    // The engine builds the encoder from the cached files (or its saved graph)
+    // while it hashes them; here that early encoder must be thrown away, and
+    // no graph built from the corrupt weights may be saved for later.
     const good = tmpDir('tiny-src');
     writeTinyBert(good, (await minilm()).dir);
     const cacheDir = tmpDir('cache');
     const ref = { model: 'tiny-corrupt', source: good, cacheDir };
     const before = await client.request('embed', { ref, texts: ['hello world'], kind: 'query' });
-    await rejects(client.request('crash', { code: 3 }), 'E_WORKER_DIED'); // a fresh engine loads from the cache again
+    const graphs = path.join(cacheDir, 'graphs');
+    for (let i = 0; i < 100 && !(fs.existsSync(graphs) && fs.readdirSync(graphs).some((f) => f.endsWith('.onnx.sha256'))); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fs.readdirSync(graphs).some((f) => f.endsWith('.onnx.sha256')), 'the verified graph was saved');
     const cached = path.join(cacheDir, 'models', 'tiny-corrupt', 'model.safetensors');
-    const bytes = fs.readFileSync(cached);
-    bytes.fill(0x3f, 8 + Number(bytes.readBigUInt64LE(0))); // every weight becomes 0.747…, same size
-    fs.writeFileSync(cached, bytes);
-    const after = await client.request('embed', { ref, texts: ['hello world'], kind: 'query' });
-    assert.deepStrictEqual([...after.result.embeddings], [...before.result.embeddings]);
-    assert.ok(!fs.readFileSync(cached).equals(bytes), 'the cache entry was replaced');
+    for (const withSavedGraph of [true, false]) {
+      if (!withSavedGraph) fs.rmSync(graphs, { recursive: true, force: true });
+      await rejects(client.request('crash', { code: 3 }), 'E_WORKER_DIED'); // a fresh engine loads from the cache again
+      const bytes = fs.readFileSync(cached);
+      bytes.fill(0x3f, 8 + Number(bytes.readBigUInt64LE(0))); // every weight becomes 0.747…, same size
+      fs.writeFileSync(cached, bytes);
+      const after = await client.request('embed', { ref, texts: ['hello world'], kind: 'query' });
+      assert.deepStrictEqual([...after.result.embeddings], [...before.result.embeddings], `saved graph: ${withSavedGraph}`);
+      assert.ok(!fs.readFileSync(cached).equals(bytes), 'the cache entry was replaced');
+    }
+    // and the graph saved after that run is the good one
+    await rejects(client.request('crash', { code: 3 }), 'E_WORKER_DIED');
+    const again = await client.request('embed', { ref, texts: ['hello world'], kind: 'query' });
+    assert.deepStrictEqual([...again.result.embeddings], [...before.result.embeddings]);
   });
 
   it('a truncated safetensors file is refused as truncated, naming the file', async () => {

@@ -45,7 +45,7 @@ interface Reply {
 /** Small files are hashed in place (a thread costs ~20 ms to start); large ones in a thread. */
 export async function hashFileOffThread(file: string, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<ModelFileInfo> {
   const size = statSync(file).size;
-  if (size < 8 << 20) {
+  if (size < 1 << 20) {
     if (signal?.aborted) throw new CancelledError();
     const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
     onBytes?.(size);
