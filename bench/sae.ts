@@ -224,7 +224,9 @@ export async function saeGrid(o: { dictSizes: number[]; ks: number[]; epochs: nu
   return rows;
 }
 
-if (require.main === module) {
+// esbuild makes `module` the whole bundle in out/bench.js, where this must not
+// run beside the benchmark that was asked for: only as out/bench/sae.js
+if (require.main === module && /[\\/]sae\.js$/.test(process.argv[1] ?? '')) {
   // node out/bench/sae.js [dictSize k batch threads]   the throughput comparison
   // node out/bench/sae.js grid F1,F2 k1,k2 epochs [batch lr auxK]
   const argv = process.argv.slice(2);
