@@ -42,6 +42,7 @@ import { onnxSaeBackend } from './train/saeBackend';
 import { ensureModel, pullModel } from './models/pull';
 import { peekCachedModel } from './models/cache';
 import { resolveModelSpec } from './models/registry';
+import { EmbeddingCache } from './embeddingCache';
 
 export interface CallContext {
   signal: AbortSignal;
@@ -68,6 +69,8 @@ export class Engine {
   /** the live-steering set (one at a time: the editor's loaded eval file) */
   private rerankState: { id: number; set: RerankSet } | undefined;
   private rerankIds = 0;
+  /** texts already encoded, so re-explaining, steering and the live-steering set skip the encoder */
+  readonly embeddings = new EmbeddingCache();
 
   async init(device: DeviceSetting, threads?: number): Promise<InitResult> {
     this.threads = threads;
@@ -181,8 +184,8 @@ export class Engine {
   async score(p: ScoreParams, ctx: CallContext): Promise<ScoreResult> {
     const { encoder } = await this.encoderFor(p.ref, ctx);
     const opts = { batchSize: p.batchSize, signal: ctx.signal };
-    const q = await encoder.encode(p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
-    const d = await encoder.encode(p.pairs.map((x) => x.doc), {
+    const q = await this.embeddings.encode(encoder, p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
+    const d = await this.embeddings.encode(encoder, p.pairs.map((x) => x.doc), {
       ...opts,
       kind: 'document',
       onBatch: (done, total) => ctx.progress({ phase: 'encode', done, total }),
@@ -225,8 +228,8 @@ export class Engine {
   async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[] }> {
     const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const opts = { batchSize: p.batchSize, signal: ctx.signal };
-    const q = await encoder.encode(p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
-    const d = await encoder.encode(p.pairs.map((x) => x.doc), { ...opts, kind: 'document' });
+    const q = await this.embeddings.encode(encoder, p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
+    const d = await this.embeddings.encode(encoder, p.pairs.map((x) => x.doc), { ...opts, kind: 'document' });
     const explanations = await explainer.explainEmbedded(
       p.pairs,
       { dim: q.dim, queries: q.embeddings, docs: d.embeddings, queryTruncated: q.truncated, docTruncated: d.truncated },
@@ -240,7 +243,7 @@ export class Engine {
     const train = p.train ?? p.eval;
     const all = [...train, ...p.eval];
     const enc = await encodeTexts(explainer, { query: all.map((x) => x.query), doc: all.map((x) => x.doc) }, async (t, kind) =>
-      (await encoder.encode(t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
+      (await this.embeddings.encode(encoder, t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
     );
     return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
   }
@@ -261,12 +264,16 @@ export class Engine {
 
   async rerankSet(p: RerankSetParams, ctx: CallContext): Promise<RerankSetResult> {
     const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
-    const enc = await encodeTexts(explainer, { query: p.pairs.map((x) => x.query), doc: p.pairs.map((x) => x.doc) }, async (t, kind) =>
-      (await encoder.encode(t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
-    );
+    const encoded = { texts: 0, fromCache: 0 };
+    const enc = await encodeTexts(explainer, { query: p.pairs.map((x) => x.query), doc: p.pairs.map((x) => x.doc) }, async (t, kind) => {
+      const r = await this.embeddings.encode(encoder, t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) });
+      encoded.texts += r.encodedTexts;
+      encoded.fromCache += r.fromCache;
+      return r.embeddings;
+    });
     const set = new RerankSet(explainer, p.pairs, enc);
     this.rerankState = { id: ++this.rerankIds, set };
-    return { setId: this.rerankState.id, suggested: set.suggested() };
+    return { setId: this.rerankState.id, suggested: set.suggested(), encoded };
   }
 
   rerank(p: RerankParams): RerankResult {

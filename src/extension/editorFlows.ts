@@ -541,7 +541,7 @@ class Steering {
       this.rus.set(s.id, s.rus);
       if (!this.alphas.has(s.id)) this.alphas.set(s.id, 1);
     }
-    this.log.info(`steering ready: ${pairs.length} pairs, ${result.suggested.length} suggested feature(s)`);
+    this.log.info(`steering ready: ${pairs.length} pairs, ${result.suggested.length} suggested feature(s); ${result.encoded.texts} text(s) encoded, ${result.encoded.fromCache} already encoded`);
   }
 
   setAlpha(id: number, alpha: number): void {

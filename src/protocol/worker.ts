@@ -269,6 +269,8 @@ export interface RerankSetResult {
   setId: number;
   /** features suggested for sliders: key features by RUS on the set's labelled pairs (empty without labels) */
   suggested: { id: number; rus: number; label: string }[];
+  /** distinct texts of the set the encoder ran on, and those the worker had already encoded (e.g. while explaining the file) */
+  encoded: { texts: number; fromCache: number };
 }
 
 export interface RerankParams {

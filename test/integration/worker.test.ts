@@ -58,6 +58,35 @@ describe('engine worker process', function () {
     assert.strictEqual(info.meta.provider, r.meta.provider);
   });
 
+  it('the live-steering set reuses what explaining the file encoded, and re-ranks as if it had encoded afresh', async () => {
+    const pairs = fs
+      .readFileSync(path.join(SHARED, 'data', 'scifact', 'sample_pairs.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .slice(0, 24)
+      .map((l) => JSON.parse(l) as { query_id: string; doc_id: string; query: string; doc: string; label?: number });
+    const distinct = new Set(pairs.map((p) => p.query)).size + new Set(pairs.map((p) => p.doc)).size;
+    // a fresh worker has encoded nothing yet
+    const cold = new EngineClient({ device: 'cpu', workerPath: WORKER_PATH });
+    try {
+      const before = await cold.request('rerankSet', { ref, pairs });
+      assert.deepStrictEqual(before.result.encoded, { texts: distinct, fromCache: 0 });
+      const coldRank = await cold.request('rerank', { setId: before.result.setId, features: [] });
+
+      const explained = await client.request('explain', { ref, pairs });
+      assert.strictEqual(explained.result.explanations.length, pairs.length);
+      const warm = await client.request('rerankSet', { ref, pairs });
+      assert.deepStrictEqual(warm.result.encoded, { texts: 0, fromCache: distinct }, 'every text was encoded while explaining');
+      const warmRank = await client.request('rerank', { setId: warm.result.setId, features: [] });
+      warmRank.result.scores.forEach((s, i) => assert.ok(Math.abs(s - coldRank.result.scores[i]) < 1e-4, `pair ${i}: ${s} vs ${coldRank.result.scores[i]}`));
+      assert.deepStrictEqual(warm.result.suggested.map((x) => x.id), before.result.suggested.map((x) => x.id));
+      // the explain scores are the same cosines
+      explained.result.explanations.forEach((e, i) => assert.ok(Math.abs(e.score - coldRank.result.scores[i]) < 1e-4, `pair ${i}: ${e.score} vs ${coldRank.result.scores[i]}`));
+    } finally {
+      await cold.dispose();
+    }
+  });
+
   it('a worker killed mid-batch fails the request clearly; the next request gets a fresh worker', async () => {
     const texts = scifactAbstracts(256);
     const firstPid = client.pid;
