@@ -2,7 +2,7 @@
  * `xetrieval explain`: pair lines in, one explanation per pair out, in the
  * Xetrieval reference format (`shared_features`, `per_view_shared_features`,
  * `feature_explanations`) plus scores, per-feature shares, activations and
- * erasure. Streams: the first small chunk answers fast, later chunks are larger.
+ * erasure. Streams: the first pair is answered alone, later chunks are larger.
  */
 import { parsePair } from '../core/pairs';
 import { SteeringSpec } from '../protocol/worker';
@@ -28,7 +28,8 @@ export function runExplain(ctx: CliContext, o: ExplainCliOptions): Promise<numbe
     output: o.output,
     verb: 'explained',
     parse: parsePair,
-    chunkSize: (n) => (n === 0 ? 4 : 64),
+    // the first pair alone: its answer is out before a batch of long documents would be encoded
+    chunkSize: (n) => (n === 0 ? 1 : 64),
     run: async (session, pairs) => {
       const r = await session.call('explain', {
         ref,
