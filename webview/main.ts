@@ -23,6 +23,7 @@ import { append, byId, h } from './dom';
 import {
   byRank,
   debounce,
+  throttle,
   filterFeatures,
   fmt,
   fmtPercent,
@@ -41,8 +42,12 @@ import {
 } from './model';
 import { loadViewState, log, onHostMessage, post, saveViewState } from './vscode';
 
-/** Debounce of slider moves before a setAlpha request goes out. */
-const ALPHA_DEBOUNCE_MS = 30;
+/** At most one setAlpha request per slider per this many ms while it is dragged. */
+const ALPHA_THROTTLE_MS = 30;
+
+/** when the move that a setAlpha request carries began (throttling included), by request id: the user's wait is measured from there */
+const movedAt = new Map<number, number>();
+let firstMoveAt: number | undefined;
 
 let current: PanelCase | undefined;
 /** ranks of the case as first shown: the reference for rank-move arrows when candidates carry no baseRank */
@@ -487,9 +492,16 @@ function renderSliders(sliders: PanelSlider[]): void {
     const input = h('input', { type: 'range', min: 0, max: 2, step: 0.05, 'data-slider': s.id, 'aria-label': `α of feature ${s.id} ${s.label}` }) as HTMLInputElement;
     input.value = String(s.alpha);
     const out = h('output', { class: `num alpha${s.alpha !== 1 ? ' changed' : ''}` }, s.alpha.toFixed(2));
-    // One debounce per slider, so moving two sliders quickly sends both.
-    const postAlpha = debounce((alpha: number) => void request({ type: 'setAlpha', id: s.id, alpha }), ALPHA_DEBOUNCE_MS);
+    // One throttle per slider, so moving two sliders quickly sends both; a click
+    // goes out at once, a drag at most once per window (the host also keeps
+    // only the latest values while a re-rank runs).
+    const postAlpha = throttle((alpha: number) => {
+      const id = request({ type: 'setAlpha', id: s.id, alpha });
+      if (firstMoveAt !== undefined) movedAt.set(id, firstMoveAt);
+      firstMoveAt = undefined;
+    }, ALPHA_THROTTLE_MS);
     const onChange = (alpha: number) => {
+      firstMoveAt ??= performance.now();
       s.alpha = alpha;
       out.textContent = alpha.toFixed(2);
       out.classList.toggle('changed', alpha !== 1);
@@ -615,12 +627,28 @@ function handle(m: ToWebview): void {
       byId('empty').hidden = false;
       byId('empty-message').textContent = m.message;
       return;
-    case 'rerank':
+    case 'rerank': {
       settle(m.replyTo);
+      const moved = m.replyTo !== undefined ? movedAt.get(m.replyTo) : undefined;
+      if (m.replyTo !== undefined) movedAt.delete(m.replyTo);
       if (!rerankGate.accepts(m.replyTo)) return;
       applyRerank(m);
       afterPaint('rerank', current?.candidates.length ?? 0, t0);
+      if (moved !== undefined) {
+        // after the next paint: the whole wait, slider move to the re-ranked list on screen
+        requestAnimationFrame(() =>
+          setTimeout(() => {
+            const t = document.getElementById('rerank-time');
+            const shownMs = performance.now() - moved;
+            if (t) {
+              t.textContent = `re-ranked in ${fmt(m.elapsedMs, 1)} ms, shown ${fmt(shownMs, 0)} ms after the move`;
+              t.dataset.shownMs = shownMs.toFixed(1);
+            }
+          }, 0),
+        );
+      }
       return;
+    }
     case 'steering':
       settle(m.replyTo);
       if (!current) return;
@@ -638,6 +666,7 @@ function handle(m: ToWebview): void {
       return;
     case 'superseded':
       settle(m.replyTo);
+      if (m.replyTo !== undefined) movedAt.delete(m.replyTo);
       return;
     case 'busy':
       showBanner('busy', m.message);

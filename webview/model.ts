@@ -177,6 +177,39 @@ export class LatestOnly {
   }
 }
 
+/**
+ * Leading and trailing throttle with injectable timers: the first call runs at
+ * once (a click on a slider is answered without waiting), calls within the next
+ * `ms` are folded into one that runs when the window ends, with the latest
+ * arguments.
+ */
+export function throttle<A extends unknown[]>(
+  fn: (...args: A) => void,
+  ms: number,
+  timers: { set: (f: () => void, ms: number) => unknown; clear: (h: unknown) => void } = {
+    set: (f, t) => setTimeout(f, t),
+    clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  },
+): (...args: A) => void {
+  let handle: unknown;
+  let pending: A | undefined;
+  const windowEnd = () => {
+    handle = undefined;
+    const args = pending;
+    pending = undefined;
+    if (args) {
+      fn(...args);
+      handle = timers.set(windowEnd, ms);
+    }
+  };
+  return (...args: A) => {
+    if (handle === undefined) {
+      fn(...args);
+      handle = timers.set(windowEnd, ms);
+    } else pending = args;
+  };
+}
+
 /** A trailing debounce with injectable timers (tests pass fakes). */
 export function debounce<A extends unknown[]>(
   fn: (...args: A) => void,

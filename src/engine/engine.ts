@@ -273,7 +273,11 @@ export class Engine {
     });
     const set = new RerankSet(explainer, p.pairs, enc);
     this.rerankState = { id: ++this.rerankIds, set };
-    return { setId: this.rerankState.id, suggested: set.suggested(), encoded };
+    const suggested = set.suggested();
+    // A few throw-away re-ranks through the steering path: the first slider
+    // moves otherwise pay for compiling it (9–27 ms against 2 ms on 200 pairs).
+    for (let i = 0; i < 4; i++) set.rerank(suggested.slice(0, 1 + i).map((f) => ({ id: f.id, alpha: 1.5 })));
+    return { setId: this.rerankState.id, suggested, encoded };
   }
 
   rerank(p: RerankParams): RerankResult {

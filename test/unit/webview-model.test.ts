@@ -5,6 +5,7 @@ import { erasureSvg, layoutErasure } from '../../webview/chart';
 import {
   byRank,
   debounce,
+  throttle,
   filterFeatures,
   fmt,
   fmtSigned,
@@ -253,5 +254,43 @@ describe('webview/chart: erasure vs control', () => {
       assert.ok(svg.includes(s), s);
     }
     assert.ok(!svg.includes('style='), 'no inline style attributes (the CSP blocks them)');
+  });
+  it('throttles: the first call runs at once, later ones in the window fold into one with the latest arguments', () => {
+    let now = 0;
+    const timers: { at: number; f: () => void; id: number }[] = [];
+    let nextId = 0;
+    const fake = {
+      set: (fn: () => void, ms: number) => {
+        const t = { at: now + ms, f: fn, id: nextId++ };
+        timers.push(t);
+        return t.id;
+      },
+      clear: (h: unknown) => {
+        const i = timers.findIndex((t) => t.id === h);
+        if (i >= 0) timers.splice(i, 1);
+      },
+    };
+    const advance = (ms: number) => {
+      now += ms;
+      for (const t of timers.filter((t) => t.at <= now)) {
+        fake.clear(t.id);
+        t.f();
+      }
+    };
+    const calls: [number, number][] = [];
+    const t = throttle((x: number) => calls.push([x, now]), 30, fake);
+    t(1);
+    assert.deepStrictEqual(calls, [[1, 0]], 'a click is not delayed');
+    advance(10);
+    t(2);
+    advance(10);
+    t(3);
+    assert.deepStrictEqual(calls, [[1, 0]]);
+    advance(10);
+    assert.deepStrictEqual(calls, [[1, 0], [3, 30]], 'a drag sends its latest value when the window ends');
+    advance(30);
+    assert.strictEqual(calls.length, 2, 'nothing more without new calls');
+    t(4);
+    assert.deepStrictEqual(calls[2], [4, 60], 'after a quiet window the next call runs at once again');
   });
 });
