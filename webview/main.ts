@@ -643,6 +643,7 @@ function handle(m: ToWebview): void {
             if (t) {
               t.textContent = `re-ranked in ${fmt(m.elapsedMs, 1)} ms, shown ${fmt(shownMs, 0)} ms after the move`;
               t.dataset.shownMs = shownMs.toFixed(1);
+              t.dataset.shownCount = String(Number(t.dataset.shownCount ?? 0) + 1);
             }
           }, 0),
         );

@@ -21,6 +21,7 @@ const outDir = path.join(root, 'test-results');
 const t0 = Date.now();
 const say = (m) => console.log(`[ui ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
 const failures = [];
+const timings = {};
 const check = (ok, what) => {
   say(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
   if (!ok) failures.push(what);
@@ -90,6 +91,7 @@ try {
   const first = await painted;
   check(first.rendered.rows === 200, `painted ${first.rendered.rows} feature rows`);
   say(`receive → paint of 200 rows: ${first.rendered.ms.toFixed(1)} ms`);
+  timings.paint200RowsMs = Number(first.rendered.ms.toFixed(1));
   const frame = webviewFrame(page);
   await frame.locator('#feature-table tbody tr.feature').first().waitFor();
   check((await frame.locator('#feature-table tbody tr.feature').count()) === 200, '200 rows in the DOM');
@@ -238,6 +240,8 @@ try {
 if (failures.length === 0 && process.env.XETRIEVAL_HOST_KEEP !== '1') fs.rmSync(scratch, { recursive: true, force: true });
 else say(`scratch kept: ${scratch}`);
 say(`${failures.length ? `${failures.length} check(s) failed` : 'all checks passed'}`);
+// the last line, for `npm run bench -- ui`
+console.log(JSON.stringify({ panelTimings: timings, failures }));
 process.exit(failures.length ? 1 : 0);
 
 async function bench(frame) {
@@ -255,6 +259,7 @@ async function bench(frame) {
   }
   times.sort((a, b) => a - b);
   say(`bench: re-sort of 200 rows, receive → paint median ${times[4].toFixed(1)} ms (min ${times[0].toFixed(1)}, max ${times[8].toFixed(1)})`);
+  timings.resort200RowsMedianMs = Number(times[4].toFixed(1));
   if (process.env.XETRIEVAL_UI_BENCH_EXTRA) {
     // A one-off comparison script evaluated in the webview frame (e.g. the same rows as vscode-table cells).
     say(`bench extra: ${await frame.locator('body').evaluate(new Function('body', process.env.XETRIEVAL_UI_BENCH_EXTRA))}`);
