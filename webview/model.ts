@@ -177,6 +177,17 @@ export class LatestOnly {
   }
 }
 
+/** setTimeout/clearTimeout, injectable so tests can pass fakes */
+export interface Timers {
+  set: (f: () => void, ms: number) => unknown;
+  clear: (h: unknown) => void;
+}
+
+const realTimers: Timers = {
+  set: (f, t) => setTimeout(f, t),
+  clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
 /**
  * Leading and trailing throttle with injectable timers: the first call runs at
  * once (a click on a slider is answered without waiting), calls within the next
@@ -186,10 +197,7 @@ export class LatestOnly {
 export function throttle<A extends unknown[]>(
   fn: (...args: A) => void,
   ms: number,
-  timers: { set: (f: () => void, ms: number) => unknown; clear: (h: unknown) => void } = {
-    set: (f, t) => setTimeout(f, t),
-    clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-  },
+  timers: Timers = realTimers,
 ): (...args: A) => void {
   let handle: unknown;
   let pending: A | undefined;
@@ -214,10 +222,7 @@ export function throttle<A extends unknown[]>(
 export function debounce<A extends unknown[]>(
   fn: (...args: A) => void,
   ms: number,
-  timers: { set: (f: () => void, ms: number) => unknown; clear: (h: unknown) => void } = {
-    set: (f, t) => setTimeout(f, t),
-    clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-  },
+  timers: Timers = realTimers,
 ): ((...args: A) => void) & { flush(): void } {
   let handle: unknown;
   let pending: A | undefined;

@@ -6,6 +6,7 @@ import {
   byRank,
   debounce,
   throttle,
+  type Timers,
   filterFeatures,
   fmt,
   fmtSigned,
@@ -40,6 +41,32 @@ const FEATURES: SharedFeature[] = [
   f(1200, 'vitamin K', 0.01, { query: 0.1, views: { qa: 0.3 } }),
 ];
 const ids = (fs: SharedFeature[]) => fs.map((x) => x.id);
+
+/** Timers driven by hand: `advance(ms)` runs what falls due. */
+function fakeClock(): { fake: Timers; advance: (ms: number) => void; now: () => number } {
+  let t = 0;
+  const timers: { at: number; f: () => void; id: number }[] = [];
+  let nextId = 0;
+  const fake: Timers = {
+    set: (fn, ms) => {
+      const x = { at: t + ms, f: fn, id: nextId++ };
+      timers.push(x);
+      return x.id;
+    },
+    clear: (h) => {
+      const i = timers.findIndex((x) => x.id === h);
+      if (i >= 0) timers.splice(i, 1);
+    },
+  };
+  const advance = (ms: number) => {
+    t += ms;
+    for (const x of timers.filter((x) => x.at <= t)) {
+      fake.clear(x.id);
+      x.f();
+    }
+  };
+  return { fake, advance, now: () => t };
+}
 
 describe('webview/model: table', () => {
   it('orders views original, qa, summary, then others by name, from scores and activations', () => {
@@ -162,27 +189,7 @@ describe('webview/model: ranks and steering', () => {
   });
 
   it('debounces: only the last call within the window runs, flush runs it now', () => {
-    let now = 0;
-    const timers: { at: number; f: () => void; id: number }[] = [];
-    let nextId = 0;
-    const fake = {
-      set: (fn: () => void, ms: number) => {
-        const t = { at: now + ms, f: fn, id: nextId++ };
-        timers.push(t);
-        return t.id;
-      },
-      clear: (h: unknown) => {
-        const i = timers.findIndex((t) => t.id === h);
-        if (i >= 0) timers.splice(i, 1);
-      },
-    };
-    const advance = (ms: number) => {
-      now += ms;
-      for (const t of timers.filter((t) => t.at <= now)) {
-        fake.clear(t.id);
-        t.f();
-      }
-    };
+    const { fake, advance } = fakeClock();
     const calls: number[] = [];
     const d = debounce((x: number) => calls.push(x), 30, fake);
     d(1);
@@ -256,29 +263,9 @@ describe('webview/chart: erasure vs control', () => {
     assert.ok(!svg.includes('style='), 'no inline style attributes (the CSP blocks them)');
   });
   it('throttles: the first call runs at once, later ones in the window fold into one with the latest arguments', () => {
-    let now = 0;
-    const timers: { at: number; f: () => void; id: number }[] = [];
-    let nextId = 0;
-    const fake = {
-      set: (fn: () => void, ms: number) => {
-        const t = { at: now + ms, f: fn, id: nextId++ };
-        timers.push(t);
-        return t.id;
-      },
-      clear: (h: unknown) => {
-        const i = timers.findIndex((t) => t.id === h);
-        if (i >= 0) timers.splice(i, 1);
-      },
-    };
-    const advance = (ms: number) => {
-      now += ms;
-      for (const t of timers.filter((t) => t.at <= now)) {
-        fake.clear(t.id);
-        t.f();
-      }
-    };
+    const { fake, advance, now } = fakeClock();
     const calls: [number, number][] = [];
-    const t = throttle((x: number) => calls.push([x, now]), 30, fake);
+    const t = throttle((x: number) => calls.push([x, now()]), 30, fake);
     t(1);
     assert.deepStrictEqual(calls, [[1, 0]], 'a click is not delayed');
     advance(10);
