@@ -271,7 +271,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
-      h('td', { class: 'text label', title: f.label }, f.label || '(unlabelled)'),
+      h('td', { class: 'text label', title: f.label }, h('span', { class: 'label-text' }, f.label || '(unlabelled)')),
       h('td', { class: 'num act q' }, fmt(f.query, 3, true)),
     );
     for (const v of views) {
