@@ -328,10 +328,11 @@ function examplesRow(f: SharedFeature, nCols: number): HTMLElement {
 }
 
 /** Measures receive → paint (a rAF then a macrotask runs after the frame is painted) and tells the host. */
-function afterPaint(reason: 'case' | 'rerank' | 'steering' | 'state', rows: number, t0: number, detail = ''): void {
+function afterPaint(reason: 'case' | 'rerank' | 'steering' | 'state', rows: number, t0: number, detail = '', painted?: () => void): void {
   const features = current?.pair.features.length ?? 0;
   requestAnimationFrame(() =>
     setTimeout(() => {
+      painted?.();
       const ms = performance.now() - t0;
       performance.mark('xetrieval-painted', { detail: { reason, rows } });
       if (reason === 'case') performance.measure('xetrieval-case-to-paint', 'xetrieval-case-received', 'xetrieval-painted');
@@ -613,6 +614,14 @@ function applyRerank(u: RerankUpdate): void {
   if (t) t.textContent = `re-ranked in ${fmt(u.elapsedMs, 1)} ms`;
 }
 
+function showMoveToPaint(workerMs: number, shownMs: number): void {
+  const t = document.getElementById('rerank-time');
+  if (!t) return;
+  t.textContent = `re-ranked in ${fmt(workerMs, 1)} ms, shown ${fmt(shownMs, 0)} ms after the move`;
+  t.dataset.shownMs = shownMs.toFixed(1);
+  t.dataset.shownCount = String(Number(t.dataset.shownCount ?? 0) + 1);
+}
+
 function handle(m: ToWebview): void {
   const t0 = performance.now();
   switch (m.type) {
@@ -633,21 +642,8 @@ function handle(m: ToWebview): void {
       if (m.replyTo !== undefined) movedAt.delete(m.replyTo);
       if (!rerankGate.accepts(m.replyTo)) return;
       applyRerank(m);
-      afterPaint('rerank', current?.candidates.length ?? 0, t0);
-      if (moved !== undefined) {
-        // after the next paint: the whole wait, slider move to the re-ranked list on screen
-        requestAnimationFrame(() =>
-          setTimeout(() => {
-            const t = document.getElementById('rerank-time');
-            const shownMs = performance.now() - moved;
-            if (t) {
-              t.textContent = `re-ranked in ${fmt(m.elapsedMs, 1)} ms, shown ${fmt(shownMs, 0)} ms after the move`;
-              t.dataset.shownMs = shownMs.toFixed(1);
-              t.dataset.shownCount = String(Number(t.dataset.shownCount ?? 0) + 1);
-            }
-          }, 0),
-        );
-      }
+      // once painted: the user's whole wait, slider move to the re-ranked list on screen
+      afterPaint('rerank', current?.candidates.length ?? 0, t0, '', moved === undefined ? undefined : () => showMoveToPaint(m.elapsedMs, performance.now() - moved));
       return;
     }
     case 'steering':

@@ -11,6 +11,7 @@ import {
   EmbedParams,
   EmbedResult,
   ExecutionProvider,
+  ExplainPair,
   ExplainParams,
   InitResult,
   PairExplanation,
@@ -242,9 +243,7 @@ export class Engine {
     const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const train = p.train ?? p.eval;
     const all = [...train, ...p.eval];
-    const enc = await encodeTexts(explainer, { query: all.map((x) => x.query), doc: all.map((x) => x.doc) }, async (t, kind) =>
-      (await this.embeddings.encode(encoder, t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
-    );
+    const { enc } = await this.encodeSet(encoder, explainer, all, p.batchSize, ctx);
     return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
   }
 
@@ -264,20 +263,24 @@ export class Engine {
 
   async rerankSet(p: RerankSetParams, ctx: CallContext): Promise<RerankSetResult> {
     const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const { enc, encoded } = await this.encodeSet(encoder, explainer, p.pairs, p.batchSize, ctx);
+    const set = new RerankSet(explainer, p.pairs, enc);
+    this.rerankState = { id: ++this.rerankIds, set };
+    const suggested = set.suggested();
+    set.warmUp(suggested.map((f) => f.id));
+    return { setId: this.rerankState.id, suggested, encoded };
+  }
+
+  /** Embeddings and SAE codes of a pair set's distinct texts, through the embedding cache. */
+  private async encodeSet(encoder: Encoder, explainer: Explainer, pairs: ExplainPair[], batchSize: number | undefined, ctx: CallContext) {
     const encoded = { texts: 0, fromCache: 0 };
-    const enc = await encodeTexts(explainer, { query: p.pairs.map((x) => x.query), doc: p.pairs.map((x) => x.doc) }, async (t, kind) => {
-      const r = await this.embeddings.encode(encoder, t, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) });
+    const enc = await encodeTexts(explainer, { query: pairs.map((x) => x.query), doc: pairs.map((x) => x.doc) }, async (t, kind) => {
+      const r = await this.embeddings.encode(encoder, t, { kind, batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) });
       encoded.texts += r.encodedTexts;
       encoded.fromCache += r.fromCache;
       return r.embeddings;
     });
-    const set = new RerankSet(explainer, p.pairs, enc);
-    this.rerankState = { id: ++this.rerankIds, set };
-    const suggested = set.suggested();
-    // A few throw-away re-ranks through the steering path: the first slider
-    // moves otherwise pay for compiling it (9–27 ms against 2 ms on 200 pairs).
-    for (let i = 0; i < 4; i++) set.rerank(suggested.slice(0, 1 + i).map((f) => ({ id: f.id, alpha: 1.5 })));
-    return { setId: this.rerankState.id, suggested, encoded };
+    return { enc, encoded };
   }
 
   rerank(p: RerankParams): RerankResult {

@@ -6,7 +6,6 @@ import {
   detectionScore,
   detectionSets,
   displayForm,
-  evaluateFeature,
   labelCandidates,
   labelFeature,
   labellingSplit,
@@ -16,6 +15,15 @@ import {
   tokenize,
 } from '../../src/core/explain/labels';
 import { mulberry32 } from '../../src/core/explain/rng';
+
+/** The term-count path of one feature, as engine/train/labelling composes it: split → sets → label → detection. */
+function evaluateFeature(texts: string[], activations: number[], opts: { seed: number }) {
+  const isLabel = labellingSplit(texts, { seed: opts.seed });
+  const sets = detectionSets(texts, activations, isLabel, opts);
+  const label = labelFeature(sets.labelling, corpusStats(texts.filter((_, i) => isLabel[i])));
+  const ok = label.terms.length > 0 && Math.min(sets.activating.length, sets.nonActivating.length) >= 2;
+  return { label, detection: ok ? detectionScore(label.terms, sets.activating, sets.nonActivating, { ...opts, groups: sets.deciles }) : null };
+}
 
 const near = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
 

@@ -445,23 +445,3 @@ export function detectionSets(
       .map((i) => texts[i]),
   };
 }
-
-export interface FeatureEvaluation {
-  label: FeatureLabel;
-  /** null when there were too few held-out texts in a class or no label term. */
-  detection: DetectionResult | null;
-}
-
-/** labellingSplit → detectionSets → labelFeature → detectionScore (term-count judge) for one feature, without embeddings. */
-export function evaluateFeature(
-  texts: readonly string[],
-  activations: ArrayLike<number>,
-  opts: LabelOptions & DetectionOptions & { nHeld?: number; bins?: number; tau?: number; labelFraction?: number } = {},
-): FeatureEvaluation {
-  const isLabel = labellingSplit(texts, { seed: opts.seed, labelFraction: opts.labelFraction });
-  const sets = detectionSets(texts, activations, isLabel, opts);
-  const corpus = corpusStats(texts.filter((_, i) => isLabel[i]));
-  const label = labelFeature(sets.labelling, corpus, opts);
-  const ok = label.terms.length > 0 && Math.min(sets.activating.length, sets.nonActivating.length) >= 2;
-  return { label, detection: ok ? detectionScore(label.terms, sets.activating, sets.nonActivating, { ...opts, groups: sets.deciles }) : null };
-}
