@@ -189,13 +189,21 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
         .default('auto'),
     )
     .addOption(new Option('--seed <n>', 'random seed').argParser((v) => parseInt(v, 10)).default(13))
+    .option('--label-endpoint <url>', "label features with the paper's LLM labeller and judge through this OpenAI-compatible endpoint (e.g. http://localhost:8000/v1) instead of term labels")
+    .option('--label-model <name>', 'model name sent to the label endpoint')
+    .addOption(new Option('--label-sample <n>', 'features per SAE (trained and random) scored by the LLM judge').argParser((v) => parseInt(v, 10)).default(200))
+    .addOption(new Option('--label-concurrency <n>', 'LLM requests in flight').argParser((v) => parseInt(v, 10)).default(4))
+    .option('--api-key <key>', 'API key for the label endpoint (default: $OPENAI_API_KEY)')
     .action(
-      act((ctx, o: { data: string; out: string; work: string; model: string; source?: string; dictSize: number; k: number; epochs: number; keyFeatures: number | 'auto'; seed: number }) =>
-        runTrainBundle(ctx, {
+      act((ctx, o: TrainBundleFlags) => {
+        if (!!o.labelEndpoint !== !!o.labelModel) throw new UsageError('--label-endpoint and --label-model go together');
+        const llm = o.labelEndpoint ? ` --label-endpoint ${o.labelEndpoint} --label-model ${o.labelModel} --label-sample ${o.labelSample}` : '';
+        return runTrainBundle(ctx, {
           ...o,
-          command: `npx xetrieval train bundle --data ${o.data} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}`,
-        }),
-      ),
+          labeller: o.labelEndpoint ? { endpoint: o.labelEndpoint, model: o.labelModel!, apiKey: o.apiKey, sample: o.labelSample, concurrency: o.labelConcurrency } : undefined,
+          command: `npx xetrieval train bundle --data ${o.data} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}${llm}`,
+        });
+      }),
     );
 
   const views = program.command('views').description('document view texts for internalizers');
@@ -217,6 +225,24 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     );
 
   return program;
+}
+
+interface TrainBundleFlags {
+  data: string;
+  out: string;
+  work: string;
+  model: string;
+  source?: string;
+  dictSize: number;
+  k: number;
+  epochs: number;
+  keyFeatures: number | 'auto';
+  seed: number;
+  labelEndpoint?: string;
+  labelModel?: string;
+  labelSample: number;
+  labelConcurrency: number;
+  apiKey?: string;
 }
 
 /** One stderr line for an error, and its exit code. */

@@ -6,6 +6,7 @@
 import * as path from 'path';
 import { generateViews } from '../train/llmViews';
 import { ViewName } from '../train/views';
+import type { LabellerEndpoint } from '../protocol/worker';
 import { CliContext } from './context';
 import { withSession } from './session';
 
@@ -20,6 +21,7 @@ export interface TrainBundleCliOptions {
   epochs: number;
   keyFeatures: number | 'auto';
   seed: number;
+  labeller?: LabellerEndpoint;
   command: string;
 }
 
@@ -37,6 +39,7 @@ export async function runTrainBundle(ctx: CliContext, o: TrainBundleCliOptions):
         saeEpochs: o.epochs,
         keyFeatures: o.keyFeatures,
         seed: o.seed,
+        labeller: o.labeller,
         command: o.command,
       },
       (p) => {

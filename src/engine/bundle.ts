@@ -30,6 +30,8 @@ export interface FeatureLabel {
   terms: string[];
   /** balanced accuracy of telling activating from non-activating held-out texts from the label alone */
   detection: number | null;
+  /** with an LLM labeller, for the features in the judged sample: the LLM judge's balanced accuracy */
+  detectionLlm?: number;
   examples: { text: string; activation: number; source: string }[];
 }
 
@@ -39,7 +41,8 @@ export interface BundleManifest {
   baseModel: { id: string; weightsSha256: string; dim: number };
   sae: BundleFile & { dictSize: number; k: number };
   views: BundleView[];
-  labels: BundleFile & { method: string; count: number };
+  /** labeller: `terms`, or `llm:<model>` when an LLM wrote them */
+  labels: BundleFile & { method: string; count: number; labeller?: string };
   steering?: BundleFile[];
   trainingData: { dataset: string; used: string[] }[];
   heldOut: string[];

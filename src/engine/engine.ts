@@ -309,6 +309,7 @@ export class Engine {
       keyFeatures: p.keyFeatures,
       seed: p.seed,
       command: p.command,
+      labeller: p.labeller,
       progress: ctx.progress,
       log,
       signal: ctx.signal,
@@ -325,6 +326,7 @@ export class Engine {
         erasureFraction: fig.erasure.fraction,
         meanDetection: fig.labels.meanDetection,
         meanDetectionRandom: fig.labels.meanDetectionRandom,
+        ...(fig.labels.llm && { meanDetectionLlm: fig.labels.llm.meanDetection, meanDetectionLlmRandom: fig.labels.llm.meanDetectionRandom }),
       },
     };
   }

@@ -217,6 +217,20 @@ export interface TrainBundleParams {
   seed: number;
   /** the command line recorded in the manifest and REPORT.md */
   command: string;
+  /** the paper's LLM labeller and judge through an OpenAI-compatible endpoint, instead of term labels */
+  labeller?: LabellerEndpoint;
+}
+
+export interface LabellerEndpoint {
+  /** base URL, e.g. http://localhost:8000/v1 */
+  endpoint: string;
+  model: string;
+  /** else $OPENAI_API_KEY in the worker's environment */
+  apiKey?: string;
+  /** features per SAE the judge scores (default 200) */
+  sample?: number;
+  /** requests in flight (default 4) */
+  concurrency?: number;
 }
 
 export interface TrainBundleResult {

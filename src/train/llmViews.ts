@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import { once } from 'events';
 import { CancelledError, InputError } from '../core/errors';
 import { optionalString, readJsonl, requireId, requireObject, requireString } from '../core/jsonl';
+import { ChatClientOptions, LlmRequestError, chatClient } from './llmClient';
 import { VIEW_NAMES, ViewName } from './views';
 
 /** The paper's three instructions, all "in layman's terms". */
@@ -26,37 +27,20 @@ export function buildPrompt(view: ViewName, text: string): string {
   return `${VIEW_INSTRUCTIONS[view]}\n\nText:\n${text}`;
 }
 
-export interface GenerateViewsOptions {
+export interface GenerateViewsOptions extends ChatClientOptions {
   /** BEIR corpus.jsonl (`_id`, `title`, `text`) or JSONL of `{doc_id, text}` */
   input: string;
   /** JSONL output; appended to, and read first to skip what is done */
   output: string;
-  /** base URL, e.g. https://api.openai.com/v1; `/chat/completions` is appended */
-  endpoint: string;
-  model: string;
-  /** defaults to $OPENAI_API_KEY; no Authorization header when neither is set (local servers) */
-  apiKey?: string;
   views?: ViewName[];
   /** requests in flight at once (default 4) */
   concurrency?: number;
-  /** retries of a request answered 429/408/5xx or failing on the network (default 6) */
-  maxRetries?: number;
-  /** first backoff delay, doubled per retry with jitter (default 1000 ms) */
-  retryBaseMs?: number;
-  /** cap on one backoff delay, Retry-After included (default 60 s) */
-  retryMaxMs?: number;
-  /** per request (default 120 s) */
-  timeoutMs?: number;
-  temperature?: number;
-  maxTokens?: number;
   /** documents longer than this are cut before prompting (default 12,000 characters) */
   maxChars?: number;
   /** only the first N documents */
   limit?: number;
   signal?: AbortSignal;
   onProgress?: (p: { written: number; skipped: number }) => void;
-  /** environment to read OPENAI_API_KEY from (tests) */
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface GenerateViewsResult {
@@ -73,19 +57,7 @@ export interface ViewLine {
   source: string;
 }
 
-/** A failed request: names the document, the view and, when there was one, the HTTP status. */
-export class LlmRequestError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'E_LLM_HTTP' | 'E_LLM_NETWORK' | 'E_LLM_RESPONSE',
-    readonly docId: string,
-    readonly view: ViewName,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'LlmRequestError';
-  }
-}
+export { LlmRequestError };
 
 interface Doc {
   id: string;
@@ -148,60 +120,11 @@ async function readDone(file: string): Promise<Set<string>> {
   return done;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new CancelledError());
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new CancelledError());
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Retry-After as milliseconds (delta-seconds or an HTTP date), if present. */
-function retryAfterMs(h: string | null): number | undefined {
-  if (!h) return undefined;
-  const s = Number(h);
-  if (Number.isFinite(s)) return Math.max(0, s * 1000);
-  const t = Date.parse(h);
-  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : undefined;
-}
-
-/** The server's own explanation from an error body, OpenAI style or plain text, kept short. */
-function errorDetail(body: string): string {
-  try {
-    const j = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
-    const m = typeof j.error === 'string' ? j.error : (j.error?.message ?? j.message);
-    if (typeof m === 'string' && m) return m.slice(0, 500);
-  } catch {
-    // not JSON
-  }
-  return body.trim().slice(0, 500) || '(empty body)';
-}
-
-const retryable = (status: number) => status === 429 || status === 408 || status >= 500;
-
 export async function generateViews(opts: GenerateViewsOptions): Promise<GenerateViewsResult> {
-  let url: string;
-  try {
-    url = new URL(`${opts.endpoint.replace(/\/+$/, '')}/chat/completions`).toString();
-  } catch {
-    throw new Error(`endpoint "${opts.endpoint}" is not a URL (expected e.g. https://api.openai.com/v1)`);
-  }
-  if (!opts.model) throw new Error('no model name given');
+  const client = chatClient(opts);
   const views = opts.views ?? VIEW_NAMES;
   for (const v of views) if (!VIEW_NAMES.includes(v)) throw new Error(`unknown view "${v}" (expected ${VIEW_NAMES.join(', ')})`);
-  const apiKey = opts.apiKey ?? (opts.env ?? process.env).OPENAI_API_KEY;
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 4));
-  const maxRetries = Math.max(0, opts.maxRetries ?? 6);
-  const baseMs = opts.retryBaseMs ?? 1000;
-  const maxMs = opts.retryMaxMs ?? 60_000;
-  const timeoutMs = opts.timeoutMs ?? 120_000;
   const maxChars = opts.maxChars ?? 12_000;
   const source = `llm:${opts.model}`;
 
@@ -243,52 +166,16 @@ export async function generateViews(opts: GenerateViewsOptions): Promise<Generat
   }
 
   async function ask(doc: Doc, view: ViewName): Promise<string> {
-    const who = `${opts.input}:${doc.line}: document "${doc.id}" (view ${view})`;
     const text = doc.text.length > maxChars ? doc.text.slice(0, maxChars) : doc.text;
-    const body: Record<string, unknown> = { model: opts.model, messages: [{ role: 'user', content: buildPrompt(view, text) }] };
-    if (opts.temperature !== undefined) body.temperature = opts.temperature;
-    if (opts.maxTokens !== undefined) body.max_tokens = opts.maxTokens;
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (apiKey) headers.authorization = `Bearer ${apiKey}`;
-
-    for (let attempt = 0; ; attempt++) {
-      if (stop.signal.aborted) throw new CancelledError();
-      let res: Response;
-      try {
-        res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.any([stop.signal, AbortSignal.timeout(timeoutMs)]) });
-      } catch (e) {
-        if (stop.signal.aborted) throw new CancelledError();
-        const err = e as Error & { cause?: { code?: string; message?: string } };
-        const problem = err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `${err.cause?.code ?? err.cause?.message ?? err.message}`;
-        if (attempt >= maxRetries) throw new LlmRequestError(`${who}: request to ${url} failed after ${attempt + 1} attempts: ${problem}`, 'E_LLM_NETWORK', doc.id, view);
-        await sleep(backoff(attempt), stop.signal);
-        continue;
+    try {
+      return await client.complete(buildPrompt(view, text), `${opts.input}:${doc.line}: document "${doc.id}" (view ${view})`, stop.signal);
+    } catch (e) {
+      if (e instanceof LlmRequestError) {
+        e.docId = doc.id;
+        e.view = view;
       }
-      const raw = await res.text();
-      if (res.ok) {
-        let content: unknown;
-        try {
-          const j = JSON.parse(raw) as { choices?: { message?: { content?: unknown } }[] };
-          content = j.choices?.[0]?.message?.content;
-        } catch {
-          throw new LlmRequestError(`${who}: ${url} answered HTTP ${res.status} with a body that is not JSON: ${raw.slice(0, 200)}`, 'E_LLM_RESPONSE', doc.id, view, res.status);
-        }
-        if (typeof content !== 'string' || !content.trim()) {
-          throw new LlmRequestError(`${who}: ${url} answered without text in choices[0].message.content`, 'E_LLM_RESPONSE', doc.id, view, res.status);
-        }
-        return content.trim();
-      }
-      const status = res.status;
-      const problem = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}: ${errorDetail(raw)}`;
-      if (!retryable(status)) throw new LlmRequestError(`${who}: ${url} answered ${problem}`, 'E_LLM_HTTP', doc.id, view, status);
-      if (attempt >= maxRetries) throw new LlmRequestError(`${who}: ${url} still answered ${problem} after ${attempt + 1} attempts`, 'E_LLM_HTTP', doc.id, view, status);
-      await sleep(Math.min(maxMs, retryAfterMs(res.headers.get('retry-after')) ?? backoff(attempt)), stop.signal);
+      throw e;
     }
-  }
-
-  function backoff(attempt: number): number {
-    // full doubling with ±50% jitter so parallel workers do not retry in lockstep
-    return Math.min(maxMs, baseMs * 2 ** attempt) * (0.5 + Math.random());
   }
 
   async function write(line: ViewLine): Promise<void> {

@@ -8,7 +8,9 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EngineClient } from '../../src/client/engineClient';
-import { openBundle, readLabels } from '../../src/engine/bundle';
+import { tokenize } from '../../src/core/explain';
+import { BundleManifest, openBundle, readLabels } from '../../src/engine/bundle';
+import { FakeLlm } from '../unit/helpers/fakeLlm';
 import { DEFAULT_MODEL, SHARED, WORKER_PATH, minilm, testCacheDir, tmpDir } from './helpers';
 
 /** The first `nDocs` SciFact documents, and the queries/qrels that judge only them. */
@@ -41,17 +43,20 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
   this.timeout(900_000);
   let client: EngineClient;
   let out: string;
+  let root: string;
+  let work: string;
 
   before(async () => {
     await minilm();
     client = new EngineClient({ device: 'cpu', workerPath: WORKER_PATH });
-    const root = tmpDir('tinydata');
+    root = tmpDir('tinydata');
+    work = tmpDir('work');
     tinySciFact(root, 240);
     out = path.join(tmpDir('bundle'), 'tiny');
     const phases = new Set<string>();
     const r = await client.request(
       'trainBundle',
-      { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, workDir: tmpDir('work'), outDir: out, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' },
+      { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, workDir: work, outDir: out, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' },
       { onProgress: (p) => phases.add(p.phase.split(' ')[0]) },
     );
     assert.strictEqual(r.result.outDir, out);
@@ -84,6 +89,53 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
       assert.ok(report.includes(s), `REPORT.md mentions ${s}`);
     }
     assert.match(report, /\| 1\.5 \| [0-9.]+ \|/);
+  });
+
+  it("labels with the paper's LLM labeller and judge through an OpenAI-compatible endpoint, resuming from the work folder", async () => {
+    // A loopback endpoint, deterministic, stands in for the LLM (none is reachable here): as
+    // explainer it answers the word most of the examples share; as judge it calls a text active
+    // when it holds that word. What is under test is the path: worker → HTTP → labels, report.
+    const llm = new FakeLlm();
+    const commonest = (texts: string[]) => {
+      const c = new Map<string, number>();
+      for (const t of texts) for (const w of new Set(tokenize(t))) c.set(w, (c.get(w) ?? 0) + 1);
+      return [...c.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0] ?? 'nothing';
+    };
+    llm.handler = (s, res) => {
+      const numbered = [...s.prompt.matchAll(/^\d+\. (?:\(activation \d+\) )?(.*)$/gm)].map((m) => m[1]);
+      if (s.prompt.startsWith('You are interpreting')) return FakeLlm.answer(res, `Label: ${commonest(numbered)}`);
+      const label = s.prompt.split('\n')[1].replace(/"/g, '');
+      FakeLlm.answer(res, JSON.stringify(numbered.map((t) => (tokenize(t).includes(label) ? 1 : 0))));
+    };
+    await llm.start();
+    try {
+      const llmOut = path.join(tmpDir('bundle-llm'), 'tiny');
+      const params = { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, workDir: work, outDir: llmOut, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' };
+      const labeller = { endpoint: llm.url, model: 'loopback-llm', sample: 10, concurrency: 3 };
+      const r = await client.request('trainBundle', { ...params, labeller });
+      // a balanced accuracy (this stand-in's one-word labels are no better than chance; the unit test checks the scoring)
+      assert.ok(r.result.summary.meanDetectionLlm >= 0 && r.result.summary.meanDetectionLlm <= 1, `${r.result.summary.meanDetectionLlm}`);
+      assert.ok('meanDetectionLlmRandom' in r.result.summary);
+      const m: BundleManifest = JSON.parse(fs.readFileSync(path.join(llmOut, 'manifest.json'), 'utf8'));
+      assert.strictEqual(m.labels.labeller, 'llm:loopback-llm');
+      const labels = [...readLabels(llmOut, m).values()];
+      // every live feature with activating labelling texts is named by the endpoint (a one-word answer here)
+      const named = labels.filter((l) => l.label);
+      assert.ok(named.length > labels.length / 2 && named.every((l) => !l.label.includes(' ')), `${named.length} of ${labels.length}`);
+      assert.strictEqual(labels.filter((l) => l.detectionLlm !== undefined).length, 10);
+      const asked = llm.seen.length;
+      const labelAsks = llm.seen.filter((x) => x.prompt.startsWith('You are interpreting')).length;
+      assert.ok(labelAsks >= named.length && labelAsks <= named.length + 10, `${labelAsks} label requests for ${named.length} trained labels and ≤ 10 sampled random features`);
+      const report = fs.readFileSync(path.join(llmOut, 'REPORT.md'), 'utf8');
+      assert.ok(report.includes('mean detection, LLM judge') && report.includes('`loopback-llm`'), 'REPORT.md has the LLM judge figures');
+      // the answers are kept in the work folder: a rerun asks nothing
+      assert.ok(fs.existsSync(path.join(work, 'labels-llm.jsonl')));
+      const again = await client.request('trainBundle', { ...params, labeller });
+      assert.strictEqual(llm.seen.length, asked);
+      assert.strictEqual(again.result.summary.meanDetectionLlm, r.result.summary.meanDetectionLlm);
+    } finally {
+      await llm.stop();
+    }
   });
 
   it('explains pairs with the bundle it wrote', async () => {

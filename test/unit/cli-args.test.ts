@@ -52,6 +52,8 @@ describe('cli (no model)', () => {
     }
     const top = await cli(['--help']);
     for (const opt of ['--device', '--cache-dir', '--batch-size', '--quiet']) assert.ok(top.stdout.includes(opt), opt);
+    const train = await cli(['train', 'bundle', '--help']);
+    for (const opt of ['--label-endpoint', '--label-model', '--label-sample', '--api-key']) assert.ok(train.stdout.includes(opt), opt);
   });
 
   it('exits 2 with one clear line on usage errors', async () => {
@@ -61,6 +63,7 @@ describe('cli (no model)', () => {
       [['--batch-size', '0', 'score', '-i', 'x'], /--batch-size.*expected a whole number from 1 to 4096/],
       [['eval', 'folder', '--metrics', 'map@10'], /unknown metric "map@10"/],
       [['frobnicate'], /unknown command 'frobnicate'/],
+      [['train', 'bundle', '--label-endpoint', 'http://127.0.0.1:9/v1'], /--label-endpoint and --label-model go together/],
       [[], /Usage: xetrieval/],
     ];
     for (const [argv, re] of cases) {

@@ -6,3 +6,4 @@ export * from './erasure';
 export * from './steering';
 export * from './labels';
 export * from './rng';
+export * from './labelPrompts';

@@ -21,6 +21,7 @@ import { SaeEncoder } from '../explainer';
 import { EvalSet, Metrics, codesOf, erasureStudy, internalisedDocs, reconstruct, retrieval, steeringCurve, ErasureStats, SteeringCurve } from './evaluate';
 import { SaeBackend } from './saeBackend';
 import { labelFeatures, LabelStudy } from './labelling';
+import { llmLabeller } from '../../train/llmLabeller';
 import { writeReport } from './report';
 
 /** The protocol's parameters (paths, sizes, seed, command) plus what the worker supplies. */
@@ -234,9 +235,25 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const LX = new Float32Array(labelVecs.length * o.model.dim);
   labelVecs.forEach((v, i) => LX.set(v, i * o.model.dim));
   const randomSae = await o.sae.session(o.sae.randomInit(o.model.dim, o.dictSize, o.k, o.seed + 1, all), o.provider);
+  const lb = o.labeller;
+  if (lb) o.log(`labelling with ${lb.model} at ${lb.endpoint} (answers kept in ${path.join(o.workDir, 'labels-llm.jsonl')})`);
   const labelStudy = await labelFeatures(sae, randomSae, LX, labelTexts, labelSources, {
     seed: o.seed,
     embedLabels: (labels) => o.embed(labels, 'query', (done, total) => o.progress({ phase: 'labels embed', done, total })),
+    llm: lb && {
+      labeller: llmLabeller({
+        endpoint: lb.endpoint,
+        model: lb.model,
+        apiKey: lb.apiKey,
+        concurrency: lb.concurrency,
+        // a rerun (or a resumed one) asks only what is not answered yet
+        cacheFile: path.join(o.workDir, 'labels-llm.jsonl'),
+        temperature: 0,
+        signal: o.signal,
+        onAnswer: (s) => o.progress({ phase: 'labels (LLM)', done: s.requests + s.fromCache }),
+      }),
+      sample: lb.sample,
+    },
   });
   const labelsFile = path.join(o.outDir, 'labels.jsonl');
   fs.writeFileSync(labelsFile, labelStudy.labels.map((l: FeatureLabel) => JSON.stringify(l)).join('\n') + '\n');
@@ -248,7 +265,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     baseModel: o.model,
     sae: { file: 'sae.safetensors', sha256: sha256File(saeFile), dictSize: o.dictSize, k: o.k },
     views: bundleViews,
-    labels: { file: 'labels.jsonl', sha256: sha256File(labelsFile), method: labelStudy.method, count: labelStudy.labels.length },
+    labels: { file: 'labels.jsonl', sha256: sha256File(labelsFile), method: labelStudy.method, count: labelStudy.labels.length, labeller: labelStudy.labeller },
     trainingData: datasets.map((d) => ({ dataset: d.name, used: ['corpus', ...d.trainSplits.map((s) => `queries+qrels:${s}`)] })),
     heldOut: ['scifact queries+qrels:test', 'nfcorpus queries+qrels:test'],
     seed: o.seed,

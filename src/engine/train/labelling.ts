@@ -12,13 +12,20 @@ import {
   activationCentroid,
   corpusStats,
   detectionScore,
+  DetectionSets,
   detectionSets,
   labelCandidates,
   labelFeature,
   labellingSplit,
+  labelExamples,
   lightStem,
+  mulberry32,
+  shuffled,
   termSet,
+  tokenize,
+  verdictBalancedAccuracy,
 } from '../../core/explain';
+import { FeatureLabeller } from '../../train/llmLabeller';
 import { FeatureLabel } from '../bundle';
 import { SaeEncoder } from '../explainer';
 
@@ -40,11 +47,37 @@ export interface LabelStudy {
    * non-activating texts called non-activating. Per SAE and judge.
    */
   byDecile: Record<'trained' | 'random', Record<'encoder' | 'terms', { tpr: number[]; tnr: number }>>;
+  /** `terms` (no LLM) or `llm:<model>`: who wrote the labels */
+  labeller: string;
+  /** with an LLM: the paper's judge on a seeded sample of features of each SAE */
+  llm?: LlmStudy;
   liveFeatures: number;
   texts: number;
   /** texts labels are made from; the rest are held out for detection */
   labellingTexts: number;
 }
+
+export interface LlmStudy {
+  model: string;
+  endpoint: string;
+  /** features sampled per SAE for the judge (those with held-out texts of both kinds) */
+  sample: number;
+  /** held-out texts judged per feature: up to this many activating (spread over the deciles) and as many non-activating */
+  textsPerSide: number;
+  scored: number;
+  meanDetection: number;
+  randomScored: number;
+  meanDetectionRandom: number;
+  byDecile: Record<'trained' | 'random', { tpr: number[]; tnr: number }>;
+  requests: number;
+  fromCache: number;
+}
+
+export const LLM_LABEL_METHOD =
+  'texts split once (seeded hash of the text) into 2/3 labelling and 1/3 held-out; ' +
+  'label: an LLM (explainer) sees ≤ 20 activating labelling texts (the 10 strongest and 10 spread over the rest, activations scaled 0–10) and writes a 1–8 word label; ' +
+  'detection (Paulo et al. 2024): the LLM as judge sees only the label and a shuffled batch of held-out texts, ≤ 20 activating spread over the activation deciles and as many non-activating, and says which activate; balanced accuracy. ' +
+  'Judged on the same seeded sample of features of the trained and the untrained SAE; the encoder and term-count judges of the term method are also run on every LLM label';
 
 export const LABEL_METHOD =
   'texts split once (seeded hash of the text) into 2/3 labelling and 1/3 held-out; ' +
@@ -102,7 +135,20 @@ interface Shared {
   embedLabels: (labels: string[]) => Promise<Float32Array>;
 }
 
-async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boolean, sources: string[]) {
+interface LlmOptions {
+  labeller: FeatureLabeller;
+  /** features judged per SAE */
+  sample: number;
+  textsPerSide: number;
+}
+
+/** Up to n items spread evenly over xs (keeps the decile spread of the held-out activating texts). */
+function spread<T>(xs: readonly T[], n: number): number[] {
+  if (xs.length <= n) return xs.map((_, i) => i);
+  return Array.from({ length: n }, (_, i) => Math.floor(((i + 0.5) * xs.length) / n));
+}
+
+async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boolean, sources: string[], which: 'trained' | 'random', llm?: LlmOptions) {
   const { texts, X, D } = s;
   const n = texts.length;
   const codes = await sae.encode(X, n);
@@ -116,27 +162,17 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boole
       col.rows.forEach((r, k) => (acts[r] = col.values[k]));
       const sets = detectionSets(texts, acts, s.isLabel, { seed: seed + j, nHeld: 50, bins: DECILES });
       const lab = col.rows.map((r, k) => ({ r, a: col.values[k] })).filter((x) => s.isLabel[x.r]);
-      return { j, col, sets, lab, candidates: labelCandidates(sets.labelling, s.corpus, { termsOf }) };
+      return { j, col, sets, lab };
     });
 
-  // one embedding per candidate word, then each feature's label
-  const words = [...new Set(feats.flatMap((f) => f.candidates.slice(0, 12).map((c) => c.word)))];
-  const wordVecs = words.length ? await s.embedLabels(words) : new Float32Array(0);
-  const wordIndex = new Map(words.map((w, i) => [w, i]));
-  const wordVector = (w: string) => {
-    const i = wordIndex.get(w);
-    return i === undefined ? undefined : wordVecs.subarray(i * D, (i + 1) * D);
-  };
-  const labelled = feats.map((f) => {
-    const direction = activationCentroid(
-      X,
-      D,
-      f.lab.map((x) => x.r),
-      f.lab.map((x) => x.a),
-      s.mean,
-    );
-    return { ...f, label: labelFeature(f.sets.labelling, s.corpus, { direction, wordVector, candidates: f.candidates }) };
-  });
+  // the features the LLM judges: a seeded sample of those with held-out texts of both kinds
+  const judged = new Set<number>();
+  if (llm) {
+    const eligible = feats.filter((f) => Math.min(f.sets.activating.length, f.sets.nonActivating.length) >= 2).map((f) => f.j);
+    for (const j of shuffled(eligible, mulberry32(seed)).slice(0, llm.sample)) judged.add(j);
+  }
+  const labelled = llm ? await llmLabels(feats, llm.labeller, which, keepLabels ? undefined : judged) : await termLabels(feats, s, termsOf);
+  const llmVerdicts = llm ? await llmJudge(labelled.filter((f) => judged.has(f.j)), llm, which, seed) : new Map<number, Verdict>();
   const withLabel = labelled.filter((f) => f.label.terms.length > 0);
   const labelVecs = await s.embedLabels(withLabel.map((f) => f.label.label));
   const vecOf = new Map(withLabel.map((f, i) => [f.j, labelVecs.subarray(i * D, (i + 1) * D)]));
@@ -147,11 +183,16 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boole
     for (const t of new Set(terms.map((x) => lightStem(x.toLowerCase())))) if (ts.has(t)) c++;
     return c;
   };
-  const tally = { encoder: new DecileTally(), terms: new DecileTally() };
+  const tally = { encoder: new DecileTally(), terms: new DecileTally(), llm: new DecileTally() };
   const labels: FeatureLabel[] = [];
   let scored = 0;
   let sumEmb = 0;
   let sumTerms = 0;
+  let sumLlm = 0;
+  for (const v of llmVerdicts.values()) {
+    tally.llm.add(v);
+    sumLlm += v.balancedAccuracy;
+  }
   for (const f of labelled) {
     const v = vecOf.get(f.j);
     let det: number | null = null;
@@ -182,6 +223,7 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boole
         label: f.label.label,
         terms: f.label.terms,
         detection: det === null ? null : Math.round(det * 1000) / 1000,
+        ...(llmVerdicts.has(f.j) ? { detectionLlm: Math.round(llmVerdicts.get(f.j)!.balancedAccuracy * 1000) / 1000 } : {}),
         examples: top.map((t) => ({ text: texts[t.r].slice(0, 300), activation: Math.round(t.a * 1e4) / 1e4, source: sources[t.r] })),
       });
     }
@@ -193,7 +235,88 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boole
     meanTerms: scored ? sumTerms / scored : 0,
     live: cols.size,
     byDecile: { encoder: tally.encoder.result(), terms: tally.terms.result() },
+    llm: { scored: llmVerdicts.size, mean: llmVerdicts.size ? sumLlm / llmVerdicts.size : 0, byDecile: tally.llm.result() },
   };
+}
+
+interface Feat {
+  j: number;
+  col: { rows: number[]; values: number[] };
+  sets: DetectionSets;
+  /** activating labelling texts: row and activation */
+  lab: { r: number; a: number }[];
+}
+type Labelled = Feat & { label: { label: string; terms: string[] } };
+
+/** The term method: distinctive words, the 4 that point furthest along the feature's centroid. */
+async function termLabels(feats: Feat[], s: Shared, termsOf: (text: string) => Set<string>): Promise<Labelled[]> {
+  const { X, D } = s;
+  const candidates = new Map(feats.map((f) => [f.j, labelCandidates(f.sets.labelling, s.corpus, { termsOf })]));
+  // one embedding per candidate word, then each feature's label
+  const words = [...new Set(feats.flatMap((f) => candidates.get(f.j)!.slice(0, 12).map((c) => c.word)))];
+  const wordVecs = words.length ? await s.embedLabels(words) : new Float32Array(0);
+  const wordIndex = new Map(words.map((w, i) => [w, i]));
+  const wordVector = (w: string) => {
+    const i = wordIndex.get(w);
+    return i === undefined ? undefined : wordVecs.subarray(i * D, (i + 1) * D);
+  };
+  return feats.map((f) => {
+    const direction = activationCentroid(
+      X,
+      D,
+      f.lab.map((x) => x.r),
+      f.lab.map((x) => x.a),
+      s.mean,
+    );
+    return { ...f, label: labelFeature(f.sets.labelling, s.corpus, { direction, wordVector, candidates: candidates.get(f.j) }) };
+  });
+}
+
+/** The paper's way: an LLM names each feature from its activating texts (only `only` when given). */
+async function llmLabels(feats: Feat[], labeller: FeatureLabeller, which: string, only?: Set<number>): Promise<Labelled[]> {
+  const todo = only ? feats.filter((f) => only.has(f.j)) : feats;
+  return Promise.all(
+    todo.map(async (f) => {
+      const label = f.sets.labelling.length ? await labeller.label(`feature ${f.j} of the ${which} SAE`, labelExamples(f.sets.labelling)) : '';
+      // the label's own words, for the term-count judge
+      return { ...f, label: { label, terms: [...new Set(tokenize(label))] } };
+    }),
+  );
+}
+
+interface Verdict {
+  balancedAccuracy: number;
+  hitsByGroup: Map<number, { hits: number; total: number }>;
+  trueNegatives: number;
+  nTest: number;
+}
+
+/** The LLM judge on each feature's held-out texts, activating and not, shuffled together. */
+async function llmJudge(feats: Labelled[], llm: LlmOptions, which: string, seed: number): Promise<Map<number, Verdict>> {
+  const out = new Map<number, Verdict>();
+  await Promise.all(
+    feats.map(async (f) => {
+      if (!f.label.label) return;
+      const n = Math.min(llm.textsPerSide, f.sets.activating.length, f.sets.nonActivating.length);
+      const pos = spread(f.sets.activating, n);
+      const items = [...pos.map((i) => ({ text: f.sets.activating[i], decile: f.sets.deciles[i] })), ...f.sets.nonActivating.slice(0, n).map((text) => ({ text, decile: -1 }))];
+      const order = shuffled(items, mulberry32(seed + f.j));
+      const verdicts = await llm.labeller.judge(`feature ${f.j} of the ${which} SAE`, f.label.label, order.map((x) => x.text));
+      const onPos: boolean[] = [];
+      const onNeg: boolean[] = [];
+      const hitsByGroup = new Map<number, { hits: number; total: number }>();
+      order.forEach((x, i) => {
+        if (x.decile < 0) return void onNeg.push(verdicts[i]);
+        onPos.push(verdicts[i]);
+        const h = hitsByGroup.get(x.decile) ?? { hits: 0, total: 0 };
+        h.total++;
+        if (verdicts[i]) h.hits++;
+        hitsByGroup.set(x.decile, h);
+      });
+      out.set(f.j, { balancedAccuracy: verdictBalancedAccuracy(onPos, onNeg), hitsByGroup, trueNegatives: onNeg.filter((v) => !v).length, nTest: onNeg.length });
+    }),
+  );
+  return out;
 }
 
 export async function labelFeatures(
@@ -202,7 +325,12 @@ export async function labelFeatures(
   X: Float32Array,
   texts: string[],
   sources: string[],
-  opts: { seed: number; embedLabels: (labels: string[]) => Promise<Float32Array> },
+  opts: {
+    seed: number;
+    embedLabels: (labels: string[]) => Promise<Float32Array>;
+    /** the paper's LLM labeller and judge instead of term labels */
+    llm?: { labeller: FeatureLabeller; sample?: number; textsPerSide?: number };
+  },
 ): Promise<LabelStudy> {
   const D = sae.dim;
   const isLabel = labellingSplit(texts, { seed: opts.seed });
@@ -220,10 +348,26 @@ export async function labelFeatures(
     indexOf: new Map(texts.map((t, i) => [t, i])),
     embedLabels: opts.embedLabels,
   };
-  const trained = await study(sae, shared, opts.seed, true, sources);
-  const random = await study(randomSae, shared, opts.seed, false, sources);
+  const llm = opts.llm && { labeller: opts.llm.labeller, sample: opts.llm.sample ?? 200, textsPerSide: opts.llm.textsPerSide ?? 20 };
+  const trained = await study(sae, shared, opts.seed, true, sources, 'trained', llm);
+  const random = await study(randomSae, shared, opts.seed, false, sources, 'random', llm);
   return {
-    method: LABEL_METHOD,
+    method: llm ? LLM_LABEL_METHOD : LABEL_METHOD,
+    labeller: llm ? llm.labeller.name : 'terms',
+    ...(llm && {
+      llm: {
+        model: llm.labeller.name.replace(/^llm:/, ''),
+        endpoint: llm.labeller.endpoint,
+        sample: llm.sample,
+        textsPerSide: llm.textsPerSide,
+        scored: trained.llm.scored,
+        meanDetection: trained.llm.mean,
+        randomScored: random.llm.scored,
+        meanDetectionRandom: random.llm.mean,
+        byDecile: { trained: trained.llm.byDecile, random: random.llm.byDecile },
+        ...llm.labeller.stats(),
+      },
+    }),
     labels: trained.labels,
     scored: trained.scored,
     meanDetection: trained.mean,

@@ -67,6 +67,13 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push('| SAE | live features | features scored | mean detection, encoder judge | mean detection, term-count judge |', '|---|---|---|---|---|');
   lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} | ${f(l.meanDetectionTerms, 3)} |`);
   lines.push(`| random (untrained, same initialisation) | | ${l.randomScored} | ${f(l.meanDetectionRandom, 3)} | ${f(l.meanDetectionTermsRandom, 3)} |`, '');
+  if (l.llm) {
+    const x = l.llm;
+    lines.push(`Labels written by \`${x.model}\` at ${x.endpoint}; the same LLM as judge on a seeded sample of ${x.sample} features per SAE, ≤ ${x.textsPerSide} activating and as many non-activating held-out texts each (${x.requests} requests, ${x.fromCache} answers from the cache).`, '');
+    lines.push('| SAE | features judged | mean detection, LLM judge | hit rate by activation decile (strongest first) | non-activating rejected |', '|---|---|---|---|---|');
+    lines.push(`| trained | ${x.scored} | ${f(x.meanDetection, 3)} | ${x.byDecile.trained.tpr.map((v) => f(v, 2)).join(' ')} | ${f(x.byDecile.trained.tnr, 2)} |`);
+    lines.push(`| random | ${x.randomScored} | ${f(x.meanDetectionRandom, 3)} | ${x.byDecile.random.tpr.map((v) => f(v, 2)).join(' ')} | ${f(x.byDecile.random.tnr, 2)} |`, '');
+  }
 
   if (fig.examples.length) {
     lines.push('## Example explanations (the Xetrieval repository\'s example pairs)', '', '```json');
