@@ -22,6 +22,7 @@ import { erasureSvg } from './chart';
 import { append, byId, h } from './dom';
 import {
   byRank,
+  LocalSteering,
   debounce,
   throttle,
   filterFeatures,
@@ -59,6 +60,12 @@ let restoreScroll = true;
 let nextRequestId = 1;
 const rerankGate = new LatestOnly();
 const inFlight = new Set<number>();
+/** the loaded eval file's steering basis: slider moves on its features re-rank here, at once */
+let local: LocalSteering | undefined;
+/** counts the moves re-ranked here; a host answer to an older move is not drawn over a newer one */
+let localMoves = 0;
+/** setAlpha requests whose move was already re-ranked here → localMoves when sent */
+const shownLocally = new Map<number, number>();
 
 const root = byId('app');
 const banner = byId('banner');
@@ -67,9 +74,10 @@ function persist(): void {
   saveViewState(view);
 }
 
-function request(msg: DistributiveOmit<Extract<Parameters<typeof post>[0], { requestId: number }>, 'requestId'>): number {
+/** `quiet`: the change is already on screen, so the pending indicator stays off */
+function request(msg: DistributiveOmit<Extract<Parameters<typeof post>[0], { requestId: number }>, 'requestId'>, quiet = false): number {
   const requestId = nextRequestId++;
-  inFlight.add(requestId);
+  if (!quiet) inFlight.add(requestId);
   // Every request that answers with a ranking goes through the gate, so a reply to an older move never overwrites a newer one.
   if (msg.type !== 'saveSteering') rerankGate.sent(requestId);
   post({ ...msg, requestId } as Parameters<typeof post>[0]);
@@ -496,17 +504,20 @@ function renderSliders(sliders: PanelSlider[]): void {
     // One throttle per slider, so moving two sliders quickly sends both; a click
     // goes out at once, a drag at most once per window (the host also keeps
     // only the latest values while a re-rank runs).
-    const postAlpha = throttle((alpha: number) => {
-      const id = request({ type: 'setAlpha', id: s.id, alpha });
-      if (firstMoveAt !== undefined) movedAt.set(id, firstMoveAt);
+    // The host still hears every settled value: it keeps the sliders, the Cases view and saved configs.
+    const postAlpha = throttle((alpha: number, here: boolean) => {
+      const id = request({ type: 'setAlpha', id: s.id, alpha }, here);
+      if (here) shownLocally.set(id, localMoves);
+      else if (firstMoveAt !== undefined) movedAt.set(id, firstMoveAt);
       firstMoveAt = undefined;
     }, ALPHA_THROTTLE_MS);
     const onChange = (alpha: number) => {
-      firstMoveAt ??= performance.now();
+      const t = performance.now();
+      firstMoveAt ??= t;
       s.alpha = alpha;
       out.textContent = alpha.toFixed(2);
       out.classList.toggle('changed', alpha !== 1);
-      postAlpha(alpha);
+      postAlpha(alpha, rerankHere(t));
     };
     input.addEventListener('input', () => onChange(snapAlpha(Number(input.value))));
     // Double-click puts a slider back to neutral.
@@ -604,21 +615,43 @@ function renderCase(c: PanelCase, t0: number): void {
   persist();
 }
 
-function applyRerank(u: RerankUpdate): void {
+/** `status`: false keeps the status line (a host answer to a move already shown from here) */
+function applyRerank(u: RerankUpdate, status = true): void {
   if (!current) return;
   current.candidates = u.candidates;
   current.metrics = u.metrics;
   renderCandidates(u.candidates);
   renderMetrics(u.metrics);
   const t = document.getElementById('rerank-time');
-  if (t) t.textContent = `re-ranked in ${fmt(u.elapsedMs, 1)} ms`;
+  if (t && status) t.textContent = `re-ranked in ${fmt(u.elapsedMs, 1)} ms`;
 }
 
-function showMoveToPaint(workerMs: number, shownMs: number): void {
+/**
+ * Re-ranks the loaded file here with the steering basis, when it covers every
+ * moved slider and this case is one of its queries; false leaves it to the host.
+ */
+function rerankHere(movedAtMs: number): boolean {
+  const qid = current?.pair.query_id;
+  if (!local || !current || qid === undefined || !local.has(qid)) return false;
+  const u = local.rerank(new Map(current.sliders.map((s) => [s.id, s.alpha])), qid, current.pair.doc_id ?? '', current.candidates);
+  if (!u) return false;
+  localMoves++;
+  applyRerank(u, false);
+  afterPaint('rerank', current.candidates.length, movedAtMs, 'here', () => showMoveToPaint(u.elapsedMs, performance.now() - movedAtMs, 0, 'here'));
+  return true;
+}
+
+/**
+ * `replyMs`: move → the host's answer received (the rest of `shownMs` is
+ * rendering and the frame), for the benchmark's breakdown; 0 when re-ranked here.
+ */
+function showMoveToPaint(rerankMs: number, shownMs: number, replyMs: number, where: 'here' | 'worker' = 'worker'): void {
   const t = document.getElementById('rerank-time');
   if (!t) return;
-  t.textContent = `re-ranked in ${fmt(workerMs, 1)} ms, shown ${fmt(shownMs, 0)} ms after the move`;
+  t.textContent = `re-ranked ${where === 'here' ? 'in the panel' : 'by the worker'} in ${fmt(rerankMs, 1)} ms, shown ${fmt(shownMs, 0)} ms after the move`;
+  t.dataset.where = where;
   t.dataset.shownMs = shownMs.toFixed(1);
+  t.dataset.replyMs = replyMs.toFixed(1);
   t.dataset.shownCount = String(Number(t.dataset.shownCount ?? 0) + 1);
 }
 
@@ -640,10 +673,18 @@ function handle(m: ToWebview): void {
       settle(m.replyTo);
       const moved = m.replyTo !== undefined ? movedAt.get(m.replyTo) : undefined;
       if (m.replyTo !== undefined) movedAt.delete(m.replyTo);
+      const here = m.replyTo !== undefined ? shownLocally.get(m.replyTo) : undefined;
+      if (here !== undefined) {
+        shownLocally.delete(m.replyTo!);
+        // Already on screen from here; the host's answer only replaces it when no move followed (same numbers,
+        // plus titles of candidates that entered the list).
+        if (here === localMoves && rerankGate.accepts(m.replyTo)) applyRerank(m, false);
+        return;
+      }
       if (!rerankGate.accepts(m.replyTo)) return;
       applyRerank(m);
       // once painted: the user's whole wait, slider move to the re-ranked list on screen
-      afterPaint('rerank', current?.candidates.length ?? 0, t0, '', moved === undefined ? undefined : () => showMoveToPaint(m.elapsedMs, performance.now() - moved));
+      afterPaint('rerank', current?.candidates.length ?? 0, t0, '', moved === undefined ? undefined : () => showMoveToPaint(m.elapsedMs, performance.now() - moved, t0 - moved));
       return;
     }
     case 'steering':
@@ -663,7 +704,13 @@ function handle(m: ToWebview): void {
       return;
     case 'superseded':
       settle(m.replyTo);
-      if (m.replyTo !== undefined) movedAt.delete(m.replyTo);
+      if (m.replyTo !== undefined) {
+        movedAt.delete(m.replyTo);
+        shownLocally.delete(m.replyTo);
+      }
+      return;
+    case 'basis':
+      local = m.basis ? new LocalSteering(m.basis) : undefined;
       return;
     case 'busy':
       showBanner('busy', m.message);

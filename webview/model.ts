@@ -3,7 +3,9 @@
  * number formats, reply bookkeeping. Kept apart from main.ts so the unit
  * tests run it in Node.
  */
-import type { PanelCandidate, PanelSlider, SortKey } from '../src/protocol/webview';
+import { basisCovers, basisScores } from '../src/core/explain/steeringBasis';
+import { MetricSpec, Qrels, Run, evaluate, rankDocs } from '../src/core/metrics';
+import { PANEL_CANDIDATES, type PanelCandidate, type PanelSlider, type PanelSteeringBasis, type RerankUpdate, type SortKey } from '../src/protocol/webview';
 import type { PairExplanation, SharedFeature } from '../src/protocol/worker';
 
 /** The document views to show, `original` first, then the usual generated ones, then the rest by name. */
@@ -242,4 +244,80 @@ export function debounce<A extends unknown[]>(
     run();
   };
   return d;
+}
+
+/** The metrics the host reports for an eval file (core/cases CASE_METRICS). */
+const LOCAL_METRICS: MetricSpec[] = [
+  { name: 'ndcg', k: 10 },
+  { name: 'mrr', k: 10 },
+  { name: 'recall', k: 100 },
+];
+
+/**
+ * The panel's own re-rank while a slider moves: the loaded file's steering
+ * basis turns slider values into every pair's score, the file's metrics and
+ * the shown query's candidate list, as the host would compute them, with no
+ * round trip. `rerank` answers undefined when it cannot (a slider outside the
+ * basis, a query the basis does not hold); the host's answer then decides.
+ */
+export class LocalSteering {
+  private readonly byQuery = new Map<string, number[]>();
+  private readonly qrels: Qrels = new Map();
+
+  constructor(readonly basis: PanelSteeringBasis) {
+    basis.queryIds.forEach((qid, i) => {
+      let rows = this.byQuery.get(qid);
+      if (!rows) this.byQuery.set(qid, (rows = []));
+      rows.push(i);
+      const label = basis.labels[i];
+      if (label === null) return;
+      let judged = this.qrels.get(qid);
+      if (!judged) this.qrels.set(qid, (judged = new Map()));
+      judged.set(basis.docIds[i], label);
+    });
+  }
+
+  has(queryId: string): boolean {
+    return this.byQuery.has(queryId);
+  }
+
+  /**
+   * `shown`: the candidates on screen (titles and base ranks are kept from
+   * them); `selectedDoc`: the case's document, listed even past the first
+   * PANEL_CANDIDATES.
+   */
+  rerank(alphas: ReadonlyMap<number, number>, queryId: string, selectedDoc: string, shown: readonly PanelCandidate[]): RerankUpdate | undefined {
+    const rows = this.byQuery.get(queryId);
+    if (!rows || !basisCovers(this.basis, alphas)) return undefined;
+    const t0 = performance.now();
+    const scores = basisScores(this.basis, alphas);
+    const run: Run = new Map();
+    this.basis.queryIds.forEach((qid, i) => {
+      let m = run.get(qid);
+      if (!m) run.set(qid, (m = new Map()));
+      m.set(this.basis.docIds[i], scores[i]);
+    });
+    const e = evaluate(this.qrels, run, LOCAL_METRICS);
+    const before = new Map(shown.map((c) => [c.docId, c]));
+    const order = rankDocs(run.get(queryId)!);
+    const baseOrder = rankDocs(new Map(rows.map((i) => [this.basis.docIds[i], this.basis.pairs[i].dot])));
+    const baseRank = new Map(baseOrder.map((d, r) => [d, r + 1]));
+    const labelOf = new Map(rows.map((i) => [this.basis.docIds[i], this.basis.labels[i]]));
+    const candidates = order
+      .map((docId, r): PanelCandidate => {
+        const label = labelOf.get(docId);
+        const prev = before.get(docId);
+        return {
+          docId,
+          score: run.get(queryId)!.get(docId)!,
+          rank: r + 1,
+          baseRank: prev?.baseRank ?? baseRank.get(docId),
+          ...(label !== null && label !== undefined ? { label } : {}),
+          selected: docId === selectedDoc,
+          ...(prev?.title !== undefined ? { title: prev.title } : {}),
+        };
+      })
+      .filter((c, r) => r < PANEL_CANDIDATES || c.selected);
+    return { candidates, metrics: e.queries ? e.mean : {}, elapsedMs: performance.now() - t0 };
+  }
 }

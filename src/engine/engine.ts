@@ -16,6 +16,8 @@ import {
   InitResult,
   PairExplanation,
   RerankParams,
+  SteeringBasisParams,
+  SteeringBasisResult,
   RerankResult,
   RerankSetParams,
   RerankSetResult,
@@ -285,11 +287,21 @@ export class Engine {
 
   rerank(p: RerankParams): RerankResult {
     const t0 = performance.now();
-    if (!this.rerankState || this.rerankState.id !== p.setId) {
-      throw new ModelError(`candidate set ${p.setId} is not loaded in this worker (it was replaced or the worker restarted); load the eval file again`, 'E_NO_SET');
-    }
-    const r = this.rerankState.set.rerank(p.features);
+    const r = this.loadedSet(p.setId).rerank(p.features);
     return { ...r, elapsedMs: performance.now() - t0 };
+  }
+
+  steeringBasis(p: SteeringBasisParams): SteeringBasisResult {
+    const t0 = performance.now();
+    const b = this.loadedSet(p.setId).basis(p.features);
+    return { ...b, elapsedMs: performance.now() - t0 };
+  }
+
+  private loadedSet(setId: number): RerankSet {
+    if (!this.rerankState || this.rerankState.id !== setId) {
+      throw new ModelError(`candidate set ${setId} is not loaded in this worker (it was replaced or the worker restarted); load the eval file again`, 'E_NO_SET');
+    }
+    return this.rerankState.set;
   }
 
   async trainBundle(p: TrainBundleParams, ctx: CallContext): Promise<TrainBundleResult> {

@@ -4,7 +4,7 @@
  * re-ranked with the steered embeddings (codes come with the embeddings, so
  * nothing is re-encoded per α).
  */
-import { RusAccumulator, SparseCode, keyFeatures, steerEmbedding, steeringControl, randomControl } from '../core/explain';
+import { RusAccumulator, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
 import { MetricSpec, Qrels, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerResult } from '../protocol/worker';
 import { Explainer } from './explainer';
@@ -115,6 +115,18 @@ export class RerankSet {
    */
   warmUp(ids: number[]): void {
     for (let i = 1; i <= 4; i++) this.rerank(ids.slice(0, i).map((id) => ({ id, alpha: 1.5 })));
+  }
+
+  /** The closed-form re-rank over `features` (core/explain/steeringBasis): texts are the queries, then the documents. */
+  basis(features: number[]): SteeringBasis {
+    const { q, d } = this.enc;
+    const D = this.explainer.sae.dim;
+    const nq = q.codes.length;
+    const z = new Float32Array((nq + d.codes.length) * D);
+    z.set(q.z.subarray(0, nq * D));
+    z.set(d.z.subarray(0, d.codes.length * D), nq * D);
+    const pairs = this.pairs.map((p) => ({ q: q.index.get(p.query)!, d: nq + d.index.get(p.doc)! }));
+    return steeringBasis(this.explainer.sae, z, [...q.codes, ...d.codes], pairs, features);
   }
 
   rerank(features: { id: number; alpha: number }[]): { scores: number[]; metrics: Record<string, number> } {

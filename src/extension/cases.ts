@@ -8,14 +8,12 @@
 import * as vscode from 'vscode';
 import { CaseSet, QueryStatus, RankedCandidate, splitCaseKey } from '../core/cases';
 import { readLines } from '../core/jsonl';
-import type { PanelCandidate } from '../protocol/webview';
+import { PANEL_CANDIDATES, type PanelCandidate } from '../protocol/webview';
 import type { PairExplanation } from '../protocol/worker';
 
 export const EXPLANATION_CACHE = 1000;
 /** UTF-16 code units of document text kept in memory (~32 MB). */
 export const TEXT_BUDGET = 16_000_000;
-/** Candidates sent to the panel per query (the selected one always included). */
-export const PANEL_CANDIDATES = 100;
 
 export interface LoadedSource {
   /** the eval file, or the BEIR folder */
@@ -37,6 +35,9 @@ export class CaseStore implements vscode.Disposable {
   private textChars = 0;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
+  private readonly loadedEmitter = new vscode.EventEmitter<void>();
+  /** a new, empty set replaced the loaded cases */
+  readonly onDidLoad = this.loadedEmitter.event;
 
   /** Drops the loaded cases and starts an empty set for `source`. */
   load(source: LoadedSource | undefined): void {
@@ -46,6 +47,7 @@ export class CaseStore implements vscode.Disposable {
     this.explanations.clear();
     this.texts.clear();
     this.textChars = 0;
+    this.loadedEmitter.fire();
     this.notify();
   }
 
@@ -103,6 +105,7 @@ export class CaseStore implements vscode.Disposable {
 
   dispose(): void {
     this.changed.dispose();
+    this.loadedEmitter.dispose();
   }
 }
 

@@ -11,9 +11,9 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient, EngineError } from '../client/engineClient';
-import { caseKey, LatestRunner, parsePairLine, stepThrough, SUPERSEDED } from '../core/cases';
+import { caseKey, LatestRunner, parsePairLine, splitCaseKey, stepThrough, SUPERSEDED } from '../core/cases';
 import { parseSteeringConfig, serializeSteeringConfig, SteeringConfig } from '../core/explain/steering';
-import type { PanelCandidate, PanelCase, PanelSlider, RerankUpdate, SteeringUpdate } from '../protocol/webview';
+import type { PanelCandidate, PanelCase, PanelSlider, PanelSteeringBasis, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 import type { ExplainPair, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
 import { CaseStore, CasesTree, TreeSnapshotNode } from './cases';
 import { JSONL_SELECTOR, PairCodeLenses } from './codelens';
@@ -80,6 +80,8 @@ export interface EditorFlows extends vscode.Disposable {
   connectPanel(panel: PanelPort): void;
   /** The last case shown in the panel, as sent (steering updates folded in). */
   readonly shownCase: PanelCase | undefined;
+  /** The steering basis the panel has for the loaded file, if any. */
+  readonly steeringBasis: PanelSteeringBasis | undefined;
   /**
    * Reopens a case after VS Code restored the panel (its `onRestore`):
    * opens it when that case is loaded, else does nothing (false), silently.
@@ -165,7 +167,18 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
   // ---- steering -------------------------------------------------------------
 
   // When a file's candidate set is ready, the panel gets its suggested sliders (and the re-ranking of kept values).
-  const steering = new Steering(deps, store, ref, log, context, (applied) => panel.pushSteering(steeringUpdate(applied)));
+  let basis: PanelSteeringBasis | undefined;
+  const steering = new Steering(
+    deps,
+    store,
+    ref,
+    log,
+    context,
+    (applied) => panel.pushSteering(steeringUpdate(applied)),
+    (b) => panel.setSteeringBasis((basis = b)),
+  );
+  // The panel must not re-rank a new file's cases with the last file's basis.
+  context.subscriptions.push(store.onDidLoad(() => steering.dropBasis()));
 
   const rerankUpdateFor = (r: { elapsedMs: number }): RerankUpdate => {
     let candidates: PanelCandidate[] = [];
@@ -439,9 +452,13 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     handlers,
     connectPanel: (p) => {
       panel = p;
+      if (basis) panel.setSteeringBasis(basis);
     },
     get shownCase() {
       return shown;
+    },
+    get steeringBasis() {
+      return basis;
     },
     restoreCase: async (ids) => {
       if (ids?.queryId === undefined || ids.docId === undefined) return false;
@@ -472,6 +489,9 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
 // ---------------------------------------------------------------------------
 // steering glue
 
+/** Sliders a steering basis is made for at most; beyond, moves re-rank through the worker. */
+const MAX_BASIS_FEATURES = 64;
+
 interface Applied {
   /** host-measured: request, re-rank in the worker, scores folded into the tree */
   elapsedMs: number;
@@ -494,6 +514,8 @@ class Steering {
   private readonly rus = new Map<number, number>();
   private suggested = new Set<number>();
   private readonly runner = new LatestRunner<Applied>(() => this.rerankNow());
+  /** set and features of the basis the panel has (or is being fetched) */
+  private basisKey: string | undefined;
 
   constructor(
     private readonly deps: EditorFlowsDeps,
@@ -502,6 +524,7 @@ class Steering {
     private readonly log: vscode.LogOutputChannel,
     private readonly context: vscode.ExtensionContext,
     private readonly onReady: (applied?: Applied) => void,
+    private readonly onBasis: (basis: PanelSteeringBasis | undefined) => void,
   ) {}
 
   /** A new eval file was explained: its pairs become the candidate set; slider values carry over. */
@@ -542,6 +565,50 @@ class Steering {
       if (!this.alphas.has(s.id)) this.alphas.set(s.id, 1);
     }
     this.log.info(`steering ready: ${pairs.length} pairs, ${result.suggested.length} suggested feature(s); ${result.encoded.texts} text(s) encoded, ${result.encoded.fromCache} already encoded`);
+    this.refreshBasis();
+  }
+
+  /**
+   * Gives the panel the basis for the current sliders, so it re-ranks by
+   * itself while one moves; asked again when the sliders or the set change.
+   * None when the set does not hold every loaded case (the file's metrics
+   * would be off) or for more sliders than a basis is worth.
+   */
+  dropBasis(): void {
+    if (this.basisKey === undefined) return;
+    this.basisKey = undefined;
+    this.onBasis(undefined);
+  }
+
+  private refreshBasis(): void {
+    const features = [...this.alphas.keys()].sort((a, b) => a - b);
+    const setId = this.setId;
+    const usable = setId !== undefined && features.length > 0 && features.length <= MAX_BASIS_FEATURES && this.pairs.length === this.store.set.size;
+    const key = usable ? `${setId}:${features.join(',')}` : undefined;
+    if (key === this.basisKey) return;
+    this.basisKey = key;
+    if (!usable) return this.onBasis(undefined);
+    const pairs = this.pairs;
+    this.deps
+      .client()
+      .request('steeringBasis', { setId, features })
+      .then(({ result }) => {
+        if (this.basisKey !== key) return; // the sliders or the set changed meanwhile
+        const { elapsedMs, ...b } = result;
+        const ids = pairs.map((p) => splitCaseKey(p.key));
+        this.onBasis({
+          ...b,
+          queryIds: ids.map((x, i) => x?.queryId ?? pairs[i].pair.query_id ?? ''),
+          docIds: ids.map((x, i) => x?.docId ?? pairs[i].pair.doc_id ?? ''),
+          labels: pairs.map((p) => this.store.set.get(p.key)?.label ?? null),
+        });
+        this.log.info(`steering basis: ${features.length} slider feature(s) over ${pairs.length} pairs in ${elapsedMs.toFixed(1)} ms; slider moves re-rank in the panel`);
+      })
+      .catch((e: unknown) => {
+        if (this.basisKey === key) this.basisKey = undefined;
+        this.onBasis(undefined);
+        this.log.warn(`steering basis unavailable, sliders re-rank through the worker: ${e instanceof Error ? e.message : String(e)}`);
+      });
   }
 
   setAlpha(id: number, alpha: number): void {
@@ -551,6 +618,7 @@ class Steering {
   addSlider(id: number, label?: string): void {
     if (!this.alphas.has(id)) this.alphas.set(id, 1);
     if (label) this.labels.set(id, label);
+    this.refreshBasis();
   }
 
   reset(): void {
@@ -560,6 +628,7 @@ class Steering {
   load(cfg: SteeringConfig): void {
     this.reset();
     for (const f of cfg.features) this.alphas.set(f.id, f.alpha);
+    this.refreshBasis();
   }
 
   config(): SteeringConfig {

@@ -19,6 +19,7 @@ import {
   type PanelCase,
   type PanelLog,
   type PanelRequest,
+  type PanelSteeringBasis,
   type PanelViewState,
   type RerankUpdate,
   type SteeringUpdate,
@@ -46,6 +47,7 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private panelSubscriptions: vscode.Disposable[] = [];
   private current: PanelCase | undefined;
+  private basis: PanelSteeringBasis | undefined;
   /** a progress line still running, re-sent to a reloaded webview (errors are shown once and not repeated) */
   private busy: Extract<ToWebview, { type: 'busy' }> | undefined;
   /** whether the webview has said `ready` since it was last loaded */
@@ -135,6 +137,12 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
     this.post({ type: 'error', message });
   }
 
+  /** Kept for a reloaded webview, like the case. */
+  setSteeringBasis(basis: PanelSteeringBasis | undefined): void {
+    this.basis = basis;
+    this.post({ type: 'basis', basis: basis ?? null });
+  }
+
   /** Steering changed outside the panel (palette commands): new sliders and ranking. */
   pushSteering(update: SteeringUpdate): void {
     this.post({ type: 'steering', ...this.applySteering(update) });
@@ -204,6 +212,7 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
       // The flows' case has every steering change folded in; ours is the fallback (tests, samples).
       const theirs = this.handlers.currentCase();
       if (theirs && theirs !== this.current) this.current = this.withBaselines(theirs);
+      if (this.basis) this.post({ type: 'basis', basis: this.basis });
       this.post(this.current ? { type: 'case', state: this.current } : { type: 'empty', message: EMPTY_MESSAGE });
       if (this.busy) this.post(this.busy);
       this.readyEmitter.fire();

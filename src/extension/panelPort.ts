@@ -5,9 +5,9 @@
  * and tested apart; the message shapes are the webview protocol's own
  * (src/protocol/webview.ts), so an implementation only forwards them.
  */
-import type { PanelCase, RerankUpdate, SteeringUpdate } from '../protocol/webview';
+import type { PanelCase, PanelSteeringBasis, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 
-export type { PanelCase, RerankUpdate, SteeringUpdate };
+export type { PanelCase, PanelSteeringBasis, RerankUpdate, SteeringUpdate };
 
 export interface PanelPort {
   /** Opens (or reveals) the panel and shows this case. */
@@ -21,6 +21,8 @@ export interface PanelPort {
    * return value.
    */
   pushSteering(update: SteeringUpdate): void;
+  /** The loaded file's steering basis (the panel re-ranks by itself with it), or undefined when there is none. */
+  setSteeringBasis(basis: PanelSteeringBasis | undefined): void;
   /** A message for the panel's error line (the flows also show it as a notification). */
   showError?(message: string): void;
 }
@@ -58,6 +60,7 @@ export interface PanelHandlers {
 export class RecordingPanel implements PanelPort {
   lastCase: PanelCase | undefined;
   lastSteering: SteeringUpdate | undefined;
+  lastBasis: PanelSteeringBasis | undefined;
   lastError: string | undefined;
   cases = 0;
 
@@ -76,6 +79,10 @@ export class RecordingPanel implements PanelPort {
 
   pushSteering(update: SteeringUpdate): void {
     this.lastSteering = update;
+  }
+
+  setSteeringBasis(basis: PanelSteeringBasis | undefined): void {
+    this.lastBasis = basis;
   }
 
   showError(message: string): void {

@@ -12,11 +12,15 @@
  * `replyTo` is that id (`error` included). The host may also push `case`,
  * `steering`, `busy` and `error` at any time.
  */
+import type { BasisText, SteeringBasis } from '../core/explain/steeringBasis';
 import type { FeatureExample, PairExplanation, SharedFeature } from './worker';
 
 export const PANEL_VIEW_TYPE = 'xetrieval.panel';
 
 export type DeviceLabel = 'CPU' | 'CUDA';
+
+/** Candidates the panel lists per query (the selected one always included). */
+export const PANEL_CANDIDATES = 100;
 
 export interface PanelCandidate {
   docId: string;
@@ -66,6 +70,20 @@ export interface RerankUpdate {
   elapsedMs: number;
 }
 
+/**
+ * The loaded eval file's steering basis (core/explain/steeringBasis) with each
+ * pair's query id, document id and label: with it the panel re-ranks the file
+ * and recomputes its metrics itself while a slider moves, without a round
+ * trip; a slider outside `features` still goes to the host.
+ */
+export interface PanelSteeringBasis extends SteeringBasis {
+  /** per pair, parallel to `pairs` */
+  queryIds: string[];
+  docIds: string[];
+  /** qrels grade, null when the pair has none */
+  labels: (number | null)[];
+}
+
 /** The answer to reset/load/add: the whole slider set, and the re-ranking it gives. */
 export interface SteeringUpdate {
   sliders: PanelSlider[];
@@ -79,6 +97,8 @@ export type ToWebview =
   | { type: 'empty'; message: string }
   | ({ type: 'rerank'; replyTo?: number } & RerankUpdate)
   | ({ type: 'steering'; replyTo?: number } & SteeringUpdate)
+  /** the loaded file's steering basis, or null when there is none (no file, or too many sliders for one) */
+  | { type: 'basis'; basis: PanelSteeringBasis | null }
   /** answers saveSteering/loadSteering when nothing changed (saved, or the user cancelled a dialog) */
   | { type: 'done'; replyTo: number; message?: string }
   /** a request was dropped because a later change to the same slider replaced it */
@@ -207,6 +227,47 @@ function isRerankUpdate(v: Obj): boolean {
 
 const isReplyTo = (v: unknown): boolean => isInt(v);
 
+const isNumArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isNum);
+const isIntArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isInt);
+
+function isBasisText(v: unknown): v is BasisText {
+  return isObj(v) && isIntArray(v.idx) && isNumArray(v.act) && isNumArray(v.self) && v.act.length === v.idx.length && v.self.length === v.idx.length && isNum(v.n2);
+}
+
+/** Checks every index, so the panel's arithmetic can trust the basis. */
+export function isPanelSteeringBasis(v: unknown): v is PanelSteeringBasis {
+  if (!isObj(v) || !isIntArray(v.features) || !isNumArray(v.gram) || !isArrayOf(v.texts, isBasisText) || !Array.isArray(v.pairs)) return false;
+  const S = v.features.length;
+  const texts = v.texts;
+  if (v.gram.length !== S * S || texts.some((t) => t.idx.some((p) => p < 0 || p >= S))) return false;
+  const n = v.pairs.length;
+  const okPair = (p: unknown): boolean =>
+    isObj(p) &&
+    isInt(p.q) &&
+    isInt(p.d) &&
+    p.q >= 0 &&
+    p.d >= 0 &&
+    p.q < texts.length &&
+    p.d < texts.length &&
+    isNum(p.dot) &&
+    isNumArray(p.pq) &&
+    isNumArray(p.pd) &&
+    p.pq.length === texts[p.d].idx.length &&
+    p.pd.length === texts[p.q].idx.length;
+  return (
+    v.pairs.every(okPair) &&
+    Array.isArray(v.queryIds) &&
+    v.queryIds.length === n &&
+    v.queryIds.every(isStr) &&
+    Array.isArray(v.docIds) &&
+    v.docIds.length === n &&
+    v.docIds.every(isStr) &&
+    Array.isArray(v.labels) &&
+    v.labels.length === n &&
+    v.labels.every((l) => l === null || isNum(l))
+  );
+}
+
 /** Guard for what the webview receives. */
 export function isToWebview(v: unknown): v is ToWebview {
   if (!isObj(v)) return false;
@@ -220,6 +281,8 @@ export function isToWebview(v: unknown): v is ToWebview {
       return optional(v.replyTo, isInt) && isRerankUpdate(v);
     case 'steering':
       return optional(v.replyTo, isInt) && isArrayOf(v.sliders, isPanelSlider) && (v.rerank === undefined || (isObj(v.rerank) && isRerankUpdate(v.rerank)));
+    case 'basis':
+      return v.basis === null || isPanelSteeringBasis(v.basis);
     case 'done':
       return isReplyTo(v.replyTo) && optional(v.message, isStr);
     case 'superseded':

@@ -10,6 +10,8 @@
  * by `progress` events; caller may send `cancel` for an id in flight.
  */
 
+import type { SteeringBasis } from '../core/explain/steeringBasis';
+
 export const PROTOCOL_VERSION = 1;
 
 export type DeviceSetting = 'auto' | 'cpu' | 'cuda';
@@ -300,6 +302,15 @@ export interface RerankResult {
   elapsedMs: number;
 }
 
+export interface SteeringBasisParams {
+  setId: number;
+  /** the slider features; the basis answers any α on them */
+  features: number[];
+}
+
+/** `rerank` in closed form over a feature set (core/explain/steeringBasis), pairs in `rerankSet` order */
+export type SteeringBasisResult = SteeringBasis & { elapsedMs: number };
+
 /** method name → params and result types */
 export interface WorkerMethods {
   init: { params: InitParams; result: InitResult };
@@ -312,6 +323,7 @@ export interface WorkerMethods {
   steer: { params: SteerParams; result: SteerResult };
   rerankSet: { params: RerankSetParams; result: RerankSetResult };
   rerank: { params: RerankParams; result: RerankResult };
+  steeringBasis: { params: SteeringBasisParams; result: SteeringBasisResult };
   /** test hook: exits the worker process abruptly, as a crash would */
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */

@@ -59,6 +59,8 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
       return engine.rerankSet(req.params, ctx);
     case 'rerank':
       return engine.rerank(req.params);
+    case 'steeringBasis':
+      return engine.steeringBasis(req.params);
     case 'trainBundle':
       return engine.trainBundle(req.params, ctx);
     case 'crash':

@@ -169,21 +169,29 @@ try {
   timings.sliderToRerankShownMs = since(t);
   // measured in the page: the input event to the re-ranked list painted (the driver's own polling is not in it);
   // four more moves, ending where the first one was, and the median of the five
-  const shown = [Number(await frame.locator('#rerank-time').getAttribute('data-shown-ms'))];
+  const attr = async (name) => Number(await frame.locator('#rerank-time').getAttribute(name));
+  const shown = [await attr('data-shown-ms')];
+  const replied = [await attr('data-reply-ms')];
   for (const x of [0.2, 0.7, 0.4, 0.95]) {
-    const count = Number(await frame.locator('#rerank-time').getAttribute('data-shown-count'));
+    const count = await attr('data-shown-count');
     await slider.click({ position: { x: box.width * x, y: box.height / 2 } });
     await frame.locator(`#rerank-time[data-shown-count="${count + 1}"]`).waitFor({ timeout: 60_000 });
-    shown.push(Number(await frame.locator('#rerank-time').getAttribute('data-shown-ms')));
+    shown.push(await attr('data-shown-ms'));
+    replied.push(await attr('data-reply-ms'));
   }
   timings.sliderMoveToPaintMsAll = shown;
+  // where the time goes: move → the host's answer in the panel; the rest is rendering and the frame
+  timings.sliderMoveToReplyMsAll = replied;
   timings.sliderMoveToPaintMs = [...shown].sort((a, b) => a - b)[2];
   timings.rerankShown = (await frame.locator('#rerank-time').textContent())?.trim();
   timings.alpha = (await frame.locator('.slider output').first().textContent())?.trim();
   const candAfter = await frame.locator('li.cand').allTextContents();
   const moves = await frame.locator('li.cand .move.up, li.cand .move.down').count();
   say(`slider α=${timings.alpha}: "${timings.rerankShown}" (click → text ${timings.sliderToRerankShownMs} ms); ${candAfter.length} candidates, ${moves} moved; changed: ${JSON.stringify(candBefore) !== JSON.stringify(candAfter)}`);
-  check(/re-ranked in/.test(timings.rerankShown ?? ''), 'panel shows the re-rank time');
+  timings.sliderRerankedWhere = await frame.locator('#rerank-time').getAttribute('data-where');
+  check(/re-ranked (in the panel|by the worker) in/.test(timings.rerankShown ?? ''), 'panel shows the re-rank time');
+  // the eval file's steering basis reached the panel: moves re-rank there, with no round trip
+  check(timings.sliderRerankedWhere === 'here', `slider moves re-ranked in the panel (data-where=${timings.sliderRerankedWhere})`);
   check(timings.sliderMoveToPaintMs > 0, `the panel measured the move → paint time (${timings.sliderMoveToPaintMs} ms)`);
   // The moved slider, the metrics and every candidate of the query are on one screen.
   const area = await page.locator('iframe.webview.ready').boundingBox();

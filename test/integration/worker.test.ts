@@ -3,6 +3,7 @@
  * mid-batch, cancellation, and clear errors for broken model folders.
  */
 import * as assert from 'assert';
+import { basisScores } from '../../src/core/explain';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EngineClient, EngineError } from '../../src/client/engineClient';
@@ -85,6 +86,26 @@ describe('engine worker process', function () {
     } finally {
       await cold.dispose();
     }
+  });
+
+  it('the steering basis re-ranks a set exactly as the worker does, for any α on its features (the panel re-ranks locally with it)', async () => {
+    const pairs = fs
+      .readFileSync(path.join(SHARED, 'data', 'scifact', 'sample_pairs.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { query_id: string; doc_id: string; query: string; doc: string; label?: number });
+    const set = await client.request('rerankSet', { ref, pairs });
+    const features = set.result.suggested.map((x) => x.id);
+    assert.ok(features.length >= 4, `${features.length} suggested`);
+    const basis = await client.request('steeringBasis', { setId: set.result.setId, features });
+    assert.strictEqual(basis.result.pairs.length, pairs.length);
+    assert.ok(basis.result.texts.some((t) => t.idx.length > 0), 'some texts activate the suggested features');
+    for (const alphas of [features.map((id) => ({ id, alpha: 1.5 })), features.map((id, i) => ({ id, alpha: i % 2 ? 0 : 2 })), [{ id: features[0], alpha: 0.25 }]]) {
+      const worker = await client.request('rerank', { setId: set.result.setId, features: alphas });
+      const local = basisScores(basis.result, new Map(alphas.map((f) => [f.id, f.alpha])));
+      worker.result.scores.forEach((s, i) => assert.ok(Math.abs(s - local[i]) < 1e-5, `pair ${i}: worker ${s}, basis ${local[i]}`));
+    }
+    await rejects(client.request('steeringBasis', { setId: set.result.setId + 1000, features }), 'E_NO_SET', /not loaded in this worker/);
   });
 
   it('a worker killed mid-batch fails the request clearly; the next request gets a fresh worker', async () => {

@@ -1,9 +1,13 @@
 import * as assert from 'assert';
-import type { PanelCandidate, PanelSlider } from '../../src/protocol/webview';
+import { basisScores, steeringBasis } from '../../src/core/explain/steeringBasis';
+import { SaeDecoder } from '../../src/core/explain/sparse';
+import { evaluate } from '../../src/core/metrics';
+import type { PanelCandidate, PanelSlider, PanelSteeringBasis } from '../../src/protocol/webview';
 import type { SharedFeature } from '../../src/protocol/worker';
 import { erasureSvg, layoutErasure } from '../../webview/chart';
 import {
   byRank,
+  LocalSteering,
   debounce,
   throttle,
   type Timers,
@@ -279,5 +283,70 @@ describe('webview/chart: erasure vs control', () => {
     assert.strictEqual(calls.length, 2, 'nothing more without new calls');
     t(4);
     assert.deepStrictEqual(calls[2], [4, 60], 'after a quiet window the next call runs at once again');
+  });
+});
+
+describe('webview/model: steering in the panel (LocalSteering)', () => {
+  // D = 2, W_0 = e1, W_1 = e2. One query q1 (1, 0) with a_0 = 0.5; q2 (0, 1) with a_1 = 0.5.
+  // q1's documents: dA (0.8, 0.6) a_0 = 0.8, relevant; dB (0.6, 0.8) a_1 = 0.8, not; dC (0.6, 0.8) no S-feature, not.
+  const sae: SaeDecoder = { dim: 2, dictSize: 2, wDec: Float32Array.from([1, 0, 0, 1]), bDec: new Float32Array(2) };
+  const code = (j: number, a: number) => ({ indices: Int32Array.of(j), values: Float32Array.of(a) });
+  const none = { indices: new Int32Array(0), values: new Float32Array(0) };
+  const z = Float32Array.from([1, 0, 0, 1, 0.8, 0.6, 0.6, 0.8, 0.6, 0.8, 1, 0]);
+  const codes = [code(0, 0.5), code(1, 0.5), code(0, 0.8), code(1, 0.8), none, code(0, 0.4)];
+  const pairs = [
+    { q: 0, d: 2 },
+    { q: 0, d: 3 },
+    { q: 0, d: 4 },
+    { q: 1, d: 3 },
+    { q: 1, d: 5 },
+  ];
+  const basis: PanelSteeringBasis = {
+    ...steeringBasis(sae, z, codes, pairs, [0, 1]),
+    queryIds: ['q1', 'q1', 'q1', 'q2', 'q2'],
+    docIds: ['dA', 'dB', 'dC', 'dB', 'dE'],
+    labels: [1, 0, 0, 1, null],
+  };
+  const shown: PanelCandidate[] = [
+    { docId: 'dA', score: 0.8, rank: 1, baseRank: 1, label: 1, selected: true, title: 'A title' },
+    { docId: 'dB', score: 0.6, rank: 2, baseRank: 2, label: 0, selected: false, title: 'B title' },
+    { docId: 'dC', score: 0.6, rank: 3, baseRank: 3, label: 0, selected: false, title: 'C title' },
+  ];
+
+  it('re-ranks the shown query and recomputes the file’s metrics as the host would', () => {
+    const local = new LocalSteering(basis);
+    assert.ok(local.has('q1') && !local.has('q9'));
+    // α_0 = 0 removes q1's whole direction on e1: q1 → (0, 0)… so take α_0 = 0.2 instead: q1 (0.6, 0) → e1,
+    // dA (0.16, 0.6) → cos 0.258, dB unchanged (0.6, 0.8) → 0.6, dC 0.6
+    const u = local.rerank(new Map([[0, 0.2]]), 'q1', 'dA', shown)!;
+    assert.deepStrictEqual(u.candidates.map((c) => [c.docId, c.rank]), [['dC', 1], ['dB', 2], ['dA', 3]], 'ties by doc id descending, as trec_eval');
+    assert.ok(Math.abs(u.candidates[2].score - 0.16 / Math.hypot(0.16, 0.6)) < 1e-6, `${u.candidates[2].score}`);
+    assert.deepStrictEqual(u.candidates.map((c) => c.title), ['C title', 'B title', 'A title'], 'titles kept');
+    assert.deepStrictEqual(u.candidates.map((c) => c.baseRank), [3, 2, 1], 'base ranks kept');
+    assert.ok(u.candidates[2].selected && !u.candidates[0].selected);
+    // the same metrics as evaluating the steered scores directly (q2's only relevant doc dB stays first)
+    const scores = basisScores(basis, new Map([[0, 0.2]]));
+    const run = new Map([
+      ['q1', new Map([['dA', scores[0]], ['dB', scores[1]], ['dC', scores[2]]])],
+      ['q2', new Map([['dB', scores[3]], ['dE', scores[4]]])],
+    ]);
+    const qrels = new Map([
+      ['q1', new Map([['dA', 1], ['dB', 0], ['dC', 0]])],
+      ['q2', new Map([['dB', 1]])],
+    ]);
+    const want = evaluate(qrels, run, [{ name: 'ndcg', k: 10 }, { name: 'mrr', k: 10 }, { name: 'recall', k: 100 }]).mean;
+    assert.deepStrictEqual(u.metrics, want);
+    assert.ok(Math.abs(u.metrics['mrr@10'] - (1 / 3 + 1) / 2) < 1e-9, JSON.stringify(u.metrics));
+    // unsteered: the basis's own dot products
+    const plain = local.rerank(new Map(), 'q1', 'dA', shown)!;
+    assert.deepStrictEqual(plain.candidates.map((c) => c.docId), ['dA', 'dC', 'dB']);
+    assert.strictEqual(plain.metrics['mrr@10'], 1);
+  });
+
+  it('leaves a slider outside the basis, and a query it does not hold, to the host', () => {
+    const local = new LocalSteering(basis);
+    assert.strictEqual(local.rerank(new Map([[7, 1.5]]), 'q1', 'dA', shown), undefined);
+    assert.strictEqual(local.rerank(new Map([[0, 1.5]]), 'q9', 'dA', shown), undefined);
+    assert.ok(local.rerank(new Map([[7, 1]]), 'q1', 'dA', shown), 'α = 1 outside the basis changes nothing');
   });
 });

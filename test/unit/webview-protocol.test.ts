@@ -167,6 +167,47 @@ describe('protocol/webview guards', () => {
   });
 });
 
+describe('protocol/webview steering basis', () => {
+  const basis = () => ({
+    features: [4, 9],
+    gram: [1, 0.1, 0.1, 1],
+    texts: [
+      { idx: [0], act: [0.5], self: [0.3], n2: 1 },
+      { idx: [0, 1], act: [0.2, 0.4], self: [0.1, 0.2], n2: 1 },
+      { idx: [], act: [], self: [], n2: 1 },
+    ],
+    pairs: [
+      { q: 0, d: 1, dot: 0.7, pq: [0.3, 0.1], pd: [0.2] },
+      { q: 0, d: 2, dot: 0.5, pq: [], pd: [0.4] },
+    ],
+    queryIds: ['q1', 'q1'],
+    docIds: ['d1', 'd2'],
+    labels: [1, null],
+  });
+
+  it('accepts a basis (and null), structured-cloned as postMessage sends it', () => {
+    assert.ok(isToWebview(structuredClone({ type: 'basis', basis: basis() })));
+    assert.ok(isToWebview({ type: 'basis', basis: null }));
+  });
+
+  it('rejects one whose indices the panel could not trust', () => {
+    const bad: Array<[string, (b: ReturnType<typeof basis>) => void]> = [
+      ['a feature position past S', (b) => (b.texts[0].idx = [2])],
+      ['a gram of the wrong size', (b) => b.gram.pop()],
+      ['a pair naming a missing text', (b) => (b.pairs[1].d = 3)],
+      ['cross terms not matching the partner’s features', (b) => (b.pairs[0].pq = [0.3])],
+      ['ids not parallel to the pairs', (b) => b.docIds.pop()],
+      ['a label that is not a number', (b) => ((b.labels as unknown[])[1] = 'x')],
+      ['a NaN', (b) => (b.pairs[0].dot = NaN)],
+    ];
+    for (const [what, f] of bad) {
+      const b = basis();
+      f(b);
+      assert.ok(!isToWebview({ type: 'basis', basis: b }), what);
+    }
+  });
+});
+
 describe('protocol/webview view state', () => {
   it('defaults anything missing or malformed', () => {
     assert.deepStrictEqual(restoreViewState(undefined), DEFAULT_VIEW_STATE);

@@ -16,6 +16,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { XetrievalApi } from '../../src/extension/api';
 import type { CaseResult, EditorFlows, SteeringResult } from '../../src/extension/editorFlows';
+import { LocalSteering } from '../../webview/model';
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { SelectionResult } from '../../src/extension/selection';
 import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
@@ -286,6 +287,21 @@ describe('editor flows', () => {
       assert.ok(changed.length > 0, 'no candidate score changed under steering');
       assert.strictEqual(steered.steering.sliders.filter((sl) => sl.alpha === 0).length, ids.length);
       assert.deepStrictEqual(steered.baseMetrics, before.baseMetrics);
+
+      // The panel re-ranks slider moves itself with the steering basis: on this real file it must agree with
+      // the worker's re-rank (the Cases view's scores and metrics) for the case on screen and the whole file.
+      let basis = flows!.steeringBasis;
+      for (let i = 0; i < 100 && !(basis && ids.every((id) => basis!.features.includes(id))); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        basis = flows!.steeringBasis;
+      }
+      assert.ok(basis && ids.every((id) => basis!.features.includes(id)), 'the panel got a basis covering the loaded sliders');
+      const shownNow = flows!.shownCase!;
+      const local = new LocalSteering(basis).rerank(new Map(steered.steering.sliders.map((sl) => [sl.id, sl.alpha])), shownNow.pair.query_id!, shownNow.pair.doc_id!, shownNow.candidates);
+      assert.ok(local, 'the basis holds the case on screen');
+      for (const [k, v] of Object.entries(steered.metrics)) assert.ok(Math.abs(local.metrics[k] - v) < 1e-6, `${k}: panel ${local.metrics[k]}, host ${v}`);
+      assert.deepStrictEqual(local.candidates.map((c) => c.docId), shownNow.candidates.map((c) => c.docId));
+      local.candidates.forEach((c, i) => assert.ok(Math.abs(c.score - shownNow.candidates[i].score) < 1e-5, `${c.docId}: panel ${c.score}, host ${shownNow.candidates[i].score}`));
 
       const out = path.join(tmp, 'saved.json');
       const saved = await run<SteeringResult>('xetrieval.saveSteering', vscode.Uri.file(out));

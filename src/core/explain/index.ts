@@ -7,3 +7,4 @@ export * from './steering';
 export * from './labels';
 export * from './rng';
 export * from './labelPrompts';
+export * from './steeringBasis';

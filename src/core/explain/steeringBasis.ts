@@ -1,0 +1,137 @@
+/**
+ * Steering in closed form over a fixed feature set S, so the panel can
+ * re-rank an eval file itself while a slider moves, with no round trip to
+ * the worker.
+ *
+ * With c_j = (α_j − 1)·a_j for the features of S a text activates, the
+ * steered text is z' = z + Σ_j c_j W_j, renormalised (as `steerEmbedding`).
+ * Every steered cosine is then a small quadratic form:
+ *   q'·d' = q·d + Σ c_d·(W·q) + Σ c_q·(W·d) + c_qᵀ G c_d,
+ *   |z'|² = |z|² + 2 Σ c·(W·z) + cᵀ G c,   G = W_Sᵀ W_S,
+ * over the handful of S-features each text activates. The basis holds those
+ * dot products; `basisScores` evaluates them for any α on S.
+ */
+import { SaeDecoder, SparseCode } from './sparse';
+
+export interface BasisText {
+  /** positions in `features` of the S-features this text activates */
+  idx: number[];
+  /** their activations */
+  act: number[];
+  /** W_j·z for each of them */
+  self: number[];
+  /** |z|² */
+  n2: number;
+}
+
+export interface BasisPair {
+  /** rows in `texts` */
+  q: number;
+  d: number;
+  /** q·d unsteered */
+  dot: number;
+  /** W_j·q for the S-features the document activates (in the document's idx order) */
+  pq: number[];
+  /** W_j·d for the S-features the query activates (in the query's idx order) */
+  pd: number[];
+}
+
+export interface SteeringBasis {
+  /** S: the feature ids the basis covers */
+  features: number[];
+  /** G = W_Sᵀ W_S, |S|×|S| row-major */
+  gram: number[];
+  texts: BasisText[];
+  pairs: BasisPair[];
+}
+
+function column(sae: SaeDecoder, j: number): Float64Array {
+  const { dim: D, dictSize: F, wDec } = sae;
+  const w = new Float64Array(D);
+  for (let r = 0; r < D; r++) w[r] = wDec[r * F + j];
+  return w;
+}
+
+function dotW(w: Float64Array, z: ArrayLike<number>, off = 0): number {
+  let s = 0;
+  for (let r = 0; r < w.length; r++) s += w[r] * z[off + r];
+  return s;
+}
+
+/**
+ * The basis for `pairs` (rows into `z`, D values per text, and `codes`) over
+ * the feature ids `features`.
+ */
+export function steeringBasis(sae: SaeDecoder, z: Float32Array, codes: readonly SparseCode[], pairs: readonly { q: number; d: number }[], features: readonly number[]): SteeringBasis {
+  const D = sae.dim;
+  if (z.length !== codes.length * D) throw new RangeError(`steeringBasis: ${z.length / D} embeddings but ${codes.length} codes`);
+  const pos = new Map(features.map((j, i) => [j, i]));
+  if (pos.size !== features.length) throw new RangeError('steeringBasis: repeated feature ids');
+  const W = features.map((j) => column(sae, j));
+  const S = features.length;
+  const gram = new Array<number>(S * S);
+  for (let a = 0; a < S; a++) for (let b = a; b < S; b++) gram[a * S + b] = gram[b * S + a] = dotW(W[a], W[b]);
+  const texts: BasisText[] = codes.map((code, t) => {
+    const idx: number[] = [];
+    const act: number[] = [];
+    for (let k = 0; k < code.indices.length; k++) {
+      const p = pos.get(code.indices[k]);
+      if (p === undefined || code.values[k] === 0) continue;
+      idx.push(p);
+      act.push(code.values[k]);
+    }
+    return { idx, act, self: idx.map((p) => dotW(W[p], z, t * D)), n2: dotW(Float64Array.from(z.subarray(t * D, (t + 1) * D)), z, t * D) };
+  });
+  return {
+    features: [...features],
+    gram,
+    texts,
+    pairs: pairs.map(({ q, d }) => {
+      let dot = 0;
+      for (let r = 0; r < D; r++) dot += z[q * D + r] * z[d * D + r];
+      return { q, d, dot, pq: texts[d].idx.map((p) => dotW(W[p], z, q * D)), pd: texts[q].idx.map((p) => dotW(W[p], z, d * D)) };
+    }),
+  };
+}
+
+/** Whether every α ≠ 1 falls on a feature of the basis (else it cannot answer). */
+export function basisCovers(basis: Pick<SteeringBasis, 'features'>, alphas: ReadonlyMap<number, number>): boolean {
+  const s = new Set(basis.features);
+  for (const [j, a] of alphas) if (a !== 1 && !s.has(j)) return false;
+  return true;
+}
+
+/** The steered cosine of every pair, in basis order; as `steerEmbedding` on both sides then a dot product. */
+export function basisScores(basis: SteeringBasis, alphas: ReadonlyMap<number, number>): Float64Array {
+  const S = basis.features.length;
+  const g = basis.gram;
+  const alpha = basis.features.map((j) => alphas.get(j) ?? 1);
+  const c = basis.texts.map((t) => t.idx.map((p, k) => (alpha[p] - 1) * t.act[k]));
+  const invNorm = basis.texts.map((t, i) => {
+    const ci = c[i];
+    let n2 = t.n2;
+    for (let k = 0; k < ci.length; k++) {
+      if (ci[k] === 0) continue;
+      n2 += 2 * ci[k] * t.self[k];
+      for (let l = 0; l < ci.length; l++) n2 += ci[k] * ci[l] * g[t.idx[k] * S + t.idx[l]];
+    }
+    return n2 > 0 ? 1 / Math.sqrt(n2) : 0;
+  });
+  const out = new Float64Array(basis.pairs.length);
+  basis.pairs.forEach((p, i) => {
+    const tq = basis.texts[p.q];
+    const td = basis.texts[p.d];
+    const cq = c[p.q];
+    const cd = c[p.d];
+    let s = p.dot;
+    for (let k = 0; k < cd.length; k++) s += cd[k] * p.pq[k];
+    for (let k = 0; k < cq.length; k++) {
+      if (cq[k] === 0) continue;
+      s += cq[k] * p.pd[k];
+      const row = tq.idx[k] * S;
+      for (let l = 0; l < cd.length; l++) s += cq[k] * cd[l] * g[row + td.idx[l]];
+    }
+    out[i] = s * invNorm[p.q] * invNorm[p.d];
+  });
+  return out;
+}
