@@ -558,31 +558,57 @@ function renderCandidateSection(): HTMLElement {
   return collapsible('Candidates', list, 'candidates', 'rank now · move from unsteered');
 }
 
+/** what a candidate row shows that a re-rank can change */
+const rowState = (c: PanelCandidate) => JSON.stringify([c.selected, c.title, c.label]);
+
+function candidateRow(c: PanelCandidate): HTMLElement {
+  const rel = c.label !== undefined && c.label > 0;
+  // Two lines of title (the doc id first), the score with the judgement under it; the whole text in the tooltip.
+  const li = h(
+    'li',
+    { class: `cand${c.selected ? ' selected' : ''}`, 'data-doc': c.docId, 'data-state': rowState(c), tabindex: 0, 'aria-current': c.selected ? 'true' : undefined, title: c.title ? `${c.docId}: ${c.title}` : c.docId },
+    h('span', { class: 'rank num' }),
+    h('span', { class: 'move' }),
+    h('span', { class: 'cand-text' }, h('span', { class: 'doc-id num' }, c.docId), c.title ? h('span', { class: 'cand-title' }, ` ${c.title}`) : null),
+    h(
+      'span',
+      { class: 'cand-meta' },
+      h('span', { class: 'num score' }),
+      c.label !== undefined ? h('span', { class: `grade ${rel ? 'rel' : 'nonrel'}`, title: rel ? `relevant (grade ${c.label})` : 'judged not relevant' }, rel ? `★${c.label}` : 'not rel.') : null,
+    ),
+  );
+  return li;
+}
+
+/**
+ * Rows are kept by document and only their rank, move and score change, then
+ * put in the new order: a slider move over 100 candidates rewrites a few
+ * hundred text nodes instead of rebuilding the list.
+ */
 function renderCandidates(candidates: PanelCandidate[]): void {
   const list = document.getElementById('candidates');
   if (!list) return;
-  const frag = document.createDocumentFragment();
-  for (const c of byRank(candidates)) {
+  const rows = new Map<string, HTMLElement>();
+  for (const el of Array.from(list.children) as HTMLElement[]) if (el.dataset.doc !== undefined) rows.set(el.dataset.doc, el);
+  const ordered = byRank(candidates).map((c) => {
+    let li = rows.get(c.docId);
+    if (!li || li.dataset.state !== rowState(c)) li = candidateRow(c);
     const move = rankMove(c, originalRanks);
-    const rel = c.label !== undefined && c.label > 0;
-    // Two lines of title (the doc id first), the score with the judgement under it; the whole text in the tooltip.
-    frag.append(
-      h(
-        'li',
-        { class: `cand${c.selected ? ' selected' : ''}`, 'data-doc': c.docId, tabindex: 0, 'aria-current': c.selected ? 'true' : undefined, title: c.title ? `${c.docId}: ${c.title}` : c.docId },
-        h('span', { class: 'rank num' }, String(c.rank)),
-        h('span', { class: `move ${move.delta > 0 ? 'up' : move.delta < 0 ? 'down' : ''}`, title: move.text || 'unchanged' }, move.arrow ? `${move.arrow}${Math.abs(move.delta)}` : ''),
-        h('span', { class: 'cand-text' }, h('span', { class: 'doc-id num' }, c.docId), c.title ? h('span', { class: 'cand-title' }, ` ${c.title}`) : null),
-        h(
-          'span',
-          { class: 'cand-meta' },
-          h('span', { class: 'num score' }, fmt(c.score)),
-          c.label !== undefined ? h('span', { class: `grade ${rel ? 'rel' : 'nonrel'}`, title: rel ? `relevant (grade ${c.label})` : 'judged not relevant' }, rel ? `★${c.label}` : 'not rel.') : null,
-        ),
-      ),
-    );
-  }
-  list.replaceChildren(frag);
+    const [rank, moved, , meta] = Array.from(li.children) as HTMLElement[];
+    setText(rank, String(c.rank));
+    setText(moved, move.arrow ? `${move.arrow}${Math.abs(move.delta)}` : '');
+    const cls = `move ${move.delta > 0 ? 'up' : move.delta < 0 ? 'down' : ''}`;
+    if (moved.className !== cls) moved.className = cls;
+    moved.title = move.text || 'unchanged';
+    setText(meta.firstElementChild as HTMLElement, fmt(c.score));
+    return li;
+  });
+  const same = ordered.length === list.children.length && ordered.every((li, i) => list.children[i] === li);
+  if (!same) list.replaceChildren(...ordered);
+}
+
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 // ---------------------------------------------------------------- whole case
