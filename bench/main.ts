@@ -1,8 +1,10 @@
 import { spawnSync } from 'child_process';
+import * as path from 'path';
 
 /** `npm run bench`: prints each benchmark against its reference, measured in the same run. */
 import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
+import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 
 function fmt(x: number | undefined, d = 1): string {
@@ -62,6 +64,17 @@ async function main(): Promise<void> {
       console.log(`  slider move → re-ranked list painted, measured in the panel, median of 5 moves: ${t.sliderMoveToPaintMs} ms (all: ${t.sliderMoveToPaintMsAll}; target < 50 ms; 200-pair set; the panel says "${t.rerankShown}"); the driver's click → text seen: ${t.sliderToRerankShownMs} ms`);
       console.log(`    re-ranked ${t.sliderRerankedWhere === 'here' ? 'in the panel with the steering basis (no round trip)' : `by the worker; move → the host's answer received: ${t.sliderMoveToReplyMsAll} ms, the rest is rendering and the next frame`}`);
       if (failures.length) console.log(`  driver failures: ${failures.join('; ')}`);
+    }
+    // the same driver on queries of 100 candidates each (the issue's size for the slider target)
+    const pairs100 = writePairs100(path.resolve(__dirname, '..', '..', 'shared', 'data', 'scifact'));
+    const p100 = spawnSync(process.execPath, ['test/host/ui-flows.mjs'], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, XETRIEVAL_SAMPLE_PAIRS: pairs100 } });
+    const last100 = p100.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{"timings"'));
+    if (!last100) console.log(`ui (100 candidates): driver failed (exit ${p100.status}): ${p100.stderr.slice(-300)}`);
+    else {
+      const { timings: t, failures } = JSON.parse(last100) as { timings: Record<string, number | string>; failures: string[] };
+      results.ui100 = t;
+      console.log(`  slider move → re-ranked list painted, 100 candidates per query (600-pair file), median of 5: ${t.sliderMoveToPaintMs} ms (all: ${t.sliderMoveToPaintMsAll}; target < 50 ms; the panel says "${t.rerankShown}")`);
+      if (failures.length) console.log(`  driver failures (100 candidates): ${failures.join('; ')}`);
     }
     const q = spawnSync(process.execPath, ['test/host/ui-panel.mjs'], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, XETRIEVAL_UI_BENCH: '1' } });
     const lastPanel = q.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{"panelTimings"'));

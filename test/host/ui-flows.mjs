@@ -196,7 +196,9 @@ try {
   // The moved slider, the metrics and every candidate of the query are on one screen.
   const area = await page.locator('iframe.webview.ready').boundingBox();
   const where = [];
-  for (const sel of ['.metric[data-metric="ndcg@10"]', 'input[data-slider] >> nth=0', 'li.cand >> nth=0', 'li.cand >> nth=-1', 'li.cand.selected']) {
+  // a short list is on screen whole; a long one (up to 100) from its top
+  const nCands = await frame.locator('li.cand').count();
+  for (const sel of ['.metric[data-metric="ndcg@10"]', 'input[data-slider] >> nth=0', 'li.cand >> nth=0', ...(nCands <= 6 ? ['li.cand >> nth=-1'] : []), 'li.cand.selected']) {
     const b = await frame.locator(sel).first().boundingBox();
     where.push({ sel, ok: !!b && b.y >= area.y - 1 && b.y + b.height <= area.y + area.height + 1, y: b ? `${Math.round(b.y)}–${Math.round(b.y + b.height)}` : 'none' });
   }
