@@ -173,7 +173,8 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boole
   }
   const labelled = llm ? await llmLabels(feats, llm.labeller, which, keepLabels ? undefined : judged) : await termLabels(feats, s, termsOf);
   const llmVerdicts = llm ? await llmJudge(labelled.filter((f) => judged.has(f.j)), llm, which, seed) : new Map<number, Verdict>();
-  const withLabel = labelled.filter((f) => f.label.terms.length > 0);
+  // an LLM label is embedded as written ("p53" has no term the term judge counts, but the encoder reads it)
+  const withLabel = labelled.filter((f) => (llm ? f.label.label.length > 0 : f.label.terms.length > 0));
   const labelVecs = await s.embedLabels(withLabel.map((f) => f.label.label));
   const vecOf = new Map(withLabel.map((f, i) => [f.j, labelVecs.subarray(i * D, (i + 1) * D)]));
 
