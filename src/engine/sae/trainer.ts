@@ -113,6 +113,8 @@ export interface SaeTrainResult {
   /** training wall time of this call, and its steps per second */
   seconds: number;
   stepsPerSecond: number;
+  /** training wall time of all the calls that made these weights (a resumed run adds its checkpoint's) */
+  totalSeconds: number;
   resumedFrom?: number;
   /** steps of this call that ran the AuxK variant (some feature was dead) */
   auxSteps: number;
@@ -183,6 +185,7 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
   const epochRng = new Rng((seed + 0x9e3779b9) >>> 0);
   let epochStartRng = epochRng.state; // state before drawing the current epoch's order
   let resumedFrom: number | undefined;
+  let priorSeconds = 0;
 
   const resumeFile = opts.resume === true ? (opts.checkpointDir ? latestCheckpoint(opts.checkpointDir) : undefined) : opts.resume || undefined;
   if (resumeFile) {
@@ -199,6 +202,7 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
       epochLoss = ck.epochLoss;
       epochStartRng = ck.epochStartRng;
       resumedFrom = step;
+      priorSeconds = ck.trainSeconds;
     }
   }
   if (resumedFrom === undefined) {
@@ -257,6 +261,7 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
       config,
       history,
       epochLoss,
+      trainSeconds: priorSeconds + (Date.now() - tLoop) / 1000,
     });
     // keep the two latest
     const old = fs
@@ -378,6 +383,7 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
       batchSize: B,
       seconds,
       stepsPerSecond: seconds > 0 ? (step - startStep) / seconds : 0,
+      totalSeconds: priorSeconds + seconds,
       resumedFrom,
       auxSteps,
     };
@@ -421,6 +427,8 @@ interface CheckpointInfo {
   config: Record<string, number>;
   history: SaeEpochRecord[];
   epochLoss: { sum: number; n: number; auxSum: number; auxN: number };
+  /** training wall time up to this checkpoint, over every call */
+  trainSeconds: number;
 }
 
 /**
@@ -440,6 +448,7 @@ function writeCheckpoint(file: string, d: SaeDims, st: State, lastFired: Int32Ar
     config: JSON.stringify(info.config),
     history: JSON.stringify(info.history),
     epoch_loss: JSON.stringify(info.epochLoss),
+    train_seconds: String(info.trainSeconds),
   });
 }
 
@@ -451,13 +460,16 @@ function readCheckpoint(file: string, d: SaeDims): CheckpointInfo & { state: Sta
   const raw = st.bytes('last_fired');
   const lastFired = new Int32Array(d.dictSize);
   new Uint8Array(lastFired.buffer).set(raw);
+  const history = JSON.parse(st.metadata.history) as SaeEpochRecord[];
   return {
     state,
     lastFired,
+    // checkpoints from before train_seconds: the last epoch's time since its call started
+    trainSeconds: Number(st.metadata.train_seconds ?? history[history.length - 1]?.seconds ?? 0),
     step: Number(st.metadata.step),
     epochStartRng: Number(st.metadata.epoch_start_rng) >>> 0,
     config: JSON.parse(st.metadata.config) as Record<string, number>,
-    history: JSON.parse(st.metadata.history) as SaeEpochRecord[],
+    history,
     epochLoss: JSON.parse(st.metadata.epoch_loss) as CheckpointInfo['epochLoss'],
   };
 }

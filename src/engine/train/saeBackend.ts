@@ -57,10 +57,10 @@ export async function saeEncoder(w: SaeWeights, provider: ExecutionProvider): Pr
 
 export const onnxSaeBackend: SaeBackend = {
   async train(data, dim, o) {
-    const t0 = Date.now();
     const r = await trainSae(data, dim, { dictSize: o.dictSize, k: o.k, epochs: o.epochs, seed: o.seed, valFraction: 0.1, checkpointDir: o.checkpointDir, resume: true, signal: o.signal, onProgress: o.onProgress });
-    const seconds = (Date.now() - t0) / 1000;
-    return { weights: r.weights, val: r.val, trainVectors: r.trainCount, heldOutVectors: r.valCount, seconds, stepsPerSecond: r.steps / seconds };
+    // a resumed run reports the training time of all its calls, not the few ms of this one
+    const seconds = r.totalSeconds;
+    return { weights: r.weights, val: r.val, trainVectors: r.trainCount, heldOutVectors: r.valCount, seconds, stepsPerSecond: seconds > 0 ? r.steps / seconds : 0 };
   },
   save: (file, w, meta) => saveSae(file, w, meta),
   load: (file) => loadSae(file),
