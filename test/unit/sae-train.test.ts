@@ -77,11 +77,12 @@ describe('sae/trainer', function () {
     assert.strictEqual(resumed.resumedFrom, 24);
     assert.strictEqual(resumed.steps, 40);
     // the time of the first call is carried over: the resumed weights took both calls
-    assert.ok(resumed.totalSeconds >= resumed.seconds + part.seconds * 0.99, `${resumed.totalSeconds} vs ${resumed.seconds} + ${part.seconds}`);
+    // (the checkpoint's time is taken just before its write, so allow a few ms)
+    assert.ok(resumed.totalSeconds > resumed.seconds && resumed.totalSeconds >= resumed.seconds + part.seconds - 0.05, `${resumed.totalSeconds} vs ${resumed.seconds} + ${part.seconds}`);
     assert.strictEqual(part.totalSeconds, part.seconds);
     const done = await trainSae(data, D, { ...base, lrDecay: 0, checkpointDir: dirA, resume: true });
     assert.strictEqual(done.resumedFrom, 40, 'nothing left to train');
-    assert.ok(done.totalSeconds >= resumed.totalSeconds * 0.99 && done.totalSeconds > 0, `${done.totalSeconds}`);
+    assert.ok(done.totalSeconds >= resumed.totalSeconds - 0.05 && done.totalSeconds > 0, `${done.totalSeconds}`);
     for (const key of ['wEnc', 'bEnc', 'wDec', 'bDec'] as const) assert.deepStrictEqual([...resumed.weights[key]], [...flat.weights[key]], key);
     assert.deepStrictEqual(
       resumed.history.map((h) => h.loss),
