@@ -4,7 +4,7 @@
  * tests run it in Node.
  */
 import { basisCovers, basisScores } from '../src/core/explain/steeringBasis';
-import { MetricSpec, Qrels, Run, evaluate, rankDocs } from '../src/core/metrics';
+import { Qrels, RANK_METRICS, Run, evaluate, rankDocs } from '../src/core/metrics';
 import { PANEL_CANDIDATES, type PanelCandidate, type PanelSlider, type PanelSteeringBasis, type RerankUpdate, type SortKey } from '../src/protocol/webview';
 import type { PairExplanation, SharedFeature } from '../src/protocol/worker';
 
@@ -246,13 +246,6 @@ export function debounce<A extends unknown[]>(
   return d;
 }
 
-/** The metrics the host reports for an eval file (core/cases CASE_METRICS). */
-const LOCAL_METRICS: MetricSpec[] = [
-  { name: 'ndcg', k: 10 },
-  { name: 'mrr', k: 10 },
-  { name: 'recall', k: 100 },
-];
-
 /**
  * The panel's own re-rank while a slider moves: the loaded file's steering
  * basis turns slider values into every pair's score, the file's metrics and
@@ -277,6 +270,18 @@ export class LocalSteering {
     });
   }
 
+  /** A query's unsteered ranks and labels, which no slider changes: worked out once per query. */
+  private readonly facts = new Map<string, { baseRank: Map<string, number>; labelOf: Map<string, number | null> }>();
+  private queryFacts(queryId: string, rows: number[]) {
+    let f = this.facts.get(queryId);
+    if (!f) {
+      const baseOrder = rankDocs(new Map(rows.map((i) => [this.basis.docIds[i], this.basis.pairs[i].dot])));
+      f = { baseRank: new Map(baseOrder.map((d, r) => [d, r + 1])), labelOf: new Map(rows.map((i) => [this.basis.docIds[i], this.basis.labels[i]])) };
+      this.facts.set(queryId, f);
+    }
+    return f;
+  }
+
   has(queryId: string): boolean {
     return this.byQuery.has(queryId);
   }
@@ -297,12 +302,10 @@ export class LocalSteering {
       if (!m) run.set(qid, (m = new Map()));
       m.set(this.basis.docIds[i], scores[i]);
     });
-    const e = evaluate(this.qrels, run, LOCAL_METRICS);
+    const e = evaluate(this.qrels, run, RANK_METRICS);
     const before = new Map(shown.map((c) => [c.docId, c]));
     const order = rankDocs(run.get(queryId)!);
-    const baseOrder = rankDocs(new Map(rows.map((i) => [this.basis.docIds[i], this.basis.pairs[i].dot])));
-    const baseRank = new Map(baseOrder.map((d, r) => [d, r + 1]));
-    const labelOf = new Map(rows.map((i) => [this.basis.docIds[i], this.basis.labels[i]]));
+    const { baseRank, labelOf } = this.queryFacts(queryId, rows);
     const candidates = order
       .map((docId, r): PanelCandidate => {
         const label = labelOf.get(docId);

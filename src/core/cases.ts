@@ -13,7 +13,7 @@ import * as path from 'path';
 import { loadQrels } from './beir';
 import { InputError } from './errors';
 import { readJsonl, requireId, requireObject, requireString, optionalString } from './jsonl';
-import { evaluate, MetricSpec, Qrels, rankDocs, Run } from './metrics';
+import { evaluate, Qrels, RANK_METRICS, rankDocs, Run } from './metrics';
 import { Pair, parsePair } from './pairs';
 
 // ---------------------------------------------------------------------------
@@ -91,13 +91,6 @@ export function snippet(text: string, max = SNIPPET_CHARS): string {
   const s = text.slice(0, max * 2).replace(/\s+/g, ' ').trim();
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
-
-/** NDCG@10, MRR@10 and Recall@100, as the worker's `rerank` reports them. */
-export const CASE_METRICS: MetricSpec[] = [
-  { name: 'ndcg', k: 10 },
-  { name: 'mrr', k: 10 },
-  { name: 'recall', k: 100 },
-];
 
 interface QueryGroup {
   id: string;
@@ -234,7 +227,7 @@ export class CaseSet {
       if (!judged) qrels.set(r.query_id, (judged = new Map()));
       judged.set(r.doc_id, r.label);
     }
-    const e = evaluate(qrels, run, CASE_METRICS);
+    const e = evaluate(qrels, run, RANK_METRICS);
     this.metricsCache[which] = e.queries ? e.mean : {};
     return { ...this.metricsCache[which] };
   }

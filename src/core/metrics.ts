@@ -24,6 +24,13 @@ export interface MetricSpec {
   k: number;
 }
 
+/** NDCG@10, MRR@10 and Recall@100: what every ranking in the product reports (eval, steering, the panel). */
+export const RANK_METRICS: readonly MetricSpec[] = [
+  { name: 'ndcg', k: 10 },
+  { name: 'mrr', k: 10 },
+  { name: 'recall', k: 100 },
+];
+
 /** "ndcg@10" etc. */
 export function metricKey(m: MetricSpec): string {
   return `${m.name}@${m.k}`;

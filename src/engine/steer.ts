@@ -5,15 +5,9 @@
  * nothing is re-encoded per α).
  */
 import { RusAccumulator, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
-import { MetricSpec, Qrels, Run, evaluate } from '../core/metrics';
+import { Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerResult } from '../protocol/worker';
 import { Explainer } from './explainer';
-
-const METRICS: MetricSpec[] = [
-  { name: 'ndcg', k: 10 },
-  { name: 'mrr', k: 10 },
-  { name: 'recall', k: 100 },
-];
 
 export interface EncodedTexts {
   dim: number;
@@ -73,7 +67,7 @@ export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs:
       if (!run.has(qid)) run.set(qid, new Map());
       run.get(qid)!.set(p.doc_id ?? p.doc, s);
     }
-    return evaluate(qrels, run, METRICS).mean;
+    return evaluate(qrels, run, RANK_METRICS).mean;
   };
 
   return {
@@ -154,6 +148,6 @@ export class RerankSet {
       run.get(qid)!.set(p.doc_id ?? p.doc, s);
       return s;
     });
-    return { scores, metrics: this.labelled ? evaluate(this.qrels, run, METRICS).mean : {} };
+    return { scores, metrics: this.labelled ? evaluate(this.qrels, run, RANK_METRICS).mean : {} };
   }
 }

@@ -177,7 +177,6 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     (applied) => panel.pushSteering(steeringUpdate(applied)),
     (b) => panel.setSteeringBasis((basis = b)),
   );
-  // The panel must not re-rank a new file's cases with the last file's basis.
   context.subscriptions.push(store.onDidLoad(() => steering.dropBasis()));
 
   const rerankUpdateFor = (r: { elapsedMs: number }): RerankUpdate => {
@@ -568,18 +567,19 @@ class Steering {
     this.refreshBasis();
   }
 
-  /**
-   * Gives the panel the basis for the current sliders, so it re-ranks by
-   * itself while one moves; asked again when the sliders or the set change.
-   * None when the set does not hold every loaded case (the file's metrics
-   * would be off) or for more sliders than a basis is worth.
-   */
+  /** A new file is loading: the panel must not keep re-ranking with the last file's basis. */
   dropBasis(): void {
     if (this.basisKey === undefined) return;
     this.basisKey = undefined;
     this.onBasis(undefined);
   }
 
+  /**
+   * Gives the panel the basis for the current sliders, so it re-ranks by
+   * itself while one moves; asked again when the sliders or the set change.
+   * None when the set does not hold every loaded case (the file's metrics
+   * would be off) or for more sliders than a basis is worth.
+   */
   private refreshBasis(): void {
     const features = [...this.alphas.keys()].sort((a, b) => a - b);
     const setId = this.setId;

@@ -5,6 +5,7 @@
  * once with the server's own message. Shared by `views generate` and the
  * LLM feature labeller/judge.
  */
+import * as fs from 'fs';
 import { CancelledError } from '../core/errors';
 
 export interface ChatClientOptions {
@@ -25,6 +26,26 @@ export interface ChatClientOptions {
   maxTokens?: number;
   /** environment to read OPENAI_API_KEY from (tests) */
   env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Makes an append-only JSONL of answers safe to append to after a crash: a
+ * last line cut short mid-write is removed (its answer is asked again), a
+ * complete one missing its newline gets it. Returns the repaired contents.
+ */
+export function repairJsonlTail(file: string): Buffer {
+  if (!fs.existsSync(file)) return Buffer.alloc(0);
+  const buf = fs.readFileSync(file);
+  const lastNl = buf.lastIndexOf(0x0a);
+  if (buf.length === 0 || lastNl === buf.length - 1) return buf;
+  try {
+    JSON.parse(buf.subarray(lastNl + 1).toString('utf8'));
+    fs.appendFileSync(file, '\n');
+    return Buffer.concat([buf, Buffer.from('\n')]);
+  } catch {
+    fs.truncateSync(file, lastNl + 1);
+    return buf.subarray(0, lastNl + 1);
+  }
 }
 
 /** A failed request; `docId`/`view` are filled in by callers that have them. */

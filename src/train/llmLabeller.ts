@@ -11,7 +11,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import { ActivatingText, judgePrompt, labelPrompt, parseJudgement, parseLabel } from '../core/explain';
-import { ChatClientOptions, LlmRequestError, chatClient } from './llmClient';
+import { ChatClientOptions, LlmRequestError, chatClient, repairJsonlTail } from './llmClient';
 
 export interface LlmLabellerOptions extends ChatClientOptions {
   /** JSONL of answers already given; read at start, appended to (optional) */
@@ -43,14 +43,10 @@ interface CacheLine {
   answer: string;
 }
 
-/** Cached answers; a last line cut short by a crash is dropped so appends start on a fresh line. */
+/** Cached answers, the file repaired first so appends start on a fresh line. */
 function loadCache(file: string): Map<string, string> {
   const cache = new Map<string, string>();
-  if (!fs.existsSync(file)) return cache;
-  const buf = fs.readFileSync(file);
-  const lastNl = buf.lastIndexOf(0x0a);
-  if (lastNl !== buf.length - 1) fs.truncateSync(file, lastNl + 1);
-  for (const line of buf.subarray(0, lastNl + 1).toString('utf8').split('\n')) {
+  for (const line of repairJsonlTail(file).toString('utf8').split('\n')) {
     if (!line) continue;
     try {
       const o = JSON.parse(line) as CacheLine;

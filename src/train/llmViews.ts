@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import { once } from 'events';
 import { CancelledError, InputError } from '../core/errors';
 import { optionalString, readJsonl, requireId, requireObject, requireString } from '../core/jsonl';
-import { ChatClientOptions, LlmRequestError, chatClient } from './llmClient';
+import { ChatClientOptions, LlmRequestError, chatClient, repairJsonlTail } from './llmClient';
 import { VIEW_NAMES, ViewName } from './views';
 
 /** The paper's three instructions, all "in layman's terms". */
@@ -93,22 +93,7 @@ async function* readDocs(file: string, signal?: AbortSignal): AsyncGenerator<Doc
  */
 async function readDone(file: string): Promise<Set<string>> {
   const done = new Set<string>();
-  if (!fs.existsSync(file)) return done;
-  const buf = await fs.promises.readFile(file);
-  if (buf.length === 0) return done;
-  const lastNl = buf.lastIndexOf(0x0a);
-  if (lastNl !== buf.length - 1) {
-    const tail = buf.subarray(lastNl + 1).toString('utf8');
-    let complete = false;
-    try {
-      JSON.parse(tail);
-      complete = true;
-    } catch {
-      // a partial line: drop it, its pair will be asked again
-    }
-    if (complete) await fs.promises.appendFile(file, '\n');
-    else await fs.promises.truncate(file, lastNl + 1);
-  }
+  if (repairJsonlTail(file).length === 0) return done;
   for await (const r of readJsonl(file)) {
     if (r.error) throw r.error;
     const loc = { file, line: r.line };

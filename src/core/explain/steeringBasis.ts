@@ -11,7 +11,7 @@
  * over the handful of S-features each text activates. The basis holds those
  * dot products; `basisScores` evaluates them for any α on S.
  */
-import { SaeDecoder, SparseCode } from './sparse';
+import { SaeDecoder, SparseCode, decoderColumn, dot64 } from './sparse';
 
 export interface BasisText {
   /** positions in `features` of the S-features this text activates */
@@ -45,19 +45,6 @@ export interface SteeringBasis {
   pairs: BasisPair[];
 }
 
-function column(sae: SaeDecoder, j: number): Float64Array {
-  const { dim: D, dictSize: F, wDec } = sae;
-  const w = new Float64Array(D);
-  for (let r = 0; r < D; r++) w[r] = wDec[r * F + j];
-  return w;
-}
-
-function dotW(w: Float64Array, z: ArrayLike<number>, off = 0): number {
-  let s = 0;
-  for (let r = 0; r < w.length; r++) s += w[r] * z[off + r];
-  return s;
-}
-
 /**
  * The basis for `pairs` (rows into `z`, D values per text, and `codes`) over
  * the feature ids `features`.
@@ -67,10 +54,11 @@ export function steeringBasis(sae: SaeDecoder, z: Float32Array, codes: readonly 
   if (z.length !== codes.length * D) throw new RangeError(`steeringBasis: ${z.length / D} embeddings but ${codes.length} codes`);
   const pos = new Map(features.map((j, i) => [j, i]));
   if (pos.size !== features.length) throw new RangeError('steeringBasis: repeated feature ids');
-  const W = features.map((j) => column(sae, j));
+  const W = features.map((j) => decoderColumn(sae, j));
   const S = features.length;
   const gram = new Array<number>(S * S);
-  for (let a = 0; a < S; a++) for (let b = a; b < S; b++) gram[a * S + b] = gram[b * S + a] = dotW(W[a], W[b]);
+  for (let a = 0; a < S; a++) for (let b = a; b < S; b++) gram[a * S + b] = gram[b * S + a] = dot64(W[a], W[b]);
+  const row = (t: number) => z.subarray(t * D, (t + 1) * D);
   const texts: BasisText[] = codes.map((code, t) => {
     const idx: number[] = [];
     const act: number[] = [];
@@ -80,16 +68,17 @@ export function steeringBasis(sae: SaeDecoder, z: Float32Array, codes: readonly 
       idx.push(p);
       act.push(code.values[k]);
     }
-    return { idx, act, self: idx.map((p) => dotW(W[p], z, t * D)), n2: dotW(Float64Array.from(z.subarray(t * D, (t + 1) * D)), z, t * D) };
+    const zt = row(t);
+    return { idx, act, self: idx.map((p) => dot64(W[p], zt)), n2: dot64(zt, zt) };
   });
   return {
     features: [...features],
     gram,
     texts,
     pairs: pairs.map(({ q, d }) => {
-      let dot = 0;
-      for (let r = 0; r < D; r++) dot += z[q * D + r] * z[d * D + r];
-      return { q, d, dot, pq: texts[d].idx.map((p) => dotW(W[p], z, q * D)), pd: texts[q].idx.map((p) => dotW(W[p], z, d * D)) };
+      const zq = row(q);
+      const zd = row(d);
+      return { q, d, dot: dot64(zq, zd), pq: texts[d].idx.map((p) => dot64(W[p], zq)), pd: texts[q].idx.map((p) => dot64(W[p], zd)) };
     }),
   };
 }

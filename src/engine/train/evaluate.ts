@@ -14,16 +14,10 @@ import {
   steeringControl,
 } from '../../core/explain';
 import { mulberry32, shuffled } from '../../core/explain/rng';
-import { MetricSpec, Qrels, evaluate } from '../../core/metrics';
+import { Qrels, RANK_METRICS, evaluate } from '../../core/metrics';
 import { denseRun, selectRows } from '../../core/retrieval';
 import { Matrix } from '../../core/vectorStore';
 import { SaeEncoder, ViewBuilder } from '../explainer';
-
-export const METRICS: MetricSpec[] = [
-  { name: 'ndcg', k: 10 },
-  { name: 'mrr', k: 10 },
-  { name: 'recall', k: 100 },
-];
 
 export interface EvalSet {
   name: string;
@@ -35,7 +29,7 @@ export interface EvalSet {
 export type Metrics = Record<string, number>;
 
 export function retrieval(queries: Matrix, docs: Matrix, qrels: Qrels): Metrics {
-  return evaluate(qrels, denseRun(queries, docs, 100), METRICS).mean;
+  return evaluate(qrels, denseRun(queries, docs, 100), RANK_METRICS).mean;
 }
 
 export async function codesOf(sae: SaeEncoder, m: Matrix): Promise<SparseCode[]> {
