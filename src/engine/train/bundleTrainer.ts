@@ -13,6 +13,7 @@ import { loadQrels } from '../../core/beir';
 import { Matrix, hasMatrix, loadMatrix, saveMatrix } from '../../core/vectorStore';
 import { ExecutionProvider, ProgressEvent, TextKind, TrainBundleParams } from '../../protocol/worker';
 import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
+import { sentences } from '../../core/sentences';
 import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } from '../bundle';
 import { InternalizerSession, saveInternalizer } from '../internalizer/model';
 import { trainInternalizer } from '../internalizer/trainer';
@@ -91,6 +92,9 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
       if (vs.length) await cached(`view.${view}`, vs.map((v) => v.docId), vs.map((v) => v.text), 'document');
     }
     await cached('docs', corpus.map((d) => d.id), corpus.map(docText), 'document');
+    // the SAE's extra training points: sentences look like queries and claims, and there are ~5 per document
+    const sents = corpus.flatMap((d) => sentences(docText(d)).map((text, i) => ({ id: `${d.id}#${i}`, text })));
+    await cached('sentences', sents.map((x) => x.id), sents.map((x) => x.text), 'document');
   }
   const M = (ds: string, name: string): Matrix | undefined => (hasMatrix(path.join(emb, ds), name) ? loadMatrix(path.join(emb, ds), name) : undefined);
 
@@ -152,11 +156,12 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   }
   const views = await InternalizerSession.create(viewWeights, o.provider);
 
-  // 3. the SAE, on raw and internalised document embeddings plus training queries
+  // 3. the SAE, on raw and internalised document embeddings, document sentences and training queries
+  // (documents and queries alone are ~40k points for 3M weights: it overfits; sentences add ~72k)
   const trainParts: Float32Array[] = [];
   for (const ds of datasets) {
     const docs = M(ds.name, 'docs')!;
-    trainParts.push(docs.data, await views.apply(docs.data, docs.ids.length));
+    trainParts.push(docs.data, await views.apply(docs.data, docs.ids.length), M(ds.name, 'sentences')!.data);
     for (const split of ds.trainSplits) {
       const q = M(ds.name, `queries.${split}`);
       if (q) trainParts.push(q.data);

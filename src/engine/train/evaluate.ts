@@ -36,7 +36,7 @@ export async function codesOf(sae: SaeEncoder, m: Matrix): Promise<SparseCode[]>
   return sae.encode(m.data, m.ids.length);
 }
 
-/** x̂ for every row: decode of its top-k code (normalised, as the encoder's outputs are). */
+/** x̂ for every row: decode of its top-k code, as it comes (not renormalised). */
 export function reconstruct(sae: SaeEncoder, m: Matrix, codes: SparseCode[]): Matrix {
   const D = m.dim;
   const data = new Float32Array(m.data.length);

@@ -22,7 +22,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push('Training data: ' + manifest.trainingData.map((t) => `${t.dataset} (${t.used.join(', ')})`).join('; ') + '.', '');
 
   lines.push('## Sparse autoencoder', '');
-  lines.push(`TopK SAE, dictionary ${s.dictSize}, k = ${s.k}, trained on ${s.trainVectors} vectors (raw and internalised document embeddings and training queries), ${s.heldOutVectors} held out.`, '');
+  lines.push(`TopK SAE, dictionary ${s.dictSize}, k = ${s.k}, trained on ${s.trainVectors} vectors (raw and internalised document embeddings, the documents' sentences, and training queries), ${s.heldOutVectors} held out.`, '');
   lines.push('| figure | value | target |', '|---|---|---|');
   lines.push(`| fraction of variance explained (held-out) | ${f(s.fve)} | ≥ 0.85 |`);
   lines.push(`| dead features (never active on held-out) | ${pct(s.deadFraction)} | < 1% |`);
