@@ -32,6 +32,8 @@ export interface FeatureLabel {
   detection: number | null;
   /** with an LLM labeller, for the features in the judged sample: the LLM judge's balanced accuracy */
   detectionLlm?: number;
+  /** texts of the labelling corpus (labelling and held-out) the feature is active on */
+  activeTexts?: number;
   examples: { text: string; activation: number; source: string }[];
 }
 

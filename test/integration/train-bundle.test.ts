@@ -89,6 +89,13 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
       assert.ok(report.includes(s), `REPORT.md mentions ${s}`);
     }
     assert.match(report, /\| 1\.5 \| [0-9.]+ \|/);
+    assert.match(report, /\| trained, encoder \| (0\.\d\d ){9}0\.\d\d \| 0\.\d\d \|/, 'hit rate by decile per SAE and judge');
+    assert.match(report, /\| trained: feature \| label \|.*\n\|---/, 'labels of both SAEs side by side');
+    // the SAE trains on the documents' sentences too, cached per document as <doc>#<n>
+    const vectors = Number(/trained on (\d+) vectors/.exec(report)![1]);
+    const sentences = JSON.parse(fs.readFileSync(path.join(work, 'embeddings', 'scifact', 'sentences.json'), 'utf8')) as { ids: string[] };
+    assert.ok(sentences.ids.length > 0 && sentences.ids.every((id) => /#\d+$/.test(id)), 'sentence ids are <doc>#<n>');
+    assert.ok(vectors > sentences.ids.length, `${vectors} training vectors include ${sentences.ids.length} sentences`);
   });
 
   it("labels with the paper's LLM labeller and judge through an OpenAI-compatible endpoint, resuming from the work folder", async () => {

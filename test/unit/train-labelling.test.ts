@@ -105,6 +105,14 @@ describe('train/labelling', () => {
     assert.ok(r.labellingTexts > 0.6 * n && r.labellingTexts < 0.73 * n, `${r.labellingTexts}`);
     assert.strictEqual(r.byDecile.trained.encoder.tpr.length, 10);
     assert.ok(r.byDecile.trained.encoder.tnr > 0.95);
+    // the side-by-side sample: the same seeded draw from either SAE's labelled features
+    assert.strictEqual(r.sample.trained.length, 3);
+    assert.deepStrictEqual(
+      r.sample.trained.map((x) => x.label),
+      r.labels.map((l) => l.label),
+    );
+    assert.ok(r.sample.random.length > 0 && r.sample.random.every((x) => x.label.length > 0 && x.activeTexts > 0));
+    assert.ok(r.labels.every((l) => l.activeTexts! > 0));
     // words are embedded once (candidate words), then the labels
     assert.ok(seen[0].includes('insulin') && seen[1].some((l) => l.includes(', ')));
   });

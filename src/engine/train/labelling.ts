@@ -47,6 +47,12 @@ export interface LabelStudy {
    * non-activating texts called non-activating. Per SAE and judge.
    */
   byDecile: Record<'trained' | 'random', Record<'encoder' | 'terms', { tpr: number[]; tnr: number }>>;
+  /**
+   * A seeded sample of each SAE's labels, side by side: the judges above
+   * score words against texts, not whether the words make one idea, so a
+   * reader can see that here.
+   */
+  sample: { trained: LabelSample[]; random: LabelSample[] };
   /** `terms` (no LLM) or `llm:<model>`: who wrote the labels */
   labeller: string;
   /** with an LLM: the paper's judge on a seeded sample of features of each SAE */
@@ -56,6 +62,17 @@ export interface LabelStudy {
   /** texts labels are made from; the rest are held out for detection */
   labellingTexts: number;
 }
+
+export interface LabelSample {
+  id: number;
+  label: string;
+  detection: number | null;
+  /** held-out and labelling texts the feature is active on */
+  activeTexts: number;
+}
+
+/** Features per SAE in the side-by-side sample. */
+const SAMPLE_SIZE = 12;
 
 export interface LlmStudy {
   model: string;
@@ -148,7 +165,7 @@ function spread<T>(xs: readonly T[], n: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor(((i + 0.5) * xs.length) / n));
 }
 
-async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boolean, sources: string[], which: 'trained' | 'random', llm?: LlmOptions) {
+async function study(sae: SaeEncoder, s: Shared, seed: number, sources: string[], which: 'trained' | 'random', llm?: LlmOptions) {
   const { texts, X, D } = s;
   const n = texts.length;
   const codes = await sae.encode(X, n);
@@ -171,7 +188,7 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boole
     const eligible = feats.filter((f) => Math.min(f.sets.activating.length, f.sets.nonActivating.length) >= 2).map((f) => f.j);
     for (const j of shuffled(eligible, mulberry32(seed)).slice(0, llm.sample)) judged.add(j);
   }
-  const labelled = llm ? await llmLabels(feats, llm.labeller, which, keepLabels ? undefined : judged) : await termLabels(feats, s, termsOf);
+  const labelled = llm ? await llmLabels(feats, llm.labeller, which, which === 'trained' ? undefined : judged) : await termLabels(feats, s, termsOf);
   const llmVerdicts = llm ? await llmJudge(labelled.filter((f) => judged.has(f.j)), llm, which, seed) : new Map<number, Verdict>();
   // an LLM label is embedded as written ("p53" has no term the term judge counts, but the encoder reads it)
   const withLabel = labelled.filter((f) => (llm ? f.label.label.length > 0 : f.label.terms.length > 0));
@@ -214,20 +231,19 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, keepLabels: boole
       sumTerms += t.balancedAccuracy;
       scored++;
     }
-    if (keepLabels) {
-      const top = f.col.rows
-        .map((r, k) => ({ r, a: f.col.values[k] }))
-        .sort((a, b) => b.a - a.a || a.r - b.r)
-        .slice(0, 5);
-      labels.push({
-        id: f.j,
-        label: f.label.label,
-        terms: f.label.terms,
-        detection: det === null ? null : Math.round(det * 1000) / 1000,
-        ...(llmVerdicts.has(f.j) ? { detectionLlm: Math.round(llmVerdicts.get(f.j)!.balancedAccuracy * 1000) / 1000 } : {}),
-        examples: top.map((t) => ({ text: texts[t.r].slice(0, 300), activation: Math.round(t.a * 1e4) / 1e4, source: sources[t.r] })),
-      });
-    }
+    const top = f.col.rows
+      .map((r, k) => ({ r, a: f.col.values[k] }))
+      .sort((a, b) => b.a - a.a || a.r - b.r)
+      .slice(0, 5);
+    labels.push({
+      id: f.j,
+      label: f.label.label,
+      terms: f.label.terms,
+      detection: det === null ? null : Math.round(det * 1000) / 1000,
+      activeTexts: f.col.rows.length,
+      ...(llmVerdicts.has(f.j) ? { detectionLlm: Math.round(llmVerdicts.get(f.j)!.balancedAccuracy * 1000) / 1000 } : {}),
+      examples: top.map((t) => ({ text: texts[t.r].slice(0, 300), activation: Math.round(t.a * 1e4) / 1e4, source: sources[t.r] })),
+    });
   }
   return {
     labels,
@@ -320,6 +336,15 @@ async function llmJudge(feats: Labelled[], llm: LlmOptions, which: string, seed:
   return out;
 }
 
+/** A seeded sample of labelled features (drawn by id, not by label, so neither SAE's are picked for how they read). */
+function sampleLabels(labels: FeatureLabel[], seed: number): LabelSample[] {
+  const withLabel = labels.filter((l) => l.label.length > 0).sort((a, b) => a.id - b.id);
+  return shuffled(withLabel, mulberry32(seed))
+    .slice(0, SAMPLE_SIZE)
+    .sort((a, b) => a.id - b.id)
+    .map((l) => ({ id: l.id, label: l.label, detection: l.detection, activeTexts: l.activeTexts ?? 0 }));
+}
+
 export async function labelFeatures(
   sae: SaeEncoder,
   randomSae: SaeEncoder,
@@ -350,8 +375,8 @@ export async function labelFeatures(
     embedLabels: opts.embedLabels,
   };
   const llm = opts.llm && { labeller: opts.llm.labeller, sample: opts.llm.sample ?? 200, textsPerSide: opts.llm.textsPerSide ?? 20 };
-  const trained = await study(sae, shared, opts.seed, true, sources, 'trained', llm);
-  const random = await study(randomSae, shared, opts.seed, false, sources, 'random', llm);
+  const trained = await study(sae, shared, opts.seed, sources, 'trained', llm);
+  const random = await study(randomSae, shared, opts.seed, sources, 'random', llm);
   return {
     method: llm ? LLM_LABEL_METHOD : LABEL_METHOD,
     labeller: llm ? llm.labeller.name : 'terms',
@@ -370,6 +395,7 @@ export async function labelFeatures(
       },
     }),
     labels: trained.labels,
+    sample: { trained: sampleLabels(trained.labels, opts.seed), random: sampleLabels(random.labels, opts.seed) },
     scored: trained.scored,
     meanDetection: trained.mean,
     randomScored: random.scored,

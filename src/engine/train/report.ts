@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import { BundleManifest } from '../bundle';
 import type { BundleFigures } from './bundleTrainer';
 import type { Metrics } from './evaluate';
+import type { LabelSample } from './labelling';
 
 const f = (x: number, d = 4): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
@@ -67,6 +68,21 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push('| SAE | live features | features scored | mean detection, encoder judge | mean detection, term-count judge |', '|---|---|---|---|---|');
   lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} | ${f(l.meanDetectionTerms, 3)} |`);
   lines.push(`| random (untrained, same initialisation) | | ${l.randomScored} | ${f(l.meanDetectionRandom, 3)} | ${f(l.meanDetectionTermsRandom, 3)} |`, '');
+  lines.push('Where the score is made: the share of held-out activating texts each judge calls activating, by activation decile, and the share of non-activating texts it rejects (pooled over features).', '');
+  lines.push('| SAE, judge | hit rate by activation decile (strongest first) | non-activating rejected |', '|---|---|---|');
+  for (const which of ['trained', 'random'] as const)
+    for (const judge of ['encoder', 'terms'] as const) {
+      const b = l.byDecile[which][judge];
+      lines.push(`| ${which}, ${judge === 'encoder' ? 'encoder' : 'term count'} | ${b.tpr.map((v) => f(v, 2)).join(' ')} | ${f(b.tnr, 2)} |`);
+    }
+  lines.push('');
+  if (l.sample.trained.length || l.sample.random.length) {
+    lines.push(`The labels of ${Math.max(l.sample.trained.length, l.sample.random.length)} seeded features of each SAE, side by side (detection: encoder judge; texts: labelling-corpus texts the feature is active on). The judges score a label's words against texts; whether the words name one idea shows here.`, '');
+    lines.push('| trained: feature | label | detection | texts | random: feature | label | detection | texts |', '|---|---|---|---|---|---|---|---|');
+    const cell = (x?: LabelSample) => (x ? `${x.id} | ${x.label.replace(/\|/g, '\\|')} | ${x.detection === null ? '–' : f(x.detection, 2)} | ${x.activeTexts}` : ' | | | ');
+    for (let i = 0; i < Math.max(l.sample.trained.length, l.sample.random.length); i++) lines.push(`| ${cell(l.sample.trained[i])} | ${cell(l.sample.random[i])} |`);
+    lines.push('');
+  }
   if (l.llm) {
     const x = l.llm;
     lines.push(`Labels written by \`${x.model}\` at ${x.endpoint}; the same LLM as judge on a seeded sample of ${x.sample} features per SAE, ≤ ${x.textsPerSide} activating and as many non-activating held-out texts each (${x.requests} requests, ${x.fromCache} answers from the cache).`, '');
