@@ -1,4 +1,5 @@
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 /** `npm run bench`: prints each benchmark against its reference, measured in the same run. */
@@ -38,7 +39,9 @@ async function main(): Promise<void> {
     } else console.log(`  reference: ${r.referenceError}`);
   }
   if (want('sae')) {
-    const r = await benchSae({ dictSize: 4096, k: 64, batchSize: 256 });
+    // the default bundle's dictionary and k, at the trainer's default batch
+    const m = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'models', 'all-MiniLM-L6-v2', 'manifest.json'), 'utf8')) as { sae: { dictSize: number; k: number } };
+    const r = await benchSae({ dictSize: m.sae.dictSize, k: m.sae.k, batchSize: 256 });
     results.sae = r;
     console.log(`sae trainer: dictionary ${r.dictSize}, k ${r.k}, batch ${r.batchSize}, ${r.data}`);
     console.log(`  ours (ONNX training-step graph): ${fmt(r.ours.stepsPerS, 1)} steps/s (${fmt(r.ours.msPerStep, 1)} ms/step)`);
