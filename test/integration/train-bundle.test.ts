@@ -91,6 +91,11 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     assert.match(report, /\| 1\.5 \| [0-9.]+ \|/);
     assert.match(report, /\| trained, encoder \| (0\.\d\d ){9}0\.\d\d \| 0\.\d\d \|/, 'hit rate by decile per SAE and judge');
     assert.match(report, /\| trained: feature \| label \|.*\n\|---/, 'labels of both SAEs side by side');
+    // the Xetrieval README's pairs, explained with the bundle: both with a non-empty O(q,d) and its features
+    const examples = report.slice(report.indexOf("## Example explanations (the Xetrieval repository's example pairs)"));
+    assert.ok(examples.includes('why does ice float on water?') && examples.includes('what causes a solar eclipse?'));
+    assert.strictEqual([...examples.matchAll(/\|O\(q,d\)\| = [1-9]\d*;/g)].length, 2);
+    assert.strictEqual([...examples.matchAll(/\| feature \| label \| share \| erasure Δ \|/g)].length, 2);
     // the SAE trains on the documents' sentences too, cached per document as <doc>#<n>
     const vectors = Number(/trained on (\d+) vectors/.exec(report)![1]);
     const sentences = JSON.parse(fs.readFileSync(path.join(work, 'embeddings', 'scifact', 'sentences.json'), 'utf8')) as { ids: string[] };

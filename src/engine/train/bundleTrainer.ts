@@ -18,7 +18,7 @@ import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } f
 import { InternalizerSession, saveInternalizer } from '../internalizer/model';
 import { trainInternalizer } from '../internalizer/trainer';
 import { InternalizerWeights } from '../internalizer/graph';
-import { SaeEncoder } from '../explainer';
+import { Explainer, SaeEncoder } from '../explainer';
 import { EvalSet, Metrics, codesOf, erasureStudy, internalisedDocs, reconstruct, retrieval, steeringCurve, ErasureStats, SteeringCurve } from './evaluate';
 import { SaeBackend } from './saeBackend';
 import { labelFeatures, LabelStudy } from './labelling';
@@ -59,7 +59,49 @@ export interface BundleFigures {
   erasure: ErasureStats;
   steering: SteeringCurve;
   labels: LabelStudy;
-  examples: unknown[];
+  examples: ExampleExplanation[];
+}
+
+/** The example pairs of the Xetrieval repository (its README): a reader can judge the labels of O(q,d) on them. */
+export const EXAMPLE_PAIRS: { query: string; doc: string }[] = [
+  { query: 'why does ice float on water?', doc: 'Ice is less dense than liquid water because water expands when it freezes.' },
+  { query: 'what causes a solar eclipse?', doc: 'A solar eclipse happens when the Moon passes between Earth and the Sun.' },
+];
+
+export interface ExampleExplanation {
+  query: string;
+  doc: string;
+  score: number;
+  internalizedScore: number;
+  /** |O(q,d)| */
+  shared: number;
+  /** cosine after erasing O(q,d) / a same-size control set */
+  erasedOverlap: number;
+  erasedControl: number;
+  /** the shared features with the largest share of the score */
+  top: { id: number; label: string; share: number; erasureDelta: number }[];
+}
+
+async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views: InternalizerSession, labels: FeatureLabel[]): Promise<ExampleExplanation[]> {
+  const byId = new Map(labels.map((l) => [l.id, l]));
+  const explainer = new Explainer(sae, views, { get: (id) => byId.get(id), size: byId.size });
+  const queries = await o.embed(EXAMPLE_PAIRS.map((p) => p.query), 'query', () => {});
+  const docs = await o.embed(EXAMPLE_PAIRS.map((p) => p.doc), 'document', () => {});
+  const none = EXAMPLE_PAIRS.map(() => false);
+  const pairs = EXAMPLE_PAIRS.map((p, i) => ({ query_id: `example-${i + 1}`, doc_id: `example-${i + 1}`, query: p.query, doc: p.doc }));
+  const out = await explainer.explainEmbedded(pairs, { dim: o.model.dim, queries, docs, queryTruncated: none, docTruncated: none });
+  return out.map((x, i) => ({
+    ...EXAMPLE_PAIRS[i],
+    score: x.score,
+    internalizedScore: x.internalized_score,
+    shared: x.shared_features.length,
+    erasedOverlap: x.erasure?.overlap.erased ?? NaN,
+    erasedControl: x.erasure?.control.erased ?? NaN,
+    top: [...x.features]
+      .sort((a, b) => b.share - a.share || a.id - b.id)
+      .slice(0, 8)
+      .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta ?? NaN })),
+  }));
 }
 
 export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures> {
@@ -263,7 +305,10 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const labelsFile = path.join(o.outDir, 'labels.jsonl');
   fs.writeFileSync(labelsFile, labelStudy.labels.map((l: FeatureLabel) => JSON.stringify(l)).join('\n') + '\n');
 
-  // 6. manifest and report
+  // 6. the Xetrieval repository's example pairs, explained with what was just trained
+  const examples = await exampleExplanations(o, sae, views, labelStudy.labels);
+
+  // 7. manifest and report
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,
     name: o.model.id,
@@ -285,7 +330,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     erasure,
     steering,
     labels: labelStudy,
-    examples: [],
+    examples,
   };
   fs.writeFileSync(path.join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   fs.writeFileSync(path.join(o.workDir, 'figures.json'), JSON.stringify({ ...figures, labels: { ...labelStudy, labels: undefined } }, null, 1));

@@ -92,9 +92,15 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   }
 
   if (fig.examples.length) {
-    lines.push('## Example explanations (the Xetrieval repository\'s example pairs)', '', '```json');
-    for (const ex of fig.examples) lines.push(JSON.stringify(ex));
-    lines.push('```', '');
+    lines.push("## Example explanations (the Xetrieval repository's example pairs)", '');
+    lines.push('O(q,d): the features the query shares with the document or one of its views. Share: the feature\'s part of the decomposed score; erasure Δ: the cosine change when that feature alone is erased from the document.', '');
+    for (const ex of fig.examples) {
+      lines.push(`**q:** ${ex.query} **d:** ${ex.doc}`, '');
+      lines.push(`Score ${f(ex.score)}, internalised s′ ${f(ex.internalizedScore)}; |O(q,d)| = ${ex.shared}; cosine after erasing O(q,d) ${f(ex.erasedOverlap)}, after erasing a same-size control set ${f(ex.erasedControl)}.`, '');
+      lines.push('| feature | label | share | erasure Δ |', '|---|---|---|---|');
+      for (const t of ex.top) lines.push(`| ${t.id} | ${t.label.replace(/\|/g, '\\|')} | ${f(t.share, 3)} | ${f(t.erasureDelta, 3)} |`);
+      lines.push('');
+    }
   }
   return lines.join('\n');
 }
