@@ -25,6 +25,7 @@ import {
   LocalSteering,
   debounce,
   throttle,
+  erasureCaption,
   filterFeatures,
   fmt,
   fmtPercent,
@@ -361,16 +362,7 @@ function renderErasure(c: PanelCase): HTMLElement {
     const chart = h('div', { class: 'chart' });
     // Markup from chart.ts: numbers and fixed labels only, all escaped.
     chart.innerHTML = erasureSvg(e, 320);
-    const drop = e.base - e.overlap.erased;
-    const ctrl = e.base - e.control.erased;
-    body.append(
-      chart,
-      h(
-        'p',
-        { class: 'caption' },
-        `Erasing the ${e.overlap.size} shared features lowers the cosine by ${fmt(drop)}; erasing ${e.control.size} random features lowers it by ${fmt(ctrl)}.`,
-      ),
-    );
+    body.append(chart, h('p', { class: 'caption' }, erasureCaption(e)));
   }
   return collapsible('Erasure: O(q,d) vs control', body, 'erasure');
 }

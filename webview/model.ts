@@ -122,6 +122,19 @@ export function fmt(x: number, digits = 3, blankZero = false): string {
   return s.startsWith('-') ? `−${s.slice(1)}` : s;
 }
 
+/**
+ * The erasure caption. A control set can raise the cosine (erasing features
+ * the query does not share takes the document's other topics out), and
+ * "lowers it by −0.030" reads badly, so the verb follows the sign.
+ */
+export function erasureCaption(e: { base: number; overlap: { size: number; erased: number }; control: { size: number; erased: number } }): string {
+  const effect = (erased: number) => {
+    const drop = e.base - erased;
+    return drop >= 0 ? `lowers the cosine by ${fmt(drop)}` : `raises the cosine by ${fmt(-drop)}`;
+  };
+  return `Erasing the ${e.overlap.size} shared features ${effect(e.overlap.erased)}; erasing ${e.control.size} of the document's other active features, drawn at random, ${effect(e.control.erased)}.`;
+}
+
 export function fmtSigned(x: number, digits = 3): string {
   const s = fmt(x, digits);
   return x > 0 && /[1-9]/.test(s) ? `+${s}` : s;

@@ -11,6 +11,7 @@ import {
   debounce,
   throttle,
   type Timers,
+  erasureCaption,
   filterFeatures,
   fmt,
   fmtSigned,
@@ -218,6 +219,15 @@ describe('webview/model: formats', () => {
     assert.strictEqual(fmt(0), '0.000');
     assert.strictEqual(fmtSigned(0.02), '+0.020');
     assert.strictEqual(fmtSigned(-0.02), '−0.020');
+  });
+
+  it('the erasure caption says lowers or raises by the sign of the change', () => {
+    // the panel's case in the screenshot: O(q,d) lowers the cosine, the control raises it
+    assert.strictEqual(
+      erasureCaption({ base: 0.078, overlap: { size: 38, erased: -0.021 }, control: { size: 38, erased: 0.108 } }),
+      "Erasing the 38 shared features lowers the cosine by 0.099; erasing 38 of the document's other active features, drawn at random, raises the cosine by 0.030.",
+    );
+    assert.match(erasureCaption({ base: 0.5, overlap: { size: 3, erased: 0.5 }, control: { size: 2, erased: 0.4 } }), /shared features lowers the cosine by 0\.000; .* lowers the cosine by 0\.100\.$/);
   });
 
   it('names and orders metrics', () => {
