@@ -1,8 +1,8 @@
 import { spawnSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
 
 /** `npm run bench`: prints each benchmark against its reference, measured in the same run. */
+import { readManifest } from '../src/engine/bundle';
 import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
 import { writePairs100 } from './pairs100';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   }
   if (want('sae')) {
     // the default bundle's dictionary and k, at the trainer's default batch
-    const m = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'models', 'all-MiniLM-L6-v2', 'manifest.json'), 'utf8')) as { sae: { dictSize: number; k: number } };
+    const m = readManifest(path.join(__dirname, '..', 'models', 'all-MiniLM-L6-v2'));
     const r = await benchSae({ dictSize: m.sae.dictSize, k: m.sae.k, batchSize: 256 });
     results.sae = r;
     console.log(`sae trainer: dictionary ${r.dictSize}, k ${r.k}, batch ${r.batchSize}, ${r.data}`);

@@ -100,7 +100,7 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
     top: [...x.features]
       .sort((a, b) => b.share - a.share || a.id - b.id)
       .slice(0, 8)
-      .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta ?? NaN })),
+      .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta })),
   }));
 }
 

@@ -63,13 +63,7 @@ export interface LabelStudy {
   labellingTexts: number;
 }
 
-export interface LabelSample {
-  id: number;
-  label: string;
-  detection: number | null;
-  /** held-out and labelling texts the feature is active on */
-  activeTexts: number;
-}
+export type LabelSample = Pick<FeatureLabel, 'id' | 'label' | 'detection'> & { activeTexts: number };
 
 /** Features per SAE in the side-by-side sample. */
 const SAMPLE_SIZE = 12;

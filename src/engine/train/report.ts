@@ -7,6 +7,8 @@ import type { LabelSample } from './labelling';
 
 const f = (x: number, d = 4): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+/** text for a Markdown table cell */
+const cellText = (s: string): string => s.replace(/\|/g, '\\|');
 const m3 = (m: Metrics): string => `${f(m['ndcg@10'])} | ${f(m['mrr@10'])} | ${f(m['recall@100'])}`;
 
 export function renderReport(manifest: BundleManifest, fig: BundleFigures): string {
@@ -76,11 +78,12 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       lines.push(`| ${which}, ${judge === 'encoder' ? 'encoder' : 'term count'} | ${b.tpr.map((v) => f(v, 2)).join(' ')} | ${f(b.tnr, 2)} |`);
     }
   lines.push('');
-  if (l.sample.trained.length || l.sample.random.length) {
-    lines.push(`The labels of ${Math.max(l.sample.trained.length, l.sample.random.length)} seeded features of each SAE, side by side (detection: encoder judge; texts: labelling-corpus texts the feature is active on). The judges score a label's words against texts; whether the words name one idea shows here.`, '');
+  const sampleRows = Math.max(l.sample.trained.length, l.sample.random.length);
+  if (sampleRows) {
+    lines.push(`The labels of ${sampleRows} seeded features of each SAE, side by side (detection: encoder judge; texts: labelling-corpus texts the feature is active on). The judges score a label's words against texts; whether the words name one idea shows here.`, '');
     lines.push('| trained: feature | label | detection | texts | random: feature | label | detection | texts |', '|---|---|---|---|---|---|---|---|');
-    const cell = (x?: LabelSample) => (x ? `${x.id} | ${x.label.replace(/\|/g, '\\|')} | ${x.detection === null ? '–' : f(x.detection, 2)} | ${x.activeTexts}` : ' | | | ');
-    for (let i = 0; i < Math.max(l.sample.trained.length, l.sample.random.length); i++) lines.push(`| ${cell(l.sample.trained[i])} | ${cell(l.sample.random[i])} |`);
+    const cell = (x?: LabelSample) => (x ? `${x.id} | ${cellText(x.label)} | ${x.detection === null ? '–' : f(x.detection, 2)} | ${x.activeTexts}` : ' | | | ');
+    for (let i = 0; i < sampleRows; i++) lines.push(`| ${cell(l.sample.trained[i])} | ${cell(l.sample.random[i])} |`);
     lines.push('');
   }
   if (l.llm) {
@@ -98,7 +101,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       lines.push(`**q:** ${ex.query} **d:** ${ex.doc}`, '');
       lines.push(`Score ${f(ex.score)}, internalised s′ ${f(ex.internalizedScore)}; |O(q,d)| = ${ex.shared}; cosine after erasing O(q,d) ${f(ex.erasedOverlap)}, after erasing a same-size control set ${f(ex.erasedControl)}.`, '');
       lines.push('| feature | label | share | erasure Δ |', '|---|---|---|---|');
-      for (const t of ex.top) lines.push(`| ${t.id} | ${t.label.replace(/\|/g, '\\|')} | ${f(t.share, 3)} | ${f(t.erasureDelta, 3)} |`);
+      for (const t of ex.top) lines.push(`| ${t.id} | ${cellText(t.label)} | ${f(t.share, 3)} | ${f(t.erasureDelta, 3)} |`);
       lines.push('');
     }
   }
