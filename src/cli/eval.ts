@@ -1,7 +1,10 @@
 /**
  * `xetrieval eval`: embeds a BEIR corpus and its judged queries through the
  * worker, ranks every document for every query by exact dot product, and
- * reports NDCG / Recall / MRR the way pytrec_eval does.
+ * reports NDCG / Recall / MRR the way pytrec_eval does. With `--score
+ * internalized` the ranking uses s′(q,d) = ⟨z_q,z_d⟩ + Σ_t ⟨z_q,R_t(z_d)⟩:
+ * the worker adds the bundle's internalizer views to each document
+ * embedding (as REPORT.md's s′ figures are computed).
  */
 import * as fs from 'fs';
 import { loadBeir, TextItem } from '../core/beir';
@@ -9,6 +12,9 @@ import { InputError } from '../core/errors';
 import { matVec, row, topK } from '../core/math';
 import { evaluate, metricKey, MetricSpec, rankDocs, Run } from '../core/metrics';
 import type { ExecutionProvider, ModelRef, TextKind } from '../protocol/worker';
+
+export type EvalScore = 'raw' | 'internalized';
+export const EVAL_SCORES: readonly EvalScore[] = ['raw', 'internalized'];
 import { checkOutput, CHUNK_LINES, CliContext, UsageError } from './context';
 import { EngineSession, withSession } from './session';
 
@@ -22,6 +28,10 @@ export interface EvalOptions {
   output?: string;
   /** TREC run file of the top documents per query; '-' for stdout */
   run?: string;
+  /** what ranks: the raw dot product (default) or the internalised score s′ */
+  score?: EvalScore;
+  /** explanation bundle (its internalizers) for `score: 'internalized'`; default: the one shipped for the model */
+  bundle?: string;
 }
 
 interface Embedded {
@@ -31,7 +41,15 @@ interface Embedded {
 }
 
 /** Embeds all texts in chunks (so progress moves and Ctrl-C is honoured between chunks). */
-async function embedAll(ctx: CliContext, session: EngineSession, ref: ModelRef, items: TextItem[], kind: TextKind, label: string): Promise<Embedded> {
+async function embedAll(
+  ctx: CliContext,
+  session: EngineSession,
+  ref: ModelRef,
+  items: TextItem[],
+  kind: TextKind,
+  label: string,
+  map?: (embeddings: Float32Array) => Promise<Float32Array>,
+): Promise<Embedded> {
   let matrix = new Float32Array(0);
   let dim = 0;
   ctx.progress.update(label, 0, items.length);
@@ -42,7 +60,7 @@ async function embedAll(ctx: CliContext, session: EngineSession, ref: ModelRef, 
       dim = r.dim;
       matrix = new Float32Array(items.length * dim);
     }
-    matrix.set(r.embeddings, start * dim);
+    matrix.set(map ? await map(r.embeddings) : r.embeddings, start * dim);
     ctx.progress.update(label, start + texts.length, items.length);
   }
   ctx.progress.end();
@@ -60,9 +78,17 @@ export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<numbe
   if (data.unknownDocs > 0) ctx.info(`note: ${data.unknownDocs} judgements name documents that are not in the corpus (they still count as relevant)`);
 
   const ref: ModelRef = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir };
+  const internalized = opts.score === 'internalized';
   let provider: ExecutionProvider | null = null;
+  let views: string[] = [];
   const { docs, queries } = await withSession(ctx, async (session) => {
-    const docs = await embedAll(ctx, session, ref, data.corpus, 'document', 'documents');
+    // s′: each chunk of document embeddings becomes z_d + Σ_t R_t(z_d), so the dot product with z_q is s′(q,d)
+    const toSPrime = async (embeddings: Float32Array) => {
+      const r = await session.call('internalize', { ref, bundleDir: opts.bundle, embeddings });
+      views = r.views;
+      return r.embeddings;
+    };
+    const docs = await embedAll(ctx, session, ref, data.corpus, 'document', 'documents', internalized ? toSPrime : undefined);
     const queries = await embedAll(ctx, session, ref, data.queries, 'query', 'queries');
     provider = session.provider;
     return { docs, queries };
@@ -77,8 +103,11 @@ export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<numbe
   });
   const result = evaluate(data.qrels, run, opts.metrics);
 
-  // When stdout carries data (JSON or run), the table goes to stderr.
-  const table = opts.metrics.map((m) => `${metricKey(m).padEnd(12)}${result.mean[metricKey(m)].toFixed(4)}`).join('\n') + '\n';
+  // When stdout carries data (JSON or run), the table goes to stderr; its first line says which score ranked.
+  const scoreLine = internalized
+    ? `s′(q,d) = ⟨z_q,z_d⟩ + Σ_t ⟨z_q,R_t(z_d)⟩, internalised (views: ${views.join(', ') || 'none'})`
+    : 'raw ⟨z_q,z_d⟩';
+  const table = [`${'score'.padEnd(12)}${scoreLine}`, ...opts.metrics.map((m) => `${metricKey(m).padEnd(12)}${result.mean[metricKey(m)].toFixed(4)}`)].join('\n') + '\n';
   (opts.output === '-' || opts.run === '-' ? ctx.io.stderr : ctx.io.stdout).write(table);
 
   if (opts.output !== undefined) {
@@ -88,6 +117,8 @@ export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<numbe
         split: opts.split,
         model: opts.model,
         provider,
+        score: internalized ? 'internalized' : 'raw',
+        ...(internalized ? { views, ...(opts.bundle ? { bundle: opts.bundle } : {}) } : {}),
         documents: data.corpus.length,
         queries: result.queries,
         metrics: result.mean,
@@ -101,7 +132,7 @@ export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<numbe
   if (opts.run !== undefined) {
     const lines: string[] = [];
     for (const [qid, docScores] of run) {
-      rankDocs(docScores).forEach((did, i) => lines.push(`${qid} Q0 ${did} ${i + 1} ${docScores.get(did)} xetrieval`));
+      rankDocs(docScores).forEach((did, i) => lines.push(`${qid} Q0 ${did} ${i + 1} ${docScores.get(did)} ${internalized ? 'xetrieval-internalized' : 'xetrieval'}`));
     }
     await writeText(ctx, opts.run, lines.join('\n') + '\n');
   }

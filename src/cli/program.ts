@@ -13,7 +13,7 @@ import { defaultCacheDir } from '../engine/models/cache';
 import type { DeviceSetting, TextKind } from '../protocol/worker';
 import { CliContext, CliIo, DEFAULT_MODEL, GlobalOptions, UsageError } from './context';
 import { runEmbed } from './embed';
-import { runEval } from './eval';
+import { EVAL_SCORES, runEval } from './eval';
 import { runPull } from './pull';
 import { runScore } from './score';
 import { runExplain } from './explain';
@@ -128,10 +128,15 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(new Option('--metrics <list>', 'comma-separated ndcg@K, recall@K, mrr@K').argParser(parseMetrics).default(parseMetrics(DEFAULT_METRICS), DEFAULT_METRICS))
     .option('-o, --output <file>', 'write metrics (mean and per query) as JSON, or - for stdout')
     .option('--run <file>', 'write the ranked documents as a TREC run file, or - for stdout')
+    .addOption(
+      new Option('--score <kind>', "what ranks: raw ⟨z_q,z_d⟩, or internalized s'(q,d) = ⟨z_q,z_d⟩ + Σ_t ⟨z_q,R_t(z_d)⟩ with the bundle's internalizers").choices([...EVAL_SCORES]).default('raw'),
+    )
+    .option('--bundle <dir>', 'explanation bundle folder for --score internalized (default: the one shipped for the model)')
     .action(
-      act((ctx, folder: string, o: { split: string; model: string; source?: string; metrics: MetricSpec[]; output?: string; run?: string }) =>
-        runEval(ctx, { folder, ...o }),
-      ),
+      act((ctx, folder: string, o: { split: string; model: string; source?: string; metrics: MetricSpec[]; output?: string; run?: string; score: 'raw' | 'internalized'; bundle?: string }) => {
+        if (o.bundle && o.score !== 'internalized') throw new UsageError('--bundle is only used with --score internalized');
+        return runEval(ctx, { folder, ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined });
+      }),
     );
 
   program

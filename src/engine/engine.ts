@@ -23,6 +23,8 @@ import {
   RerankSetResult,
   SteerParams,
   SteerResult,
+  InternalizeParams,
+  InternalizeResult,
   TrainBundleParams,
   TrainBundleResult,
   ModelInfo,
@@ -39,6 +41,7 @@ import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
 import { Explainer } from './explainer';
 import { RerankSet, encodeTexts, steerEval } from './steer';
+import { internalisedDocs } from './train/evaluate';
 import { InternalizerSession, loadInternalizer } from './internalizer/model';
 import { trainBundle } from './train/bundleTrainer';
 import { onnxSaeBackend } from './train/saeBackend';
@@ -247,6 +250,17 @@ export class Engine {
     const all = [...train, ...p.eval];
     const { enc } = await this.encodeSet(encoder, explainer, all, p.batchSize, ctx);
     return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
+  }
+
+  /** `eval --score internalized`: z_d + Σ_t R_t(z_d) with the bundle's internalizers (as REPORT.md's s′ figures: train/evaluate internalisedDocs). */
+  async internalize(p: InternalizeParams, ctx: CallContext): Promise<InternalizeResult> {
+    const { explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const dim = explainer.sae.dim;
+    if (p.embeddings.length % dim !== 0) throw new ModelError(`internalize: ${p.embeddings.length} values are not rows of the bundle's dimension ${dim}`);
+    const views = explainer.views.views;
+    const n = p.embeddings.length / dim;
+    const out = await internalisedDocs(explainer.views, { dim, ids: new Array<string>(n).fill(''), data: p.embeddings });
+    return { dim, views: [...views], embeddings: out.data };
   }
 
   private async explainerForRef(ref: ModelRef, bundleDir: string | undefined, ctx: CallContext): Promise<{ encoder: Encoder; explainer: Explainer }> {

@@ -272,6 +272,22 @@ export interface SteerResult {
   curve: { alpha: number; key: RankMetrics; randomNonKey: RankMetrics; nonKey: RankMetrics }[];
 }
 
+/** `eval --score internalized`: document embeddings in, z_d + Σ_t R_t(z_d) out, so that ⟨z_q, ·⟩ is s′(q, d). */
+export interface InternalizeParams {
+  ref: ModelRef;
+  bundleDir?: string;
+  /** n × dim document embeddings, row-major */
+  embeddings: Float32Array;
+}
+
+export interface InternalizeResult {
+  dim: number;
+  /** the bundle's document views t (R_t), in order */
+  views: string[];
+  /** n × dim: z_d + Σ_t R_t(z_d) */
+  embeddings: Float32Array;
+}
+
 export interface RerankSetParams {
   ref: ModelRef;
   bundleDir?: string;
@@ -321,6 +337,7 @@ export interface WorkerMethods {
   explain: { params: ExplainParams; result: { explanations: PairExplanation[] } };
   trainBundle: { params: TrainBundleParams; result: TrainBundleResult };
   steer: { params: SteerParams; result: SteerResult };
+  internalize: { params: InternalizeParams; result: InternalizeResult };
   rerankSet: { params: RerankSetParams; result: RerankSetResult };
   rerank: { params: RerankParams; result: RerankResult };
   steeringBasis: { params: SteeringBasisParams; result: SteeringBasisResult };

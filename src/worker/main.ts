@@ -55,6 +55,8 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
       return engine.explain(req.params, ctx);
     case 'steer':
       return engine.steer(req.params, ctx);
+    case 'internalize':
+      return engine.internalize(req.params, ctx);
     case 'rerankSet':
       return engine.rerankSet(req.params, ctx);
     case 'rerank':
