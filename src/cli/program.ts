@@ -17,7 +17,7 @@ import { EVAL_SCORES, runEval } from './eval';
 import { runPull } from './pull';
 import { runScore } from './score';
 import { runExplain } from './explain';
-import { runSteer } from './steer';
+import { parseAlphas, parseKeyFeatures, runSteer } from './steer';
 import { runTrainBundle, runViewsGenerate } from './train';
 import { readFileSync } from 'fs';
 import { parseSteeringConfig } from '../core/explain/steering';
@@ -160,18 +160,20 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
 
   program
     .command('steer')
-    .description('score SAE features by RUS on labelled pairs, scale the key set by each α, re-rank every query\'s candidates and report NDCG@10/MRR@10/Recall@100')
+    .description('score SAE features by RUS on labelled pairs, choose m and α on a validation split of the training queries, scale the key set by each α, re-rank every query\'s candidates and report NDCG@10/MRR@10/Recall@100')
     .requiredOption('--eval <file>', 'labelled pairs (query_id, doc_id, query, doc, label) whose candidates are re-ranked')
     .option('--train <file>', 'labelled pairs to choose key features on (default: the eval pairs, in-sample)')
     .addOption(modelOption())
     .addOption(sourceOption())
     .option('--bundle <dir>', 'explanation bundle folder (default: the one shipped for the model)')
-    .addOption(new Option('--key-features <n>', 'key-set size m').argParser((v) => parseInt(v, 10)).default(64))
-    .addOption(new Option('--alphas <list>', 'comma-separated α values').argParser((v) => v.split(',').map(Number)).default([0, 0.5, 1, 1.5, 2], '0,0.5,1,1.5,2'))
-    .option('--save <file>', 'write a steering config (key features × --save-alpha) as JSON')
-    .addOption(new Option('--save-alpha <x>', 'α stored in the saved config').argParser(parseFloat).default(1.5))
+    .addOption(new Option('--key-features <n>', "the eval curve's key-set size m (default: the m chosen on the validation split)").argParser(parseKeyFeatures))
+    .addOption(new Option('--alphas <list>', 'comma-separated α values (0 to 100) for the curve and the validation grid').argParser(parseAlphas).default([0, 0.5, 1, 1.5, 2], '0,0.5,1,1.5,2'))
+    .option(
+      '--save <file>',
+      'write a steering config as JSON: the m and α that scored best on a validation split of the training queries (m in 8…1024, α from --alphas), only if they beat α = 1 there; otherwise nothing is written (exit 0)',
+    )
     .action(
-      act((ctx, o: { eval: string; train?: string; model: string; source?: string; bundle?: string; keyFeatures: number; alphas: number[]; save?: string; saveAlpha: number }) =>
+      act((ctx, o: { eval: string; train?: string; model: string; source?: string; bundle?: string; keyFeatures?: number; alphas: number[]; save?: string }) =>
         runSteer(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined }),
       ),
     );

@@ -249,7 +249,7 @@ export class Engine {
     const train = p.train ?? p.eval;
     const all = [...train, ...p.eval];
     const { enc } = await this.encodeSet(encoder, explainer, all, p.batchSize, ctx);
-    return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
+    return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, seed: p.seed, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
   }
 
   /** `eval --score internalized`: z_d + Σ_t R_t(z_d) with the bundle's internalizers (as REPORT.md's s′ figures: train/evaluate internalisedDocs). */

@@ -2,11 +2,13 @@
  * `steer`: features scored by RUS on labelled pairs, the top-m key set and a
  * matched non-key control scaled by each α, and every query's candidates
  * re-ranked with the steered embeddings (codes come with the embeddings, so
- * nothing is re-encoded per α).
+ * nothing is re-encoded per α). m and α are chosen on a validation split of
+ * the training pairs (selectSteering); a setting is only ever chosen when it
+ * beat α = 1 there.
  */
-import { RusAccumulator, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
-import { Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
-import { ExplainPair, SteerResult } from '../protocol/worker';
+import { RusAccumulator, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
+import { Evaluation, Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
+import { ExplainPair, SteerKey, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
 import { Explainer } from './explainer';
 
 export interface EncodedTexts {
@@ -36,42 +38,181 @@ function qrelsOf(pairs: ExplainPair[]): Qrels {
   return q;
 }
 
-export function steerEval(explainer: Explainer, train: ExplainPair[], evalPairs: ExplainPair[], enc: { q: EncodedTexts; d: EncodedTexts }, o: { keyFeatures: number; alphas: number[]; features?: number[]; trainedOn: SteerResult['trainedOn'] }): SteerResult {
-  const sae = explainer.sae;
+// ---------------------------------------------------------------------------
+// Choosing m and α on a validation split of the training pairs
+
+/** Key-set sizes tried on the validation split (only those ≤ the features with RUS > 0). */
+export const STEER_KEY_SIZES: readonly number[] = [8, 16, 32, 64, 128, 256, 512, 1024];
+/** Seed of the fit/validation split. */
+export const STEER_SPLIT_SEED = 13;
+/** Judged queries needed on each side of the split. */
+export const STEER_MIN_SPLIT_QUERIES = 4;
+/** Key-set size of the eval curve when neither --key-features nor the validation split gives one. */
+export const STEER_DEFAULT_KEYS = 64;
+
+/** FNV-1a of a string with a seed, finished with a murmur-style mix; uniform in [0, 1). */
+export function hashUnit(s: string, seed: number): number {
+  let h = (2166136261 ^ seed) >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0x5bd1e995);
+  h ^= h >>> 15;
+  return (h >>> 0) / 4294967296;
+}
+
+/**
+ * Splits query ids by a seeded hash of the id: about `fitShare` (2/3) fit, the
+ * rest validation. A query lands on the same side whatever else is in the
+ * list or in what order; each side comes back sorted and without duplicates.
+ */
+export function splitQueries(queryIds: Iterable<string>, seed = STEER_SPLIT_SEED, fitShare = 2 / 3): { fit: string[]; val: string[] } {
+  const fit: string[] = [];
+  const val: string[] = [];
+  for (const id of [...new Set(queryIds)].sort()) (hashUnit(id, seed) < fitShare ? fit : val).push(id);
+  return { fit, val };
+}
+
+/** The sizes of `grid` that the fit part's positive-RUS features can fill. */
+export function keySizesFor(positiveFeatures: number, grid: readonly number[] = STEER_KEY_SIZES): number[] {
+  return [...new Set(grid)].filter((m) => m >= 1 && m <= positiveFeatures).sort((a, b) => a - b);
+}
+
+/** Margin below which a validation NDCG@10 counts as equal to α = 1's (float noise, not a better ranking). */
+const NDCG_EPS = 1e-9;
+
+/**
+ * The best trial (highest validation NDCG@10; ties: smaller m, then α nearer
+ * 1, then the smaller α) and, only when it is strictly above `base` (α = 1 on
+ * the same queries), the winner. Trials at α = 1 and non-finite ones are
+ * ignored, so a winner is always a real change that beat no steering.
+ */
+export function pickSteering(trials: readonly SteerTrial[], base: number): { best?: SteerTrial; winner?: SteerTrial } {
+  let best: SteerTrial | undefined;
+  const better = (a: SteerTrial, b: SteerTrial) =>
+    a.ndcg !== b.ndcg ? a.ndcg > b.ndcg : a.m !== b.m ? a.m < b.m : Math.abs(a.alpha - 1) !== Math.abs(b.alpha - 1) ? Math.abs(a.alpha - 1) < Math.abs(b.alpha - 1) : a.alpha < b.alpha;
+  for (const t of trials) {
+    if (t.alpha === 1 || !Number.isFinite(t.ndcg) || !Number.isFinite(t.alpha)) continue;
+    if (!best || better(t, best)) best = t;
+  }
+  const winner = best && Number.isFinite(base) && best.ndcg > base + NDCG_EPS ? best : undefined;
+  return { best, winner };
+}
+
+/** RUS (class-balanced: pos/|D+| − neg/|D−|, eval files carry more negatives than positives) of `pairs`. */
+function rusOf(sae: { dictSize: number }, pairs: ExplainPair[], enc: { q: EncodedTexts; d: EncodedTexts }): Float64Array {
+  const acc = new RusAccumulator(sae.dictSize);
+  for (const p of pairs) acc.add(enc.q.codes[enc.q.index.get(p.query)!], enc.d.codes[enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
+  return acc.result().meanRus;
+}
+
+const countPositive = (rus: ArrayLike<number>) => {
+  let n = 0;
+  for (let j = 0; j < rus.length; j++) if (rus[j] > 0) n++;
+  return n;
+};
+
+/** NDCG@10 / MRR@10 / Recall@100 (mean and per query) of `pairs` with the features `ids` scaled by α on both sides. */
+function rankSteered(sae: SaeDecoder, enc: { q: EncodedTexts; d: EncodedTexts }, pairs: ExplainPair[], qrels: Qrels, ids: number[], alpha: number): Evaluation {
   const D = sae.dim;
+  const alphas = new Map(ids.map((j) => [j, alpha]));
+  const steer = (e: EncodedTexts, row: number) => (alpha === 1 || !ids.length ? e.z.subarray(row * D, (row + 1) * D) : steerEmbedding(sae, e.z.subarray(row * D, (row + 1) * D), e.codes[row], alphas));
+  const qCache = new Map<number, Float32Array>();
+  const dCache = new Map<number, Float32Array>();
+  const run: Run = new Map();
+  for (const p of pairs) {
+    const qi = enc.q.index.get(p.query)!;
+    const di = enc.d.index.get(p.doc)!;
+    if (!qCache.has(qi)) qCache.set(qi, steer(enc.q, qi));
+    if (!dCache.has(di)) dCache.set(di, steer(enc.d, di));
+    const zq = qCache.get(qi)!;
+    const zd = dCache.get(di)!;
+    let s = 0;
+    for (let j = 0; j < D; j++) s += zq[j] * zd[j];
+    const qid = p.query_id ?? p.query;
+    if (!run.has(qid)) run.set(qid, new Map());
+    run.get(qid)!.set(p.doc_id ?? p.doc, s);
+  }
+  return evaluate(qrels, run, RANK_METRICS);
+}
+
+/**
+ * Chooses m and α on the training pairs alone: their queries with a relevant
+ * candidate split by `splitQueries`, RUS on the fit part, each m of the grid
+ * (≤ the fit part's positive-RUS features) × each α ≠ 1 scored by NDCG@10 on
+ * the validation part, against α = 1 on the same queries (`pickSteering`).
+ */
+export function selectSteering(
+  sae: SaeDecoder,
+  train: ExplainPair[],
+  enc: { q: EncodedTexts; d: EncodedTexts },
+  alphas: readonly number[],
+  o: { seed?: number; grid?: readonly number[]; minQueries?: number } = {},
+): Omit<SteerSelection, 'keys'> {
+  const seed = o.seed ?? STEER_SPLIT_SEED;
+  const minQueries = o.minQueries ?? STEER_MIN_SPLIT_QUERIES;
+  const qid = (p: ExplainPair) => p.query_id ?? p.query;
+  const judged = new Set(train.filter((p) => (p.label ?? 0) > 0).map(qid));
+  const { fit, val } = splitQueries(judged, seed);
+  const sel: Omit<SteerSelection, 'keys'> = { status: 'too-few', seed, minQueries, fitQueries: fit.length, valQueries: val.length, positiveFeatures: 0, base: NaN, grid: [] };
+  if (fit.length < minQueries || val.length < minQueries) return sel;
+  const fitSet = new Set(fit);
+  const valSet = new Set(val);
+  const rus = rusOf(sae, train.filter((p) => fitSet.has(qid(p))), enc);
+  sel.positiveFeatures = countPositive(rus);
+  const valPairs = train.filter((p) => valSet.has(qid(p)));
+  const qrels = qrelsOf(valPairs);
+  const base = rankSteered(sae, enc, valPairs, qrels, [], 1);
+  sel.base = base.mean['ndcg@10'];
+  const sizes = keySizesFor(sel.positiveFeatures, o.grid);
+  if (!sizes.length) return { ...sel, status: 'no-features' };
+  const tried = [...new Set(alphas)].filter((a) => a !== 1).sort((a, b) => a - b);
+  for (const m of sizes) {
+    const keys = keyFeatures(rus, m);
+    for (const alpha of tried) {
+      const r = rankSteered(sae, enc, valPairs, qrels, keys, alpha);
+      let better = 0;
+      let worse = 0;
+      for (const [q, v] of r.perQuery) {
+        const b = base.perQuery.get(q)?.['ndcg@10'] ?? 0;
+        if (v['ndcg@10'] > b + NDCG_EPS) better++;
+        else if (v['ndcg@10'] < b - NDCG_EPS) worse++;
+      }
+      sel.grid.push({ m, alpha, ndcg: r.mean['ndcg@10'], better, worse });
+    }
+  }
+  const { best, winner } = pickSteering(sel.grid, sel.base);
+  return { ...sel, status: winner ? 'chosen' : 'none', best, winner };
+}
+
+export function steerEval(
+  explainer: Explainer,
+  train: ExplainPair[],
+  evalPairs: ExplainPair[],
+  enc: { q: EncodedTexts; d: EncodedTexts },
+  o: { keyFeatures?: number; alphas: number[]; features?: number[]; seed?: number; trainedOn: SteerResult['trainedOn'] },
+): SteerResult {
+  const sae = explainer.sae;
+  const selection = o.features ? undefined : selectSteering(sae, train, enc, o.alphas, { seed: o.seed });
   const acc = new RusAccumulator(sae.dictSize);
   for (const p of train) acc.add(enc.q.codes[enc.q.index.get(p.query)!], enc.d.codes[enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
   const rus = acc.result();
   // class-balanced RUS (pos/|D+| − neg/|D−|): eval files carry more negatives than positives
-  const keys = o.features ?? keyFeatures(rus.meanRus, o.keyFeatures);
+  const describe = (id: number): SteerKey => {
+    const label = explainer.labels.get(id);
+    return { id, rus: rus.meanRus[id], label: label?.label ?? '', ...(label?.generic ? { generic: true } : {}) };
+  };
+  const keysRequested = o.features?.length ?? o.keyFeatures ?? selection?.winner?.m ?? selection?.best?.m ?? STEER_DEFAULT_KEYS;
+  const keys = o.features ?? keyFeatures(rus.meanRus, keysRequested);
   const control = steeringControl(rus, keys, { seed: 7 }).ids;
   const random = randomControl(sae.dictSize, keys, keys.length, 7);
   const qrels = qrelsOf(evalPairs);
-
-  const rank = (ids: number[], alpha: number) => {
-    const alphas = new Map(ids.map((j) => [j, alpha]));
-    const steer = (e: EncodedTexts, row: number) => (alpha === 1 ? e.z.subarray(row * D, (row + 1) * D) : steerEmbedding(sae, e.z.subarray(row * D, (row + 1) * D), e.codes[row], alphas));
-    const qCache = new Map<number, Float32Array>();
-    const dCache = new Map<number, Float32Array>();
-    const run: Run = new Map();
-    for (const p of evalPairs) {
-      const qi = enc.q.index.get(p.query)!;
-      const di = enc.d.index.get(p.doc)!;
-      if (!qCache.has(qi)) qCache.set(qi, steer(enc.q, qi));
-      if (!dCache.has(di)) dCache.set(di, steer(enc.d, di));
-      const zq = qCache.get(qi)!;
-      const zd = dCache.get(di)!;
-      let s = 0;
-      for (let j = 0; j < D; j++) s += zq[j] * zd[j];
-      const qid = p.query_id ?? p.query;
-      if (!run.has(qid)) run.set(qid, new Map());
-      run.get(qid)!.set(p.doc_id ?? p.doc, s);
-    }
-    return evaluate(qrels, run, RANK_METRICS).mean;
-  };
+  const rank = (ids: number[], alpha: number) => rankSteered(sae, enc, evalPairs, qrels, ids, alpha).mean;
 
   return {
-    keys: keys.map((id) => ({ id, rus: rus.meanRus[id], label: explainer.labels.get(id)?.label ?? '' })),
+    keys: keys.map(describe),
+    keysRequested,
+    positiveFeatures: countPositive(rus.meanRus),
+    ...(selection ? { selection: { ...selection, ...(selection.winner ? { keys: keyFeatures(rus.meanRus, selection.winner.m).map(describe) } : {}) } } : {}),
     control,
     randomControl: random,
     queries: qrels.size,
@@ -100,7 +241,15 @@ export class RerankSet {
     const acc = new RusAccumulator(this.explainer.sae.dictSize);
     for (const p of this.pairs) acc.add(this.enc.q.codes[this.enc.q.index.get(p.query)!], this.enc.d.codes[this.enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
     const rus = acc.result().meanRus;
-    return keyFeatures(rus, m).map((id) => ({ id, rus: rus[id], label: this.explainer.labels.get(id)?.label ?? '' }));
+    // generic features (dense directions active on much of any text) are never offered as sliders
+    const labels = this.explainer.labels;
+    const out: { id: number; rus: number; label: string }[] = [];
+    for (const id of keyFeatures(rus, rus.length)) {
+      if (out.length >= m) break;
+      const label = labels.get(id);
+      if (label?.generic !== true) out.push({ id, rus: rus[id], label: label?.label ?? '' });
+    }
+    return out;
   }
 
   /**

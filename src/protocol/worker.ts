@@ -249,18 +249,75 @@ export interface SteerParams {
   train?: ExplainPair[];
   /** labelled pairs grouped by query_id: each query's candidates are re-ranked */
   eval: ExplainPair[];
-  /** key-set size m */
-  keyFeatures: number;
+  /** key-set size m of the eval curve (default: the m chosen on the validation split, else its best m, else 64) */
+  keyFeatures?: number;
+  /** the curve's α values; the validation grid uses those ≠ 1 */
   alphas: number[];
-  /** use these features instead of RUS key features */
+  /** use these features instead of RUS key features (no validation choice then) */
   features?: number[];
+  /** seed of the fit/validation split of the training queries (default 13) */
+  seed?: number;
   batchSize?: number;
 }
 
 export type RankMetrics = Record<string, number>;
 
+export interface SteerKey {
+  id: number;
+  rus: number;
+  label: string;
+  /** the bundle marks it generic (a dense direction active on much of any text): never suggested */
+  generic?: boolean;
+}
+
+/** One (m, α) of the validation grid: NDCG@10 on the validation queries. */
+export interface SteerTrial {
+  m: number;
+  alpha: number;
+  ndcg: number;
+  /** validation queries whose NDCG@10 went up / down against α = 1 */
+  better?: number;
+  worse?: number;
+}
+
+/**
+ * The choice of m and α on the training pairs alone: their judged queries
+ * split by a seeded hash of query_id (≈ 2/3 fit, 1/3 validation), RUS on the
+ * fit part, every (m, α) scored on the validation part against α = 1.
+ */
+export interface SteerSelection {
+  /**
+   * chosen: an (m, α) beat α = 1 on validation; none: nothing did;
+   * too-few: fewer than `minQueries` judged queries on a side;
+   * no-features: fewer than the smallest m have a positive RUS on the fit part
+   */
+  status: 'chosen' | 'none' | 'too-few' | 'no-features';
+  seed: number;
+  minQueries: number;
+  /** training queries with a relevant candidate on each side of the split */
+  fitQueries: number;
+  valQueries: number;
+  /** features with RUS > 0 on the fit pairs */
+  positiveFeatures: number;
+  /** validation NDCG@10 at α = 1 (NaN when there is no split) */
+  base: number;
+  grid: SteerTrial[];
+  /** the best trial, whether or not it beat α = 1 */
+  best?: SteerTrial;
+  /** best, when strictly above base */
+  winner?: SteerTrial;
+  /** the winner's key set: the top winner.m features by RUS on all training pairs (what --save writes, at winner.alpha) */
+  keys?: SteerKey[];
+}
+
 export interface SteerResult {
-  keys: { id: number; rus: number; label: string }[];
+  keys: SteerKey[];
+  /** the key-set size asked for (--key-features, or the chosen m) */
+  keysRequested: number;
+  /** features with RUS > 0 on all training pairs */
+  positiveFeatures: number;
+  /** absent when the features were given */
+  selection?: SteerSelection;
   /** same-size non-key features matched on activity */
   control: number[];
   /** same-size non-key features drawn uniformly from the dictionary */
