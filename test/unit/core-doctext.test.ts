@@ -48,21 +48,21 @@ describe('core/docText', () => {
       assert.ok(!/[`<>]|https?:/.test(out), out);
     });
 
-    // BUG (src/core/docText.ts, rstParagraphs): the field-list filter /^\s*:[\w-]+:\s*\S*$/ also matches a
+    // Regression (src/core/docText.ts, rstParagraphs, fixed): the field-list filter /^\s*:[\w-]+:\s*\S*$/ also matches a
     // wrapped paragraph line that holds a single role, e.g. ":func:`open`" or ":ref:`tutorial-index`.", so
     // that line's words are dropped: "Call\n:func:`open`\nto read a file." gives "Call to read a file."
     // (1153 such lines in python3.11's _sources). Field lines have no backtick; the filter should exclude them.
-    it.skip('keeps a wrapped line that is only a role', () => {
+    it('keeps a wrapped line that is only a role', () => {
       assert.deepEqual(rstParagraphs('Call\n:func:`open`\nto read a file.'), ['Call open to read a file.']);
       assert.deepEqual(rstParagraphs('To find out more, start with\n:ref:`tutorial-index`.'), ['To find out more, start with tutorial-index.']);
     });
 
-    // BUG (src/core/docText.ts, rstParagraphs): the option-line filter /^\s*:[\w-]+:\s*\S*$/ only drops an
+    // Regression (src/core/docText.ts, rstParagraphs, fixed): the option-line filter /^\s*:[\w-]+:\s*\S*$/ only drops an
     // option with at most one token, so a directive option with a longer value keeps its marker:
     // ".. module:: os\n   :synopsis: Miscellaneous operating system interfaces." gives
     // [":synopsis: Miscellaneous operating system interfaces."] (332 ":synopsis:", 83 ":skipif:",
     // 29 ":widths:" lines in python3.11's _sources), while ":platform: Unix" is dropped.
-    it.skip('no directive option marker survives, whatever the length of its value', () => {
+    it('no directive option marker survives, whatever the length of its value', () => {
       const src = ['.. module:: os', '   :synopsis: Miscellaneous operating system interfaces.', '   :platform: Unix', '', '.. doctest::', '   :skipif: zlib is None', ''].join('\n');
       const out = rstParagraphs(src).join(' ');
       assert.ok(!/:synopsis:|:skipif:|:platform:/.test(out), out);
@@ -100,10 +100,10 @@ describe('core/docText', () => {
       ]);
     });
 
-    // BUG (src/core/docText.ts, asciidocParagraphs): the emphasis rule /'([^'\s][^']*)'/ pairs up
+    // Regression (src/core/docText.ts, asciidocParagraphs, fixed): the emphasis rule /'([^'\s][^']*)'/ pairs up
     // apostrophes, so "git doesn't touch the user's files" gives "git doesnt touch the users files".
     // AsciiDoc's constrained 'emphasis' needs a non-word character before the opening quote.
-    it.skip('leaves apostrophes inside words alone', () => {
+    it('leaves apostrophes inside words alone', () => {
       assert.deepEqual(asciidocParagraphs("git doesn't touch the user's files"), ["git doesn't touch the user's files"]);
     });
   });
