@@ -171,9 +171,27 @@ function renderHeader(c: PanelCase): HTMLElement {
       h('span', { class: 'hint' }, 'internalised, with views'),
     ),
     bars,
+    scoreTermsLine(pair),
   );
 
   return h('header', { class: 'case-header' }, badges, h('div', { class: 'texts' }, clampedText('query', 'Query', c.query), clampedText('doc', 'Document', c.doc)), scores);
+}
+
+/** The score split exactly into its parts (features shared, one-sided and generic, bias, error), each with a hover. */
+function scoreTermsLine(pair: PanelCase['pair']): HTMLElement | null {
+  const t = pair.score_terms;
+  if (!t) return null;
+  const part = (k: string, v: number, tip: string) => h('span', { class: 'term', title: tip }, h('span', { class: 'k' }, k), ' ', h('span', { class: 'num' }, fmtSigned(v)));
+  return h(
+    'div',
+    { class: 'score-terms muted', id: 'score-terms', 'aria-label': 'the score split into its parts' },
+    h('span', { class: 'k' }, `${fmt(pair.score)} =`),
+    part('shared', t.shared, 'shares of the features listed below: active in the query and shared with the document or one of its views'),
+    part('one-sided', t.one_sided, 'features active in the query or the document only (decoder directions overlap, so they still add to the score)'),
+    part('generic', t.generic, "the bundle's generic features: dense directions active on much of any text, not ideas, so not listed"),
+    part('bias', t.bias, "the SAE's decoder bias: the same for every pair"),
+    part('error', t.error, "what the SAE's features do not reconstruct"),
+  );
 }
 
 function cssIdent(s: string): string {
@@ -201,7 +219,7 @@ function columnsFor(c: PanelCase): Column[] {
 }
 
 function renderFeatureSection(c: PanelCase): HTMLElement {
-  const filter = h('vscode-textfield', { id: 'filter', placeholder: 'Filter by label or #id', 'aria-label': 'filter features' }) as VscodeTextfield;
+  const filter = h('vscode-textfield', { id: 'filter', placeholder: 'Filter by label, family or #id', 'aria-label': 'filter features' }) as VscodeTextfield;
   filter.value = view.filter;
   // Typing re-filters after a short pause rather than on every key.
   const refilter = debounce(() => {
@@ -280,7 +298,12 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
-      h('td', { class: 'text label', title: f.label }, h('span', { class: 'label-text' }, f.label || '(unlabelled)')),
+      h(
+        'td',
+        { class: 'text label', title: f.family ? `${f.label} — family: ${f.family.label} (#${f.family.id})` : f.label },
+        h('span', { class: 'label-text' }, f.label || '(unlabelled)'),
+        f.family && f.family.label !== f.label ? h('span', { class: 'family muted' }, ` · ${f.family.label}`) : null,
+      ),
       h('td', { class: 'num act q' }, fmt(f.query, 3, true)),
     );
     for (const v of views) {

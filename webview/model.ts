@@ -50,14 +50,14 @@ export function sortFeatures(features: readonly SharedFeature[], key: SortKey, d
 
 /**
  * Whitespace-separated terms, all of which must match: a term matches a
- * feature when its label contains it (case-insensitive) or, for digits
- * (optionally after `#`), when the id starts with them.
+ * feature when its label or its family's label contains it (case-insensitive)
+ * or, for digits (optionally after `#`), when the id starts with them.
  */
 export function filterFeatures(features: readonly SharedFeature[], text: string): SharedFeature[] {
   const terms = text.toLowerCase().split(/\s+/).filter(Boolean);
   if (terms.length === 0) return [...features];
   return features.filter((f) => {
-    const label = f.label.toLowerCase();
+    const label = `${f.label} ${f.family?.label ?? ''}`.toLowerCase();
     const id = String(f.id);
     return terms.every((t) => label.includes(t) || (/^#?\d+$/.test(t) && id.startsWith(t.replace(/^#/, ''))));
   });

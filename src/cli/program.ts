@@ -18,7 +18,7 @@ import { runPull } from './pull';
 import { runScore } from './score';
 import { runExplain } from './explain';
 import { parseAlphas, parseKeyFeatures, runSteer } from './steer';
-import { runTrainBundle, runViewsGenerate } from './train';
+import { runTrainBundle, runTrainCorpus, runViewsGenerate } from './train';
 import { readFileSync } from 'fs';
 import { parseSteeringConfig } from '../core/explain/steering';
 import type { ViewName } from '../train/views';
@@ -182,7 +182,11 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
   train
     .command('bundle')
     .description('train the whole explanation bundle for a model on BEIR folders (scifact, nfcorpus, msmarco-dl19-subset) and write REPORT.md')
-    .option('--data <dir>', 'folder holding the BEIR datasets', '../shared/data')
+    .requiredOption('--data <dir>', 'folder holding the BEIR datasets (scifact/, nfcorpus/, msmarco-dl19-subset/)')
+    .option('--corpus <dir>', 'the broad corpus written by `xetrieval train corpus` (everyday English and software documentation), added to the SAE and label texts')
+    .option('--check <file...>', "more eval files (pairs JSONL) for the report's checks (label grounding, erasure, s')")
+    .option('--leave-one-out', 'also train an SAE and labels without each shared corpus in turn and check them on its pairs (one more SAE per corpus)')
+    .addOption(new Option('--generic-threshold <share>', 'a feature active on more than this share of the labelling texts is generic').argParser(parseFloat).default(0.1))
     .option('--out <dir>', 'bundle folder to write', 'models/all-MiniLM-L6-v2')
     .option('--work <dir>', 'cache for embeddings and checkpoints (a rerun resumes)', '.cache/train/all-MiniLM-L6-v2')
     .addOption(modelOption())
@@ -208,10 +212,19 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
         return runTrainBundle(ctx, {
           ...o,
           labeller: o.labelEndpoint ? { endpoint: o.labelEndpoint, model: o.labelModel!, apiKey: o.apiKey, sample: o.labelSample, concurrency: o.labelConcurrency } : undefined,
-          command: `npx xetrieval train bundle --data ${o.data} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}${llm}`,
+          command: `npx xetrieval train bundle --data ${o.data}${o.corpus ? ` --corpus ${o.corpus}` : ''}${o.check?.length ? ` --check ${o.check.join(' ')}` : ''}${o.leaveOneOut ? ' --leave-one-out' : ''} --generic-threshold ${o.genericThreshold} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}${llm}`,
         });
       }),
     );
+
+  train
+    .command('corpus')
+    .description("write the broad training corpus from Debian's packages: WordNet 3.0 glosses (wordnet-base), GCIDE (dict-gcide), Python, git, PostgreSQL and C library documentation (python3-doc, git-doc, postgresql-doc, manpages-dev); Python's FAQ is held out as an eval file")
+    .requiredOption('--out <dir>', 'folder to write (<source>.jsonl, python-faq.jsonl, sources.json)')
+    .option('--root <dir>', 'root of the installed files', '/')
+    .addOption(new Option('--cap <n>', "at most this many texts per source, a seeded sample beyond it (default: each source's own, ~110k texts in all)").argParser((v) => parseInt(v, 10)))
+    .addOption(new Option('--seed <n>', 'random seed').argParser((v) => parseInt(v, 10)).default(13))
+    .action(act((ctx, o: { out: string; root: string; cap?: number; seed: number }) => runTrainCorpus(ctx, o)));
 
   const views = program.command('views').description('document view texts for internalizers');
   views
@@ -236,6 +249,10 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
 
 interface TrainBundleFlags {
   data: string;
+  corpus?: string;
+  check?: string[];
+  leaveOneOut?: boolean;
+  genericThreshold: number;
   out: string;
   work: string;
   model: string;

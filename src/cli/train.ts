@@ -5,6 +5,7 @@
  */
 import * as path from 'path';
 import { generateViews } from '../train/llmViews';
+import { buildBroadCorpus } from '../train/broadCorpus';
 import { ViewName } from '../train/views';
 import type { LabellerEndpoint } from '../protocol/worker';
 import { CliContext } from './context';
@@ -14,6 +15,10 @@ export interface TrainBundleCliOptions {
   model: string;
   source?: string;
   data: string;
+  corpus?: string;
+  check?: string[];
+  leaveOneOut?: boolean;
+  genericThreshold: number;
   out: string;
   work: string;
   dictSize: number;
@@ -32,6 +37,10 @@ export async function runTrainBundle(ctx: CliContext, o: TrainBundleCliOptions):
       {
         ref: { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir },
         dataRoot: path.resolve(o.data),
+        corpusDir: o.corpus ? path.resolve(o.corpus) : undefined,
+        checkFiles: o.check?.map((f) => path.resolve(f)),
+        genericThreshold: o.genericThreshold,
+        leaveOneOut: o.leaveOneOut,
         workDir: path.resolve(o.work),
         outDir: path.resolve(o.out),
         dictSize: o.dictSize,
@@ -53,6 +62,13 @@ export async function runTrainBundle(ctx: CliContext, o: TrainBundleCliOptions):
   ctx.progress.end();
   ctx.io.stdout.write(`bundle written to ${r.outDir}\nreport: ${r.report}\n${JSON.stringify(r.summary, null, 1)}\n`);
   return 0;
+}
+
+export async function runTrainCorpus(ctx: CliContext, o: { out: string; root: string; cap?: number; seed: number }): Promise<number> {
+  const r = buildBroadCorpus(path.resolve(o.out), { root: o.root, capPerSource: o.cap, seed: o.seed }, (m) => ctx.info(m));
+  for (const m of r.missing) ctx.info(`missing: ${m} — install it with apt-get`);
+  ctx.io.stdout.write(`corpus written to ${path.resolve(o.out)}: ${r.sources.reduce((a, s) => a + s.count, 0)} texts from ${r.sources.length} sources, ${r.faqPairs} held-out Python FAQ pairs\n`);
+  return r.sources.length ? 0 : 1;
 }
 
 export interface ViewsGenerateCliOptions {

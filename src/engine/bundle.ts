@@ -34,6 +34,16 @@ export interface FeatureLabel {
   detectionLlm?: number;
   /** texts of the labelling corpus (labelling and held-out) the feature is active on */
   activeTexts?: number;
+  /** who named it: a concept from the vocabulary, the term method's words, or an LLM */
+  source?: 'concept' | 'terms' | 'llm';
+  /** the next concepts by score, for a tooltip */
+  related?: string[];
+  /** active on more than the bundle's generic threshold of all texts: a dense direction, not an idea */
+  generic?: boolean;
+  /** share of the corpus texts it is active on */
+  frequency?: number;
+  /** the feature family (a group of co-activating features) and its parent label */
+  family?: { id: number; label: string };
   examples: { text: string; activation: number; source: string }[];
 }
 
@@ -47,6 +57,8 @@ export interface BundleManifest {
   labels: BundleFile & { method: string; count: number; labeller?: string };
   steering?: BundleFile[];
   trainingData: { dataset: string; used: string[] }[];
+  /** features active on more than `threshold` of the labelling texts, marked `generic` in labels.jsonl */
+  generic?: { threshold: number; count: number };
   heldOut: string[];
   seed: number;
   createdAt: string;

@@ -26,6 +26,12 @@ export interface EncoderOptions {
 export interface EncodeOptions {
   kind: TextKind;
   batchSize?: number;
+  /**
+   * with it, a batch holds up to batchSize texts but at most this many padded
+   * tokens: short texts (dictionary glosses, sentences) then go through in
+   * larger batches, which the matrix products run faster
+   */
+  tokenBudget?: number;
   pooledHiddenStates?: boolean;
   signal?: AbortSignal;
   onBatch?: (done: number, total: number) => void;
@@ -116,10 +122,13 @@ export class Encoder {
     const fetches = [OUTPUT_SENTENCE, ...(pooled ? pooled.map((_, i) => pooledHiddenStateName(i)) : [])];
     const bs = Math.max(1, opts.batchSize ?? 32);
 
-    for (let start = 0; start < n; start += bs) {
+    for (let start = 0; start < n; ) {
       if (opts.signal?.aborted) throw new CancelledError();
-      const idx = order.slice(start, start + bs);
-      const seq = toks[idx[0]].ids.length;
+      const seq = toks[order[start]].ids.length;
+      // texts are longest first, so the first one sets the batch's padded length
+      const size = opts.tokenBudget ? Math.max(1, Math.min(bs, Math.floor(opts.tokenBudget / seq))) : bs;
+      const idx = order.slice(start, start + size);
+      start += idx.length;
       const ids = new BigInt64Array(idx.length * seq);
       const mask = new BigInt64Array(idx.length * seq);
       idx.forEach((ti, b) => {
@@ -144,7 +153,7 @@ export class Encoder {
         });
       }
       for (const t of Object.values(out)) t.dispose?.();
-      opts.onBatch?.(Math.min(start + bs, n), n);
+      opts.onBatch?.(start, n);
     }
     return {
       dim: H,

@@ -323,10 +323,15 @@ export class Engine {
     const log = (message: string) => ctx.progress({ phase: 'log', done: 0, message });
     const fig = await trainBundle({
       dataRoot: p.dataRoot,
+      corpusDir: p.corpusDir,
+      genericThreshold: p.genericThreshold,
+      checkFiles: p.checkFiles,
+      lexiconRoot: p.lexiconRoot,
+      leaveOneOut: p.leaveOneOut,
       workDir: p.workDir,
       outDir: p.outDir,
       model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim },
-      embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 16 })).embeddings,
+      embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 128, tokenBudget: 4096 })).embeddings,
       sae: onnxSaeBackend,
       provider: this.provider,
       dictSize: p.dictSize,

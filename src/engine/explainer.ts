@@ -110,7 +110,16 @@ export class Explainer {
     const erasure = opts.erasure !== false;
     const deltas = erasure ? new Map(perFeatureErasure(this.sae, zq, viewZ.original, o.shared).map((f) => [f.id, f.delta])) : new Map<number, number>();
 
-    const features: SharedFeature[] = o.features.map((f) => {
+    // generic features (dense directions active on much of any text) are one line of the score, not rows a person reads
+    const isGeneric = (id: number) => this.labels.get(id)?.generic === true;
+    const sharedSet = new Set(o.shared);
+    const terms = { shared: 0, one_sided: 0, generic: 0, bias: decomposition.bias, error: decomposition.error };
+    for (const f of decomposition.features) {
+      if (isGeneric(f.id)) terms.generic += f.share;
+      else if (sharedSet.has(f.id)) terms.shared += f.share;
+      else terms.one_sided += f.share;
+    }
+    const features: SharedFeature[] = o.features.filter((f) => !isGeneric(f.id)).map((f) => {
       const label = this.labels.get(f.id);
       const rec: SharedFeature = {
         id: f.id,
@@ -122,6 +131,7 @@ export class Explainer {
         erasureDelta: round(deltas.get(f.id) ?? 0),
       };
       if (label?.detection !== undefined && label.detection !== null) rec.detection = round(label.detection, 3);
+      if (label?.family) rec.family = label.family;
       if (opts.examples && label) rec.examples = label.examples.slice(0, opts.examples);
       return rec;
     });
@@ -135,6 +145,7 @@ export class Explainer {
       score: viewScores.original,
       internalized_score: round(internalized),
       view_scores: viewScores,
+      score_terms: { shared: round(terms.shared), one_sided: round(terms.one_sided), generic: round(terms.generic), bias: round(terms.bias), error: round(terms.error) },
       shared_features: o.shared,
       per_view_shared_features: o.perView,
       feature_explanations: o.shared.map((id) => ({ feature_id: id, hypothesis: this.labels.get(id)?.label ?? '' })),

@@ -13,7 +13,7 @@
  * `steering`, `busy` and `error` at any time.
  */
 import type { BasisText, SteeringBasis } from '../core/explain/steeringBasis';
-import type { FeatureExample, PairExplanation, SharedFeature } from './worker';
+import type { FeatureExample, PairExplanation, ScoreTerms, SharedFeature } from './worker';
 
 export const PANEL_VIEW_TYPE = 'xetrieval.panel';
 
@@ -162,6 +162,7 @@ function isSharedFeature(v: unknown): v is SharedFeature {
     isNum(v.share) &&
     isNum(v.erasureDelta) &&
     optional(v.detection, isNum) &&
+    optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isFeatureId(x.id) && isStr(x.label)) &&
     optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample))
   );
 }
@@ -184,6 +185,7 @@ export function isPairExplanation(v: unknown): v is PairExplanation {
     Object.values(v.per_view_shared_features).every((ids) => isArrayOf(ids, isFeatureId)) &&
     isArrayOf(v.feature_explanations, (x): x is unknown => isObj(x) && isFeatureId(x.feature_id) && isStr(x.hypothesis)) &&
     isArrayOf(v.features, isSharedFeature) &&
+    optional(v.score_terms, (x): x is ScoreTerms => isObj(x) && isNum(x.shared) && isNum(x.one_sided) && isNum(x.generic) && isNum(x.bias) && isNum(x.error)) &&
     (v.erasure === undefined || (isObj(v.erasure) && isNum(v.erasure.base) && isSetErasure(v.erasure.overlap) && isSetErasure(v.erasure.control)))
   );
 }

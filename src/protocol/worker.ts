@@ -163,6 +163,8 @@ export interface SharedFeature {
   /** cosine change when this feature alone is erased from the document */
   erasureDelta: number;
   detection?: number;
+  /** the feature's family (co-activating features) and the family's label */
+  family?: { id: number; label: string };
   examples?: FeatureExample[];
 }
 
@@ -172,6 +174,14 @@ export interface SetErasure {
   erased: number;
   /** cosine after keeping only the set */
   kept: number;
+}
+
+export interface ScoreTerms {
+  shared: number;
+  one_sided: number;
+  generic: number;
+  bias: number;
+  error: number;
 }
 
 export interface PairExplanation {
@@ -184,6 +194,13 @@ export interface PairExplanation {
   internalized_score: number;
   /** ⟨z_q, v⟩ per document view (original included) */
   view_scores: Record<string, number>;
+  /**
+   * the raw score split exactly (core/explain/attribution): shares of the shared
+   * features listed in `features`, of features active on one side only, of the
+   * bundle's generic features (dense directions, left out of `features`), the
+   * SAE's bias term and its reconstruction error; they add up to `score`
+   */
+  score_terms?: ScoreTerms;
   /** O(q,d), the Xetrieval reference output */
   shared_features: number[];
   per_view_shared_features: Record<string, number[]>;
@@ -207,6 +224,16 @@ export interface TrainBundleParams {
   ref: ModelRef;
   /** folder holding scifact/, nfcorpus/, msmarco-dl19-subset/ in BEIR layout */
   dataRoot: string;
+  /** the broad corpus folder written by `xetrieval train corpus` (everyday English and software documentation) */
+  corpusDir?: string;
+  /** a feature active on more than this share of the labelling texts is generic (default 0.1) */
+  genericThreshold?: number;
+  /** more eval files (pairs JSONL) to run the report's checks on, besides the held-out FAQ and the sample pairs */
+  checkFiles?: string[];
+  /** root under which WordNet's files (usr/share/wordnet) are found, for concept labels; default '/' */
+  lexiconRoot?: string;
+  /** also train an SAE and labels without each shared corpus in turn, and check them on that corpus's pairs */
+  leaveOneOut?: boolean;
   /** embeddings, checkpoints and figures are cached here; a rerun resumes */
   workDir: string;
   /** the bundle folder to write (manifest.json, sae.safetensors, internalizers/, labels.jsonl, REPORT.md) */

@@ -39,12 +39,51 @@ function tinySciFact(root: string, nDocs: number): void {
   fs.writeFileSync(path.join(dst, 'queries.jsonl'), queries.join('\n') + '\n');
 }
 
+/**
+ * A tiny broad corpus (what `train corpus` writes) and a tiny WordNet index, so
+ * the concept labels, generic features, families and checks run the same
+ * whether or not the machine has Debian's wordnet-base.
+ */
+function tinyBroad(dir: string, lexiconRoot: string): void {
+  const texts = [
+    'water: a clear liquid that freezes into ice below zero degrees',
+    'ice: water frozen into a solid; it is less dense than liquid water',
+    'thread: a sequence of instructions that runs inside a process and shares its memory',
+    'lock: a mutex that lets one thread at a time enter a critical section',
+    'The global interpreter lock lets only one thread run Python bytecode at a time.',
+    'A process has its own memory; threads of a process share it and need a lock.',
+    'git commit records the staged changes in the repository with a message.',
+    'git revert makes a new commit that undoes an earlier commit.',
+    'SELECT reads rows from a table; WHERE filters the rows by a condition.',
+    'An index on a column makes a query that filters by that column faster.',
+    'Boil the egg for six minutes for a soft yolk, then cool it in cold water.',
+    'Blot a wine stain with a cloth and cold water; never rub the carpet.',
+  ];
+  const rows = Array.from({ length: 8 }, (_, r) => texts.map((t, i) => ({ id: `tiny:${r}:${i}`, text: r ? `${t} (${r})` : t }))).flat();
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'wordnet.jsonl'), rows.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'sources.json'), JSON.stringify({ sources: [{ name: 'wordnet', package: 'wordnet-base', path: '/usr/share/wordnet', licence: 'WordNet 3.0 licence', kind: 'everyday', available: rows.length, count: rows.length }] }));
+  const faq = [
+    { query_id: 'f1', doc_id: 'a1', query: 'Why can Python threads not run in parallel?', doc: texts[4], label: 1 },
+    { query_id: 'f1', doc_id: 'a2', query: 'Why can Python threads not run in parallel?', doc: texts[8], label: 0 },
+    { query_id: 'f2', doc_id: 'a3', query: 'How do I undo a git commit?', doc: texts[7], label: 1 },
+    { query_id: 'f2', doc_id: 'a4', query: 'How do I undo a git commit?', doc: texts[10], label: 0 },
+  ];
+  fs.writeFileSync(path.join(dir, 'python-faq.jsonl'), faq.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const wn = path.join(lexiconRoot, 'usr', 'share', 'wordnet');
+  fs.mkdirSync(wn, { recursive: true });
+  const lemmas = ['water', 'ice', 'thread', 'lock', 'process', 'memory', 'commit', 'repository', 'table', 'index', 'egg', 'stain', 'carpet', 'global_interpreter_lock', 'cancer', 'cell', 'protein'];
+  fs.writeFileSync(path.join(wn, 'index.noun'), '  1 licence lines start with two spaces\n' + lemmas.map((l, i) => `${l} n 1 0 1 ${i} ${String(1000 + i).padStart(8, '0')}`).join('\n') + '\n');
+}
+
 describe('model kit: train a bundle end to end on a tiny SciFact slice', function () {
   this.timeout(900_000);
   let client: EngineClient;
   let out: string;
   let root: string;
   let work: string;
+  let corpus: string;
+  let lexicon: string;
 
   before(async () => {
     await minilm();
@@ -52,15 +91,18 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     root = tmpDir('tinydata');
     work = tmpDir('work');
     tinySciFact(root, 240);
+    corpus = tmpDir('corpus');
+    lexicon = tmpDir('lexicon');
+    tinyBroad(corpus, lexicon);
     out = path.join(tmpDir('bundle'), 'tiny');
     const phases = new Set<string>();
     const r = await client.request(
       'trainBundle',
-      { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, workDir: work, outDir: out, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' },
+      { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, corpusDir: corpus, lexiconRoot: lexicon, workDir: work, outDir: out, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' },
       { onProgress: (p) => phases.add(p.phase.split(' ')[0]) },
     );
     assert.strictEqual(r.result.outDir, out);
-    for (const p of ['embed', 'internalizer', 'sae', 'evaluate', 'labels']) assert.ok(phases.has(p), `progress phase ${p}`);
+    for (const p of ['embed', 'internalizer', 'sae', 'evaluate', 'labels', 'checks']) assert.ok(phases.has(p), `progress phase ${p}`);
   });
   after(async () => client?.dispose());
 
@@ -81,6 +123,19 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     assert.ok(labels.size > 0);
     const withLabel = [...labels.values()].filter((l) => l.label);
     assert.ok(withLabel.length > labels.size / 2, 'most live features get a label');
+    // concept labels from the lexicon where a concept fires the feature, term labels elsewhere; each says which
+    assert.strictEqual(m.labels.labeller, 'concepts');
+    const all = [...labels.values()];
+    assert.ok(all.every((l) => l.source === 'concept' || l.source === 'terms'));
+    const concepts = all.filter((l) => l.source === 'concept');
+    assert.ok(concepts.length > 0, 'some features are named by a concept');
+    assert.ok(concepts.every((l) => l.label.split(' ').length <= 4), 'a concept label is 1–4 words');
+    // generic features: marked by their share of the labelling texts, and counted in the manifest
+    assert.ok(m.generic && m.generic.threshold === 0.1);
+    assert.strictEqual(all.filter((l) => l.generic).length, m.generic.count);
+    assert.ok(all.filter((l) => l.generic).every((l) => (l.frequency ?? 0) > 0.1));
+    // the broad corpus is training data, and the manifest says so
+    assert.ok(m.trainingData.some((t) => t.dataset === 'wordnet'));
   });
 
   it('reports every figure with the regeneration command', () => {
@@ -91,11 +146,15 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     assert.match(report, /\| 1\.5 \| [0-9.]+ \|/);
     assert.match(report, /\| trained, encoder \| (0\.\d\d ){9}0\.\d\d \| 0\.\d\d \|/, 'hit rate by decile per SAE and judge');
     assert.match(report, /\| trained: feature \| label \|.*\n\|---/, 'labels of both SAEs side by side');
-    // the Xetrieval README's pairs, explained with the bundle: both with a non-empty O(q,d) and its features
-    const examples = report.slice(report.indexOf("## Example explanations (the Xetrieval repository's example pairs)"));
-    assert.ok(examples.includes('why does ice float on water?') && examples.includes('what causes a solar eclipse?'));
-    assert.strictEqual([...examples.matchAll(/\|O\(q,d\)\| = [1-9]\d*;/g)].length, 2);
-    assert.strictEqual([...examples.matchAll(/\| feature \| label \| share \| erasure Δ \|/g)].length, 2);
+    // the Xetrieval README's pairs, a technical and two everyday pairs, explained with the bundle, each with its score split
+    const examples = report.slice(report.indexOf("## Example explanations (the Xetrieval repository's example pairs"));
+    assert.ok(examples.includes('why does ice float on water?') && examples.includes('what causes a solar eclipse?') && examples.includes('global interpreter lock'));
+    assert.strictEqual([...examples.matchAll(/\|O\(q,d\)\| = \d+;/g)].length, 5);
+    assert.strictEqual([...examples.matchAll(/Score = shared features -?[0-9.]+ \+ one-sided/g)].length, 5);
+    // the checks that can fail: the held-out FAQ pairs, grounding against shuffled labels, erasure by share against controls
+    for (const s of ['## Broad corpus', '## Generic features', '## Feature families', '## Checks that can fail']) assert.ok(report.includes(s), `REPORT.md has ${s}`);
+    assert.match(report, /\| python-faq \(held out\) \| no \| 2 \| [0-9.]+ \| [0-9.]+ \|/);
+    assert.match(report, /\| python-faq \(held out\), relevant \| 2 \| [0-9.]+ \/ [0-9.]+ \/ [0-9.]+ \|/);
     // the SAE trains on the documents' sentences too, cached per document as <doc>#<n>
     const vectors = Number(/trained on (\d+) vectors/.exec(report)![1]);
     const sentences = JSON.parse(fs.readFileSync(path.join(work, 'embeddings', 'scifact', 'sentences.json'), 'utf8')) as { ids: string[] };
@@ -166,5 +225,8 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     assert.strictEqual(e.feature_explanations.length, e.shared_features.length);
     for (const f of e.features) assert.ok(f.sharedIn.length > 0 && f.query > 0);
     assert.ok(e.erasure && e.erasure.overlap.size === e.shared_features.length);
+    // the score adds up: shared + one-sided + generic features, bias and error
+    const t = e.score_terms!;
+    assert.ok(Math.abs(t.shared + t.one_sided + t.generic + t.bias + t.error - e.score) < 1e-4);
   });
 });

@@ -63,7 +63,9 @@ describe('cli (no model)', () => {
       [['--batch-size', '0', 'score', '-i', 'x'], /--batch-size.*expected a whole number from 1 to 4096/],
       [['eval', 'folder', '--metrics', 'map@10'], /unknown metric "map@10"/],
       [['frobnicate'], /unknown command 'frobnicate'/],
-      [['train', 'bundle', '--label-endpoint', 'http://127.0.0.1:9/v1'], /--label-endpoint and --label-model go together/],
+      [['train', 'bundle', '--data', 'x', '--label-endpoint', 'http://127.0.0.1:9/v1'], /--label-endpoint and --label-model go together/],
+      // the data is named, never a default beside the checkout
+      [['train', 'bundle'], /required option '--data <dir>' not specified/],
       [[], /Usage: xetrieval/],
     ];
     for (const [argv, re] of cases) {

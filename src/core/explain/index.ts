@@ -8,3 +8,6 @@ export * from './labels';
 export * from './rng';
 export * from './labelPrompts';
 export * from './steeringBasis';
+export * from './concepts';
+export * from './grounding';
+export * from './families';

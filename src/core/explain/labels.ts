@@ -360,7 +360,7 @@ export function detectionScore(terms: readonly string[], activating: readonly st
 }
 
 /** FNV-1a of a string with a seed, finished with a murmur-style mix; uniform in [0, 1). */
-function hashUnit(s: string, seed: number): number {
+export function hashUnit(s: string, seed: number): number {
   let h = (2166136261 ^ seed) >>> 0;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
   h ^= h >>> 13;

@@ -11,9 +11,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadQrels } from '../../core/beir';
 import { Matrix, hasMatrix, loadMatrix, saveMatrix } from '../../core/vectorStore';
-import { ExecutionProvider, ProgressEvent, TextKind, TrainBundleParams } from '../../protocol/worker';
+import { ExecutionProvider, ProgressEvent, ScoreTerms, TextKind, TrainBundleParams } from '../../protocol/worker';
 import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
 import { sentences } from '../../core/sentences';
+import { CorpusSource, readBroadCorpus, wordnetLemmas, wordnetSynonyms } from '../../train/broadCorpus';
+import { hashUnit } from '../../core/explain/labels';
+import { familyLabel, featureFamilies } from '../../core/explain/families';
+import { runChecks, CheckPair, SetChecks } from './checks';
 import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } from '../bundle';
 import { InternalizerSession, saveInternalizer } from '../internalizer/model';
 import { trainInternalizer } from '../internalizer/trainer';
@@ -26,6 +30,13 @@ import { llmLabeller } from '../../train/llmLabeller';
 import { writeReport } from './report';
 
 /** The protocol's parameters (paths, sizes, seed, command) plus what the worker supplies. */
+/** Broad-corpus texts per source in the labelling texts (a seeded sample). */
+const BROAD_LABEL_TEXTS = 25000;
+/** A feature active on more than this share of the labelling texts is generic (k/dictSize = 2.3% is the mean). */
+export const GENERIC_THRESHOLD = 0.1;
+/** Decoder cosine at which a feature joins a more frequent one's family. */
+const FAMILY_COSINE = 0.5;
+
 export interface TrainBundleOptions extends Omit<TrainBundleParams, 'ref'> {
   model: { id: string; weightsSha256: string; dim: number };
   embed: (texts: string[], kind: TextKind, onDone: (done: number, total: number) => void) => Promise<Float32Array>;
@@ -60,12 +71,31 @@ export interface BundleFigures {
   steering: SteeringCurve;
   labels: LabelStudy;
   examples: ExampleExplanation[];
+  /** checks that can fail, per eval set (engine/train/checks) */
+  checks: SetChecks[];
+  /** leave-one-corpus-out runs (train bundle --leave-one-out) */
+  leaveOneOut: LeaveOneOut[];
+  generic: { threshold: number; count: number; top: { id: number; label: string; frequency: number }[]; quantiles: { q: number; frequency: number }[] };
+  families: { cosine: number; count: number; features: number; largest: number; examples: { root: number; label: string; members: string[] }[] };
+  /** the broad corpus's sources */
+  corpus: CorpusSource[];
 }
 
-/** The example pairs of the Xetrieval repository (its README): a reader can judge the labels of O(q,d) on them. */
+/**
+ * Pairs a reader can judge the labels of O(q,d) on: the Xetrieval repository's
+ * two examples (its README), a technical pair like the GIL paragraph that was
+ * explained by "thailand, currency, beach", and two everyday ones. Written for
+ * this project; none of them is in the training texts.
+ */
 export const EXAMPLE_PAIRS: { query: string; doc: string }[] = [
   { query: 'why does ice float on water?', doc: 'Ice is less dense than liquid water because water expands when it freezes.' },
   { query: 'what causes a solar eclipse?', doc: 'A solar eclipse happens when the Moon passes between Earth and the Sun.' },
+  {
+    query: 'why can Python threads not run on several CPU cores at once?',
+    doc: "CPython's global interpreter lock (GIL) lets only one thread execute Python bytecode at a time, so CPU-bound threads do not run in parallel; use multiprocessing to spread work over several cores.",
+  },
+  { query: 'how long should I boil an egg for a soft yolk?', doc: 'Lower the egg into boiling water and cook it for six minutes: the white sets while the yolk stays runny. Cool it in cold water before peeling.' },
+  { query: 'how do I get a red wine stain out of a carpet?', doc: 'Blot the spill with a clean cloth, pour a little cold water on it and blot again; then dab on a mix of dish soap and white vinegar and rinse. Never rub, which spreads the stain.' },
 ];
 
 export interface ExampleExplanation {
@@ -78,6 +108,8 @@ export interface ExampleExplanation {
   /** cosine after erasing O(q,d) / a same-size control set */
   erasedOverlap: number;
   erasedControl: number;
+  /** the score split into shared, one-sided and generic features, bias and error */
+  terms?: ScoreTerms;
   /** the shared features with the largest share of the score */
   top: { id: number; label: string; share: number; erasureDelta: number }[];
 }
@@ -97,11 +129,32 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
     shared: x.shared_features.length,
     erasedOverlap: x.erasure?.overlap.erased ?? NaN,
     erasedControl: x.erasure?.control.erased ?? NaN,
+    terms: x.score_terms,
     top: [...x.features]
       .sort((a, b) => b.share - a.share || a.id - b.id)
       .slice(0, 8)
       .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta })),
   }));
+}
+
+/** An eval file's pairs for the checks (ids as text, label 0 when absent). */
+function readCheckPairs(file: string): CheckPair[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as CheckPair)
+    .map((p) => ({ ...p, query_id: String(p.query_id), doc_id: String(p.doc_id), label: Number(p.label ?? 0) }));
+}
+
+/** One leave-one-corpus-out run: an SAE and labels trained without `leftOut`, checked on its pairs and the held-out FAQ. */
+export interface LeaveOneOut {
+  leftOut: string;
+  trainVectors: number;
+  fve: number;
+  deadFraction: number;
+  conceptLabelled: number;
+  checks: SetChecks[];
 }
 
 export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures> {
@@ -137,6 +190,16 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     // the SAE's extra training points: sentences look like queries and claims, and there are ~5 per document
     const sents = corpus.flatMap((d) => sentences(docText(d)).map((text, i) => ({ id: `${d.id}#${i}`, text })));
     await cached('sentences', sents.map((x) => x.id), sents.map((x) => x.text), 'document');
+  }
+  // the broad corpus: everyday English and software documentation, one matrix per source
+  const broad = o.corpusDir ? readBroadCorpus(o.corpusDir) : undefined;
+  for (const src of broad?.sources ?? []) {
+    const dir = path.join(emb, 'broad');
+    if (hasMatrix(dir, src.name)) continue;
+    const t = broad!.texts.get(src.name)!;
+    o.log(`embedding broad/${src.name} (${t.length} texts)`);
+    const data = await o.embed(t.map((x) => x.text), 'document', (done, total) => o.progress({ phase: `embed broad/${src.name}`, done, total }));
+    saveMatrix(dir, src.name, { dim: o.model.dim, ids: t.map((x) => x.id), data });
   }
   const M = (ds: string, name: string): Matrix | undefined => (hasMatrix(path.join(emb, ds), name) ? loadMatrix(path.join(emb, ds), name) : undefined);
 
@@ -200,22 +263,28 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
 
   // 3. the SAE, on raw and internalised document embeddings, document sentences and training queries
   // (documents and queries alone are ~40k points for 3M weights: it overfits; sentences add ~72k)
-  const trainParts: Float32Array[] = [];
-  for (const ds of datasets) {
-    const docs = M(ds.name, 'docs')!;
-    trainParts.push(docs.data, await views.apply(docs.data, docs.ids.length), M(ds.name, 'sentences')!.data);
-    for (const split of ds.trainSplits) {
-      const q = M(ds.name, `queries.${split}`);
-      if (q) trainParts.push(q.data);
+  const trainingVectors = async (leaveOut?: string): Promise<Float32Array> => {
+    const trainParts: Float32Array[] = [];
+    for (const ds of datasets) {
+      if (ds.name === leaveOut) continue;
+      const docs = M(ds.name, 'docs')!;
+      trainParts.push(docs.data, await views.apply(docs.data, docs.ids.length), M(ds.name, 'sentences')!.data);
+      for (const split of ds.trainSplits) {
+        const q = M(ds.name, `queries.${split}`);
+        if (q) trainParts.push(q.data);
+      }
     }
-  }
-  const total = trainParts.reduce((a, p) => a + p.length, 0);
-  const all = new Float32Array(total);
-  let off = 0;
-  for (const p of trainParts) {
-    all.set(p, off);
-    off += p.length;
-  }
+    for (const src of broad?.sources ?? []) trainParts.push(M('broad', src.name)!.data);
+    const all = new Float32Array(trainParts.reduce((a, p) => a + p.length, 0));
+    let off = 0;
+    for (const p of trainParts) {
+      all.set(p, off);
+      off += p.length;
+    }
+    return all;
+  };
+  const all = await trainingVectors();
+  const total = all.length;
   const saeFile = path.join(o.outDir, 'sae.safetensors');
   o.log(`training the SAE (dictionary ${o.dictSize}, k ${o.k}) on ${total / o.model.dim} vectors`);
   const saeRun = await o.sae.train(all, o.model.dim, {
@@ -260,32 +329,52 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
 
   // 5. labels from training texts (documents and training queries), detection on held-out ones
   o.progress({ phase: 'labels', done: 0 });
-  const labelTexts: string[] = [];
-  const labelVecs: Float32Array[] = [];
-  const labelSources: string[] = [];
-  for (const ds of datasets) {
-    const docs = M(ds.name, 'docs')!;
-    docs.ids.forEach((id, i) => {
-      labelTexts.push(texts[ds.name].docs.get(id)!);
-      labelVecs.push(docs.data.subarray(i * docs.dim, (i + 1) * docs.dim));
-      labelSources.push(`${ds.name}:doc:${id}`);
-    });
-    for (const split of ds.trainSplits) {
-      const q = M(ds.name, `queries.${split}`);
-      q?.ids.forEach((id, i) => {
-        labelTexts.push(texts[ds.name].queries.get(id)!);
-        labelVecs.push(q.data.subarray(i * q.dim, (i + 1) * q.dim));
-        labelSources.push(`${ds.name}:query:${id}`);
+  const labelCorpus = (leaveOut?: string) => {
+    const labelTexts: string[] = [];
+    const labelVecs: Float32Array[] = [];
+    const labelSources: string[] = [];
+    for (const ds of datasets) {
+      if (ds.name === leaveOut) continue;
+      const docs = M(ds.name, 'docs')!;
+      docs.ids.forEach((id, i) => {
+        labelTexts.push(texts[ds.name].docs.get(id)!);
+        labelVecs.push(docs.data.subarray(i * docs.dim, (i + 1) * docs.dim));
+        labelSources.push(`${ds.name}:doc:${id}`);
+      });
+      for (const split of ds.trainSplits) {
+        const q = M(ds.name, `queries.${split}`);
+        q?.ids.forEach((id, i) => {
+          labelTexts.push(texts[ds.name].queries.get(id)!);
+          labelVecs.push(q.data.subarray(i * q.dim, (i + 1) * q.dim));
+          labelSources.push(`${ds.name}:query:${id}`);
+        });
+      }
+    }
+    // the broad corpus, a seeded sample of each source (labels must know the words of everyday text and software docs)
+    for (const src of broad?.sources ?? []) {
+      const m = M('broad', src.name)!;
+      const t = broad!.texts.get(src.name)!;
+      const keep = Math.min(1, BROAD_LABEL_TEXTS / t.length);
+      t.forEach((x, i) => {
+        if (hashUnit(x.id, o.seed) >= keep) return;
+        labelTexts.push(x.text);
+        labelVecs.push(m.data.subarray(i * m.dim, (i + 1) * m.dim));
+        labelSources.push(`${src.name}:${x.id}`);
       });
     }
-  }
-  const LX = new Float32Array(labelVecs.length * o.model.dim);
-  labelVecs.forEach((v, i) => LX.set(v, i * o.model.dim));
+    const LX = new Float32Array(labelVecs.length * o.model.dim);
+    labelVecs.forEach((v, i) => LX.set(v, i * o.model.dim));
+    return { LX, labelTexts, labelSources };
+  };
+  const { LX, labelTexts, labelSources } = labelCorpus();
   const randomSae = await o.sae.session(o.sae.randomInit(o.model.dim, o.dictSize, o.k, o.seed + 1, all), o.provider);
   const lb = o.labeller;
   if (lb) o.log(`labelling with ${lb.model} at ${lb.endpoint} (answers kept in ${path.join(o.workDir, 'labels-llm.jsonl')})`);
+  const lexicon = wordnetLemmas(o.lexiconRoot ?? '/');
+  if (!lexicon.length) o.log('no WordNet lexicon (Debian package wordnet-base): term labels instead of concept labels');
   const labelStudy = await labelFeatures(sae, randomSae, LX, labelTexts, labelSources, {
     seed: o.seed,
+    concepts: lexicon.length ? { lexicon: lexicon.map((l) => l.lemma) } : undefined,
     embedLabels: (labels) => o.embed(labels, 'query', (done, total) => o.progress({ phase: 'labels embed', done, total })),
     llm: lb && {
       labeller: llmLabeller({
@@ -302,11 +391,76 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
       sample: lb.sample,
     },
   });
+  // generic features: active on more than a set share of the labelling corpus
+  const genericThreshold = o.genericThreshold ?? GENERIC_THRESHOLD;
+  for (const l of labelStudy.labels) if ((l.frequency ?? 0) > genericThreshold) l.generic = true;
+  // families: features whose decoder directions are close, under their most frequent member
+  const byId = new Map(labelStudy.labels.map((l) => [l.id, l]));
+  const frequency = new Float64Array(o.dictSize);
+  for (const l of labelStudy.labels) frequency[l.id] = l.frequency ?? 0;
+  const fam = featureFamilies(sae, frequency, { threshold: FAMILY_COSINE, skip: (id) => byId.get(id)?.generic === true });
+  const familyRows: BundleFigures['families']['examples'] = [];
+  for (const [root, members] of fam.members) {
+    const label = familyLabel(root, members, (id) => byId.get(id));
+    for (const id of members) {
+      const l = byId.get(id);
+      if (l) l.family = { id: root, label };
+    }
+    familyRows.push({ root, label, members: members.map((id) => byId.get(id)?.label ?? `#${id}`) });
+  }
+  familyRows.sort((a, b) => b.members.length - a.members.length || a.root - b.root);
+  const families = { cosine: FAMILY_COSINE, count: fam.members.size, features: [...fam.members.values()].reduce((a, m) => a + m.length, 0), largest: familyRows[0]?.members.length ?? 0, examples: familyRows.slice(0, 10) };
   const labelsFile = path.join(o.outDir, 'labels.jsonl');
   fs.writeFileSync(labelsFile, labelStudy.labels.map((l: FeatureLabel) => JSON.stringify(l)).join('\n') + '\n');
 
-  // 6. the Xetrieval repository's example pairs, explained with what was just trained
+  // 6. example pairs, and the checks that can fail, explained with what was just trained
   const examples = await exampleExplanations(o, sae, views, labelStudy.labels);
+  const checkExplainer = new Explainer(sae, views, { get: (id) => byId.get(id), size: byId.size });
+  const synonyms = wordnetSynonyms(lexicon);
+  const checkSets: { name: string; file: string; inTraining: boolean }[] = [
+    ...(broad ? [{ name: 'python-faq (held out)', file: path.join(o.corpusDir!, 'python-faq.jsonl'), inTraining: false }] : []),
+    ...(o.checkFiles ?? []).map((f) => ({ name: path.basename(path.dirname(f)) + '/' + path.basename(f), file: f, inTraining: false })),
+    ...datasets.map((d) => ({ name: `${d.name}/sample_pairs`, file: path.join(d.folder, 'sample_pairs.jsonl'), inTraining: true })),
+  ].filter((c) => fs.existsSync(c.file));
+  const checks: SetChecks[] = [];
+  for (const c of checkSets) {
+    o.progress({ phase: 'checks', done: checks.length, total: checkSets.length, message: c.name });
+    checks.push(await runChecks(c.name, c.inTraining, readCheckPairs(c.file), checkExplainer, (t, kind) => o.embed(t, kind, () => {}), { synonyms, seed: o.seed }));
+  }
+  // 6b. leave-one-corpus-out: an SAE and labels trained without each shared corpus, checked on that corpus's pairs
+  const leaveOneOut: LeaveOneOut[] = [];
+  for (const ds of o.leaveOneOut ? datasets : []) {
+    const pairsFile = path.join(ds.folder, 'sample_pairs.jsonl');
+    if (!fs.existsSync(pairsFile)) continue;
+    o.log(`leave-one-corpus-out: training without ${ds.name}`);
+    const X = await trainingVectors(ds.name);
+    const run = await o.sae.train(X, o.model.dim, {
+      dictSize: o.dictSize,
+      k: o.k,
+      epochs: o.saeEpochs,
+      seed: o.seed,
+      checkpointDir: path.join(o.workDir, `sae-checkpoints-without-${ds.name}`),
+      signal: o.signal,
+      onProgress: (step, steps, loss) => o.progress({ phase: `sae without ${ds.name}`, done: step, total: steps, message: `loss ${loss.toFixed(5)}` }),
+    });
+    const saeX = await o.sae.session(run.weights, o.provider);
+    const lc = labelCorpus(ds.name);
+    const study = await labelFeatures(saeX, undefined, lc.LX, lc.labelTexts, lc.labelSources, {
+      seed: o.seed,
+      concepts: lexicon.length ? { lexicon: lexicon.map((l) => l.lemma) } : undefined,
+      embedLabels: (labels) => o.embed(labels, 'query', (done, total) => o.progress({ phase: `labels without ${ds.name}`, done, total })),
+    });
+    for (const l of study.labels) if ((l.frequency ?? 0) > genericThreshold) l.generic = true;
+    const m = new Map(study.labels.map((l) => [l.id, l]));
+    const ex = new Explainer(saeX, views, { get: (id) => m.get(id), size: m.size });
+    const sets = [{ name: `${ds.name}/sample_pairs (left out)`, file: pairsFile }, ...(broad ? [{ name: 'python-faq (held out)', file: path.join(o.corpusDir!, 'python-faq.jsonl') }] : [])];
+    const rows: SetChecks[] = [];
+    for (const c of sets) rows.push(await runChecks(c.name, false, readCheckPairs(c.file), ex, (t, kind) => o.embed(t, kind, () => {}), { synonyms, seed: o.seed, examples: 2 }));
+    leaveOneOut.push({ leftOut: ds.name, trainVectors: run.trainVectors, fve: run.val.fve, deadFraction: run.val.deadFraction, conceptLabelled: study.conceptLabelled ?? 0, checks: rows });
+    await saeX.release?.();
+  }
+  const freqs = labelStudy.labels.map((l) => l.frequency ?? 0).sort((a, b) => b - a);
+  const generic = { threshold: genericThreshold, count: labelStudy.labels.filter((l) => l.generic).length, top: labelStudy.labels.filter((l) => l.generic).sort((a, b) => (b.frequency ?? 0) - (a.frequency ?? 0)).slice(0, 8).map((l) => ({ id: l.id, label: l.label, frequency: l.frequency ?? 0 })), quantiles: [0.001, 0.01, 0.05, 0.5].map((q) => ({ q, frequency: freqs[Math.floor(q * freqs.length)] ?? 0 })) };
 
   // 7. manifest and report
   const manifest: BundleManifest = {
@@ -316,8 +470,12 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     sae: { file: 'sae.safetensors', sha256: sha256File(saeFile), dictSize: o.dictSize, k: o.k },
     views: bundleViews,
     labels: { file: 'labels.jsonl', sha256: sha256File(labelsFile), method: labelStudy.method, count: labelStudy.labels.length, labeller: labelStudy.labeller },
-    trainingData: datasets.map((d) => ({ dataset: d.name, used: ['corpus', ...d.trainSplits.map((s) => `queries+qrels:${s}`)] })),
-    heldOut: ['scifact queries+qrels:test', 'nfcorpus queries+qrels:test'],
+    trainingData: [
+      ...datasets.map((d) => ({ dataset: d.name, used: ['corpus', ...d.trainSplits.map((s) => `queries+qrels:${s}`)] })),
+      ...(broad?.sources ?? []).map((src) => ({ dataset: src.name, used: [`${src.count} texts (Debian ${src.package})`] })),
+    ],
+    generic: { threshold: genericThreshold, count: generic.count },
+    heldOut: ['scifact queries+qrels:test', 'nfcorpus queries+qrels:test', ...(broad ? ["Python's FAQ (python3-doc faq/)"] : [])],
     seed: o.seed,
     createdAt: new Date().toISOString(),
     command: o.command,
@@ -331,6 +489,11 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     steering,
     labels: labelStudy,
     examples,
+    checks,
+    leaveOneOut,
+    generic,
+    families,
+    corpus: broad?.sources ?? [],
   };
   fs.writeFileSync(path.join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   fs.writeFileSync(path.join(o.workDir, 'figures.json'), JSON.stringify({ ...figures, labels: { ...labelStudy, labels: undefined } }, null, 1));

@@ -12,6 +12,7 @@ import {
   activationCentroid,
   corpusStats,
   detectionScore,
+  displayForm,
   DetectionSets,
   detectionSets,
   labelCandidates,
@@ -25,6 +26,7 @@ import {
   tokenize,
   verdictBalancedAccuracy,
 } from '../../core/explain';
+import { chooseConcept, conceptKey, conceptTerms, minePhrases, conceptTokens } from '../../core/explain/concepts';
 import { FeatureLabeller } from '../../train/llmLabeller';
 import { FeatureLabel } from '../bundle';
 import { SaeEncoder } from '../explainer';
@@ -53,8 +55,12 @@ export interface LabelStudy {
    * reader can see that here.
    */
   sample: { trained: LabelSample[]; random: LabelSample[] };
-  /** `terms` (no LLM) or `llm:<model>`: who wrote the labels */
+  /** `concepts` or `terms` (no LLM), or `llm:<model>`: who wrote the labels */
   labeller: string;
+  /** concept labels: the vocabulary's sources and size (keys in ≥ 3 labelling texts) */
+  vocabulary?: { lexicon: number; minedWords: number; minedPhrases: number; kept: number };
+  /** concept labels: features named by a concept (the rest keep their term label) */
+  conceptLabelled?: number;
   /** with an LLM: the paper's judge on a seeded sample of features of each SAE */
   llm?: LlmStudy;
   liveFeatures: number;
@@ -89,6 +95,14 @@ export const LLM_LABEL_METHOD =
   'label: an LLM (explainer) sees ≤ 20 activating labelling texts (the 10 strongest and 10 spread over the rest, activations scaled 0–10) and writes a 1–8 word label; ' +
   'detection (Paulo et al. 2024): the LLM as judge sees only the label and a shuffled batch of held-out texts, ≤ 20 activating spread over the activation deciles and as many non-activating, and says which activate; balanced accuracy. ' +
   'Judged on the same seeded sample of features of the trained and the untrained SAE; the encoder and term-count judges of the term method are also run on every LLM label';
+
+export const CONCEPT_LABEL_METHOD =
+  'texts split once (seeded hash of the text) into 2/3 labelling and 1/3 held-out; ' +
+  'label: one concept (1–4 words) from a vocabulary of WordNet 3.0 lemmas (multi-word included) plus corpus words (≥ 20 labelling texts) and bigrams (≥ 40): ' +
+  'of the 40 with the highest activation-weighted p_act·log(p_act/p_corpus) in the feature\'s activating labelling texts (in ≥ 3 of them), the one maximising (contrast/best)^½ · sel, ' +
+  'sel = the share of the candidate\'s own SAE code (the candidate embedded alone) on the feature; features no candidate activates keep the term label. ' +
+  'Detection (after Paulo et al. 2024): balanced accuracy of a judge that sees only the label, on held-out texts: ≤50 activating sampled evenly across the 10 activation deciles and ≤50 non-activating, ' +
+  'threshold chosen on one half and scored on the other. Judges: the encoder (cosine of the embedded label with the text) and label-term counting';
 
 export const LABEL_METHOD =
   'texts split once (seeded hash of the text) into 2/3 labelling and 1/3 held-out; ' +
@@ -144,6 +158,30 @@ interface Shared {
   termSets: Set<string>[];
   indexOf: Map<string, number>;
   embedLabels: (labels: string[]) => Promise<Float32Array>;
+  concepts?: ConceptData;
+}
+
+/** The concept vocabulary, prepared once for both SAEs. */
+interface ConceptData {
+  /** per text: its words and vocabulary phrases, as keys */
+  termSets: Set<string>[];
+  /** document frequency of each key over the labelling texts (keys in ≥ 3 of them only) */
+  corpus: ReturnType<typeof corpusStats>;
+  /** the vocabulary: key → shown form, and each key's embedding */
+  display: Map<string, string>;
+  keys: string[];
+  vecs: Float32Array;
+  /** where the vocabulary came from, for the report */
+  counts: { lexicon: number; minedWords: number; minedPhrases: number; kept: number };
+}
+
+export interface ConceptOptions {
+  /** lexicon entries (WordNet lemmas, multi-word included): matched by key, shown as written */
+  lexicon: string[];
+  /** corpus words in at least this many labelling texts join the vocabulary (technical words WordNet lacks); default 20 */
+  minWordDf?: number;
+  /** corpus bigrams in at least this many labelling texts join it too; default 40 */
+  minPhraseDf?: number;
 }
 
 interface LlmOptions {
@@ -182,7 +220,11 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, sources: string[]
     const eligible = feats.filter((f) => Math.min(f.sets.activating.length, f.sets.nonActivating.length) >= 2).map((f) => f.j);
     for (const j of shuffled(eligible, mulberry32(seed)).slice(0, llm.sample)) judged.add(j);
   }
-  const labelled = llm ? await llmLabels(feats, llm.labeller, which, which === 'trained' ? undefined : judged) : await termLabels(feats, s, termsOf);
+  const labelled = llm
+    ? await llmLabels(feats, llm.labeller, which, which === 'trained' ? undefined : judged)
+    : s.concepts
+      ? await conceptLabels(feats, s, s.concepts, sae, termsOf)
+      : await termLabels(feats, s, termsOf);
   const llmVerdicts = llm ? await llmJudge(labelled.filter((f) => judged.has(f.j)), llm, which, seed) : new Map<number, Verdict>();
   // an LLM label is embedded as written ("p53" has no term the term judge counts, but the encoder reads it)
   const withLabel = labelled.filter((f) => (llm ? f.label.label.length > 0 : f.label.terms.length > 0));
@@ -233,8 +275,11 @@ async function study(sae: SaeEncoder, s: Shared, seed: number, sources: string[]
       id: f.j,
       label: f.label.label,
       terms: f.label.terms,
+      source: f.label.source ?? (llm ? 'llm' : 'terms'),
+      ...(f.label.related?.length ? { related: f.label.related } : {}),
       detection: det === null ? null : Math.round(det * 1000) / 1000,
       activeTexts: f.col.rows.length,
+      frequency: Math.round((f.col.rows.length / n) * 1e5) / 1e5,
       ...(llmVerdicts.has(f.j) ? { detectionLlm: Math.round(llmVerdicts.get(f.j)!.balancedAccuracy * 1000) / 1000 } : {}),
       examples: top.map((t) => ({ text: texts[t.r].slice(0, 300), activation: Math.round(t.a * 1e4) / 1e4, source: sources[t.r] })),
     });
@@ -257,7 +302,88 @@ interface Feat {
   /** activating labelling texts: row and activation */
   lab: { r: number; a: number }[];
 }
-type Labelled = Feat & { label: { label: string; terms: string[] } };
+type Labelled = Feat & { label: { label: string; terms: string[]; source?: 'concept' | 'terms' | 'llm'; related?: string[] } };
+
+/**
+ * Concept labels (core/explain/concepts): candidates are vocabulary words and
+ * phrases scored by contrast in the feature's activating texts; the one that,
+ * embedded alone, puts most of its own code on the feature names it. Features
+ * no candidate fires keep their term label.
+ */
+async function conceptLabels(feats: Feat[], s: Shared, c: ConceptData, sae: SaeEncoder, termsOf: (text: string) => Set<string>): Promise<Labelled[]> {
+  // sel(c, j): the share of candidate c's own code on feature j
+  const codes = await sae.encode(c.vecs, c.keys.length);
+  const sel = new Map<number, Map<number, number>>();
+  codes.forEach((code, ci) => {
+    let total = 0;
+    for (let k = 0; k < code.values.length; k++) total += Math.max(0, code.values[k]);
+    if (!(total > 0)) return;
+    for (let k = 0; k < code.indices.length; k++) {
+      if (!(code.values[k] > 0)) continue;
+      let m = sel.get(code.indices[k]);
+      if (!m) sel.set(code.indices[k], (m = new Map()));
+      m.set(ci, code.values[k] / total);
+    }
+  });
+  const keyIndex = new Map(c.keys.map((k, i) => [k, i]));
+  const conceptSetOf = (text: string) => c.termSets[s.indexOf.get(text) ?? -1] ?? new Set<string>();
+  const fallback = new Map((await termLabels(feats, s, termsOf)).map((f) => [f.j, f.label]));
+  return feats.map((f) => {
+    const cands = labelCandidates(f.sets.labelling, c.corpus, { termsOf: conceptSetOf })
+      .filter((x) => keyIndex.has(x.term))
+      .map((x) => ({ key: x.term, display: c.display.get(x.term) ?? x.word, contrast: x.score }));
+    const m = sel.get(f.j);
+    const choice = chooseConcept(cands, (key) => m?.get(keyIndex.get(key)!) ?? 0);
+    if (!choice) return { ...f, label: { ...fallback.get(f.j)!, source: 'terms' as const } };
+    const related = choice.candidates
+      .slice(1)
+      .filter((x) => x.score > 0 && !choice.label.toLowerCase().includes(x.display.toLowerCase()))
+      .slice(0, 3)
+      .map((x) => x.display);
+    return { ...f, label: { label: choice.label, terms: tokenize(choice.label), source: 'concept' as const, related } };
+  });
+}
+
+/** Builds the concept vocabulary over the labelling texts and embeds it (once, for both SAEs). */
+async function prepareConcepts(texts: string[], isLabel: boolean[], corpus: ReturnType<typeof corpusStats>, o: ConceptOptions, embed: (labels: string[]) => Promise<Float32Array>): Promise<ConceptData> {
+  const minWordDf = o.minWordDf ?? 20;
+  const minPhraseDf = o.minPhraseDf ?? 40;
+  const display = new Map<string, string>();
+  for (const lemma of o.lexicon) {
+    const words = lemma.trim().split(/\s+/);
+    if (words.length > 4 || !/^[a-z][a-z' -]*$/i.test(lemma)) continue;
+    const key = conceptKey(lemma);
+    // the shortest lexicon form of a key, lower case preferred ("python" over "Python")
+    if (key && (!display.has(key) || lemma.length < display.get(key)!.length || (lemma.length === display.get(key)!.length && lemma < display.get(key)!))) display.set(key, lemma);
+  }
+  const lexicon = display.size;
+  const tokenLists = texts.map((t, i) => (isLabel[i] ? conceptTokens(t) : []));
+  const mined = minePhrases(tokenLists, minPhraseDf);
+  let minedPhrases = 0;
+  for (const k of mined.keys()) {
+    if (display.has(k)) continue;
+    display.set(k, k.split(' ').map((w) => displayForm(w, corpus)).join(' '));
+    minedPhrases++;
+  }
+  let minedWords = 0;
+  for (const [t, n] of corpus.df) {
+    if (n < minWordDf || display.has(t)) continue;
+    display.set(t, displayForm(t, corpus));
+    minedWords++;
+  }
+  const phrases = new Set([...display.keys()].filter((k) => k.includes(' ')));
+  const termSets = texts.map((t) => conceptTerms(t, phrases));
+  const df = new Map<string, number>();
+  let n = 0;
+  termSets.forEach((ts, i) => {
+    if (!isLabel[i]) return;
+    n++;
+    for (const k of ts) df.set(k, (df.get(k) ?? 0) + 1);
+  });
+  const keys = [...display.keys()].filter((k) => (df.get(k) ?? 0) >= 3).sort();
+  const vecs = await embed(keys.map((k) => display.get(k)!));
+  return { termSets, corpus: { n, df, forms: new Map() }, display, keys, vecs, counts: { lexicon, minedWords, minedPhrases, kept: keys.length } };
+}
 
 /** The term method: distinctive words, the 4 that point furthest along the feature's centroid. */
 async function termLabels(feats: Feat[], s: Shared, termsOf: (text: string) => Set<string>): Promise<Labelled[]> {
@@ -341,7 +467,7 @@ function sampleLabels(labels: FeatureLabel[], seed: number): LabelSample[] {
 
 export async function labelFeatures(
   sae: SaeEncoder,
-  randomSae: SaeEncoder,
+  randomSae: SaeEncoder | undefined,
   X: Float32Array,
   texts: string[],
   sources: string[],
@@ -350,6 +476,8 @@ export async function labelFeatures(
     embedLabels: (labels: string[]) => Promise<Float32Array>;
     /** the paper's LLM labeller and judge instead of term labels */
     llm?: { labeller: FeatureLabeller; sample?: number; textsPerSide?: number };
+    /** concept labels from a vocabulary (else term labels) */
+    concepts?: ConceptOptions;
   },
 ): Promise<LabelStudy> {
   const D = sae.dim;
@@ -368,12 +496,17 @@ export async function labelFeatures(
     indexOf: new Map(texts.map((t, i) => [t, i])),
     embedLabels: opts.embedLabels,
   };
+  if (opts.concepts && !opts.llm) shared.concepts = await prepareConcepts(texts, isLabel, shared.corpus, opts.concepts, opts.embedLabels);
   const llm = opts.llm && { labeller: opts.llm.labeller, sample: opts.llm.sample ?? 200, textsPerSide: opts.llm.textsPerSide ?? 20 };
   const trained = await study(sae, shared, opts.seed, sources, 'trained', llm);
-  const random = await study(randomSae, shared, opts.seed, sources, 'random', llm);
+  // without a random SAE (the leave-one-corpus-out runs need only the labels) its figures are empty
+  const random = randomSae
+    ? await study(randomSae, shared, opts.seed, sources, 'random', llm)
+    : { labels: [], scored: 0, mean: 0, meanTerms: 0, live: 0, byDecile: trained.byDecile, llm: { scored: 0, mean: 0, byDecile: trained.llm.byDecile } };
   return {
-    method: llm ? LLM_LABEL_METHOD : LABEL_METHOD,
-    labeller: llm ? llm.labeller.name : 'terms',
+    method: llm ? LLM_LABEL_METHOD : shared.concepts ? CONCEPT_LABEL_METHOD : LABEL_METHOD,
+    labeller: llm ? llm.labeller.name : shared.concepts ? 'concepts' : 'terms',
+    ...(shared.concepts && { vocabulary: shared.concepts.counts, conceptLabelled: trained.labels.filter((l) => l.source === 'concept').length }),
     ...(llm && {
       llm: {
         model: llm.labeller.name.replace(/^llm:/, ''),

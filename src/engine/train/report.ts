@@ -24,8 +24,17 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push('Held out of all training, feature selection and steering: ' + manifest.heldOut.join('; ') + '.', '');
   lines.push('Training data: ' + manifest.trainingData.map((t) => `${t.dataset} (${t.used.join(', ')})`).join('; ') + '.', '');
 
+  if (fig.corpus?.length) {
+    const total = fig.corpus.reduce((a, c) => a + c.count, 0);
+    lines.push('## Broad corpus', '');
+    lines.push(`Everyday English and software documentation beside the shared corpora, read from Debian packages by \`xetrieval train corpus\` (paragraph windows of 24–80 words for documentation, one text per sense for dictionaries; exact duplicates dropped; Python's FAQ held out as the out-of-domain check set). ${total} texts:`, '');
+    lines.push('| source | Debian package | kind | texts | share of broad corpus | licence |', '|---|---|---|---|---|---|');
+    for (const c of fig.corpus) lines.push(`| ${c.name} | ${c.package} | ${c.kind} | ${c.count}${c.count < c.available ? ` (of ${c.available})` : ''} | ${pct(c.count / total)} | ${cellText(c.licence)} |`);
+    lines.push('');
+  }
+
   lines.push('## Sparse autoencoder', '');
-  lines.push(`TopK SAE, dictionary ${s.dictSize}, k = ${s.k}, trained on ${s.trainVectors} vectors (raw and internalised document embeddings, the documents' sentences, and training queries), ${s.heldOutVectors} held out.`, '');
+  lines.push(`TopK SAE, dictionary ${s.dictSize}, k = ${s.k}, trained on ${s.trainVectors} vectors (raw and internalised document embeddings, the documents' sentences, training queries${fig.corpus?.length ? ' and the broad corpus' : ''}), ${s.heldOutVectors} held out.`, '');
   lines.push('| figure | value | target |', '|---|---|---|');
   lines.push(`| fraction of variance explained (held-out) | ${f(s.fve)} | ≥ 0.85 |`);
   lines.push(`| dead features (never active on held-out) | ${pct(s.deadFraction)} | < 1% |`);
@@ -94,12 +103,84 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
     lines.push(`| random | ${x.randomScored} | ${f(x.meanDetectionRandom, 3)} | ${x.byDecile.random.tpr.map((v) => f(v, 2)).join(' ')} | ${f(x.byDecile.random.tnr, 2)} |`, '');
   }
 
+  if (fig.generic) {
+    const g = fig.generic;
+    lines.push('## Generic features', '');
+    lines.push(`A feature active on more than ${pct(g.threshold)} of the labelling texts fires on nearly any text: a dense direction, not an idea (the mean is k / dictionary = ${pct(s.k / s.dictSize)}). ${g.count} features are marked \`generic\` in labels.jsonl: \`explain\` reports their summed share as one line (\`score_terms.generic\`, beside the bias and error terms) and leaves them out of the feature list, and they are never suggested as sliders. Activity of the most active features (share of labelling texts): ${g.quantiles.map((x) => `top ${pct(x.q)} ≥ ${pct(x.frequency)}`).join(', ')}.`, '');
+    if (g.top.length) {
+      lines.push('| generic feature | active on | label |', '|---|---|---|');
+      for (const t of g.top) lines.push(`| ${t.id} | ${pct(t.frequency)} | ${cellText(t.label)} |`);
+      lines.push('');
+    }
+  }
+
+  if (fig.families) {
+    const fm = fig.families;
+    lines.push('## Feature families', '');
+    lines.push(`Each non-generic feature joins its nearest more frequent feature when their decoder directions have cosine ≥ ${fm.cosine} (after O'Neill et al. 2024); the chains end at a root, the family's most general member. ${fm.count} families hold ${fm.features} features (largest: ${fm.largest}). A family's label is the concept named most often among its members' labels and related concepts. \`explain\` gives each feature's family; the panel can group and filter by it.`, '');
+    if (fm.examples.length) {
+      lines.push('| family (root) | label | members (their labels) |', '|---|---|---|');
+      for (const x of fm.examples) lines.push(`| ${x.root} | ${cellText(x.label)} | ${x.members.length}: ${cellText(x.members.slice(0, 8).join(' · '))}${x.members.length > 8 ? ' …' : ''} |`);
+      lines.push('');
+    }
+  }
+
+  if (fig.checks?.length) {
+    lines.push('## Checks that can fail', '');
+    lines.push(
+      'Per eval set. **Grounding**: for each relevant pair, the 5 non-generic shared features with the largest share; a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document. **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
+      '',
+    );
+    lines.push('| set | in training | relevant pairs | grounding | shuffled | ratio | mean \\|O(q,d)\\| (generic in it) | feature most often in the top 5 |', '|---|---|---|---|---|---|---|---|');
+    for (const c of fig.checks) {
+      const g = c.grounding;
+      lines.push(
+        `| ${c.name} | ${c.inTraining ? 'yes' : 'no'} | ${c.relevant} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${f(c.meanShared, 1)} (${f(c.meanGenericShared, 1)}) | ${c.commonest ? `${c.commonest.id} "${cellText(c.commonest.label)}" in ${pct(c.commonest.share)}` : '—'} |`,
+      );
+    }
+    lines.push('');
+    lines.push('| set | pairs | drop: top 5 by share / by activation / random 5 | share beats activation | share beats random |', '|---|---|---|---|---|');
+    for (const c of fig.checks) {
+      for (const [kind, t] of [['relevant', c.erasure.relevant], ['non-relevant', c.erasure.nonRelevant]] as const) {
+        if (!t.pairs) continue;
+        lines.push(`| ${c.name}, ${kind} | ${t.pairs} | ${f(t.drop.share, 3)} / ${f(t.drop.activation, 3)} / ${f(t.drop.random, 3)} | ${pct(t.shareBeatsActivation / t.pairs)} | ${pct(t.shareBeatsRandom / t.pairs)} |`);
+      }
+    }
+    lines.push('');
+    lines.push('| set | queries with a relevant candidate | raw NDCG@10 \\| MRR@10 \\| R@100 | s′ NDCG@10 \\| MRR@10 \\| R@100 |', '|---|---|---|---|');
+    for (const c of fig.checks) lines.push(`| ${c.name} | ${c.ranking.queries} | ${m3(c.ranking.base)} | ${m3(c.ranking.internalised)} |`);
+    lines.push('');
+    if (fig.leaveOneOut?.length) {
+      lines.push(
+        '**Leave one corpus out.** For each shared corpus, an SAE and labels trained on everything else (same data step, dictionary, k, epochs and seed; the internalizers are the bundle\'s), checked on that corpus\'s pairs and on the held-out FAQ:',
+        '',
+      );
+      lines.push('| left out | SAE vectors | FVE | dead | concept labels | set | grounding | shuffled | ratio | erasure, relevant: share / activation / random |', '|---|---|---|---|---|---|---|---|---|---|');
+      for (const r of fig.leaveOneOut) {
+        for (const c of r.checks) {
+          const g = c.grounding;
+          const e = c.erasure.relevant;
+          lines.push(`| ${r.leftOut} | ${r.trainVectors} | ${f(r.fve, 3)} | ${pct(r.deadFraction)} | ${r.conceptLabelled} | ${c.name} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${f(e.drop.share, 3)} / ${f(e.drop.activation, 3)} / ${f(e.drop.random, 3)} |`);
+        }
+      }
+      lines.push('');
+    }
+    lines.push('Top 5 labels by share on the first relevant pairs of each set:', '');
+    for (const c of fig.checks) {
+      for (const ex of c.examples) {
+        lines.push(`- **${cellText(c.name)}** — *${ex.query}* (score ${f(ex.score, 3)}): ${ex.top.map((t) => `${t.id} "${t.label}" ${f(t.share, 3)}`).join(' · ')}`);
+      }
+    }
+    lines.push('');
+  }
+
   if (fig.examples.length) {
-    lines.push("## Example explanations (the Xetrieval repository's example pairs)", '');
+    lines.push("## Example explanations (the Xetrieval repository's example pairs, a technical pair and two everyday ones)", '');
     lines.push('O(q,d): the features the query shares with the document or one of its views. Share: the feature\'s part of the decomposed score; erasure Δ: the cosine change when that feature alone is erased from the document.', '');
     for (const ex of fig.examples) {
       lines.push(`**q:** ${ex.query} **d:** ${ex.doc}`, '');
       lines.push(`Score ${f(ex.score)}, internalised s′ ${f(ex.internalizedScore)}; |O(q,d)| = ${ex.shared}; cosine after erasing O(q,d) ${f(ex.erasedOverlap)}, after erasing a same-size control set ${f(ex.erasedControl)}.`, '');
+      if (ex.terms) lines.push(`Score = shared features ${f(ex.terms.shared, 3)} + one-sided ${f(ex.terms.one_sided, 3)} + generic ${f(ex.terms.generic, 3)} + bias ${f(ex.terms.bias, 3)} + error ${f(ex.terms.error, 3)}.`, '');
       lines.push('| feature | label | share | erasure Δ |', '|---|---|---|---|');
       for (const t of ex.top) lines.push(`| ${t.id} | ${cellText(t.label)} | ${f(t.share, 3)} | ${f(t.erasureDelta, 3)} |`);
       lines.push('');

@@ -1,0 +1,90 @@
+/**
+ * The explainer's score split: generic features leave the feature list but not
+ * the score, which still adds up exactly (shared + one-sided + generic + bias +
+ * error), and a feature's family travels with it.
+ */
+import * as assert from 'assert';
+import { SparseCode } from '../../src/core/explain/sparse';
+import { decomposeScore } from '../../src/core/explain/attribution';
+import { FeatureLabel } from '../../src/engine/bundle';
+import { Explainer, SaeEncoder, ViewBuilder } from '../../src/engine/explainer';
+
+const D = 4;
+const F = 6;
+// decoder columns (D × F, row-major by dimension): unit-ish directions, two of them overlapping
+const W = new Float32Array(D * F);
+const cols = [
+  [1, 0, 0, 0],
+  [0, 1, 0, 0],
+  [0, 0, 1, 0],
+  [0, 0, 0, 1],
+  [0.6, 0.8, 0, 0],
+  [0, 0, 0.8, 0.6],
+];
+cols.forEach((c, j) => c.forEach((v, r) => (W[r * F + j] = v)));
+
+/** A TopK SAE in plain JS: a = topk(relu(Wᵀ(x − b))) with k = 3. */
+const sae: SaeEncoder = {
+  dim: D,
+  dictSize: F,
+  k: 3,
+  wDec: W,
+  bDec: Float32Array.from([0.05, 0, 0, 0.02]),
+  async encode(x: Float32Array, n: number): Promise<SparseCode[]> {
+    const out: SparseCode[] = [];
+    for (let i = 0; i < n; i++) {
+      const pre = cols.map((c) => Math.max(0, c.reduce((s, v, r) => s + v * (x[i * D + r] - this.bDec[r]), 0)));
+      const idx = pre.map((v, j) => j).sort((a, b) => pre[b] - pre[a] || a - b).slice(0, 3);
+      out.push({ indices: Int32Array.from(idx), values: Float32Array.from(idx.map((j) => pre[j])) });
+    }
+    return out;
+  },
+};
+const noViews: ViewBuilder = { views: [], apply: async () => new Float32Array(0) };
+
+function unit(v: number[]): Float32Array {
+  const n = Math.hypot(...v);
+  return Float32Array.from(v.map((x) => x / n));
+}
+
+function labels(generic: number[]): { get(id: number): FeatureLabel | undefined; size: number } {
+  const m = new Map<number, FeatureLabel>();
+  for (let j = 0; j < F; j++) m.set(j, { id: j, label: `f${j}`, terms: [], detection: null, examples: [], ...(generic.includes(j) ? { generic: true } : {}), ...(j === 4 ? { family: { id: 1, label: 'fam' } } : {}) });
+  return { get: (id) => m.get(id), size: m.size };
+}
+
+describe('explainer: generic features and the score split', () => {
+  const q = unit([0.9, 0.5, 0.3, 0.1]);
+  const d = unit([0.8, 0.6, 0.1, 0.3]);
+  const pair = { query_id: 'q', doc_id: 'd', query: 'q', doc: 'd' };
+  const embedded = { dim: D, queries: q, docs: d, queryTruncated: [false], docTruncated: [false] };
+
+  it('adds up to the score, with and without generic features', async () => {
+    for (const generic of [[], [0], [0, 1]]) {
+      const [e] = await new Explainer(sae, noViews, labels(generic)).explainEmbedded([pair], embedded, { erasure: false });
+      const t = e.score_terms!;
+      const sum = t.shared + t.one_sided + t.generic + t.bias + t.error;
+      assert.ok(Math.abs(sum - e.score) < 1e-5, `${generic}: ${sum} vs ${e.score}`);
+      assert.ok(e.features.every((f) => !generic.includes(f.id)), 'no generic feature is listed');
+      if (!generic.length) assert.strictEqual(t.generic, 0);
+    }
+  });
+
+  it('the generic line is the generic features’ shares, and they stay in O(q,d)', async () => {
+    const [plain] = await new Explainer(sae, noViews, labels([])).explainEmbedded([pair], embedded, { erasure: false });
+    const [e] = await new Explainer(sae, noViews, labels([0])).explainEmbedded([pair], embedded, { erasure: false });
+    const [qc, dc] = [await sae.encode(q, 1), await sae.encode(d, 1)];
+    const dec = decomposeScore(sae, q, qc[0], d, dc[0]);
+    const share0 = dec.features.find((f) => f.id === 0)?.share ?? 0;
+    assert.ok(Math.abs(e.score_terms!.generic - share0) < 1e-6);
+    assert.deepStrictEqual(e.shared_features, plain.shared_features, 'the reference output keeps every shared feature');
+    assert.strictEqual(e.features.length, plain.features.filter((f) => f.id !== 0).length);
+  });
+
+  it('a feature carries its family', async () => {
+    const [e] = await new Explainer(sae, noViews, labels([])).explainEmbedded([pair], embedded, { erasure: false });
+    const f4 = e.features.find((f) => f.id === 4);
+    if (f4) assert.deepStrictEqual(f4.family, { id: 1, label: 'fam' });
+    assert.ok(e.features.filter((f) => f.id !== 4).every((f) => f.family === undefined));
+  });
+});
