@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import { InvalidArgumentError } from 'commander';
 import { InputError } from '../core/errors';
-import { serializeSteeringConfig, uniformConfig } from '../core/explain/steering';
+import { MIN_NET_QUERIES, serializeSteeringConfig, uniformConfig } from '../core/explain/steering';
 import { readJsonl } from '../core/jsonl';
 import { Pair, parsePair } from '../core/pairs';
 import { ExplainPair, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
@@ -81,7 +81,7 @@ export function selectionVerdict(sel: SteerSelection): string {
       return `chosen on the validation split: m=${sel.winner!.m}, α=${alphaText(sel.winner!.alpha)} (NDCG@10 ${f(sel.winner!.ndcg)} vs ${f(sel.base)} unsteered${upDown(sel.winner!, sel.valQueries)})`;
     case 'none':
       return sel.best
-        ? `nothing beat α = 1 on the validation split (best: m=${sel.best.m}, α=${alphaText(sel.best.alpha)} NDCG@10 ${f(sel.best.ndcg)} vs ${f(sel.base)} unsteered)`
+        ? `nothing beat α = 1 on the validation split by NDCG@10 with at least ${MIN_NET_QUERIES} more queries up than down (best: m=${sel.best.m}, α=${alphaText(sel.best.alpha)} NDCG@10 ${f(sel.best.ndcg)} vs ${f(sel.base)} unsteered${upDown(sel.best, sel.valQueries)})`
         : `nothing beat α = 1 on the validation split (no (m, α) was tried; ${f(sel.base)} unsteered)`;
     case 'too-few':
       return `too few training queries for a validation split: ${sel.fitQueries} fit and ${sel.valQueries} validation queries with a relevant candidate (at least ${sel.minQueries} needed in each part)`;

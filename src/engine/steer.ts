@@ -6,7 +6,7 @@
  * the training pairs (selectSteering); a setting is only ever chosen when it
  * beat α = 1 there.
  */
-import { RusAccumulator, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
+import { MIN_NET_QUERIES, RusAccumulator, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
 import { Evaluation, Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerKey, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
 import { Explainer } from './explainer';
@@ -94,7 +94,13 @@ export function pickSteering(trials: readonly SteerTrial[], base: number): { bes
     if (t.alpha === 1 || !Number.isFinite(t.ndcg) || !Number.isFinite(t.alpha)) continue;
     if (!best || better(t, best)) best = t;
   }
-  const winner = best && Number.isFinite(base) && best.ndcg > base + NDCG_EPS ? best : undefined;
+  // a win must rest on more than one query: NDCG@10 above α = 1 and at least MIN_NET_QUERIES more validation queries up than down
+  let winner: SteerTrial | undefined;
+  for (const t of trials) {
+    if (t.alpha === 1 || !Number.isFinite(t.ndcg) || !Number.isFinite(t.alpha) || !Number.isFinite(base) || !(t.ndcg > base + NDCG_EPS)) continue;
+    if (t.better !== undefined && (t.better - (t.worse ?? 0)) < MIN_NET_QUERIES) continue;
+    if (!winner || better(t, winner)) winner = t;
+  }
   return { best, winner };
 }
 

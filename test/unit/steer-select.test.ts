@@ -66,6 +66,15 @@ describe('steer: m and α on a validation split', () => {
       assert.strictEqual(pickSteering([t(8, 2, 0.99)], Number.NaN).winner, undefined, 'no base, no winner');
     });
 
+    it('a win resting on one validation query is not a win: at least 2 more queries up than down', () => {
+      const one = { ...t(16, 1.5, 0.9446), better: 1, worse: 0 };
+      const two = { ...t(64, 0.5, 0.94), better: 3, worse: 1 };
+      assert.strictEqual(pickSteering([one], 0.9354).winner, undefined, 'the sample file case: +1 query');
+      assert.deepStrictEqual(pickSteering([one], 0.9354).best, one, 'still reported as the best');
+      assert.deepStrictEqual(pickSteering([one, two], 0.9354).winner, two, 'a lower NDCG@10 resting on more queries wins');
+      assert.strictEqual(pickSteering([{ ...two, better: 2, worse: 1 }], 0.9354).winner, undefined);
+    });
+
     it('picks the highest NDCG@10; ties go to the smaller m, then α nearer 1', () => {
       const r = pickSteering([t(64, 2, 0.8), t(16, 0, 0.8), t(16, 1.5, 0.8), t(8, 2, 0.75)], 0.7);
       assert.deepStrictEqual(r.winner, t(16, 1.5, 0.8));
@@ -149,7 +158,7 @@ describe('steer: m and α on a validation split', () => {
       assert.strictEqual(sel.status, 'none');
       assert.strictEqual(sel.winner, undefined);
       assert.ok(sel.best);
-      assert.match(selectionVerdict(sel), /^nothing beat α = 1 on the validation split \(best: m=1, α=[\d.]+ NDCG@10 [\d.]+ vs 1\.0000 unsteered\)$/);
+      assert.match(selectionVerdict(sel), /^nothing beat α = 1 on the validation split by NDCG@10 with at least 2 more queries up than down \(best: m=1, α=[\d.]+ NDCG@10 [\d.]+ vs 1\.0000 unsteered; \d+ of \d+ validation queries up, \d+ down\)$/);
     });
 
     it('says when there are too few queries for a split, or too few positive features for the grid', () => {

@@ -367,3 +367,6 @@ export function steerRun(sae: SaeDecoder, cfg: SteeringConfig, queries: Readonly
   }
   return { before, after };
 }
+
+/** Net validation queries a steering setting must move up (up − down) to be saved: one query is chance. */
+export const MIN_NET_QUERIES = 2;
