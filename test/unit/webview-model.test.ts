@@ -115,6 +115,12 @@ describe('webview/model: table', () => {
     assert.deepStrictEqual(ids(filterFeatures(FEATURES, 'nothing')), []);
   });
 
+  it("filters by the family's label too", () => {
+    const withFamily = FEATURES.map((f) => (f.id === 7 ? { ...f, family: { id: 3, label: 'concurrency' } } : f));
+    assert.deepStrictEqual(ids(filterFeatures(withFamily, 'concurrency')), [7]);
+    assert.deepStrictEqual(ids(filterFeatures(withFamily, 'CONCUR')), [7]);
+  });
+
   it('expresses shares as signed fractions of the summed absolute shares', () => {
     const fr = shareFractions(FEATURES);
     assert.ok(Math.abs((fr.get(12) ?? 0) - 0.5) < 1e-12);

@@ -95,7 +95,15 @@ describe('protocol/webview guards', () => {
       ['alpha above 2', (c) => (c.sliders[0].alpha = 2.5)],
       ['unknown device', (c) => (c.device = 'TPU')],
       ['metrics with a string', (c) => (c.metrics['ndcg@10'] = 'high')],
+      ['score terms with a missing part', (c) => (c.pair.score_terms = { shared: 0.3, one_sided: 0.1, generic: 0.1, bias: 0 })],
+      ['family without a label', (c) => (c.pair.features[0].family = { id: 3 })],
     ];
+    // the score split and a family are optional, and accepted when whole
+    const whole = mutated(panelCase(), (c) => {
+      c.pair.score_terms = { shared: 0.3, one_sided: 0.1, generic: 0.1, bias: 0.05, error: 0.05 };
+      c.pair.features[0].family = { id: 3, label: 'concurrency' };
+    });
+    assert.strictEqual(isPanelCase(whole), true);
     for (const [what, edit] of bad) assert.strictEqual(isPanelCase(mutated(panelCase(), edit)), false, what);
   });
 
