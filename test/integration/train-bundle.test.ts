@@ -181,7 +181,8 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     await llm.start();
     try {
       const llmOut = path.join(tmpDir('bundle-llm'), 'tiny');
-      const params = { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, workDir: work, outDir: llmOut, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' };
+      // the same data as the first run (its SAE checkpoints are reused), labels from the endpoint instead of concepts
+      const params = { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, corpusDir: corpus, lexiconRoot: lexicon, workDir: work, outDir: llmOut, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' };
       const labeller = { endpoint: llm.url, model: 'loopback-llm', sample: 10, concurrency: 3 };
       const r = await client.request('trainBundle', { ...params, labeller });
       // a balanced accuracy (this stand-in's one-word labels are no better than chance; the unit test checks the scoring)

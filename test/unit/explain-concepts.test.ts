@@ -63,9 +63,20 @@ describe('explain/concepts', () => {
       assert.equal(c.label, 'threads');
       assert.equal(c.source, 'concept');
       assert.deepEqual(c.candidates.map((x) => x.key), ['thread', 'study']);
-      near(c.candidates[0].score, Math.sqrt(2.5 / 10) * 0.5);
+      near(c.candidates[0].score, (2.5 / 10) * 0.5);
       assert.equal(c.candidates[0].selectivity, 0.5);
       assert.equal(c.candidates[1].score, 0);
+    });
+
+    it('a rare word with a selective code does not beat a common one that fires the feature nearly as well', () => {
+      const cands = [
+        { key: 'string', display: 'string', contrast: 1 },
+        { key: 'famvir', display: 'famvir', contrast: 0.05 },
+      ];
+      const c = chooseConcept(cands, (k) => ({ string: 0.05, famvir: 0.6 })[k] ?? 0);
+      assert.equal(c?.label, 'string');
+      // below twice a uniform share of a k = 96 code, a candidate does not name the feature
+      assert.strictEqual(chooseConcept(cands, () => 0.015), undefined);
     });
 
     it('undefined when every selectivity is below minSelectivity, or there are no candidates', () => {

@@ -12,8 +12,11 @@
  *    Σ_f a_f(c), the share of c's own code that is feature j. A word that is
  *    merely common in the texts ("study", "value") does not fire the feature
  *    by itself; the name of the idea does.
- * score = (contrast / best contrast)^½ · sel. With no candidate that fires
- * the feature alone, the feature keeps its term label (source "terms").
+ * score = (contrast / best contrast) · sel, with sel at least twice a uniform
+ * share of the candidate's code. With no candidate that fires the feature
+ * alone, the feature keeps its term label (source "terms"). The square root of
+ * the contrast (tried first on the broad bundle) let rare words with one
+ * selective code win: "famvir", "algonquian", "mash" on Python FAQ pairs.
  *
  * Phrases are matched on the same normalised token stream as words (stop
  * words dropped, plurals folded): "file descriptors" → "file descriptor".
@@ -83,10 +86,11 @@ export function chooseConcept(
   const pool = candidates.slice(0, opts.pool ?? 40);
   if (!pool.length) return undefined;
   const best = pool[0].contrast;
-  const minSel = opts.minSelectivity ?? 0.01;
+  // a candidate's code spreads over k features (1/96 ≈ 0.01 each at k = 96): naming one takes twice that
+  const minSel = opts.minSelectivity ?? 0.02;
   const scored: ConceptCandidate[] = pool.map((c) => {
     const sel = selectivity(c.key);
-    return { ...c, selectivity: sel, score: sel >= minSel && best > 0 ? Math.sqrt(c.contrast / best) * sel : 0 };
+    return { ...c, selectivity: sel, score: sel >= minSel && best > 0 ? (c.contrast / best) * sel : 0 };
   });
   scored.sort((a, b) => b.score - a.score || b.contrast - a.contrast || (a.key < b.key ? -1 : 1));
   if (scored[0].score > 0) return { label: scored[0].display, source: 'concept', candidates: scored };

@@ -35,7 +35,7 @@ const BROAD_LABEL_TEXTS = 25000;
 /** A feature active on more than this share of the labelling texts is generic (k/dictSize = 2.3% is the mean). */
 export const GENERIC_THRESHOLD = 0.1;
 /** Decoder cosine at which a feature joins a more frequent one's family. */
-const FAMILY_COSINE = 0.5;
+const FAMILY_COSINE = 0.4;
 
 export interface TrainBundleOptions extends Omit<TrainBundleParams, 'ref'> {
   model: { id: string; weightsSha256: string; dim: number };
@@ -370,12 +370,24 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const randomSae = await o.sae.session(o.sae.randomInit(o.model.dim, o.dictSize, o.k, o.seed + 1, all), o.provider);
   const lb = o.labeller;
   if (lb) o.log(`labelling with ${lb.model} at ${lb.endpoint} (answers kept in ${path.join(o.workDir, 'labels-llm.jsonl')})`);
+  // label candidates and labels recur across the trained and random SAE and the leave-one-out runs: each is embedded once
+  const labelVectors = new Map<string, Float32Array>();
+  const embedLabels = async (labels: string[], phase: string): Promise<Float32Array> => {
+    const todo = [...new Set(labels.filter((l) => !labelVectors.has(l)))];
+    if (todo.length) {
+      const v = await o.embed(todo, 'query', (done, total) => o.progress({ phase, done, total }));
+      todo.forEach((t, i) => labelVectors.set(t, v.subarray(i * o.model.dim, (i + 1) * o.model.dim)));
+    }
+    const out = new Float32Array(labels.length * o.model.dim);
+    labels.forEach((l, i) => out.set(labelVectors.get(l)!, i * o.model.dim));
+    return out;
+  };
   const lexicon = wordnetLemmas(o.lexiconRoot ?? '/');
   if (!lexicon.length) o.log('no WordNet lexicon (Debian package wordnet-base): term labels instead of concept labels');
   const labelStudy = await labelFeatures(sae, randomSae, LX, labelTexts, labelSources, {
     seed: o.seed,
     concepts: lexicon.length ? { lexicon: lexicon.map((l) => l.lemma) } : undefined,
-    embedLabels: (labels) => o.embed(labels, 'query', (done, total) => o.progress({ phase: 'labels embed', done, total })),
+    embedLabels: (labels) => embedLabels(labels, 'labels embed'),
     llm: lb && {
       labeller: llmLabeller({
         endpoint: lb.endpoint,
@@ -448,7 +460,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     const study = await labelFeatures(saeX, undefined, lc.LX, lc.labelTexts, lc.labelSources, {
       seed: o.seed,
       concepts: lexicon.length ? { lexicon: lexicon.map((l) => l.lemma) } : undefined,
-      embedLabels: (labels) => o.embed(labels, 'query', (done, total) => o.progress({ phase: `labels without ${ds.name}`, done, total })),
+      embedLabels: (labels) => embedLabels(labels, `labels without ${ds.name}`),
     });
     for (const l of study.labels) if ((l.frequency ?? 0) > genericThreshold) l.generic = true;
     const m = new Map(study.labels.map((l) => [l.id, l]));

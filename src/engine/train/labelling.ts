@@ -99,7 +99,7 @@ export const LLM_LABEL_METHOD =
 export const CONCEPT_LABEL_METHOD =
   'texts split once (seeded hash of the text) into 2/3 labelling and 1/3 held-out; ' +
   'label: one concept (1–4 words) from a vocabulary of WordNet 3.0 lemmas (multi-word included) plus corpus words (≥ 20 labelling texts) and bigrams (≥ 40): ' +
-  'of the 40 with the highest activation-weighted p_act·log(p_act/p_corpus) in the feature\'s activating labelling texts (in ≥ 3 of them), the one maximising (contrast/best)^½ · sel, ' +
+  'of the 40 with the highest activation-weighted p_act·log(p_act/p_corpus) in the feature\'s activating labelling texts (in ≥ 3 of them), the one maximising (contrast/best) · sel with sel ≥ 0.02, ' +
   'sel = the share of the candidate\'s own SAE code (the candidate embedded alone) on the feature; features no candidate activates keep the term label. ' +
   'Detection (after Paulo et al. 2024): balanced accuracy of a judge that sees only the label, on held-out texts: ≤50 activating sampled evenly across the 10 activation deciles and ≤50 non-activating, ' +
   'threshold chosen on one half and scored on the other. Judges: the encoder (cosine of the embedded label with the text) and label-term counting';
