@@ -91,6 +91,9 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     root = tmpDir('tinydata');
     work = tmpDir('work');
     tinySciFact(root, 240);
+    // pairs for the checks, and for the leave-one-corpus-out run that trains without SciFact
+    const sample = fs.readFileSync(path.join(SHARED, 'data', 'scifact', 'sample_pairs.jsonl'), 'utf8').split('\n').filter(Boolean);
+    fs.writeFileSync(path.join(root, 'scifact', 'sample_pairs.jsonl'), [...sample.slice(0, 10), ...sample.slice(-10)].join('\n') + '\n');
     corpus = tmpDir('corpus');
     lexicon = tmpDir('lexicon');
     tinyBroad(corpus, lexicon);
@@ -98,7 +101,7 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     const phases = new Set<string>();
     const r = await client.request(
       'trainBundle',
-      { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, corpusDir: corpus, lexiconRoot: lexicon, workDir: work, outDir: out, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test' },
+      { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, corpusDir: corpus, lexiconRoot: lexicon, workDir: work, outDir: out, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test', leaveOneOut: true },
       { onProgress: (p) => phases.add(p.phase.split(' ')[0]) },
     );
     assert.strictEqual(r.result.outDir, out);
@@ -155,6 +158,11 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     for (const s of ['## Broad corpus', '## Generic features', '## Feature families', '## Checks that can fail']) assert.ok(report.includes(s), `REPORT.md has ${s}`);
     assert.match(report, /\| python-faq \(held out\) \| no \| 2 \| [0-9.]+ \| [0-9.]+ \|/);
     assert.match(report, /\| python-faq \(held out\), relevant \| 2 \| [0-9.]+ \/ [0-9.]+ \/ [0-9.]+ \|/);
+    assert.match(report, /\| scifact\/sample_pairs \| yes \| 10 \|/);
+    // leave one corpus out: an SAE and labels without SciFact, checked on SciFact's pairs (not in its training) and the FAQ
+    assert.ok(report.includes('**Leave one corpus out.**'));
+    assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| scifact\/sample_pairs \(left out\) \| [0-9.]+ \|/);
+    assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| python-faq \(held out\) \| [0-9.]+ \|/);
     // the SAE trains on the documents' sentences too, cached per document as <doc>#<n>
     const vectors = Number(/trained on (\d+) vectors/.exec(report)![1]);
     const sentences = JSON.parse(fs.readFileSync(path.join(work, 'embeddings', 'scifact', 'sentences.json'), 'utf8')) as { ids: string[] };
