@@ -6,7 +6,7 @@
  * the training pairs (selectSteering); a setting is only ever chosen when it
  * beat α = 1 there.
  */
-import { MIN_NET_QUERIES, RusAccumulator, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
+import { MIN_NET_QUERIES, RusAccumulator, hashUnit, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
 import { Evaluation, Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerKey, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
 import { Explainer } from './explainer';
@@ -49,16 +49,6 @@ export const STEER_SPLIT_SEED = 13;
 export const STEER_MIN_SPLIT_QUERIES = 4;
 /** Key-set size of the eval curve when neither --key-features nor the validation split gives one. */
 export const STEER_DEFAULT_KEYS = 64;
-
-/** FNV-1a of a string with a seed, finished with a murmur-style mix; uniform in [0, 1). */
-export function hashUnit(s: string, seed: number): number {
-  let h = (2166136261 ^ seed) >>> 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0x5bd1e995);
-  h ^= h >>> 15;
-  return (h >>> 0) / 4294967296;
-}
 
 /**
  * Splits query ids by a seeded hash of the id: about `fitShare` (2/3) fit, the
