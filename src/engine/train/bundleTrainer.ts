@@ -195,8 +195,13 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const broad = o.corpusDir ? readBroadCorpus(o.corpusDir) : undefined;
   for (const src of broad?.sources ?? []) {
     const dir = path.join(emb, 'broad');
-    if (hasMatrix(dir, src.name)) continue;
     const t = broad!.texts.get(src.name)!;
+    // a corpus written again with other caps or packages has other texts: its cached rows would pair vectors with the wrong texts
+    if (hasMatrix(dir, src.name)) {
+      const ids = loadMatrix(dir, src.name).ids;
+      if (ids.length === t.length && ids.every((id, i) => id === t[i].id)) continue;
+      o.log(`broad/${src.name}: the corpus changed since its embeddings were cached; embedding it again`);
+    }
     o.log(`embedding broad/${src.name} (${t.length} texts)`);
     const data = await o.embed(t.map((x) => x.text), 'document', (done, total) => o.progress({ phase: `embed broad/${src.name}`, done, total }));
     saveMatrix(dir, src.name, { dim: o.model.dim, ids: t.map((x) => x.id), data });
