@@ -301,16 +301,16 @@ export function pythonFaqPairs(root: string, negatives = 4): EvalPair[] {
 
 /**
  * Default texts per source: what the encoder affords on a 2-core CPU in about
- * half an hour (~2,500 tokens/s; documentation windows are ~100 tokens, glosses
+ * half an hour (~2,500 tokens/s; documentation windows are 100–150 tokens, glosses
  * ~20), weighted toward documentation, where the default bundle was weakest.
  */
 const SOURCES: { name: string; package: string; path: string; licence: string; kind: CorpusSource['kind']; cap: number; read: (root: string) => CorpusText[] }[] = [
   { name: 'wordnet', cap: 50000, package: 'wordnet-base', path: WORDNET, licence: 'WordNet 3.0 licence (Princeton; free use, copy and distribution with the notice)', kind: 'everyday', read: wordnetGlosses },
   { name: 'gcide', cap: 30000, package: 'dict-gcide', path: GCIDE, licence: 'GPL-2.0-or-later (GCIDE, from Webster 1913 and WordNet)', kind: 'everyday', read: gcideDefinitions },
   { name: 'python-docs', cap: 12000, package: 'python3-doc', path: PYDOC, licence: 'PSF License Agreement (Python documentation); FAQ held out', kind: 'documentation', read: pythonDocs },
-  { name: 'git-docs', cap: 4000, package: 'git-doc', path: GITDOC, licence: 'GPL-2.0 (git)', kind: 'documentation', read: gitDocs },
-  { name: 'postgresql-docs', cap: 8000, package: 'postgresql-doc', path: PGDOC, licence: 'PostgreSQL License (permissive, BSD-like)', kind: 'documentation', read: postgresDocs },
-  { name: 'man-pages', cap: 6000, package: 'manpages-dev', path: MANDIRS.join(', '), licence: 'per page: mostly Linux man-pages verbatim or GPL-2.0+ / BSD (see /usr/share/doc/manpages-dev/copyright)', kind: 'documentation', read: manPages },
+  { name: 'git-docs', cap: 2500, package: 'git-doc', path: GITDOC, licence: 'GPL-2.0 (git)', kind: 'documentation', read: gitDocs },
+  { name: 'postgresql-docs', cap: 4000, package: 'postgresql-doc', path: PGDOC, licence: 'PostgreSQL License (permissive, BSD-like)', kind: 'documentation', read: postgresDocs },
+  { name: 'man-pages', cap: 3500, package: 'manpages-dev', path: MANDIRS.join(', '), licence: 'per page: mostly Linux man-pages verbatim or GPL-2.0+ / BSD (see /usr/share/doc/manpages-dev/copyright)', kind: 'documentation', read: manPages },
 ];
 
 export const BROAD_SOURCES = SOURCES.map((s) => s.name);
