@@ -19,6 +19,7 @@ export interface ExplainCliOptions {
   erasure: boolean;
   examples: number;
   steering?: SteeringSpec;
+  tokens?: { maxUnits: number };
 }
 
 export function runExplain(ctx: CliContext, o: ExplainCliOptions): Promise<number> {
@@ -35,7 +36,7 @@ export function runExplain(ctx: CliContext, o: ExplainCliOptions): Promise<numbe
         ref,
         bundleDir: o.bundle,
         pairs: pairs.map((p) => ({ query_id: p.query_id, doc_id: p.doc_id, query: p.query, doc: p.doc, label: p.label })),
-        options: { tau: o.tau, erasure: o.erasure, examples: o.examples, steering: o.steering },
+        options: { tau: o.tau, erasure: o.erasure, examples: o.examples, steering: o.steering, tokens: o.tokens },
         batchSize: ctx.globals.batchSize,
       });
       return r.explanations;

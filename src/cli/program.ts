@@ -31,6 +31,12 @@ function parseBatchSize(v: string): number {
   return n;
 }
 
+function parseTokenUnits(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1 || n > 512) throw new InvalidArgumentError('expected a whole number from 1 to 512');
+  return n;
+}
+
 function parseMetrics(v: string): MetricSpec[] {
   try {
     return v.split(',').map(parseMetric);
@@ -151,10 +157,12 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .option('--no-erasure', 'skip per-feature erasure and the O(q,d) vs control comparison')
     .addOption(new Option('--examples <n>', 'top-activating examples to attach to each shared feature').argParser((v) => parseInt(v, 10)).default(0))
     .option('--steering <file>', 'apply a steering config (JSON) to both sides before explaining')
+    .option('--tokens', 'add token_attributions: which words the score and each shared feature rest on, by occlusion (one encode per word or window)')
+    .addOption(new Option('--token-units <n>', 'with --tokens: at most this many occluded units per text; longer texts are occluded in windows of words').argParser(parseTokenUnits).default(48))
     .action(
-      act((ctx, o: { input: string; output: string; model: string; source?: string; bundle?: string; tau: number; erasure: boolean; examples: number; steering?: string }) => {
+      act((ctx, o: { input: string; output: string; model: string; source?: string; bundle?: string; tau: number; erasure: boolean; examples: number; steering?: string; tokens?: boolean; tokenUnits: number }) => {
         const steering = o.steering ? parseSteeringConfig(readFileSync(o.steering, 'utf8'), o.steering) : undefined;
-        return runExplain(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined, steering: steering && { features: steering.features } });
+        return runExplain(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined, steering: steering && { features: steering.features }, tokens: o.tokens ? { maxUnits: o.tokenUnits } : undefined });
       }),
     );
 

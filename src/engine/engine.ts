@@ -240,6 +240,11 @@ export class Engine {
       p.pairs,
       { dim: q.dim, queries: q.embeddings, docs: d.embeddings, queryTruncated: q.truncated, docTruncated: d.truncated },
       p.options,
+      {
+        // occluded variants bypass the embedding cache: they are seen once
+        embed: async (texts, kind) => (await encoder.encode(texts, { kind, batchSize: p.batchSize, signal: ctx.signal })).embeddings,
+        truncated: (text, kind) => encoder.tokenize(text, kind).truncated,
+      },
     );
     return { explanations };
   }

@@ -7,14 +7,20 @@
 import {
   SaeDecoder,
   SparseCode,
+  TextAttribution,
+  attributeUnits,
   compareOverlapToControl,
   decomposeScore,
+  keptWordCount,
+  occlude,
+  occlusionUnits,
+  wordSpans,
   overlap,
   perFeatureErasure,
   steerEmbedding,
 } from '../core/explain';
 import { cosine } from '../core/math';
-import { ExplainOptions, ExplainPair, PairExplanation, SharedFeature } from '../protocol/worker';
+import { ExplainOptions, ExplainPair, PairExplanation, SharedFeature, TextKind } from '../protocol/worker';
 import { FeatureLabel, LabelLookup } from './bundle';
 
 /** What the explainer needs of an SAE: its decoder and a batched encoder. */
@@ -41,6 +47,15 @@ export interface EmbeddedPairs {
   docTruncated: boolean[];
 }
 
+/** The encoder as word attributions need it: embeddings of occluded texts and the tokenizer's truncation verdict. */
+export interface WordEncoder {
+  embed(texts: string[], kind: TextKind): Promise<Float32Array>;
+  truncated(text: string, kind: TextKind): boolean;
+}
+
+/** default units per text: a query is usually all words; a 256-token document is windows of 3–5 words */
+const DEFAULT_MAX_UNITS = 48;
+
 const round = (x: number, d = 6): number => Math.round(x * 10 ** d) / 10 ** d;
 
 
@@ -52,18 +67,13 @@ export class Explainer {
   ) {}
 
   /** Codes and view vectors of already-embedded pairs, then one explanation per pair. */
-  async explainEmbedded(pairs: ExplainPair[], e: EmbeddedPairs, opts: ExplainOptions = {}): Promise<PairExplanation[]> {
+  async explainEmbedded(pairs: ExplainPair[], e: EmbeddedPairs, opts: ExplainOptions = {}, words?: WordEncoder): Promise<PairExplanation[]> {
     const n = pairs.length;
     const D = e.dim;
     const tau = opts.tau ?? 0;
-    let queries = e.queries;
-    let docs = e.docs;
-    if (opts.steering?.features.length) {
-      const alphas = new Map(opts.steering.features.map((f) => [f.id, f.alpha]));
-      const [qc, dc] = [await this.sae.encode(queries, n), await this.sae.encode(docs, n)];
-      queries = steerAll(this.sae, queries, qc, alphas, D);
-      docs = steerAll(this.sae, docs, dc, alphas, D);
-    }
+    const steer = this.steerer(opts);
+    const queries = await steer(e.queries, n);
+    const docs = await steer(e.docs, n);
     const T = this.views.views.length;
     const viewVecs = T ? await this.views.apply(docs, n) : new Float32Array(0);
     // one SAE pass over queries, documents and every view
@@ -89,7 +99,68 @@ export class Explainer {
       if (e.queryTruncated[i]) out[i].query_truncated = true;
       if (e.docTruncated[i]) out[i].doc_truncated = true;
     }
+    if (opts.tokens) {
+      if (!words) throw new Error('word attributions need the encoder');
+      for (let i = 0; i < n; i++) {
+        const ids = out[i].features.map((f) => f.id);
+        const zq = queries.subarray(i * D, (i + 1) * D);
+        const zd = docs.subarray(i * D, (i + 1) * D);
+        const maxUnits = opts.tokens.maxUnits ?? DEFAULT_MAX_UNITS;
+        out[i].token_attributions = {
+          query: await this.attributeText(pairs[i].query, 'query', zq, codes[i], zd, ids, maxUnits, words, steer),
+          doc: await this.attributeText(pairs[i].doc, 'document', zd, codes[n + i], zq, ids, maxUnits, words, steer),
+        };
+      }
+    }
     return out;
+  }
+
+  /** Steering as explain applies it: the same α on every vector that is scored. */
+  private steerer(opts: ExplainOptions): (z: Float32Array, n: number) => Promise<Float32Array> {
+    if (!opts.steering?.features.length) return async (z) => z;
+    const alphas = new Map(opts.steering.features.map((f) => [f.id, f.alpha]));
+    return async (z, n) => steerAll(this.sae, z, await this.sae.encode(z, n), alphas, this.sae.dim);
+  }
+
+  /**
+   * Occlusion over one side of a pair: every unit of `text` removed in turn,
+   * encoded (and steered) as the original was, scored against the other side
+   * and split into features. Features are read on the original text only, not
+   * the document's views.
+   */
+  private async attributeText(
+    text: string,
+    kind: TextKind,
+    z: Float32Array,
+    code: SparseCode,
+    other: Float32Array,
+    features: number[],
+    maxUnits: number,
+    words: WordEncoder,
+    steer: (z: Float32Array, n: number) => Promise<Float32Array>,
+  ): Promise<TextAttribution> {
+    const spans = wordSpans(text);
+    const kept = keptWordCount(text, spans, (t) => words.truncated(t, kind));
+    const { window, units } = occlusionUnits(spans, kept, maxUnits);
+    const D = this.sae.dim;
+    const result: TextAttribution = { window, units: [] };
+    if (kept < spans.length) result.truncated_at = spans[kept].start;
+    if (!units.length) return result;
+    const variantZ = await steer(await words.embed(units.map((u) => occlude(text, u)), kind), units.length);
+    const variantCodes = await this.sae.encode(variantZ, units.length);
+    const acts = (c: SparseCode) => {
+      const m = new Map<number, number>();
+      for (let j = 0; j < c.indices.length; j++) m.set(c.indices[j], c.values[j]);
+      return m;
+    };
+    result.units = attributeUnits(
+      text,
+      units,
+      { score: cosine(z, other), activations: acts(code) },
+      units.map((_, u) => ({ score: cosine(variantZ.subarray(u * D, (u + 1) * D), other), activations: acts(variantCodes[u]) })),
+      features,
+    );
+    return result;
   }
 
   private explainOne(

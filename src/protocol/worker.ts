@@ -11,6 +11,7 @@
  */
 
 import type { SteeringBasis } from '../core/explain/steeringBasis';
+import type { TextAttribution } from '../core/explain/occlusion';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -137,6 +138,12 @@ export interface ExplainOptions {
   examples?: number;
   /** steering applied to both sides before explaining */
   steering?: SteeringSpec;
+  /**
+   * word attributions by occlusion: the score's and each listed feature's
+   * change when a word (or a window of words, at most maxUnits per text) is
+   * removed; one encode per unit
+   */
+  tokens?: { maxUnits?: number };
 }
 
 export interface SteeringSpec {
@@ -209,6 +216,8 @@ export interface PairExplanation {
   erasure?: { base: number; overlap: SetErasure; control: SetErasure };
   query_truncated?: boolean;
   doc_truncated?: boolean;
+  /** with options.tokens: which words of each text the score and the features in `features` rest on */
+  token_attributions?: { query: TextAttribution; doc: TextAttribution };
 }
 
 export interface ExplainParams {

@@ -48,3 +48,30 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(require('os').tmpdir(), `xetrieval-${prefix}-`));
 }
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The built CLI (`bin/xetrieval.js`) on the CPU, with the cache from the environment. */
+export function runCli(args: string[], stdin?: string): Promise<CliRun> {
+  const { spawn } = require('child_process') as typeof import('child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'xetrieval.js'), '--device', 'cpu', ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+/** Whether the CLI is built and the real model is in the cache (integration tests skip otherwise). */
+export function cliReady(): boolean {
+  const { entryDir, MANIFEST_NAME } = require('../../src/engine/models/cache') as typeof import('../../src/engine/models/cache');
+  return ['cli.js', 'worker.js'].every((f) => fs.existsSync(path.join(REPO_ROOT, 'dist', f))) && fs.existsSync(path.join(entryDir(testCacheDir(), DEFAULT_MODEL), MANIFEST_NAME));
+}

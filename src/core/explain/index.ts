@@ -11,3 +11,4 @@ export * from './steeringBasis';
 export * from './concepts';
 export * from './grounding';
 export * from './families';
+export * from './occlusion';
