@@ -4,9 +4,6 @@
  * stderr logging rules (data may own stdout, so everything else goes to
  * stderr; --quiet silences all but errors).
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { InputError } from '../core/errors';
 import type { DeviceSetting } from '../protocol/worker';
 import { Progress } from './progress';
 
@@ -64,19 +61,4 @@ export const CHUNK_LINES = 256;
 /** Rounds to 7 significant digits: float32 carries about 7, more would only be noise in the file. */
 export function round7(x: number): number {
   return Number.isFinite(x) ? Number(x.toPrecision(7)) : x;
-}
-
-/**
- * Refuses an output that would overwrite the input, and an output whose
- * folder does not exist (found now rather than after the encoding work).
- */
-export function checkOutput(output: string, inputs: readonly string[]): void {
-  if (output === '-') return;
-  for (const input of inputs) {
-    if (input !== '-' && path.resolve(input) === path.resolve(output)) {
-      throw new UsageError(`output ${output} is also an input; choose another output file`);
-    }
-  }
-  const dir = path.dirname(path.resolve(output));
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new InputError({ file: output }, `folder ${dir} does not exist`, 'E_NOT_FOUND');
 }

@@ -7,6 +7,7 @@
  * embedding (as REPORT.md's s′ figures are computed).
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import { loadBeir, TextItem } from '../core/beir';
 import { InputError } from '../core/errors';
 import { matVec, row, topK } from '../core/math';
@@ -15,7 +16,9 @@ import type { ExecutionProvider, ModelRef, TextKind } from '../protocol/worker';
 
 export type EvalScore = 'raw' | 'internalized';
 export const EVAL_SCORES: readonly EvalScore[] = ['raw', 'internalized'];
-import { checkOutput, CHUNK_LINES, CliContext, UsageError } from './context';
+import { CHUNK_LINES, CliContext, UsageError } from './context';
+import { OutputFile } from './output';
+import { finishOutput } from './stream';
 import { EngineSession, withSession } from './session';
 
 export interface EvalOptions {
@@ -69,10 +72,42 @@ async function embedAll(
 
 export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<number> {
   if (opts.output === '-' && opts.run === '-') throw new UsageError('--output and --run cannot both be stdout');
-  for (const out of [opts.output, opts.run]) if (out !== undefined) checkOutput(out, []);
   if (!fs.existsSync(opts.folder) || !fs.statSync(opts.folder).isDirectory()) {
     throw new InputError({ file: opts.folder }, 'not a BEIR dataset folder (expected corpus.jsonl, queries.jsonl, qrels/)', 'E_NOT_FOUND');
   }
+  if (opts.output !== undefined && opts.run !== undefined && opts.output !== '-' && opts.run !== '-' && path.resolve(opts.output) === path.resolve(opts.run)) {
+    throw new UsageError(`--output and --run are the same file ${opts.output}`);
+  }
+  // the dataset's files are inputs: an output must not be one of them (nor a link to one)
+  const inputs = [path.join(opts.folder, 'corpus.jsonl'), path.join(opts.folder, 'queries.jsonl'), ...(await qrelsFiles(opts.folder))];
+  const outputs: OutputFile[] = [];
+  try {
+    // both outputs are checked, and their folders proven writable, before any work
+    if (opts.output !== undefined) outputs.push(await OutputFile.open(opts.output, { flag: '--output', inputs, stdout: ctx.io.stdout }));
+    if (opts.run !== undefined) outputs.push(await OutputFile.open(opts.run, { flag: '--run', inputs: [...inputs, ...(opts.output && opts.output !== '-' ? [opts.output] : [])], stdout: ctx.io.stdout }));
+  } catch (e) {
+    for (const o of outputs) await o.finish().catch(() => undefined);
+    throw e;
+  }
+  let ok = false;
+  try {
+    const code = await evaluateTo(ctx, opts, outputs);
+    ok = true;
+    return code;
+  } finally {
+    for (const o of outputs) await finishOutput(ctx, o, ok);
+  }
+}
+
+async function qrelsFiles(folder: string): Promise<string[]> {
+  const dir = path.join(folder, 'qrels');
+  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => n.endsWith('.tsv')).map((n) => path.join(dir, n));
+}
+
+async function evaluateTo(ctx: CliContext, opts: EvalOptions, outputs: OutputFile[]): Promise<number> {
+  const metricsOut = opts.output !== undefined ? outputs[0] : undefined;
+  const runOut = opts.run !== undefined ? outputs[outputs.length - 1] : undefined;
   const data = await loadBeir(opts.folder, opts.split);
   ctx.info(`${opts.folder} (${opts.split}): ${data.corpus.length} documents, ${data.queries.length} queries`);
   if (data.unknownDocs > 0) ctx.info(`note: ${data.unknownDocs} judgements name documents that are not in the corpus (they still count as relevant)`);
@@ -127,19 +162,14 @@ export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<numbe
       null,
       2,
     );
-    await writeText(ctx, opts.output, json + '\n');
+    await metricsOut!.writeText(json + '\n');
   }
   if (opts.run !== undefined) {
     const lines: string[] = [];
     for (const [qid, docScores] of run) {
       rankDocs(docScores).forEach((did, i) => lines.push(`${qid} Q0 ${did} ${i + 1} ${docScores.get(did)} ${internalized ? 'xetrieval-internalized' : 'xetrieval'}`));
     }
-    await writeText(ctx, opts.run, lines.join('\n') + '\n');
+    await runOut!.writeLines(lines);
   }
   return 0;
-}
-
-async function writeText(ctx: CliContext, file: string, text: string): Promise<void> {
-  if (file === '-') ctx.io.stdout.write(text);
-  else await fs.promises.writeFile(file, text);
 }

@@ -12,6 +12,7 @@ import { MetricSpec, parseMetric } from '../core/metrics';
 import { defaultCacheDir } from '../engine/models/cache';
 import type { DeviceSetting, TextKind } from '../protocol/worker';
 import { CliContext, CliIo, DEFAULT_MODEL, GlobalOptions, UsageError } from './context';
+import { decimal, seed, wholeNumber } from './options';
 import { runEmbed } from './embed';
 import { EVAL_SCORES, runEval } from './eval';
 import { runPull } from './pull';
@@ -25,11 +26,7 @@ import type { ViewName } from '../train/views';
 
 const DEFAULT_METRICS = 'ndcg@10,recall@100,mrr@10';
 
-function parseBatchSize(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n < 1 || n > 4096) throw new InvalidArgumentError('expected a whole number from 1 to 4096');
-  return n;
-}
+const parseBatchSize = wholeNumber(1, 4096);
 
 function parseTokenUnits(v: string): number {
   const n = Number(v);
@@ -153,9 +150,9 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(modelOption())
     .addOption(sourceOption())
     .option('--bundle <dir>', 'explanation bundle folder (default: the one shipped for the model)')
-    .addOption(new Option('--tau <x>', 'activation threshold for a feature to count as active').argParser(parseFloat).default(0))
+    .addOption(new Option('--tau <x>', 'activation threshold for a feature to count as active (≥ 0)').argParser(decimal(0, Infinity)).default(0))
     .option('--no-erasure', 'skip per-feature erasure and the O(q,d) vs control comparison')
-    .addOption(new Option('--examples <n>', 'top-activating examples to attach to each shared feature').argParser((v) => parseInt(v, 10)).default(0))
+    .addOption(new Option('--examples <n>', 'top-activating examples to attach to each shared feature (0 to 100)').argParser(wholeNumber(0, 100)).default(0))
     .option('--steering <file>', 'apply a steering config (JSON) to both sides before explaining')
     .option('--tokens', 'add token_attributions: which words the score and each shared feature rest on, by occlusion (one encode per word or window)')
     .addOption(new Option('--token-units <n>', 'with --tokens: at most this many occluded units per text; longer texts are occluded in windows of words').argParser(parseTokenUnits).default(48))
@@ -194,28 +191,30 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .option('--corpus <dir>', 'the broad corpus written by `xetrieval train corpus` (everyday English and software documentation), added to the SAE and label texts')
     .option('--check <file...>', "more eval files (pairs JSONL) for the report's checks (label grounding, erasure, s')")
     .option('--leave-one-out', 'also train an SAE and labels without each shared corpus in turn and check them on its pairs (one more SAE per corpus)')
-    .addOption(new Option('--generic-threshold <share>', 'a feature active on more than this share of the labelling texts is generic').argParser(parseFloat).default(0.1))
+    .addOption(new Option('--generic-threshold <share>', 'a feature active on more than this share of the labelling texts is generic (above 0, at most 1)').argParser(decimal(0, 1, { minExclusive: true })).default(0.1))
     .option('--out <dir>', 'bundle folder to write', 'models/all-MiniLM-L6-v2')
     .option('--work <dir>', 'cache for embeddings and checkpoints (a rerun resumes)', '.cache/train/all-MiniLM-L6-v2')
     .addOption(modelOption())
     .addOption(sourceOption())
-    .addOption(new Option('--dict-size <n>', 'SAE dictionary size').argParser((v) => parseInt(v, 10)).default(4096))
-    .addOption(new Option('--k <n>', 'SAE active features per vector').argParser((v) => parseInt(v, 10)).default(64))
-    .addOption(new Option('--epochs <n>', 'SAE training epochs').argParser((v) => parseInt(v, 10)).default(30))
+    .addOption(new Option('--dict-size <n>', 'SAE dictionary size').argParser(wholeNumber(2, 1 << 20)).default(4096))
+    .addOption(new Option('--k <n>', 'SAE active features per vector (below --dict-size)').argParser(wholeNumber(1, 1 << 20)).default(64))
+    .addOption(new Option('--epochs <n>', 'SAE training epochs').argParser(wholeNumber(1, 100_000)).default(30))
     .addOption(
       new Option('--key-features <m|auto>', 'size of the steering key set; auto: the best of 64…1024 on a validation split of the training queries')
         .argParser(parseKeySize)
         .default('auto'),
     )
-    .addOption(new Option('--seed <n>', 'random seed').argParser((v) => parseInt(v, 10)).default(13))
+    .addOption(new Option('--seed <n>', 'random seed').argParser(seed).default(13))
     .option('--label-endpoint <url>', "label features with the paper's LLM labeller and judge through this OpenAI-compatible endpoint (e.g. http://localhost:8000/v1) instead of term labels")
     .option('--label-model <name>', 'model name sent to the label endpoint')
-    .addOption(new Option('--label-sample <n>', 'features per SAE (trained and random) scored by the LLM judge').argParser((v) => parseInt(v, 10)).default(200))
-    .addOption(new Option('--label-concurrency <n>', 'LLM requests in flight').argParser((v) => parseInt(v, 10)).default(4))
+    .addOption(new Option('--label-sample <n>', 'features per SAE (trained and random) scored by the LLM judge').argParser(wholeNumber(1, 1 << 20)).default(200))
+    .addOption(new Option('--label-concurrency <n>', 'LLM requests in flight').argParser(wholeNumber(1, 256)).default(4))
     .option('--api-key <key>', 'API key for the label endpoint (default: $OPENAI_API_KEY)')
     .action(
       act((ctx, o: TrainBundleFlags) => {
         if (!!o.labelEndpoint !== !!o.labelModel) throw new UsageError('--label-endpoint and --label-model go together');
+        if (o.k >= o.dictSize) throw new UsageError(`--k ${o.k} must be below --dict-size ${o.dictSize}`);
+        if (o.keyFeatures !== 'auto' && o.keyFeatures > o.dictSize) throw new UsageError(`--key-features ${o.keyFeatures} is more than --dict-size ${o.dictSize}`);
         const llm = o.labelEndpoint ? ` --label-endpoint ${o.labelEndpoint} --label-model ${o.labelModel} --label-sample ${o.labelSample}` : '';
         return runTrainBundle(ctx, {
           ...o,
@@ -230,8 +229,8 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .description("write the broad training corpus from Debian's packages: WordNet 3.0 glosses (wordnet-base), GCIDE (dict-gcide), Python, git, PostgreSQL and C library documentation (python3-doc, git-doc, postgresql-doc, manpages-dev); Python's FAQ is held out as an eval file")
     .requiredOption('--out <dir>', 'folder to write (<source>.jsonl, python-faq.jsonl, sources.json)')
     .option('--root <dir>', 'root of the installed files', '/')
-    .addOption(new Option('--cap <n>', "at most this many texts per source, a seeded sample beyond it (default: each source's own, ~110k texts in all)").argParser((v) => parseInt(v, 10)))
-    .addOption(new Option('--seed <n>', 'random seed').argParser((v) => parseInt(v, 10)).default(13))
+    .addOption(new Option('--cap <n>', "at most this many texts per source, a seeded sample beyond it (default: each source's own, ~110k texts in all)").argParser(wholeNumber(1, 1e9)))
+    .addOption(new Option('--seed <n>', 'random seed').argParser(seed).default(13))
     .action(act((ctx, o: { out: string; root: string; cap?: number; seed: number }) => runTrainCorpus(ctx, o)));
 
   const views = program.command('views').description('document view texts for internalizers');
@@ -244,8 +243,8 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .requiredOption('--llm-model <name>', 'model name sent to the endpoint')
     .option('--api-key <key>', 'API key (default: $OPENAI_API_KEY)')
     .option('--views <list>', 'comma-separated views', 'qa,summary,purpose')
-    .addOption(new Option('--concurrency <n>', 'requests in flight').argParser((v) => parseInt(v, 10)).default(4))
-    .addOption(new Option('--limit <n>', 'only the first N documents').argParser((v) => parseInt(v, 10)))
+    .addOption(new Option('--concurrency <n>', 'requests in flight').argParser(wholeNumber(1, 256)).default(4))
+    .addOption(new Option('--limit <n>', 'only the first N documents').argParser(wholeNumber(1, 1e9)))
     .action(
       act((ctx, o: { input: string; output: string; endpoint: string; llmModel: string; apiKey?: string; views: string; concurrency: number; limit?: number }) =>
         runViewsGenerate(ctx, { ...o, views: o.views.split(',').map((v) => v.trim()) as ViewName[] }),
@@ -310,10 +309,12 @@ export async function runCli(argv: string[], io: CliIo, signal: AbortSignal = ne
   }
 }
 
-/** `--key-features`: a positive integer or "auto". */
+/** `--key-features`: a whole number from 1 to 2^20, or "auto". */
 export function parseKeySize(v: string): number | 'auto' {
   if (v.trim() === 'auto') return 'auto';
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer or "auto", got "${v}"`);
-  return n;
+  try {
+    return wholeNumber(1, 1 << 20)(v);
+  } catch {
+    throw new InvalidArgumentError(`expected a whole number from 1 to ${1 << 20} or "auto", got "${v}"`);
+  }
 }

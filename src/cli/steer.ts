@@ -6,15 +6,16 @@
  * saved config are chosen on a validation split of the training pairs, and
  * nothing is saved unless that setting beat α = 1 there.
  */
-import * as fs from 'fs';
 import { InvalidArgumentError } from 'commander';
 import { InputError } from '../core/errors';
 import { MIN_NET_QUERIES, serializeSteeringConfig, uniformConfig } from '../core/explain/steering';
-import { readJsonl } from '../core/jsonl';
+import { checkInputFile, readJsonl } from '../core/jsonl';
 import { Pair, parsePair } from '../core/pairs';
 import { ExplainPair, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
-import { CliContext, UsageError } from './context';
+import { CliContext } from './context';
+import { OutputFile } from './output';
 import { withSession } from './session';
+import { finishOutput } from './stream';
 
 export interface SteerCliOptions {
   model: string;
@@ -49,7 +50,7 @@ export function parseAlphas(v: string): number[] {
   return out;
 }
 
-async function readPairs(ctx: CliContext, file: string): Promise<ExplainPair[]> {
+async function readPairs(ctx: CliContext, file: string, skipped: { lines: number }): Promise<ExplainPair[]> {
   const out: ExplainPair[] = [];
   let bad = 0;
   for await (const rec of readJsonl(file, { stdin: ctx.io.stdin })) {
@@ -66,6 +67,7 @@ async function readPairs(ctx: CliContext, file: string): Promise<ExplainPair[]> 
   }
   if (!out.length) throw new InputError({ file }, 'no usable labelled pairs');
   if (bad) ctx.error(`${file}: ${bad} line(s) skipped`);
+  skipped.lines += bad;
   return out;
 }
 
@@ -102,9 +104,25 @@ function printSelection(w: (s: string) => void, sel: SteerSelection, source: str
 }
 
 export async function runSteer(ctx: CliContext, o: SteerCliOptions): Promise<number> {
-  if (o.save && fs.existsSync(o.save) && fs.statSync(o.save).isDirectory()) throw new UsageError(`--save ${o.save} is a folder`);
-  const evalPairs = await readPairs(ctx, o.eval);
-  const train = o.train ? await readPairs(ctx, o.train) : undefined;
+  for (const f of [o.eval, ...(o.train ? [o.train] : [])]) if (f !== '-') await checkInputFile(f);
+  // checked (same file as an input? folder writable?) before any work
+  const save = o.save !== undefined ? await OutputFile.open(o.save, { flag: '--save', inputs: [o.eval, ...(o.train ? [o.train] : [])], stdout: ctx.io.stdout }) : undefined;
+  let ok = false;
+  try {
+    const code = await steerTo(ctx, o, save);
+    ok = true;
+    return code;
+  } finally {
+    if (save) await finishOutput(ctx, save, ok);
+  }
+}
+
+async function steerTo(ctx: CliContext, o: SteerCliOptions, save: OutputFile | undefined): Promise<number> {
+  const skipped = { lines: 0 };
+  const evalPairs = await readPairs(ctx, o.eval, skipped);
+  const train = o.train ? await readPairs(ctx, o.train, skipped) : undefined;
+  // as README says: any skipped line makes the exit code 1, the results are still printed
+  const exit = skipped.lines > 0 ? 1 : 0;
   if (!train) ctx.info('no --train file: features are scored, and m and α chosen, on the eval pairs themselves (in-sample)');
   const alphas = [...new Set([...o.alphas, 1])].sort((a, b) => a - b);
   const r: SteerResult = await withSession(ctx, (s) =>
@@ -132,10 +150,10 @@ export async function runSteer(ctx: CliContext, o: SteerCliOptions): Promise<num
   w(`top key features: ${shown.slice(0, 8).map((k) => `${k.id}${k.label ? ` (${k.label})` : ''}`).join(', ') || '—'}${generic ? ` (${generic} generic feature(s) in the key set not listed)` : ''}\n\n`);
   w('alpha  key:NDCG@10  MRR@10  R@100   random non-key:NDCG@10  matched non-key:NDCG@10\n');
   for (const c of r.curve) w(`${c.alpha.toFixed(2).padStart(5)}  ${f(c.key['ndcg@10'])}       ${f(c.key['mrr@10'])}  ${f(c.key['recall@100'])}  ${f(c.randomNonKey['ndcg@10'])}                  ${f(c.nonKey['ndcg@10'])}\n`);
-  if (o.save) {
+  if (save) {
     if (!sel.winner || !sel.keys?.length) {
       w(`\n${verdict}; no steering config saved\n`);
-      return 0;
+      return exit;
     }
     const cfg = uniformConfig(o.model, sel.keys.map((k) => k.id), sel.winner.alpha, {
       createdFrom: {
@@ -152,8 +170,8 @@ export async function runSteer(ctx: CliContext, o: SteerCliOptions): Promise<num
         ...(sel.winner.better !== undefined ? { validationQueriesUp: sel.winner.better, validationQueriesDown: sel.winner.worse ?? 0 } : {}),
       },
     });
-    fs.writeFileSync(o.save, serializeSteeringConfig(cfg));
+    await save!.writeText(serializeSteeringConfig(cfg));
     ctx.info(`steering config (α = ${alphaText(sel.winner.alpha)} on ${cfg.features.length} features, m = ${sel.winner.m}) saved to ${o.save}`);
   }
-  return 0;
+  return exit;
 }

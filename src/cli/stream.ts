@@ -5,8 +5,9 @@
  * and chunks finish in input order, so results are written in input order.
  */
 import { CancelledError, InputError } from '../core/errors';
-import { displayName, JsonlWriter, Loc, readJsonl } from '../core/jsonl';
-import { checkOutput, CHUNK_LINES, CliContext } from './context';
+import { checkInputFile, displayName, Loc, readJsonl } from '../core/jsonl';
+import { CHUNK_LINES, CliContext } from './context';
+import { OutputFile } from './output';
 import { EngineSession, withSession } from './session';
 
 export interface StreamStats {
@@ -60,28 +61,6 @@ export async function processJsonl<T>(
   return stats;
 }
 
-/**
- * An output opened on the first result, so a run that fails before producing
- * anything leaves an existing file as it was.
- */
-export class LazyOutput {
-  private writer: Promise<JsonlWriter> | null = null;
-
-  constructor(
-    private readonly file: string,
-    private readonly stdout: NodeJS.WritableStream,
-  ) {}
-
-  async write(value: unknown): Promise<void> {
-    this.writer ??= JsonlWriter.open(this.file, this.stdout);
-    await (await this.writer).write(value);
-  }
-
-  async close(): Promise<void> {
-    if (this.writer) await (await this.writer).close();
-  }
-}
-
 export interface StreamCommand<T> {
   input: string;
   output: string;
@@ -100,13 +79,15 @@ export interface StreamCommand<T> {
  * line was bad.
  */
 export async function runStreamCommand<T>(ctx: CliContext, cmd: StreamCommand<T>): Promise<number> {
-  checkOutput(cmd.output, [cmd.input]);
-  const out = new LazyOutput(cmd.output, ctx.io.stdout);
+  // a missing input is named before the output is touched
+  if (cmd.input !== '-') await checkInputFile(cmd.input);
+  const out = await OutputFile.open(cmd.output, { flag: '--output', inputs: [cmd.input], stdout: ctx.io.stdout });
   let done = 0;
+  let ok = false;
   try {
     const stats = await withSession(ctx, (session) =>
       processJsonl(ctx, cmd.input, cmd.parse, async (items) => {
-        for (const rec of await cmd.run(session, items)) await out.write(rec);
+        await out.writeLines((await cmd.run(session, items)).map((rec) => JSON.stringify(rec)));
         ctx.progress.update(cmd.verb, (done += items.length));
       }, cmd.chunkSize),
     );
@@ -114,9 +95,24 @@ export async function runStreamCommand<T>(ctx: CliContext, cmd: StreamCommand<T>
     const summary = `${stats.ok} ${cmd.verb}, ${stats.errors} error${stats.errors === 1 ? '' : 's'}`;
     if (stats.errors > 0) ctx.error(summary);
     else ctx.info(summary);
+    ok = true;
     return stats.errors > 0 ? 1 : 0;
   } finally {
     ctx.progress.end();
-    await out.close();
+    await finishOutput(ctx, out, ok);
+  }
+}
+
+/**
+ * Finishes an output whether the run succeeded or not. After a failure the
+ * run's own error is the one reported: an error in finishing is only shown.
+ */
+export async function finishOutput(ctx: CliContext, out: OutputFile, ok: boolean): Promise<void> {
+  try {
+    const note = out.staleNote(await out.finish());
+    if (note) ctx.error(note);
+  } catch (e) {
+    if (ok) throw e;
+    ctx.error((e as Error).message);
   }
 }

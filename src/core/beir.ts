@@ -62,7 +62,8 @@ export async function loadQrels(file: string): Promise<QrelsFile> {
   const qrels: Qrels = new Map();
   const firstLine = new Map<string, number>();
   let any = false;
-  for await (const { line, text } of readLines(file)) {
+  for await (const { line, text, error } of readLines(file)) {
+    if (error) throw error; // as any malformed qrels line: every label would be in doubt
     if (text.trim() === '') continue;
     const cols = text.split('\t');
     const loc = { file, line };

@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadQrels } from './beir';
 import { InputError } from './errors';
-import { readJsonl, requireId, requireObject, requireString, optionalString } from './jsonl';
+import { parseJson, readJsonl, requireId, requireObject, requireString, optionalString } from './jsonl';
 import { evaluate, Qrels, RANK_METRICS, rankDocs, Run } from './metrics';
 import { Pair, parsePair } from './pairs';
 
@@ -280,26 +280,18 @@ export function stepThrough(keys: readonly string[], current: string | undefined
 
 export type LineParse = { kind: 'blank' } | { kind: 'pair'; pair: Pair } | { kind: 'error'; error: InputError };
 
-/**
- * One line of a pair file: blank, a pair, or an InputError naming file:line:field.
- * Stricter than parsePair on the texts: an empty or whitespace-only query or
- * document explains nothing, so it is reported rather than sent.
- */
+/** One line of a pair file: blank, a pair, or an InputError naming file:line:field (parsePair's rules, as the CLI). */
 export function parsePairLine(text: string, file: string, line: number): LineParse {
   if (text.trim() === '') return { kind: 'blank' };
   const loc = { file, line };
   let value: unknown;
   try {
-    value = JSON.parse(line === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    value = parseJson(line === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
     return { kind: 'error', error: new InputError(loc, `invalid JSON: ${(e as Error).message}`, 'E_JSON') };
   }
   try {
-    const pair = parsePair(value, loc);
-    for (const field of ['query', 'doc'] as const) {
-      if (pair[field].trim() === '') return { kind: 'error', error: new InputError({ ...loc, field }, 'must not be empty', 'E_EMPTY') };
-    }
-    return { kind: 'pair', pair };
+    return { kind: 'pair', pair: parsePair(value, loc) };
   } catch (e) {
     if (e instanceof InputError) return { kind: 'error', error: e };
     throw e;

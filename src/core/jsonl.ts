@@ -1,11 +1,12 @@
 /**
  * Streaming JSON Lines input and output. Reading never stops at a malformed
  * line: it yields an error record so a caller can report it and go on.
- * Writing goes straight to the path the user named, one flushed line per
- * record, so whatever was produced before a crash or Ctrl-C stays on disk.
+ * Numbers a double cannot hold exactly (ids above 2^53) keep their text.
  */
 import * as fs from 'fs';
+import { isUtf8 } from 'buffer';
 import { once } from 'events';
+import { parse as losslessParse } from 'lossless-json';
 import { InputError } from './errors';
 
 /** File name used in messages for '-'. */
@@ -28,9 +29,8 @@ export function displayName(file: string): string {
   return file === '-' ? STDIN_NAME : file;
 }
 
-async function openInput(file: string, opts: ReadOptions): Promise<NodeJS.ReadableStream> {
-  if (file === '-') return opts.stdin ?? process.stdin;
-  // Checked up front so a missing file is an InputError, not a stream error mid-iteration.
+/** Throws an InputError unless `file` is a regular file that exists (checked up front, so a missing file is not a stream error mid-iteration). */
+export async function checkInputFile(file: string): Promise<void> {
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(file);
@@ -39,33 +39,101 @@ async function openInput(file: string, opts: ReadOptions): Promise<NodeJS.Readab
     throw new InputError({ file }, code === 'ENOENT' ? 'file not found' : `cannot read: ${(e as Error).message}`, 'E_NOT_FOUND');
   }
   if (!st.isFile()) throw new InputError({ file }, 'not a regular file');
+}
+
+async function openInput(file: string, opts: ReadOptions): Promise<NodeJS.ReadableStream> {
+  if (file === '-') return opts.stdin ?? process.stdin;
+  await checkInputFile(file);
   return fs.createReadStream(file);
+}
+
+/** One physical line; `error` when its bytes are not valid UTF-8 (`text` then holds them decoded with U+FFFD). */
+export interface Line {
+  line: number;
+  text: string;
+  error?: InputError;
 }
 
 /**
  * Physical lines of a file or stdin ('-'), 1-based, without the line ending
- * (LF or CRLF) and without a leading UTF-8 byte order mark.
+ * (LF or CRLF) and without a leading UTF-8 byte order mark. Lines are split on
+ * bytes and decoded one by one, so a line that is not valid UTF-8 is reported
+ * as such (file:line) instead of being scored with U+FFFD in it.
  */
-export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGenerator<{ line: number; text: string }> {
+export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGenerator<Line> {
+  const name = displayName(file);
   const stream = await openInput(file, opts);
-  stream.setEncoding('utf8'); // decodes multi-byte characters split across chunks
-  let rest = '';
+  let parts: Buffer[] = [];
   let line = 0;
-  const emit = (raw: string) => {
+  const emit = (bytes: Buffer): Line => {
     line++;
-    let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    return { line, text };
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--;
+    let start = 0;
+    if (line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
+    const b = bytes.subarray(start, end);
+    const text = b.toString('utf8');
+    if (isUtf8(b)) return { line, text };
+    return { line, text, error: new InputError({ file: name, line }, `not valid UTF-8 (byte ${firstInvalidUtf8(b) + start + 1} of the line); save the file as UTF-8`, 'E_UTF8') };
+  };
+  const take = (): Buffer => {
+    const b = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    parts = [];
+    return b;
   };
   for await (const chunk of stream) {
-    rest += chunk as string;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
+    let start = 0;
     let nl: number;
-    while ((nl = rest.indexOf('\n')) >= 0) {
-      yield emit(rest.slice(0, nl));
-      rest = rest.slice(nl + 1);
+    // each byte is looked at once, and a long line's pieces are joined once: linear in the input
+    while ((nl = buf.indexOf(0x0a, start)) >= 0) {
+      parts.push(buf.subarray(start, nl));
+      yield emit(take());
+      start = nl + 1;
     }
+    if (start < buf.length) parts.push(buf.subarray(start));
   }
-  if (rest.length > 0) yield emit(rest);
+  if (parts.length > 0) yield emit(take());
+}
+
+/** 0-based offset of the first byte that breaks UTF-8 in `b`; b.length when it is valid. */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+    // isUtf8 on the one character also refuses overlong forms, surrogates and bad continuation bytes
+    if (n === 0 || i + n > b.length || !isUtf8(b.subarray(i, i + n))) return i;
+    i += n;
+  }
+  return b.length;
+}
+
+/**
+ * A number whose JSON text does not survive a round trip through a double
+ * (an integer above 2^53, e.g. an id 12345678901234567890). Kept as its source
+ * text, so an id comes back exactly; `value` is the nearest double.
+ */
+export class ExactNumber {
+  constructor(readonly source: string) {}
+  get value(): number {
+    return Number(this.source);
+  }
+}
+
+/** Runs of 16 or more digits: the only JSON texts that can hold a number a double cannot keep. */
+const LONG_DIGITS = /\d{16}/;
+
+/**
+ * JSON.parse, except that a number a double would round (only possible with
+ * 16+ digits, so other lines take the native parser) becomes an ExactNumber.
+ */
+export function parseJson(text: string): unknown {
+  if (!LONG_DIGITS.test(text)) return JSON.parse(text);
+  return losslessParse(text, null, (s: string) => {
+    const n = Number(s);
+    return String(n) === s || !/^-?\d+$/.test(s) ? n : new ExactNumber(s);
+  });
 }
 
 /**
@@ -75,11 +143,15 @@ export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGen
 export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGenerator<JsonlRecord> {
   const name = displayName(file);
   let any = false;
-  for await (const { line, text } of readLines(file, opts)) {
+  for await (const { line, text, error } of readLines(file, opts)) {
     if (text.trim() === '') continue;
     any = true;
+    if (error) {
+      yield { line, error };
+      continue;
+    }
     try {
-      yield { line, value: JSON.parse(text) as unknown };
+      yield { line, value: parseJson(text) };
     } catch (e) {
       yield { line, error: new InputError({ file: name, line }, `invalid JSON: ${(e as Error).message}`, 'E_JSON') };
     }
@@ -92,6 +164,7 @@ export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGen
 /** JSON type name for messages ("null", "array", "object", ...). */
 export function typeName(v: unknown): string {
   if (v === null) return 'null';
+  if (v instanceof ExactNumber) return 'number';
   if (Array.isArray(v)) return 'array';
   return typeof v;
 }
@@ -125,6 +198,7 @@ export function optionalString(obj: Record<string, unknown>, field: string, loc:
 export function requireNumber(obj: Record<string, unknown>, field: string, loc: Loc): number {
   const v = obj[field];
   if (v === undefined) throw missing(loc, field);
+  if (v instanceof ExactNumber) return v.value; // a grade or count that large is a number all the same
   if (typeof v !== 'number') throw wrongType(loc, field, 'a number', v);
   return v;
 }
@@ -137,6 +211,7 @@ export function optionalNumber(obj: Record<string, unknown>, field: string, loc:
 export function requireId(obj: Record<string, unknown>, field: string, loc: Loc): string {
   const v = obj[field];
   if (v === undefined) throw missing(loc, field);
+  if (v instanceof ExactNumber) return v.source; // exactly as written: 12345678901234567890 must join to its input
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   if (typeof v !== 'string') throw wrongType(loc, field, 'a string or number', v);
   if (v === '') throw new InputError({ ...loc, field }, 'must not be empty', 'E_EMPTY_ID');

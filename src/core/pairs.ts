@@ -15,7 +15,11 @@ export interface Pair {
   label?: number;
 }
 
-/** Validates one parsed JSONL value; throws an InputError naming file:line:field. */
+/**
+ * Validates one parsed JSONL value; throws an InputError naming
+ * file:line:field. An empty or whitespace-only query or document scores and
+ * explains nothing, so it is an error here, for the CLI and the editor alike.
+ */
 export function parsePair(value: unknown, loc: Loc): Pair {
   const obj = requireObject(value, loc);
   const pair: Pair = {
@@ -24,6 +28,9 @@ export function parsePair(value: unknown, loc: Loc): Pair {
     query: requireString(obj, 'query', loc),
     doc: requireString(obj, 'doc', loc),
   };
+  for (const field of ['query', 'doc'] as const) {
+    if (pair[field].trim() === '') throw new InputError({ ...loc, field }, 'must not be empty', 'E_EMPTY');
+  }
   const label = optionalNumber(obj, 'label', loc);
   if (label !== undefined) {
     if (!Number.isFinite(label)) throw new InputError({ ...loc, field: 'label' }, 'must be a finite number', 'E_TYPE');

@@ -160,7 +160,7 @@ async function runPairs(uri: vscode.Uri, deps: EvalFileDeps, opts: EvalRunOption
   // An unsaved editor is explained as shown; a saved file is streamed from disk.
   const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
   const fromEditor = open !== undefined && (open.isDirty || open.isUntitled || uri.scheme !== 'file');
-  const lines = (): AsyncIterable<{ line: number; text: string }> => (fromEditor ? documentLines(open) : uri.scheme === 'file' ? readLines(uri.fsPath) : remoteLines(uri));
+  const lines = (): AsyncIterable<{ line: number; text: string; error?: InputError }> => (fromEditor ? documentLines(open) : uri.scheme === 'file' ? readLines(uri.fsPath) : remoteLines(uri));
 
   // Sniff the first non-blank line before anything is replaced or reported.
   let first: string | undefined;
@@ -193,8 +193,9 @@ async function runPairs(uri: vscode.Uri, deps: EvalFileDeps, opts: EvalRunOption
   };
 
   async function* items(diagnostics: EvalDiagnostics): AsyncGenerator<Item> {
-    for await (const { line, text } of lines()) {
-      const p = parsePairLine(text, name, line);
+    for await (const { line, text, error } of lines()) {
+      // a line that is not UTF-8 is reported as the CLI reports it, not explained with U+FFFD in it
+      const p = error ? ({ kind: 'error', error } as const) : parsePairLine(text, name, line);
       if (p.kind === 'pair') yield { pair: p.pair, line };
       else if (p.kind === 'error') diagnostics.add(p.error, { uri, lineLength: text.length });
     }

@@ -79,7 +79,7 @@ describe('cli (no model)', () => {
     const f = await file('same.jsonl', '{"id":"a","text":"x"}\n');
     const r = await cli(['embed', '-i', f, '-o', f]);
     assert.strictEqual(r.code, 2);
-    assert.match(r.stderr, /is also an input/);
+    assert.match(r.stderr, /is the same file as the input/);
     assert.strictEqual(await fsp.readFile(f, 'utf8'), '{"id":"a","text":"x"}\n');
   });
 
