@@ -10,7 +10,8 @@ import { EngineError } from '../client/engineClient';
 import { CancelledError, formatLocation, InputError, ModelError } from '../core/errors';
 import { MetricSpec, parseMetric } from '../core/metrics';
 import { defaultCacheDir } from '../engine/models/cache';
-import type { DeviceSetting, TextKind } from '../protocol/worker';
+import type { DeviceSetting, SteeringSpec, TextKind } from '../protocol/worker';
+import { resolveModelSpec } from '../engine/models/registry';
 import { CliContext, CliIo, DEFAULT_MODEL, GlobalOptions, UsageError } from './context';
 import { decimal, seed, wholeNumber } from './options';
 import { runEmbed } from './embed';
@@ -158,8 +159,8 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(new Option('--token-units <n>', 'with --tokens: at most this many occluded units per text; longer texts are occluded in windows of words').argParser(parseTokenUnits).default(48))
     .action(
       act((ctx, o: { input: string; output: string; model: string; source?: string; bundle?: string; tau: number; erasure: boolean; examples: number; steering?: string; tokens?: boolean; tokenUnits: number }) => {
-        const steering = o.steering ? parseSteeringConfig(readFileSync(o.steering, 'utf8'), o.steering) : undefined;
-        return runExplain(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined, steering: steering && { features: steering.features }, tokens: o.tokens ? { maxUnits: o.tokenUnits } : undefined });
+        const steering = o.steering ? readSteering(o.steering, o.model) : undefined;
+        return runExplain(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined, steering, tokens: o.tokens ? { maxUnits: o.tokenUnits } : undefined });
       }),
     );
 
@@ -274,6 +275,26 @@ interface TrainBundleFlags {
   labelSample: number;
   labelConcurrency: number;
   apiKey?: string;
+}
+
+/**
+ * `explain --steering`: the config, refused now when it is for another model;
+ * its fingerprints and feature ids are checked by the worker against the
+ * loaded weights and SAE.
+ */
+function readSteering(file: string, model: string): SteeringSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError({ file }, `cannot read: ${(e as Error).message}`, 'E_NOT_FOUND');
+  }
+  const cfg = parseSteeringConfig(text, file);
+  const id = (m: string) => resolveModelSpec(m)?.id ?? m;
+  if (id(cfg.model) !== id(model)) {
+    throw new InputError({ file, field: 'model' }, `the config is for ${cfg.model}, but the model is ${model}; feature ids of another model's SAE mean nothing here`, 'E_STEERING_MISMATCH');
+  }
+  return { features: cfg.features, model: cfg.model, modelSha256: cfg.modelSha256, saeSha256: cfg.saeSha256, file };
 }
 
 /** One stderr line for an error, and its exit code. */

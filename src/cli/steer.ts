@@ -155,7 +155,10 @@ async function steerTo(ctx: CliContext, o: SteerCliOptions, save: OutputFile | u
       w(`\n${verdict}; no steering config saved\n`);
       return exit;
     }
-    const cfg = uniformConfig(o.model, sel.keys.map((k) => k.id), sel.winner.alpha, {
+    // the fingerprints let a later load refuse this config for other weights or another SAE
+    const cfg = uniformConfig(r.target.model, sel.keys.map((k) => k.id), sel.winner.alpha, {
+      modelSha256: r.target.modelSha256,
+      saeSha256: r.target.saeSha256,
       createdFrom: {
         eval: o.eval,
         ...(o.train ? { train: o.train } : {}),

@@ -4,7 +4,7 @@
  * back in input order.
  */
 import * as ort from 'onnxruntime-node';
-import { CancelledError } from '../core/errors';
+import { CancelledError, ModelError } from '../core/errors';
 import { ExecutionProvider, TextKind } from '../protocol/worker';
 import { CheckpointSpec, readCheckpointSpec } from './bert/config';
 import { OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHiddenStateName } from './bert/graph';
@@ -21,7 +21,21 @@ export interface EncoderOptions {
   documentPrefix?: string;
   /** keep the generated graph on disk and reuse it (verified by its sha256) */
   graphCache?: GraphCacheRef;
+  /** the model's name in error messages */
+  name?: string;
 }
+
+/**
+ * Texts that any working encoder tells apart: different words, lengths and
+ * scripts. A model that gives them all the same vector (max_seq_length 1,
+ * zeroed weights) would score every pair alike.
+ */
+export const PROBE_TEXTS = [
+  'How do vaccines train the immune system?',
+  'The recipe needs flour, water, salt and a sourdough starter.',
+  'SELECT name FROM users WHERE id = 42;',
+  'Volcanic eruptions',
+];
 
 export interface EncodeOptions {
   kind: TextKind;
@@ -63,12 +77,13 @@ export class Encoder {
     private readonly session: ort.InferenceSession,
     readonly provider: ExecutionProvider,
     private readonly prefixes: { query: string; document: string },
+    readonly name: string,
   ) {}
 
   static async load(dir: string, opts: EncoderOptions): Promise<Encoder> {
     const spec = readCheckpointSpec(dir);
     const tokenizer = new BertTokenizer(dir, spec.maxTokens);
-    const make = (session: ort.InferenceSession) => new Encoder(spec, tokenizer, session, opts.provider, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' });
+    const make = (session: ort.InferenceSession) => new Encoder(spec, tokenizer, session, opts.provider, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' }, opts.name ?? path.basename(dir));
     const cached = opts.graphCache && readCachedGraph(opts.graphCache, spec);
     if (cached) {
       const session = await createSession(cached.bytes, opts.provider, opts.threads);
@@ -155,6 +170,14 @@ export class Encoder {
       for (const t of Object.values(out)) t.dispose?.();
       opts.onBatch?.(start, n);
     }
+    const bad = firstNonFinite(embeddings);
+    if (bad >= 0) {
+      const i = Math.floor(bad / H);
+      throw new ModelError(
+        `model ${this.name} gave a non-finite embedding (${embeddings[bad]}) for text ${i + 1} of ${n} (${JSON.stringify(texts[i].slice(0, 60))}); its weights are broken: pull it again or fix the model folder`,
+        'E_NONFINITE',
+      );
+    }
     return {
       dim: H,
       embeddings,
@@ -162,6 +185,34 @@ export class Encoder {
       tokenCounts: toks.map((t) => t.ids.length),
       pooledHiddenStates: pooled,
     };
+  }
+
+  /**
+   * Refuses a model whose outputs cannot be trusted, before it answers
+   * anything: non-finite vectors (encode throws) or one vector for every probe
+   * text (a degenerate model: every score would be the same).
+   */
+  async selfCheck(): Promise<void> {
+    let r: Encoded;
+    try {
+      r = await this.encode(PROBE_TEXTS, { kind: 'document' });
+    } catch (e) {
+      if (e instanceof ModelError && e.code === 'E_NONFINITE') {
+        throw new ModelError(`model ${this.name} gives non-finite embeddings (NaN or infinity) on plain probe texts, so no score from it can be trusted; its weights are broken: pull it again or fix the model folder`, 'E_NONFINITE');
+      }
+      throw e;
+    }
+    const H = r.dim;
+    let spread = 0;
+    for (let i = 1; i < PROBE_TEXTS.length; i++) {
+      for (let j = 0; j < H; j++) spread = Math.max(spread, Math.abs(r.embeddings[i * H + j] - r.embeddings[j]));
+    }
+    if (spread <= 1e-6) {
+      throw new ModelError(
+        `model ${this.name} is degenerate: it gives the same embedding to ${PROBE_TEXTS.length} different probe texts (max_seq_length ${this.spec.maxTokens}), so every score would be the same; check its sentence_bert_config.json and weights`,
+        'E_DEGENERATE',
+      );
+    }
   }
 
   /** Token-level hidden states of one text, for per-layer tools. */
@@ -180,4 +231,13 @@ export class Encoder {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** Index of the first NaN or ±Infinity in `a`, or -1. */
+export function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) {
+    // x - x is NaN for NaN and ±Infinity, 0 otherwise: one test per value
+    if (a[i] - a[i] !== 0) return i;
+  }
+  return -1;
 }

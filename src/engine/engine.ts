@@ -4,7 +4,8 @@
  * protocol methods.
  */
 import * as ort from 'onnxruntime-node';
-import { ModelError } from '../core/errors';
+import { InputError, ModelError } from '../core/errors';
+import { steeringMismatch } from '../core/explain/steering';
 import { cosine } from '../core/math';
 import {
   DeviceSetting,
@@ -34,6 +35,7 @@ import {
   PullParams,
   ScoreParams,
   ScoreResult,
+  SteeringTargetInfo,
   PROTOCOL_VERSION,
 } from '../protocol/worker';
 import { createSession, Encoder } from './encoder';
@@ -126,7 +128,18 @@ export class Engine {
           queryPrefix: spec?.queryPrefix ?? '',
           documentPrefix: spec?.documentPrefix ?? '',
           graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256 } : undefined,
+          name: id,
         });
+        // a model that gives non-finite or identical vectors is refused here, before any result
+        const checked = async (encoder: Encoder): Promise<Encoder> => {
+          try {
+            await encoder.selfCheck();
+            return encoder;
+          } catch (e) {
+            await encoder.release();
+            throw e;
+          }
+        };
         const pulledP = ensureModel({ model: ref.model, source: ref.source, cacheDir: ref.cacheDir, onProgress: ctx.progress, signal: ctx.signal });
         pulledP.catch(() => undefined); // awaited below; no unhandled rejection while the graph builds
         let early: Encoder | undefined;
@@ -142,12 +155,13 @@ export class Engine {
           throw e;
         }
         if (early && !pulled.fetched && pulled.dir === peeked?.dir) {
+          await checked(early);
           void early.saveGraph(); // verified now: its graph may be reused
           return { encoder: early, pulled };
         }
         await early?.release();
         ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
-        const encoder = await Encoder.load(pulled.dir, opts(pulled.files['model.safetensors']?.sha256));
+        const encoder = await checked(await Encoder.load(pulled.dir, opts(pulled.files['model.safetensors']?.sha256)));
         void encoder.saveGraph();
         return { encoder, pulled };
       })();
@@ -199,6 +213,9 @@ export class Engine {
     const H = q.dim;
     // cosine, so models without a Normalize module score on the same scale
     const scores = p.pairs.map((_, i) => cosine(q.embeddings.subarray(i * H, (i + 1) * H), d.embeddings.subarray(i * H, (i + 1) * H)));
+    const bad = scores.findIndex((x) => !Number.isFinite(x));
+    // a zero vector has no cosine: never a null score with exit 0
+    if (bad >= 0) throw new ModelError(`model ${encoder.name} gave a non-finite score (${scores[bad]}) for pair ${bad + 1} of ${scores.length} (a zero-length embedding); its weights are broken`, 'E_NONFINITE');
     return { scores, queryTruncated: q.truncated, docTruncated: d.truncated };
   }
 
@@ -232,7 +249,13 @@ export class Engine {
   }
 
   async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[] }> {
-    const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const { encoder, explainer, target } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const st = p.options?.steering;
+    if (st) {
+      // a config for another model or SAE, or with ids the SAE lacks, would steer nothing (or the wrong features) in silence
+      const bad = steeringMismatch({ model: st.model !== undefined ? (resolveModelSpec(st.model)?.id ?? st.model) : target.model, features: st.features, modelSha256: st.modelSha256, saeSha256: st.saeSha256 }, target);
+      if (bad) throw new InputError({ file: st.file ?? 'steering config', field: bad.field }, bad.message, 'E_STEERING_MISMATCH');
+    }
     const opts = { batchSize: p.batchSize, signal: ctx.signal };
     const q = await this.embeddings.encode(encoder, p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
     const d = await this.embeddings.encode(encoder, p.pairs.map((x) => x.doc), { ...opts, kind: 'document' });
@@ -250,11 +273,11 @@ export class Engine {
   }
 
   async steer(p: SteerParams, ctx: CallContext): Promise<SteerResult> {
-    const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const { encoder, explainer, target } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const train = p.train ?? p.eval;
     const all = [...train, ...p.eval];
     const { enc } = await this.encodeSet(encoder, explainer, all, p.batchSize, ctx);
-    return steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, seed: p.seed, trainedOn: p.train ? 'train' : 'eval (in-sample)' });
+    return { ...steerEval(explainer, train, p.eval, enc, { keyFeatures: p.keyFeatures, alphas: p.alphas, features: p.features, seed: p.seed, trainedOn: p.train ? 'train' : 'eval (in-sample)' }), target };
   }
 
   /** `eval --score internalized`: z_d + Σ_t R_t(z_d) with the bundle's internalizers (as REPORT.md's s′ figures: train/evaluate internalisedDocs). */
@@ -268,7 +291,7 @@ export class Engine {
     return { dim, views: [...views], embeddings: out.data };
   }
 
-  private async explainerForRef(ref: ModelRef, bundleDir: string | undefined, ctx: CallContext): Promise<{ encoder: Encoder; explainer: Explainer }> {
+  private async explainerForRef(ref: ModelRef, bundleDir: string | undefined, ctx: CallContext): Promise<{ encoder: Encoder; explainer: Explainer; target: SteeringTargetInfo }> {
     const model = resolveModelSpec(ref.model)?.id ?? ref.model;
     const dir = bundleDir ?? defaultBundleDir(model);
     if (!dir) throw new ModelError(`no explanation bundle for ${model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
@@ -279,17 +302,18 @@ export class Engine {
     const { encoder, pulled } = await encP;
     const { explainer, manifest } = await explP;
     checkBundleBase(dir, manifest, pulled.files['model.safetensors']?.sha256 ?? '');
-    return { encoder, explainer };
+    const target = { model, modelSha256: pulled.files['model.safetensors']?.sha256 ?? '', saeSha256: manifest.sae.sha256, dictSize: manifest.sae.dictSize };
+    return { encoder, explainer, target };
   }
 
   async rerankSet(p: RerankSetParams, ctx: CallContext): Promise<RerankSetResult> {
-    const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const { encoder, explainer, target } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const { enc, encoded } = await this.encodeSet(encoder, explainer, p.pairs, p.batchSize, ctx);
     const set = new RerankSet(explainer, p.pairs, enc);
     this.rerankState = { id: ++this.rerankIds, set };
     const suggested = set.suggested();
     set.warmUp(suggested.map((f) => f.id));
-    return { setId: this.rerankState.id, suggested, encoded };
+    return { setId: this.rerankState.id, suggested, encoded, target };
   }
 
   /** Embeddings and SAE codes of a pair set's distinct texts, through the embedding cache. */

@@ -186,7 +186,7 @@ export function steerEval(
   evalPairs: ExplainPair[],
   enc: { q: EncodedTexts; d: EncodedTexts },
   o: { keyFeatures?: number; alphas: number[]; features?: number[]; seed?: number; trainedOn: SteerResult['trainedOn'] },
-): SteerResult {
+): Omit<SteerResult, 'target'> {
   const sae = explainer.sae;
   const selection = o.features ? undefined : selectSteering(sae, train, enc, o.alphas, { seed: o.seed });
   const acc = new RusAccumulator(sae.dictSize);

@@ -12,9 +12,10 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient, EngineError } from '../client/engineClient';
 import { caseKey, LatestRunner, parsePairLine, splitCaseKey, stepThrough, SUPERSEDED } from '../core/cases';
-import { parseSteeringConfig, serializeSteeringConfig, SteeringConfig } from '../core/explain/steering';
+import { parseSteeringConfig, serializeSteeringConfig, SteeringConfig, steeringMismatch } from '../core/explain/steering';
+import { resolveModelSpec } from '../engine/models/registry';
 import type { PanelCandidate, PanelCase, PanelSlider, PanelSteeringBasis, RerankUpdate, SteeringUpdate } from '../protocol/webview';
-import type { ExplainPair, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
+import type { ExplainPair, ModelRef, PairExplanation, ResponseMeta, SteeringTargetInfo } from '../protocol/worker';
 import { CaseStore, CasesTree, TreeSnapshotNode } from './cases';
 import { JSONL_SELECTOR, PairCodeLenses } from './codelens';
 import { EvalDiagnostics } from './diagnostics';
@@ -352,6 +353,13 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       void vscode.window.showErrorMessage(`Xetrieval: ${message}`);
       return { status: 'error', message, code: 'E_MODEL_MISMATCH' };
     }
+    // other weights, another SAE or an id the SAE lacks: known once a set is loaded (the CLI checks the same in the worker)
+    const bad = steering.target && steeringMismatch({ ...cfg, model: resolveModelSpec(cfg.model)?.id ?? cfg.model }, steering.target);
+    if (bad && bad.field !== 'model') {
+      const message = `${uri.fsPath}: field "${bad.field}": ${bad.message}`;
+      void vscode.window.showErrorMessage(`Xetrieval: ${message}`);
+      return { status: 'error', message, code: 'E_STEERING_MISMATCH' };
+    }
     steering.load(cfg);
     return applySteering(`Loaded ${cfg.features.length} feature(s) from ${vscode.workspace.asRelativePath(uri)}`, push, uri.fsPath);
   };
@@ -507,6 +515,8 @@ class Steering {
   private pairs: SteerPair[] = [];
   private setId: number | undefined;
   private setPid: number | undefined;
+  /** the model and SAE of the worker's set (fingerprints for a saved config, checks for a loaded one) */
+  target: SteeringTargetInfo | undefined;
   private preparing: Promise<void> | undefined;
   private readonly alphas = new Map<number, number>();
   private readonly labels = new Map<number, string>();
@@ -557,6 +567,7 @@ class Steering {
     );
     this.setId = result.setId;
     this.setPid = meta.workerPid;
+    this.target = result.target;
     this.suggested = new Set(result.suggested.map((s) => s.id));
     for (const s of result.suggested) {
       this.labels.set(s.id, s.label);
@@ -636,7 +647,9 @@ class Steering {
     const createdFrom: Record<string, string | number> = { tool: 'xetrieval-vscode' };
     if (this.store.source) createdFrom.evalFile = path.basename(this.store.source.uri.fsPath);
     if (this.store.source?.split) createdFrom.split = this.store.source.split;
-    return { model: this.ref().model, features, apply: 'both', createdFrom };
+    // with the fingerprints, a load elsewhere refuses this config for other weights or another SAE
+    const t = this.target && this.target.model === (resolveModelSpec(this.ref().model)?.id ?? this.ref().model) ? this.target : undefined;
+    return { model: this.ref().model, features, apply: 'both', ...(t ? { modelSha256: t.modelSha256, saeSha256: t.saeSha256 } : {}), createdFrom };
   }
 
   sliders(): PanelSlider[] {

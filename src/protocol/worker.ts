@@ -148,6 +148,20 @@ export interface ExplainOptions {
 
 export interface SteeringSpec {
   features: { id: number; alpha: number }[];
+  /** what the config says it was made for; checked against the loaded model and SAE */
+  model?: string;
+  modelSha256?: string;
+  saeSha256?: string;
+  /** the config file, for messages */
+  file?: string;
+}
+
+/** The loaded model and SAE a steering config must match (fingerprints: sha256 of the files). */
+export interface SteeringTargetInfo {
+  model: string;
+  modelSha256: string;
+  saeSha256: string;
+  dictSize: number;
 }
 
 export interface FeatureExample {
@@ -347,6 +361,8 @@ export interface SteerSelection {
 }
 
 export interface SteerResult {
+  /** the model and SAE the keys belong to, for a saved config */
+  target: SteeringTargetInfo;
   keys: SteerKey[];
   /** the key-set size asked for (--key-features, or the chosen m) */
   keysRequested: number;
@@ -396,6 +412,8 @@ export interface RerankSetResult {
   suggested: { id: number; rus: number; label: string }[];
   /** distinct texts of the set the encoder ran on, and those the worker had already encoded (e.g. while explaining the file) */
   encoded: { texts: number; fromCache: number };
+  /** the model and SAE the set's feature ids belong to: a saved config records them, a loaded one must match */
+  target: SteeringTargetInfo;
 }
 
 export interface RerankParams {

@@ -8,6 +8,10 @@ import * as path from 'path';
 export interface TinyOptions {
   /** tensor name whose first dim gets +1 */
   wrongShape?: string;
+  /** tensor name whose values are all NaN (broken weights) */
+  nan?: string;
+  /** writes a sentence_bert_config.json with this max_seq_length */
+  maxSeqLength?: number;
 }
 
 export function writeSafetensors(file: string, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
@@ -33,6 +37,7 @@ export function writeTinyBert(dir: string, tokenizerDir: string, opts: TinyOptio
     JSON.stringify({ model_type: 'bert', vocab_size: V, hidden_size: H, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: I, max_position_embeddings: 64, type_vocab_size: 2, hidden_act: 'gelu', layer_norm_eps: 1e-12 }),
   );
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(tokenizerDir, f), path.join(dir, f));
+  if (opts.maxSeqLength !== undefined) fs.writeFileSync(path.join(dir, 'sentence_bert_config.json'), JSON.stringify({ max_seq_length: opts.maxSeqLength, do_lower_case: false }));
   let seed = 7;
   const rnd = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.2);
   const shapes: Record<string, number[]> = {
@@ -63,6 +68,7 @@ export function writeTinyBert(dir: string, tokenizerDir: string, opts: TinyOptio
   for (const [name, shape] of Object.entries(shapes)) {
     const s = name === opts.wrongShape ? [shape[0] + 1, ...shape.slice(1)] : shape;
     tensors[name] = { shape: s, data: rnd(s.reduce((a, d) => a * d, 1)) };
+    if (name === opts.nan) tensors[name].data.fill(NaN);
   }
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
 }

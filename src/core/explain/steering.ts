@@ -210,11 +210,15 @@ export interface SteeringConfig {
   apply?: SteeringSide;
   /** Identifies the SAE checkpoint: feature ids mean nothing in another SAE. */
   sae?: string;
+  /** sha256 of the encoder weights the config was made with (model.safetensors) */
+  modelSha256?: string;
+  /** sha256 of the SAE file the feature ids belong to */
+  saeSha256?: string;
   /** Free-form provenance (data set, split, m, date, …): string, number or boolean values. */
   createdFrom?: Record<string, string | number | boolean>;
 }
 
-const CONFIG_FIELDS = ['model', 'features', 'apply', 'sae', 'createdFrom'];
+const CONFIG_FIELDS = ['model', 'features', 'apply', 'sae', 'modelSha256', 'saeSha256', 'createdFrom'];
 const SIDES: SteeringSide[] = ['both', 'query', 'document'];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -265,6 +269,11 @@ export function parseSteeringConfig(input: string | unknown, file = 'steering co
     if (typeof v.sae !== 'string') fail('sae', 'must be a string');
     cfg.sae = v.sae as string;
   }
+  for (const k of ['modelSha256', 'saeSha256'] as const) {
+    if (v[k] === undefined) continue;
+    if (typeof v[k] !== 'string' || !/^[0-9a-f]{64}$/.test(v[k] as string)) fail(k, 'must be a sha256 (64 lowercase hex digits)');
+    cfg[k] = v[k] as string;
+  }
   if (v.createdFrom !== undefined) {
     if (!isObject(v.createdFrom)) fail('createdFrom', 'must be an object');
     const c: Record<string, string | number | boolean> = {};
@@ -283,6 +292,8 @@ export function serializeSteeringConfig(cfg: SteeringConfig, opts: { dictSize?: 
   // Key order is the order a reader wants: what it applies to, then the features.
   const out: Record<string, unknown> = { model: checked.model };
   if (checked.sae !== undefined) out.sae = checked.sae;
+  if (checked.modelSha256 !== undefined) out.modelSha256 = checked.modelSha256;
+  if (checked.saeSha256 !== undefined) out.saeSha256 = checked.saeSha256;
   if (checked.apply !== undefined) out.apply = checked.apply;
   out.features = checked.features.slice().sort((a, b) => a.id - b.id);
   if (checked.createdFrom !== undefined) out.createdFrom = checked.createdFrom;
@@ -292,6 +303,33 @@ export function serializeSteeringConfig(cfg: SteeringConfig, opts: { dictSize?: 
 /** A config that multiplies every feature in `ids` by the same α. */
 export function uniformConfig(model: string, ids: Iterable<number>, alpha: number, extra: Omit<SteeringConfig, 'model' | 'features'> = {}): SteeringConfig {
   return { model, features: [...new Set(ids)].sort((a, b) => a - b).map((id) => ({ id, alpha })), ...extra };
+}
+
+/** What a loaded model and SAE are: a steering config must have been made for exactly these. */
+export interface SteeringTarget {
+  model: string;
+  modelSha256: string;
+  saeSha256: string;
+  dictSize: number;
+}
+
+/**
+ * Why `cfg` cannot steer `target`, or undefined when it can: another model,
+ * other weights or another SAE (by fingerprint, when the config records
+ * them), or a feature id the SAE does not have. Such a config would
+ * otherwise change nothing, or the wrong features, without a word.
+ */
+export function steeringMismatch(cfg: Pick<SteeringConfig, 'model' | 'features' | 'modelSha256' | 'saeSha256'>, target: SteeringTarget): { field: string; message: string } | undefined {
+  if (cfg.model !== target.model) return { field: 'model', message: `the config is for ${cfg.model}, but the model is ${target.model}; feature ids of another model's SAE mean nothing here` };
+  if (cfg.modelSha256 !== undefined && cfg.modelSha256 !== target.modelSha256) {
+    return { field: 'modelSha256', message: `the config was made with other weights of ${cfg.model} (sha256 ${cfg.modelSha256.slice(0, 12)}…, loaded ${target.modelSha256.slice(0, 12)}…)` };
+  }
+  if (cfg.saeSha256 !== undefined && cfg.saeSha256 !== target.saeSha256) {
+    return { field: 'saeSha256', message: `the config was made with another SAE (sha256 ${cfg.saeSha256.slice(0, 12)}…, loaded ${target.saeSha256.slice(0, 12)}…); its feature ids name other features` };
+  }
+  const i = cfg.features.findIndex((f) => f.id >= target.dictSize);
+  if (i >= 0) return { field: `features[${i}].id`, message: `feature ${cfg.features[i].id} does not exist: the SAE has ${target.dictSize} features (0 to ${target.dictSize - 1})` };
+  return undefined;
 }
 
 export function alphaMap(cfg: SteeringConfig): Map<number, number> {
