@@ -8,8 +8,10 @@
  * tests and other callers can check what happened without reading the UI.
  * Inference only ever runs in the worker.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { clashingInput, tempPathFor } from '../core/output';
 import { EngineClient, EngineError } from '../client/engineClient';
 import { caseKey, LatestRunner, parsePairLine, splitCaseKey, stepThrough, SUPERSEDED } from '../core/cases';
 import { parseSteeringConfig, serializeSteeringConfig, SteeringConfig, steeringMismatch } from '../core/explain/steering';
@@ -323,10 +325,30 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       uri = await vscode.window.showSaveDialog({ title: 'Save Steering Config', defaultUri: base, filters: { 'Steering config': ['json'] } });
       if (!uri) return { status: 'cancelled' };
     }
+    // the loaded eval file is an input: saving over it (or a link to it) would lose the pairs, as `steer --save` refuses
+    if (uri.scheme === 'file' && store.source?.uri.scheme === 'file') {
+      const stat = (f: string) => fs.promises.stat(f).then((st) => ({ dev: st.dev, ino: st.ino }), () => undefined);
+      const clash = clashingInput({ file: uri.fsPath, id: await stat(uri.fsPath) }, [{ file: store.source.uri.fsPath, id: await stat(store.source.uri.fsPath) }]);
+      if (clash) {
+        const message = `${uri.fsPath} is the same file as the loaded eval file ${clash.file}; choose another file for the steering config.`;
+        void vscode.window.showErrorMessage(`Xetrieval: ${message}`);
+        return { status: 'error', message, code: 'E_SAME_FILE' };
+      }
+    }
     try {
-      await vscode.workspace.fs.writeFile(uri, Buffer.from(serializeSteeringConfig(cfg), 'utf8'));
+      const bytes = Buffer.from(serializeSteeringConfig(cfg), 'utf8');
+      if (uri.scheme === 'file') {
+        // beside the target, then renamed: a failed write never leaves half a config
+        const tmp = vscode.Uri.file(tempPathFor(uri.fsPath, process.pid, Date.now()));
+        try {
+          await vscode.workspace.fs.writeFile(tmp, bytes);
+          await vscode.workspace.fs.rename(tmp, uri, { overwrite: true });
+        } finally {
+          await fs.promises.rm(tmp.fsPath, { force: true });
+        }
+      } else await vscode.workspace.fs.writeFile(uri, bytes);
     } catch (e) {
-      return reportError('Saving the steering config', e);
+      return reportError(`Saving the steering config to ${uri.fsPath}`, e);
     }
     const message = `Saved ${cfg.features.length} steered feature(s) to ${vscode.workspace.asRelativePath(uri)}`;
     return { status: 'ok', message, file: uri.fsPath, sliders: steering.sliders() };

@@ -306,8 +306,30 @@ describe('editor flows', () => {
       const out = path.join(tmp, 'saved.json');
       const saved = await run<SteeringResult>('xetrieval.saveSteering', vscode.Uri.file(out));
       assert.strictEqual(saved.status, 'ok', saved.message);
-      const written = JSON.parse(fs.readFileSync(out, 'utf8')) as { model: string; features: { id: number; alpha: number }[] };
+      const written = JSON.parse(fs.readFileSync(out, 'utf8')) as { model: string; modelSha256?: string; saeSha256?: string; features: { id: number; alpha: number }[] };
       assert.strictEqual(written.model, MODEL);
+      // the fingerprints of the weights and the SAE the ids belong to
+      assert.match(written.modelSha256 ?? '', /^[0-9a-f]{64}$/);
+      assert.match(written.saeSha256 ?? '', /^[0-9a-f]{64}$/);
+      assert.deepStrictEqual(fs.readdirSync(tmp).filter((n) => n.endsWith('.partial')), [], 'no temporary file left');
+      // saving over the loaded eval file is refused, and the file is left as it was
+      const pairsBefore = fs.readFileSync(pairsFile, 'utf8');
+      const over = await run<SteeringResult>('xetrieval.saveSteering', vscode.Uri.file(pairsFile));
+      assert.strictEqual(over.status, 'error');
+      assert.strictEqual(over.code, 'E_SAME_FILE');
+      assert.strictEqual(fs.readFileSync(pairsFile, 'utf8'), pairsBefore);
+      // a config for another SAE, or with a feature the SAE lacks, is refused on load
+      for (const [name, cfg, field] of [
+        ['other-sae.json', { ...written, saeSha256: 'a'.repeat(64) }, 'saeSha256'],
+        ['unknown.json', { model: MODEL, features: [{ id: 999999, alpha: 2 }] }, 'features[0].id'],
+      ] as const) {
+        const f = path.join(tmp, name);
+        fs.writeFileSync(f, JSON.stringify(cfg));
+        const bad = await run<SteeringResult>('xetrieval.loadSteering', vscode.Uri.file(f));
+        assert.strictEqual(bad.status, 'error', name);
+        assert.strictEqual(bad.code, 'E_STEERING_MISMATCH', name);
+        assert.ok(bad.message?.includes(`field "${field}"`), bad.message);
+      }
       assert.deepStrictEqual(
         written.features,
         [...ids].sort((a, b) => a - b).map((id) => ({ id, alpha: 0 })),
