@@ -3,12 +3,14 @@
  * `xetrieval views generate` (view texts from an LLM endpoint, for users who
  * have one).
  */
+import * as fs from 'fs';
 import * as path from 'path';
+import { clashingInput } from '../core/output';
 import { generateViews } from '../train/llmViews';
 import { buildBroadCorpus } from '../train/broadCorpus';
 import { ViewName } from '../train/views';
 import type { LabellerEndpoint } from '../protocol/worker';
-import { CliContext } from './context';
+import { CliContext, UsageError } from './context';
 import { withSession } from './session';
 
 export interface TrainBundleCliOptions {
@@ -83,6 +85,10 @@ export interface ViewsGenerateCliOptions {
 }
 
 export async function runViewsGenerate(ctx: CliContext, o: ViewsGenerateCliOptions): Promise<number> {
+  // the output is appended to, so it cannot go through a temporary file; it still must not be the input
+  const stat = (f: string) => fs.promises.stat(f).then((st) => ({ dev: st.dev, ino: st.ino }), () => undefined);
+  const clash = clashingInput({ file: o.output, id: await stat(o.output) }, [{ file: o.input, id: await stat(o.input) }]);
+  if (clash) throw new UsageError(`--output ${o.output} is the same file as the input ${clash.file}; choose another output file`);
   const r = await generateViews({
     input: o.input,
     output: o.output,

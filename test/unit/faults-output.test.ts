@@ -128,6 +128,16 @@ describe('faults: outputs, options and inputs (no model)', function () {
       assert.deepStrictEqual([await fsp.readFile(corpus, 'utf8'), await fsp.readFile(qrels, 'utf8')], before);
     });
 
+    it('views generate -o a hard link to its input (exit 2, corpus untouched)', async () => {
+      const corpus = await file('views/corpus.jsonl', '{"_id":"d1","title":"","text":"x"}\n');
+      const alias = path.join(dir, 'views', 'views.jsonl');
+      await fsp.link(corpus, alias);
+      const r = await cli(cache, ['views', 'generate', '-i', corpus, '-o', alias, '--endpoint', 'http://127.0.0.1:9/v1', '--llm-model', 'm']);
+      assert.strictEqual(r.code, 2, r.stderr);
+      assert.match(r.stderr, /is the same file as the input/);
+      assert.strictEqual(await fsp.readFile(corpus, 'utf8'), '{"_id":"d1","title":"","text":"x"}\n');
+    });
+
     it('steer --eval s.jsonl --save s.jsonl (exit 2, pairs untouched)', async () => {
       const pairs = await file('steer/s.jsonl', TWO_PAIRS);
       const r = await cli(cache, ['steer', '--eval', pairs, '--save', pairs]);
@@ -159,13 +169,19 @@ describe('faults: outputs, options and inputs (no model)', function () {
       if (!tryMount(ro, 'ro,size=64k')) this.skip();
       mounts.push(ro);
       const input = await file('rw/in.jsonl', TWO_PAIRS);
+      await file('rw/beir/corpus.jsonl', '{"_id":"d1","title":"","text":"x"}\n');
+      await file('rw/beir/queries.jsonl', '{"_id":"q1","text":"y"}\n');
+      await file('rw/beir/qrels/test.tsv', 'q1\td1\t1\n');
       for (const argv of [
         ['score', '-i', input, '-o', path.join(ro, 'scores.jsonl')],
         ['steer', '--eval', input, '--save', path.join(ro, 'steer.json')],
+        ['eval', path.join(dir, 'rw', 'beir'), '-o', path.join(ro, 'metrics.json')],
+        ['eval', path.join(dir, 'rw', 'beir'), '--run', path.join(ro, 'run.trec')],
       ]) {
         const r = await cli(cache, argv);
         assert.strictEqual(r.code, 1, r.stderr);
-        assert.match(r.stderr, /^xetrieval: .*ro\/(scores\.jsonl|steer\.json): cannot write in folder .*ro: read-only file system \(EROFS\)\n$/);
+        // the model cache is empty: had the work started, the error would be about the model
+        assert.match(r.stderr, /^xetrieval: .*ro\/(scores\.jsonl|steer\.json|metrics\.json|run\.trec): cannot write in folder .*ro: read-only file system \(EROFS\)\n$/, argv.join(' '));
       }
     });
   });
