@@ -24,6 +24,7 @@ import { parseSteeringConfig, serializeSteeringConfig, steeringMismatch } from '
 import { ExactNumber, firstInvalidUtf8, parseJson, readJsonl, readLines, requireId, requireNumber } from '../../src/core/jsonl';
 import { clashingInput, linesBlock, tempPathFor } from '../../src/core/output';
 import { parsePair } from '../../src/core/pairs';
+import { firstNonFinite } from '../../src/engine/encoder';
 
 interface Ran {
   code: number;
@@ -379,6 +380,12 @@ describe('faults: outputs, options and inputs (no model)', function () {
       assert.match(r.stderr, /p\.jsonl:2: field "doc": must not be empty \(line skipped\)/);
       assert.match(r.stderr, /0 scored, 2 errors/);
     });
+  });
+
+  it('the encoder scan finds NaN and ±Infinity, and nothing in finite vectors', () => {
+    assert.strictEqual(firstNonFinite(Float32Array.from([0.5, -1, 3e38])), -1);
+    assert.strictEqual(firstNonFinite(Float32Array.from([0.5, NaN, 1])), 1);
+    assert.strictEqual(firstNonFinite(Float32Array.from([0, 0, -Infinity])), 2);
   });
 
   describe('steering configs: fingerprints and feature ids', () => {
