@@ -29,11 +29,7 @@ const DEFAULT_METRICS = 'ndcg@10,recall@100,mrr@10';
 
 const parseBatchSize = wholeNumber(1, 4096);
 
-function parseTokenUnits(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1 || n > 512) throw new InvalidArgumentError('expected a whole number from 1 to 512');
-  return n;
-}
+const parseTokenUnits = wholeNumber(1, 512);
 
 function parseMetrics(v: string): MetricSpec[] {
   try {
