@@ -86,7 +86,7 @@ export async function runEval(ctx: CliContext, opts: EvalOptions): Promise<numbe
     if (opts.output !== undefined) outputs.push(await OutputFile.open(opts.output, { flag: '--output', inputs, stdout: ctx.io.stdout }));
     if (opts.run !== undefined) outputs.push(await OutputFile.open(opts.run, { flag: '--run', inputs: [...inputs, ...(opts.output && opts.output !== '-' ? [opts.output] : [])], stdout: ctx.io.stdout }));
   } catch (e) {
-    for (const o of outputs) await o.finish().catch(() => undefined);
+    for (const o of outputs) await o.discard(); // nothing ran: an older file stays
     throw e;
   }
   let ok = false;

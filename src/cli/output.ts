@@ -173,6 +173,16 @@ export class OutputFile {
     return { records: 0, removedStale };
   }
 
+  /** Drops the temporary file and leaves the target as it was: for a run that never started (another output was refused). */
+  async discard(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    if (!this.fh) return;
+    await this.fh.close().catch(() => undefined);
+    this.fh = null;
+    await fsp.rm(this.tmp!, { force: true });
+  }
+
   /** The line to show when finish() removed an older file. */
   staleNote(f: Finished): string | undefined {
     return f.removedStale ? `${this.file}: removed the older file there: this run wrote no results to it` : undefined;

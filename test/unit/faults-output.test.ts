@@ -221,6 +221,18 @@ describe('faults: outputs, options and inputs (no model)', function () {
       assert.deepStrictEqual(await leftovers(path.dirname(target)), []);
     });
 
+    it('eval: when --run is refused, an older -o file is left as it was (the run never started)', async () => {
+      await file('keep2/beir/corpus.jsonl', '{"_id":"d1","title":"","text":"x"}\n');
+      await file('keep2/beir/queries.jsonl', '{"_id":"q1","text":"y"}\n');
+      await file('keep2/beir/qrels/test.tsv', 'q1\td1\t1\n');
+      const metrics = await file('keep2/metrics.json', '{"older":true}\n');
+      const r = await cli(cache, ['eval', path.join(dir, 'keep2', 'beir'), '-o', metrics, '--run', path.join(dir, 'keep2', 'nowhere', 'run.trec')]);
+      assert.strictEqual(r.code, 1, r.stderr);
+      assert.match(r.stderr, /run\.trec: folder .*nowhere does not exist/);
+      assert.strictEqual(await fsp.readFile(metrics, 'utf8'), '{"older":true}\n');
+      assert.deepStrictEqual(await leftovers(path.join(dir, 'keep2')), []);
+    });
+
     it('a missing input is named before the output is touched', async () => {
       const target = await file('keep/out.jsonl', 'kept\n');
       const r = await cli(cache, ['score', '-i', path.join(dir, 'keep', 'typo.jsonl'), '-o', target]);
