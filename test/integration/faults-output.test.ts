@@ -157,7 +157,7 @@ describe('faults through the CLI with the real model', function () {
     assert.deepStrictEqual((await fsp.readdir(small)).filter((n) => n.endsWith('.partial')), [], 'no temporary file left');
   });
 
-  it('steer: a skipped line makes the exit code 1, as README says, and the curve is still printed', async () => {
+  it('steer: a skipped line makes the exit code 1, as README says, the curve is still printed, and an older --save file that this run did not write is removed', async () => {
     const lines = [
       pair('q1', 'd1', 'How do I bake sourdough bread?', 'Feed the starter, mix flour and water, proof overnight and bake in a hot oven.', 1),
       pair('q1', 'd2', 'How do I bake sourdough bread?', 'Volcanoes erupt when magma pressure builds up.', 0),
@@ -167,10 +167,16 @@ describe('faults through the CLI with the real model', function () {
     ];
     const input = path.join(dir, 'steer.jsonl');
     await fsp.writeFile(input, lines.join('\n') + '\n');
-    const r = await xetrieval(['steer', '--eval', input, '--key-features', '8']);
+    // an older config where --save points: this run saves none (too few queries to validate), so it must not stay
+    const save = path.join(dir, 'steer-old.json');
+    await fsp.writeFile(save, JSON.stringify({ model: MODEL, features: [{ id: 1, alpha: 0 }] }));
+    const r = await xetrieval(['steer', '--eval', input, '--key-features', '8', '--save', save]);
     assert.strictEqual(r.code, 1, r.stderr);
     assert.match(r.stderr, /steer\.jsonl:5: field "label": missing: steering needs labelled pairs \(line skipped\)/);
     assert.match(r.stdout, /alpha\s+key:NDCG@10/);
+    assert.match(r.stdout, /no steering config saved/);
+    assert.match(r.stderr, /steer-old\.json: removed the older file there: this run wrote no results to it/);
+    assert.strictEqual(fs.existsSync(save), false);
   });
 
   it('explain --steering: a feature the SAE lacks (999999) or another SAE fingerprint is refused naming file and field', async () => {
