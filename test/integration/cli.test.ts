@@ -4,38 +4,19 @@
  * or the model is not cached ($XETRIEVAL_CACHE_DIR, else the default folder).
  */
 import * as assert from 'assert';
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { defaultCacheDir, entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
+import { runCli } from './helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(ROOT, 'bin', 'xetrieval.js');
 const MODEL = 'all-MiniLM-L6-v2';
 const SHARED = [path.resolve(ROOT, '../shared'), path.join(ROOT, 'shared')].find((d) => fs.existsSync(d)) ?? path.resolve(ROOT, '../shared');
 const PAIRS = path.join(SHARED, 'data/scifact/sample_pairs.jsonl');
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function xetrieval(args: string[], stdin?: string): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    // CPU keeps the test independent of the machine; the cache comes from the environment.
-    const child = spawn(process.execPath, [BIN, '--device', 'cpu', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const xetrieval = runCli;
 
 const readJsonLines = async (f: string) =>
   (await fsp.readFile(f, 'utf8'))

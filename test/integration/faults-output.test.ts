@@ -7,35 +7,17 @@
  * fast. Skips when the bundles are not built or the model is not cached.
  */
 import * as assert from 'assert';
-import { execFileSync, spawn } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { defaultCacheDir, entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
-import { minilm, REPO_ROOT, tmpDir } from './helpers';
+import { minilm, REPO_ROOT, runCli, tmpDir } from './helpers';
 import { writeTinyBert } from './tinyBert';
 
-const BIN = path.join(REPO_ROOT, 'bin', 'xetrieval.js');
 const MODEL = 'all-MiniLM-L6-v2';
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function xetrieval(args: string[], stdin?: Buffer | string): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--device', 'cpu', ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const xetrieval = runCli;
 
 const pair = (qid: string, did: string, query: string, doc: string, label?: number) => JSON.stringify({ query_id: qid, doc_id: did, query, doc, ...(label !== undefined ? { label } : {}) });
 

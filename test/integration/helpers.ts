@@ -56,7 +56,7 @@ export interface CliRun {
 }
 
 /** The built CLI (`bin/xetrieval.js`) on the CPU, with the cache from the environment. */
-export function runCli(args: string[], stdin?: string): Promise<CliRun> {
+export function runCli(args: string[], stdin?: string | Buffer): Promise<CliRun> {
   const { spawn } = require('child_process') as typeof import('child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'xetrieval.js'), '--device', 'cpu', ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });

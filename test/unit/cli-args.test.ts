@@ -7,28 +7,10 @@ import { promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
-import { runCli } from '../../src/cli/program';
+import { cliInProcess } from './helpers/cli';
 import { Progress } from '../../src/cli/progress';
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(argv: string[], stdinText?: string): Promise<Ran> {
-  const stdin = new PassThrough();
-  if (stdinText !== undefined) stdin.end(stdinText);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runCli(argv, { stdin, stdout, stderr });
-  await new Promise((r) => setImmediate(r));
-  return { code, stdout: out, stderr: err };
-}
+const cli = (argv: string[], stdinText?: string) => cliInProcess(argv, stdinText);
 
 describe('cli (no model)', () => {
   let dir: string;

@@ -17,7 +17,6 @@ import { PassThrough } from 'stream';
 import { UsageError } from '../../src/cli/context';
 import { decimal, wholeNumber } from '../../src/cli/options';
 import { OutputFile } from '../../src/cli/output';
-import { runCli } from '../../src/cli/program';
 import { parsePairLine } from '../../src/core/cases';
 import { InputError } from '../../src/core/errors';
 import { parseSteeringConfig, serializeSteeringConfig, steeringMismatch } from '../../src/core/explain/steering';
@@ -25,27 +24,10 @@ import { ExactNumber, firstInvalidUtf8, parseJson, readJsonl, readLines, require
 import { clashingInput, linesBlock, tempPathFor } from '../../src/core/output';
 import { parsePair } from '../../src/core/pairs';
 import { firstNonFinite } from '../../src/engine/encoder';
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { cliInProcess } from './helpers/cli';
 
 /** The CLI in-process with an empty model cache: a run that got as far as loading a model would fail on that instead. */
-async function cli(cacheDir: string, argv: string[], stdinText?: string | Buffer): Promise<Ran> {
-  const stdin = new PassThrough();
-  if (stdinText !== undefined) stdin.end(stdinText);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runCli(['--cache-dir', cacheDir, '--device', 'cpu', ...argv], { stdin, stdout, stderr });
-  await new Promise((r) => setImmediate(r));
-  return { code, stdout: out, stderr: err };
-}
+const cli = (cacheDir: string, argv: string[], stdinText?: string | Buffer) => cliInProcess(['--cache-dir', cacheDir, '--device', 'cpu', ...argv], stdinText);
 
 const PAIR = (q: string | number, d: string, query = 'why is the sky blue', doc = 'Rayleigh scattering') => JSON.stringify({ query_id: q, doc_id: d, query, doc, label: 1 });
 const TWO_PAIRS = [PAIR('q1', 'd1'), PAIR('q2', 'd2')].join('\n') + '\n';
