@@ -12,3 +12,4 @@ export * from './concepts';
 export * from './grounding';
 export * from './families';
 export * from './occlusion';
+export * from './contrast';
