@@ -19,6 +19,7 @@ import { EVAL_SCORES, runEval } from './eval';
 import { runPull } from './pull';
 import { runScore } from './score';
 import { runExplain } from './explain';
+import { runContrast, wholeNumber } from './contrast';
 import { parseAlphas, parseKeyFeatures, runSteer } from './steer';
 import { runTrainBundle, runTrainCorpus, runViewsGenerate } from './train';
 import { readFileSync } from 'fs';
@@ -158,6 +159,24 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
         const steering = o.steering ? readSteering(o.steering, o.model) : undefined;
         return runExplain(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined, steering, tokens: o.tokens ? { maxUnits: o.tokenUnits } : undefined });
       }),
+    );
+
+  program
+    .command('contrast')
+    .description('for each failing query of labelled pairs: why the top non-relevant candidate d− outscores the best relevant one d+ below it (the score difference split over SAE features, bias and error) and the smallest feature set found whose erasure puts d+ first, re-scored')
+    .requiredOption('-i, --input <file>', 'input JSONL of {"query_id","doc_id","query","doc","label"} lines, or - for stdin')
+    .option('-o, --output <file>', 'output JSONL, one record per failing query, or - for stdout', '-')
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .option('--bundle <dir>', 'explanation bundle folder (default: the one shipped for the model)')
+    .addOption(new Option('--tau <x>', 'activation threshold for a feature to count as shared in a view').argParser(parseFloat).default(0))
+    .addOption(new Option('--bound <n>', 'largest flip set searched').argParser(wholeNumber(1, 200)).default(20))
+    .addOption(new Option('--controls <n>', 'random same-size sets from d−\'s active features erased as a control for each flip set').argParser(wholeNumber(0, 10000)).default(0))
+    .addOption(new Option('--top <n>', 'features listed on each side of the contrast (the rest is one line)').argParser(wholeNumber(0, 4096)).default(10))
+    .action(
+      act((ctx, o: { input: string; output: string; model: string; source?: string; bundle?: string; tau: number; bound: number; controls: number; top: number }) =>
+        runContrast(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined }),
+      ),
     );
 
   program

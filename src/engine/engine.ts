@@ -14,6 +14,8 @@ import {
   ExecutionProvider,
   ExplainPair,
   ExplainParams,
+  ContrastParams,
+  ContrastResult,
   InitResult,
   PairExplanation,
   RerankParams,
@@ -42,6 +44,7 @@ import { createSession, Encoder } from './encoder';
 import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
 import { Explainer } from './explainer';
+import { contrastEmbedded } from './contrast';
 import { RerankSet, encodeTexts, steerEval } from './steer';
 import { internalisedDocs } from './train/evaluate';
 import { InternalizerSession, loadInternalizer } from './internalizer/model';
@@ -270,6 +273,22 @@ export class Engine {
       },
     );
     return { explanations };
+  }
+
+  /** Each query's failing pair (or the pair asked for): the score difference split over features, and the order flip. */
+  async contrast(p: ContrastParams, ctx: CallContext): Promise<ContrastResult> {
+    const { encoder, explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const opts = { batchSize: p.batchSize, signal: ctx.signal };
+    const q = await this.embeddings.encode(encoder, p.queries.map((x) => x.query), { ...opts, kind: 'query' });
+    const texts = p.queries.flatMap((x) => x.candidates.map((c) => c.doc));
+    const d = await this.embeddings.encode(encoder, texts, { ...opts, kind: 'document', onBatch: (done, total) => ctx.progress({ phase: 'encode', done, total }) });
+    const records = await contrastEmbedded(
+      explainer,
+      p.queries,
+      { dim: q.dim, queries: q.embeddings, queryTruncated: q.truncated, docs: d.embeddings, docTruncated: d.truncated },
+      p.options,
+    );
+    return { records };
   }
 
   async steer(p: SteerParams, ctx: CallContext): Promise<SteerResult> {

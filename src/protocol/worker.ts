@@ -243,6 +243,114 @@ export interface ExplainParams {
   batchSize?: number;
 }
 
+/** One query and its candidates, for `contrast`. */
+export interface ContrastQuery {
+  query_id: string;
+  query: string;
+  candidates: { doc_id: string; doc: string; label?: number }[];
+  /** compare these two candidates (doc ids) instead of the query's failing pair */
+  pair?: { minus: string; plus: string };
+}
+
+export interface ContrastOptions {
+  /** activation threshold for "shared in" (default 0) */
+  tau?: number;
+  /** largest flip set searched (default 20) */
+  bound?: number;
+  /** random same-size sets from d−'s active features to erase as a control for the flip set (default 0) */
+  controls?: number;
+  /** rows listed on each side of the contrast (default 10; the rest is one line) */
+  top?: number;
+}
+
+export interface ContrastParams {
+  ref: ModelRef;
+  bundleDir?: string;
+  queries: ContrastQuery[];
+  options?: ContrastOptions;
+  batchSize?: number;
+}
+
+/** One document of a compared pair. */
+export interface ContrastDocInfo {
+  doc_id: string;
+  /** 1-based rank among the query's candidates, by raw score */
+  rank: number;
+  /** raw score ⟨z_q, z_d⟩ */
+  score: number;
+  label?: number;
+  doc: string;
+  truncated?: boolean;
+}
+
+export interface ContrastFeatureRow {
+  id: number;
+  label: string;
+  family?: { id: number; label: string };
+  /** share of s(q,d−) minus share of s(q,d+): > 0 favours d− */
+  contrast: number;
+  share_minus: number;
+  share_plus: number;
+  /** activation in the query, d− and d+ */
+  query: number;
+  minus: number;
+  plus: number;
+  /** views of each document the feature is shared in with the query */
+  shared_in_minus: string[];
+  shared_in_plus: string[];
+}
+
+export interface ContrastSplit {
+  /** the listed rows favouring d−, largest first, and favouring d+, most negative first */
+  favour_minus: ContrastFeatureRow[];
+  favour_plus: ContrastFeatureRow[];
+  /** the other non-generic features, summed */
+  other_features: number;
+  /** the bundle's generic features, summed (never rows) */
+  generic: number;
+  /** difference of the SAE bias terms and of the reconstruction errors */
+  bias: number;
+  error: number;
+}
+
+export interface FlipReport {
+  /** a set was found and re-scored to put d+ above d− */
+  found: boolean;
+  /** the largest set searched */
+  bound: number;
+  /** where the set is erased (absent when none was found) */
+  target?: 'query' | 'minus' | 'plus';
+  features: { id: number; label: string }[];
+  size: number;
+  /** re-scored after erasure: cos(q,d−), cos(q,d+) and cos(q,d+) − cos(q,d−); when none was found, those of the closest set tried */
+  score_minus: number;
+  score_plus: number;
+  margin: number;
+  /** sets re-scored by the search */
+  rescored: number;
+  /** "without these k features, d+ wins by x", or that no set within the bound did */
+  text: string;
+  /** random sets of the same size from d−'s active features, erased from the same side */
+  control?: { draws: number; flipped: number };
+}
+
+export interface ContrastRecord {
+  query_id: string;
+  query: string;
+  minus: ContrastDocInfo;
+  plus: ContrastDocInfo;
+  /** s(q,d−) − s(q,d+) = Σ favour_minus + Σ favour_plus + other_features + generic + bias + error */
+  difference: number;
+  contrast: ContrastSplit;
+  flip: FlipReport;
+  query_truncated?: boolean;
+}
+
+export interface ContrastResult {
+  /** per query, in order: null when the query does not fail (no relevant candidate below a non-relevant one) */
+  records: (ContrastRecord | null)[];
+}
+
 export interface TrainBundleParams {
   ref: ModelRef;
   /** folder holding scifact/, nfcorpus/, msmarco-dl19-subset/ in BEIR layout */
@@ -446,6 +554,7 @@ export interface WorkerMethods {
   embed: { params: EmbedParams; result: EmbedResult };
   score: { params: ScoreParams; result: ScoreResult };
   explain: { params: ExplainParams; result: { explanations: PairExplanation[] } };
+  contrast: { params: ContrastParams; result: ContrastResult };
   trainBundle: { params: TrainBundleParams; result: TrainBundleResult };
   steer: { params: SteerParams; result: SteerResult };
   internalize: { params: InternalizeParams; result: InternalizeResult };

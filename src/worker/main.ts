@@ -53,6 +53,8 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
       return engine.score(req.params, ctx);
     case 'explain':
       return engine.explain(req.params, ctx);
+    case 'contrast':
+      return engine.contrast(req.params, ctx);
     case 'steer':
       return engine.steer(req.params, ctx);
     case 'internalize':

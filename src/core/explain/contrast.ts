@@ -16,7 +16,7 @@
  *
  * and the part on a side is what erasing the feature from that side would
  * roughly take away. The order flip searches, for each side (the query, d− or
- * d+), the features with the largest part there, greedily in that order, and
+ * d+), greedily among the features with the largest part there, and
  * re-scores every candidate set with the erasure arithmetic of `erasure.ts`
  * (ridge projection on the embedding itself, then the cosine); a set is only
  * reported when a recomputation showed d+ above d−.
@@ -173,6 +173,7 @@ export function contrast(input: ContrastInput): Contrast {
 export type FlipTarget = 'query' | 'minus' | 'plus';
 export const FLIP_TARGETS: readonly FlipTarget[] = ['query', 'minus', 'plus'];
 export const DEFAULT_FLIP_BOUND = 20;
+export const DEFAULT_LOOKAHEAD = 8;
 
 export interface Rescored {
   target: FlipTarget;
@@ -213,6 +214,8 @@ export interface FlipOptions {
   controls?: number;
   seed?: number;
   lambda?: number;
+  /** candidates re-scored at each greedy step (default 8; 1 adds them in contrast order) */
+  lookahead?: number;
 }
 
 /** Re-scores both pairs with `ids` erased from `target`, by the erasure arithmetic of erasure.ts. */
@@ -238,15 +241,17 @@ const activeOn = (f: ContrastFeature, t: FlipTarget) => (t === 'query' ? f.query
 /**
  * The smallest set of (non-generic) features whose erasure from the query,
  * from d− or from d+ puts d+ above d−. For each side: the features active
- * there, by their part of the contrast on that side (largest first), are
- * added one at a time and each prefix is re-scored until one flips the
- * order; then members are dropped, smallest part first, while the order
+ * there are ranked by their part of the contrast on that side (largest
+ * first); at each step the next `lookahead` of them are each re-scored with
+ * the set so far and the one that helps d+ most joins, until the order
+ * flips; then members are dropped, smallest part first, while the order
  * stays flipped (so no single member of the result can go). The smallest flip over the sides wins (ties: the larger
  * margin). Every reported set is one that was re-scored.
  */
 export function findFlip(input: ContrastInput, c: Contrast, opts: FlipOptions = {}): FlipResult {
   const bound = opts.bound ?? DEFAULT_FLIP_BOUND;
   const lambda = opts.lambda ?? RIDGE_LAMBDA;
+  const lookahead = Math.max(1, opts.lookahead ?? DEFAULT_LOOKAHEAD);
   const base = rescoreErased(input, 'minus', [], lambda);
   const res: FlipResult = { bound, baseMargin: base.margin, rescored: 0 };
   const rescore = (t: FlipTarget, ids: number[]) => {
@@ -266,11 +271,19 @@ export function findFlip(input: ContrastInput, c: Contrast, opts: FlipOptions = 
     const limit = Math.min(bound, res.flip ? res.flip.ids.length : bound);
     const order = c.features.filter((f) => activeOn(f, t) && partOf(f, t) > 0).sort((a, b) => partOf(b, t) - partOf(a, t) || a.id - b.id);
     let found: { ids: number[]; r: Rescored } | undefined;
-    for (let n = 1; n <= Math.min(limit, order.length); n++) {
-      const ids = order.slice(0, n).map((f) => f.id);
-      const r = rescore(t, ids);
-      if (r.margin > 0) {
-        found = { ids, r };
+    const chosen: number[] = [];
+    let pool = order.map((f) => f.id);
+    while (chosen.length < limit && pool.length) {
+      // the next `lookahead` candidates by contrast, each re-scored with the set so far; the best one joins
+      let pick: { id: number; r: Rescored } | undefined;
+      for (const id of pool.slice(0, lookahead)) {
+        const r = rescore(t, [...chosen, id]);
+        if (!pick || r.margin > pick.r.margin) pick = { id, r };
+      }
+      chosen.push(pick!.id);
+      pool = pool.filter((x) => x !== pick!.id);
+      if (pick!.r.margin > 0) {
+        found = { ids: chosen, r: pick!.r };
         break;
       }
     }
