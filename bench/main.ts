@@ -5,6 +5,7 @@ import * as path from 'path';
 import { readManifest } from '../src/engine/bundle';
 import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
+import { benchContrast } from './contrast';
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 
@@ -37,6 +38,15 @@ async function main(): Promise<void> {
       console.log(`  reference (PyTorch CPU pipeline): ${fmt(r.reference.seconds, 2)} s, ${fmt(r.reference.pairsPerS)} pairs/s, first result after ${fmt(r.reference.firstResultS, 2)} s (load ${fmt(r.reference.loadS, 2)} s)`);
       console.log(`  speed-up: ${fmt(r.ratio, 2)}x (target >= 3)`);
     } else console.log(`  reference: ${r.referenceError}`);
+  }
+  if (want('contrast')) {
+    const r = await benchContrast();
+    results.contrast = r;
+    console.log(`contrast + flip search, one failing query of examples/pairs.jsonl, the pair's embeddings cached in the worker (CPU), median of ${r.runs} requests:`);
+    for (const q of r.queries) {
+      console.log(`  ${q.query_id}: ${fmt(q.medianMs, 1)} ms round trip (worker ${fmt(q.workerMedianMs, 1)} ms; flip set ${q.flipSize || 'none within 20'}, ${q.rescored} sets re-scored)`);
+    }
+    console.log(`  slowest: ${fmt(r.maxMedianMs, 1)} ms (target < 200 ms)`);
   }
   if (want('sae')) {
     // the default bundle's dictionary and k, at the trainer's default batch
