@@ -14,6 +14,9 @@ const entries = [
 if (fs.existsSync('webview/main.ts')) {
   entries.push({ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' });
 }
+if (fs.existsSync('webview/compare.ts')) {
+  entries.push({ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/compare.ts'], outfile: 'dist/compare.js' });
+}
 
 const present = entries.filter((e) => fs.existsSync(e.entryPoints[0]));
 if (watch) {

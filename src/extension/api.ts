@@ -1,6 +1,7 @@
 /** What `activate` returns; tests reach it through `extension.exports`. */
 import type { EngineClient, WorkerState } from '../client/engineClient';
 import type { PulledModel } from '../protocol/worker';
+import type { ComparePanel } from './compare';
 import type { EditorFlows } from './editorFlows';
 
 export interface StatusSnapshot {
@@ -18,4 +19,6 @@ export interface XetrievalApi {
   state(): StatusSnapshot;
   /** Selection, eval-file, cases and steering flows (tests drive them through this). */
   readonly flows: EditorFlows;
+  /** The compare view (d− against d+ of a failing case). */
+  readonly compare: ComparePanel;
 }

@@ -19,6 +19,7 @@ import { resolveModelSpec } from '../engine/models/registry';
 import type { PanelCandidate, PanelCase, PanelSlider, PanelSteeringBasis, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 import type { ExplainPair, ModelRef, PairExplanation, ResponseMeta, SteeringTargetInfo } from '../protocol/worker';
 import { CaseStore, CasesTree, TreeSnapshotNode } from './cases';
+import type { CompareSource } from './compare';
 import { JSONL_SELECTOR, PairCodeLenses } from './codelens';
 import { EvalDiagnostics } from './diagnostics';
 import { EvalRunOptions, EvalRunResult, ExplainFn, runEvalFile, SteerPair } from './evalFile';
@@ -93,6 +94,8 @@ export interface EditorFlows extends vscode.Disposable {
   snapshot(maxQueries?: number): FlowsSnapshot;
   /** Resolves when steering has its candidate set (or failed to get one) and no re-rank is running. */
   steeringIdle(): Promise<void>;
+  /** What the compare view needs of the loaded cases and the sliders (src/extension/compare.ts). */
+  readonly compare: CompareSource;
 }
 
 const SELECTION_KEY = caseKey('selection', 'selection');
@@ -511,6 +514,30 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       tree: tree.snapshot(maxQueries),
     }),
     steeringIdle: () => steering.idle(),
+    compare: {
+      loaded: () => store.loaded,
+      currentQueryId: () => shown?.pair.query_id,
+      queryOfCase: (key) => store.set.get(key)?.query_id,
+      candidates: async (queryId) => {
+        const q = store.set.query(queryId);
+        if (!q) return undefined;
+        const candidates = [];
+        for (const c of q.candidates) {
+          const t = await store.textsOf(c.key);
+          if (t) candidates.push({ doc_id: c.doc_id, doc: t.doc, ...(c.label !== undefined ? { label: c.label } : {}) });
+        }
+        return { query_id: queryId, query: q.text, candidates };
+      },
+      applyFeatures: async (features) => {
+        for (const f of features) {
+          steering.addSlider(f.id, f.label);
+          steering.setAlpha(f.id, 0);
+        }
+        const r = await applySteering(`Set ${features.length} feature(s) to α = 0: ${features.map((f) => f.label || `#${f.id}`).join(', ')}.`, true);
+        panel.reveal();
+        return r;
+      },
+    },
     dispose: () => undefined,
   };
 }

@@ -4,6 +4,7 @@
  * everything goes through the EngineClient to the worker process.
  */
 import * as vscode from 'vscode';
+import { registerCompare } from './compare';
 import { registerEditorFlows } from './editorFlows';
 import { wirePanel } from './panelWiring';
 import { EngineClient, EngineError, type WorkerState } from '../client/engineClient';
@@ -95,6 +96,7 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
   const flows = registerEditorFlows(context, { client: () => client, log });
   const panel = wirePanel(context, flows.handlers, { log: (level, m) => log[level](m), onRestore: (k) => void flows.restoreCase(k) });
   flows.connectPanel(panel);
+  const compare = registerCompare(context, { client: () => client, log, source: flows.compare });
 
   return {
     get client() {
@@ -103,6 +105,7 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
     pullModel,
     state: () => status.snapshot(),
     flows,
+    compare,
   };
 }
 

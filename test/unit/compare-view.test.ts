@@ -1,0 +1,41 @@
+import * as assert from 'assert';
+import { isContrastRecord, isFromCompareView, isToCompareView } from '../../src/protocol/compare';
+import type { ContrastRecord } from '../../src/protocol/worker';
+import { contrastChart, flipSide } from '../../webview/compareModel';
+
+const row = (id: number, contrast: number) => ({ id, label: `f${id}`, contrast, share_minus: 0, share_plus: 0, query: 1, minus: 0.5, plus: 0, shared_in_minus: ['original'], shared_in_plus: [] });
+const record = (): ContrastRecord => ({
+  query_id: 'q',
+  query: 'a query',
+  minus: { doc_id: 'n', rank: 1, score: 0.7, label: 0, doc: 'not it' },
+  plus: { doc_id: 'r', rank: 2, score: 0.6, label: 1, doc: 'the answer' },
+  difference: 0.1,
+  contrast: { favour_minus: [row(3, 0.08), row(5, 0.02)], favour_plus: [row(9, -0.04)], other_features: 0.01, generic: 0.02, bias: 0.005, error: 0.005 },
+  flip: { found: true, bound: 20, target: 'minus', features: [{ id: 3, label: 'f3' }, { id: 77, label: 'f77' }], size: 2, score_minus: 0.55, score_plus: 0.6, margin: 0.05, rescored: 12, text: 'without these 2 features (erased from d−), d+ wins by 0.0500' },
+});
+
+describe('compare view', () => {
+  it('bars: one per listed feature, lengths relative to the largest, the flip set marked, the rest adds up', () => {
+    const c = contrastChart(record());
+    assert.deepStrictEqual(c.bars.map((b) => [b.id, b.favours, b.length, b.inFlip]), [
+      [3, 'minus', 1, true],
+      [5, 'minus', 0.25, false],
+      [9, 'plus', 0.5, false],
+    ]);
+    assert.ok(Math.abs(c.total - 0.1) < 1e-12, 'bars and the other lines add up to the difference');
+    assert.deepStrictEqual(c.flipOnly, [{ id: 77, label: 'f77' }], 'a flip feature outside the rows is listed apart');
+    assert.strictEqual(flipSide('minus'), 'd−');
+  });
+
+  it('guards: a record passes, a broken one and unknown messages do not', () => {
+    const r = record();
+    assert.ok(isContrastRecord(r));
+    assert.ok(isToCompareView({ type: 'compare', state: { record: r, device: 'CPU', model: 'm', canApply: true } }));
+    assert.ok(!isToCompareView({ type: 'compare', state: { record: { ...r, difference: 'x' }, device: 'CPU', model: 'm', canApply: true } }));
+    assert.ok(!isToCompareView({ type: 'compare', state: { record: { ...r, flip: { ...r.flip, target: 'elsewhere' } }, device: 'CPU', model: 'm', canApply: true } }));
+    assert.ok(isFromCompareView({ type: 'applyFlip' }));
+    assert.ok(isFromCompareView({ type: 'log', level: 'info', message: 'm', rendered: { bars: 3, flip: 2, ms: 4.5 } }));
+    assert.ok(!isFromCompareView({ type: 'log', level: 'loud', message: 'm' }));
+    assert.ok(!isFromCompareView({ type: 'setAlpha' }));
+  });
+});
