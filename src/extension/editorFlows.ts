@@ -529,13 +529,17 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
         return { query_id: queryId, query: q.text, candidates };
       },
       applyFeatures: async (features) => {
+        const before = store.set.metrics();
         for (const f of features) {
           steering.addSlider(f.id, f.label);
           steering.setAlpha(f.id, 0);
         }
         const r = await applySteering(`Set ${features.length} feature(s) to α = 0: ${features.map((f) => f.label || `#${f.id}`).join(', ')}.`, true);
-        panel.reveal();
-        return r;
+        const after = r.metrics ?? {};
+        const moved = Object.keys(after)
+          .filter((k) => before[k] !== undefined)
+          .map((k) => `${k} ${before[k].toFixed(3)} → ${after[k].toFixed(3)}`);
+        return moved.length ? { ...r, message: `${r.message} On the whole file: ${moved.join(', ')}.` } : r;
       },
     },
     dispose: () => undefined,

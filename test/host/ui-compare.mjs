@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// Drives compare mode in a real workbench with the real model and bundle,
+// by palette, clicks and the Cases view's context menu only: Explain Eval File
+// on examples/pairs.jsonl, right-click a failing query (the git one) → "Compare with
+// the Best Relevant Document", check what the compare view shows, click
+// "Apply as steering sliders", and take screenshots:
+//   XETRIEVAL_CACHE_DIR=$HOME/.cache/xetrieval node test/host/ui-compare.mjs
+//     → test-results/ui-compare.png, ui-compare-applied.png; exit 0 when every check passed.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openBrowser, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
+import { build, makeWorkspace, root } from './prepare.mjs';
+
+const outDir = path.join(root, 'test-results');
+const t0 = Date.now();
+const say = (m) => console.log(`[compare ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const failures = [];
+const check = (ok, what) => {
+  say(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures.push(what);
+};
+
+await build();
+fs.mkdirSync(outDir, { recursive: true });
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-compare-'));
+const { workspace, cacheDir } = makeWorkspace(scratch);
+fs.copyFileSync(path.join(root, 'examples', 'pairs.jsonl'), path.join(workspace, 'pairs.jsonl'));
+const server = await startServer(scratch, { env: { XETRIEVAL_CACHE_DIR: cacheDir } });
+const { context, page } = await openBrowser(path.join(scratch, 'chromium'));
+try {
+  await page.exposeFunction('codeAutomationExit', () => {});
+  await page.exposeFunction('codeAutomationLog', () => {});
+  await page.goto(workbenchUrl(server, workspace));
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  await page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: 60_000 });
+  await page.waitForTimeout(1500);
+
+  await quickOpen('pairs.jsonl');
+  await palette('Xetrieval: Explain Eval File');
+  await page.locator('.activitybar .action-item a[aria-label^="Xetrieval"], .activitybar .action-item [aria-label^="Xetrieval"]').first().click();
+  const casesPane = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Cases/i }) });
+  const rows = casesPane.locator('.monaco-list-row');
+  await rows.first().waitFor({ timeout: 120_000 });
+  await page.locator('.notification-toast, .notifications-toasts .monaco-list-row').filter({ hasText: /Explained \d+ case/ }).first().waitFor({ timeout: 300_000 }).catch(() => say('no completion notification seen'));
+  // the git query (its flip set is found), else the first failing one
+  const gitRow = rows.filter({ hasText: 'failing' }).filter({ hasText: 'git' });
+  const failingRow = (await gitRow.count()) ? gitRow.first() : rows.filter({ hasText: 'failing' }).first();
+  await palette('Notifications: Clear All Notifications').catch(() => {});
+  const rowText = (await failingRow.textContent())?.trim();
+  say(`first failing row: ${rowText}`);
+
+  // the Cases view's context menu
+  await failingRow.click({ button: 'right' });
+  const item = page.locator('.context-view .action-item, .monaco-menu .action-item').filter({ hasText: 'Compare with the Best Relevant Document' }).first();
+  await item.waitFor({ timeout: 10_000 });
+  await item.click();
+
+  // the compare view: whichever webview holds the chart
+  let frame;
+  for (const deadline = Date.now() + 120_000; !frame; await page.waitForTimeout(250)) {
+    const n = await page.locator('iframe.webview.ready').count();
+    for (let i = 0; i < n && !frame; i++) {
+      const f = webviewFrame(page, i);
+      if ((await f.locator('#chart .row').count().catch(() => 0)) > 0) frame = f;
+    }
+    if (Date.now() > deadline) throw new Error('no compare view with a chart appeared');
+  }
+  const flipText = (await frame.locator('#flip-text').textContent())?.trim() ?? '';
+  const bars = await frame.locator('#chart .row:not(.rest)').count();
+  const flipRows = await frame.locator('#chart .row.in-flip').count();
+  const flipItems = await frame.locator('.flip-features li').count();
+  const minusId = (await frame.locator('#doc-minus .id').textContent())?.trim();
+  const plusId = (await frame.locator('#doc-plus .id').textContent())?.trim();
+  const diff = (await frame.locator('#difference').textContent())?.trim();
+  say(`compare view: ${minusId} vs ${plusId}; ${diff}; ${bars} bars, ${flipRows} highlighted; flip: ${flipText}`);
+  check(bars > 0, `the diverging chart has ${bars} feature bars`);
+  check(!!minusId && !!plusId && minusId !== plusId, `d− (${minusId}) and d+ (${plusId}) side by side`);
+  check(/d\+ wins by|no set of at most 20/.test(flipText), `the flip line: "${flipText}"`);
+  if (/d\+ wins by/.test(flipText)) check(flipItems > 0 && flipRows <= flipItems, `${flipItems} flip features listed, ${flipRows} of them highlighted among the bars`);
+  await page.mouse.move(5, 450);
+  await page.waitForTimeout(400);
+  await page.screenshot({ path: path.join(outDir, 'ui-compare.png') });
+  say('screenshot test-results/ui-compare.png');
+
+  const apply = frame.locator('#apply-flip');
+  if (await apply.count()) {
+    await apply.click();
+    const status = frame.locator('#apply-status');
+    await status.waitFor({ timeout: 10_000 });
+    for (const deadline = Date.now() + 120_000; !((await status.textContent()) ?? '').trim(); await page.waitForTimeout(250)) {
+      if (Date.now() > deadline) break;
+    }
+    const st = ((await status.textContent()) ?? '').trim();
+    check(/α = 0/.test(st) && /on the whole file/i.test(st), `after the click: "${st}"`);
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: path.join(outDir, 'ui-compare-applied.png') });
+    say('screenshot test-results/ui-compare-applied.png');
+  }
+} catch (e) {
+  failures.push(String(e?.message ?? e));
+  say(`FAIL ${e?.message ?? e}`);
+  await page.screenshot({ path: path.join(outDir, 'ui-compare-failed.png') }).catch(() => {});
+} finally {
+  await context.close().catch(() => {});
+  server.stop();
+  if (!failures.length && process.env.XETRIEVAL_HOST_KEEP !== '1') fs.rmSync(scratch, { recursive: true, force: true });
+}
+console.log(JSON.stringify({ failures }));
+process.exit(failures.length ? 1 : 0);
+
+async function palette(title) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
+  for (const deadline = Date.now() + 10_000; ; await page.waitForTimeout(100)) {
+    const text = ((await row.getAttribute('aria-label').catch(() => null)) ?? (await row.textContent().catch(() => ''))) || '';
+    if (text.includes(title)) break;
+    if (Date.now() > deadline) throw new Error(`palette: no "${title}" (top row: "${text}")`);
+  }
+  await page.keyboard.press('Enter');
+}
+
+async function quickOpen(name) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ timeout: 10_000 });
+  await input.fill(name);
+  await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
+}
