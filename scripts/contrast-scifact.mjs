@@ -95,8 +95,20 @@ const summary = {
   sizeHistogram: Object.fromEntries([...new Set(found.map((r) => r.flip.size))].sort((a, b) => a - b).map((k) => [k, found.filter((r) => r.flip.size === k).length])),
   randomControl: { ...control, rate: control.flipped / control.draws, queriesWithAnyFlip: found.filter((r) => r.flip.control.flipped > 0).length },
   byTarget,
-  meanDifference: recs.reduce((s, r) => s + r.difference, 0) / recs.length,
-  meanGenericShareOfDifference: recs.reduce((s, r) => s + r.contrast.generic / r.difference, 0) / recs.length,
+  controlBySize: Object.fromEntries(
+    [...new Set(found.map((r) => r.flip.size))].sort((a, b) => a - b).map((k) => {
+      const sub = found.filter((r) => r.flip.size === k);
+      return [k, { queries: sub.length, draws: sub.reduce((s, r) => s + r.flip.control.draws, 0), flipped: sub.reduce((s, r) => s + r.flip.control.flipped, 0) }];
+    }),
+  ),
+  medianDifference: { found: median(found.map((r) => r.difference).sort((a, b) => a - b)), notFound: median(recs.filter((r) => !r.flip.found).map((r) => r.difference).sort((a, b) => a - b)) },
+  medianClosestGapNotFound: median(recs.filter((r) => !r.flip.found).map((r) => -r.flip.margin).sort((a, b) => a - b)),
+  medianGenericShareOfDifference: median(recs.map((r) => r.contrast.generic / r.difference).sort((a, b) => a - b)),
+  medianCorpusRankOfDPlus: {
+    found: median(failing.filter((f) => found.some((r) => r.query_id === f.q)).map((f) => f.plusRank ?? Infinity).sort((a, b) => a - b)),
+    notFound: median(failing.filter((f) => recs.some((r) => r.query_id === f.q && !r.flip.found)).map((f) => f.plusRank ?? Infinity).sort((a, b) => a - b)),
+  },
+  medianRescored: median(recs.map((r) => r.flip.rescored).sort((a, b) => a - b)),
 };
 fs.writeFileSync(path.join(OUT, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 console.log(JSON.stringify(summary, null, 2));
@@ -112,5 +124,10 @@ for (const r of examples) {
   console.log(`  difference ${r.difference} = features ${(r.difference - c.generic - c.bias - c.error).toFixed(4)} + generic ${c.generic} + bias ${c.bias} + error ${c.error}`);
   console.log(`  favour d−: ${rows(c.favour_minus).join('; ')}`);
   console.log(`  favour d+: ${rows(c.favour_plus).join('; ')}`);
-  console.log(`  flip: ${r.flip.text}: ${r.flip.features.map((f) => `${f.id} "${f.label}"`).join(', ')}; random sets of that size from d−: ${r.flip.control.flipped}/${r.flip.control.draws} flip`);
+  const rowOf = (id) => [...c.favour_minus, ...c.favour_plus].find((f) => f.id === id);
+  const flipDesc = r.flip.features.map((f) => {
+    const x = rowOf(f.id);
+    return `${f.id} "${f.label}"${x ? ` (contrast ${x.contrast.toFixed(4)}; q ${x.query.toFixed(2)}, d− ${x.minus.toFixed(2)}, d+ ${x.plus.toFixed(2)})` : ' (not among the listed rows)'}`;
+  });
+  console.log(`  flip: ${r.flip.text}: ${flipDesc.join(', ')}; re-scored d− ${r.flip.score_minus}, d+ ${r.flip.score_plus}; random sets of that size from d−: ${r.flip.control.flipped}/${r.flip.control.draws} flip`);
 }

@@ -16,7 +16,7 @@
  *
  * and the part on a side is what erasing the feature from that side would
  * roughly take away. The order flip searches, for each side (the query, d− or
- * d+), greedily among the features with the largest part there, and
+ * d+), greedily among the features favouring d− with the largest part there, and
  * re-scores every candidate set with the erasure arithmetic of `erasure.ts`
  * (ridge projection on the embedding itself, then the cosine); a set is only
  * reported when a recomputation showed d+ above d−.
@@ -240,9 +240,10 @@ const activeOn = (f: ContrastFeature, t: FlipTarget) => (t === 'query' ? f.query
 
 /**
  * The smallest set of (non-generic) features whose erasure from the query,
- * from d− or from d+ puts d+ above d−. For each side: the features active
- * there are ranked by their part of the contrast on that side (largest
- * first); at each step the next `lookahead` of them are each re-scored with
+ * from d− or from d+ puts d+ above d−. The candidates are features that
+ * favour d− in the contrast (so the set says why d− wins, rather than
+ * removing from d− a topic both documents share), active on the side erased
+ * from, ranked by their part of the contrast on that side (largest first); at each step the next `lookahead` of them are each re-scored with
  * the set so far and the one that helps d+ most joins, until the order
  * flips; then members are dropped, smallest part first, while the order
  * stays flipped (so no single member of the result can go). The smallest flip over the sides wins (ties: the larger
@@ -269,7 +270,7 @@ export function findFlip(input: ContrastInput, c: Contrast, opts: FlipOptions = 
   for (const t of opts.targets ?? FLIP_TARGETS) {
     // a set no smaller than the best so far cannot win on size
     const limit = Math.min(bound, res.flip ? res.flip.ids.length : bound);
-    const order = c.features.filter((f) => activeOn(f, t) && partOf(f, t) > 0).sort((a, b) => partOf(b, t) - partOf(a, t) || a.id - b.id);
+    const order = c.features.filter((f) => activeOn(f, t) && partOf(f, t) > 0 && f.contrast > 0).sort((a, b) => partOf(b, t) - partOf(a, t) || a.id - b.id);
     let found: { ids: number[]; r: Rescored } | undefined;
     const chosen: number[] = [];
     let pool = order.map((f) => f.id);
