@@ -54,7 +54,11 @@ try {
   await failingRow.click({ button: 'right' });
   const item = page.locator('.context-view .action-item, .monaco-menu .action-item').filter({ hasText: 'Compare with the Best Relevant Document' }).first();
   await item.waitFor({ timeout: 10_000 });
+  await page.waitForTimeout(300);
   await item.click();
+  // on a loaded machine the first click can land before the menu takes input
+  await page.waitForTimeout(1000);
+  if (await item.isVisible().catch(() => false)) await item.click().catch(() => page.keyboard.press('Enter'));
 
   // the compare view: whichever webview holds the chart
   let frame;
