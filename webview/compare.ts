@@ -5,9 +5,9 @@
  * sliders at α = 0. Plain DOM; colours from theme variables in compare.css.
  */
 import './compare.css';
-import { isToCompareView, type CompareState, type FromCompareView, type ToCompareView } from '../src/protocol/compare';
+import { isToCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../src/protocol/compare';
 import type { ContrastDocInfo } from '../src/protocol/worker';
-import { contrastChart, flipSide } from './compareModel';
+import { contrastChart, flipSide, splitMarked } from './compareModel';
 import { byId, h } from './dom';
 
 interface VsCodeApi {
@@ -30,7 +30,10 @@ function docColumn(side: 'minus' | 'plus', d: ContrastDocInfo): HTMLElement {
   );
 }
 
+let current: CompareState | undefined;
+
 function render(s: CompareState): void {
+  current = s;
   const t0 = performance.now();
   const r = s.record;
   const chart = contrastChart(r);
@@ -114,7 +117,24 @@ function onMessage(m: ToCompareView): void {
     byId('app').hidden = true;
     byId('empty').hidden = false;
     byId('empty-message').textContent = m.message;
-  } else banner(m.type, m.message);
+  } else if (m.type === 'words') markWords(m.words);
+  else banner(m.type, m.message);
+}
+
+/** Marks the words behind the top contrast features in both documents (their text is rebuilt from pieces, never markup). */
+function markWords(words: CompareWords): void {
+  const r = current?.record;
+  if (!r) return;
+  for (const side of ['minus', 'plus'] as const) {
+    const p = document.querySelector<HTMLElement>(`#doc-${side} .text`);
+    if (!p) continue;
+    p.replaceChildren(
+      ...splitMarked(r[side].doc, words[side]).map((piece) =>
+        piece.mark ? h('mark', { class: `word ${side}`, 'data-feature': piece.mark.feature, title: `#${piece.mark.feature} ${piece.mark.label}: activation −${piece.mark.delta.toFixed(3)} without these words` }, piece.text) : piece.text,
+      ),
+    );
+  }
+  post({ type: 'log', level: 'info', message: `compare words marked: d− ${words.minus.length}, d+ ${words.plus.length}`, marked: { minus: words.minus.length, plus: words.plus.length } });
 }
 
 window.addEventListener('message', (e: MessageEvent<unknown>) => {

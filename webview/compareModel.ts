@@ -75,3 +75,20 @@ const SIDE: Record<string, string> = { query: 'the query', minus: 'd−', plus: 
 export function flipSide(target: string | undefined): string {
   return target ? SIDE[target] ?? target : '';
 }
+
+import type { WordMark } from '../src/core/explain/contrast';
+export { wordMarks, type WordMark, type DocUnits } from '../src/core/explain/contrast';
+
+/** The document text cut into plain and marked pieces, in order. */
+export function splitMarked(text: string, marks: readonly WordMark[]): { text: string; mark?: WordMark }[] {
+  const out: { text: string; mark?: WordMark }[] = [];
+  let at = 0;
+  for (const m of marks) {
+    if (m.start < at || m.end > text.length) continue;
+    if (m.start > at) out.push({ text: text.slice(at, m.start) });
+    out.push({ text: text.slice(m.start, m.end), mark: m });
+    at = m.end;
+  }
+  if (at < text.length) out.push({ text: text.slice(at) });
+  return out;
+}

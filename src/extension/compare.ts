@@ -11,7 +11,8 @@
 import * as crypto from 'crypto';
 import * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
-import { COMPARE_VIEW_TYPE, isFromCompareView, type CompareState, type FromCompareView, type ToCompareView } from '../protocol/compare';
+import { COMPARE_VIEW_TYPE, isFromCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../protocol/compare';
+import { wordMarks } from '../core/explain/contrast';
 import type { ContrastQuery, ContrastRecord, ModelRef } from '../protocol/worker';
 import { readSettings } from './settings';
 
@@ -46,6 +47,7 @@ type RenderedLog = Extract<FromCompareView, { type: 'log' }>;
 export class ComparePanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private state: CompareState | undefined;
+  private words: CompareWords | undefined;
   private ready = false;
   private readonly logEmitter = new vscode.EventEmitter<RenderedLog>();
   /** every log line of the page; `rendered` ones report a painted comparison (tests wait on them) */
@@ -63,6 +65,7 @@ export class ComparePanel implements vscode.Disposable {
 
   show(state: CompareState): void {
     this.state = state;
+    this.words = undefined;
     const title = `Compare: ${state.record.minus.doc_id} vs ${state.record.plus.doc_id}`;
     if (!this.panel) {
       this.panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
@@ -87,6 +90,13 @@ export class ComparePanel implements vscode.Disposable {
     this.post({ type: 'compare', state });
   }
 
+  /** The words behind the top contrast features, for the record shown now (ignored when another replaced it). */
+  showWords(record: CompareState['record'], words: CompareWords): void {
+    if (this.state?.record !== record) return;
+    this.words = words;
+    this.post({ type: 'words', words });
+  }
+
   post(m: ToCompareView): void {
     if (this.panel && this.ready) void this.panel.webview.postMessage(m);
   }
@@ -100,6 +110,7 @@ export class ComparePanel implements vscode.Disposable {
     if (raw.type === 'ready') {
       this.ready = true;
       this.post(this.state ? { type: 'compare', state: this.state } : { type: 'empty', message: 'Nothing to compare yet.' });
+      if (this.words) this.post({ type: 'words', words: this.words });
     } else if (raw.type === 'log') {
       this.log[raw.level](`compare: ${raw.message}`);
       this.logEmitter.fire(raw);
@@ -196,6 +207,7 @@ export function registerCompare(context: vscode.ExtensionContext, deps: CompareD
         return { status: 'warning', message };
       }
       view.show({ record, device: r.meta.provider === 'cuda' ? 'CUDA' : 'CPU', model: ref().model, canApply: record.flip.found && record.flip.size > 0 });
+      words = markWords(record);
       return { status: 'ok', record, message: record.flip.text };
     } catch (e) {
       const code = (e as { code?: unknown })?.code;
@@ -204,6 +216,22 @@ export function registerCompare(context: vscode.ExtensionContext, deps: CompareD
       log.error(message);
       void vscode.window.showErrorMessage(message);
       return { status: 'error', message };
+    }
+  };
+
+  /** Word attributions (explain's occlusion) of both pairs, then the words behind the top contrast features; after the view is painted. */
+  let words: Promise<CompareWords | undefined> = Promise.resolve(undefined);
+  const markWords = async (record: ContrastRecord): Promise<CompareWords | undefined> => {
+    try {
+      const pairs = [record.minus, record.plus].map((d) => ({ query_id: record.query_id, doc_id: d.doc_id, query: record.query, doc: d.doc }));
+      const r = await deps.client().request('explain', { ref: ref(), pairs, options: { erasure: false, tokens: { maxUnits: 96 } } });
+      const [m, p] = r.result.explanations;
+      const w = wordMarks(record, m?.token_attributions?.doc, p?.token_attributions?.doc);
+      view.showWords(record, w);
+      return w;
+    } catch (e) {
+      log.warn(`compare: no word attributions: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
     }
   };
 
@@ -227,6 +255,8 @@ export function registerCompare(context: vscode.ExtensionContext, deps: CompareD
       if (!pair) return { status: 'cancelled' };
       return run(queryId, pair);
     }),
+    /** test hook: the word marks of the last comparison, once computed */
+    vscode.commands.registerCommand('xetrieval.compareWords', () => words),
     vscode.commands.registerCommand('xetrieval.applyFlipSet', async (): Promise<CompareResult> => {
       try {
         return { status: 'ok', message: await applyFlip(), record: view.current?.record };

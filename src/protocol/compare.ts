@@ -21,8 +21,25 @@ export interface CompareState {
   canApply: boolean;
 }
 
+/** A word span of a document that a top contrast feature rests on (from explain's word attributions). */
+export interface CompareWordMark {
+  start: number;
+  end: number;
+  text: string;
+  feature: number;
+  label: string;
+  delta: number;
+}
+
+export interface CompareWords {
+  minus: CompareWordMark[];
+  plus: CompareWordMark[];
+}
+
 export type ToCompareView =
   | { type: 'compare'; state: CompareState }
+  /** the words behind the top contrast features in each document, once occlusion has run */
+  | { type: 'words'; words: CompareWords }
   | { type: 'empty'; message: string }
   | { type: 'busy'; message: string }
   | { type: 'applied'; message: string }
@@ -32,7 +49,7 @@ export type FromCompareView =
   | { type: 'ready' }
   | { type: 'applyFlip' }
   /** what the page reports: painted states (bars and flip rows shown), errors */
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; rendered?: { bars: number; flip: number; ms: number } };
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; rendered?: { bars: number; flip: number; ms: number }; marked?: { minus: number; plus: number } };
 
 // ---------------------------------------------------------------- guards
 
@@ -108,11 +125,16 @@ export function isCompareState(v: unknown): v is CompareState {
   return isObj(v) && isContrastRecord(v.record) && (v.device === 'CPU' || v.device === 'CUDA') && isStr(v.model) && isBool(v.canApply);
 }
 
+const isMark = (v: unknown): v is CompareWordMark =>
+  isObj(v) && isInt(v.start) && isInt(v.end) && (v.start as number) >= 0 && (v.end as number) >= (v.start as number) && isStr(v.text) && isId(v.feature) && isStr(v.label) && isNum(v.delta);
+
 export function isToCompareView(v: unknown): v is ToCompareView {
   if (!isObj(v)) return false;
   switch (v.type) {
     case 'compare':
       return isCompareState(v.state);
+    case 'words':
+      return isObj(v.words) && isArrayOf(v.words.minus, isMark) && isArrayOf(v.words.plus, isMark);
     case 'empty':
     case 'busy':
     case 'applied':
@@ -133,7 +155,8 @@ export function isFromCompareView(v: unknown): v is FromCompareView {
       return (
         (v.level === 'info' || v.level === 'warn' || v.level === 'error') &&
         isStr(v.message) &&
-        (v.rendered === undefined || (isObj(v.rendered) && isInt(v.rendered.bars) && isInt(v.rendered.flip) && isNum(v.rendered.ms)))
+        (v.rendered === undefined || (isObj(v.rendered) && isInt(v.rendered.bars) && isInt(v.rendered.flip) && isNum(v.rendered.ms))) &&
+        (v.marked === undefined || (isObj(v.marked) && isInt(v.marked.minus) && isInt(v.marked.plus)))
       );
     default:
       return false;

@@ -5,7 +5,7 @@
 // the Best Relevant Document", check what the compare view shows, click
 // "Apply as steering sliders", and take screenshots:
 //   XETRIEVAL_CACHE_DIR=$HOME/.cache/xetrieval node test/host/ui-compare.mjs
-//     → test-results/ui-compare.png, ui-compare-applied.png; exit 0 when every check passed.
+//     → test-results/ui-compare.png, ui-compare-words.png, ui-compare-applied.png; exit 0 when every check passed.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -86,6 +86,19 @@ try {
   await page.waitForTimeout(400);
   await page.screenshot({ path: path.join(outDir, 'ui-compare.png') });
   say('screenshot test-results/ui-compare.png');
+
+  // the words behind the top contrast features, marked once occlusion has run
+  const marks = frame.locator('mark.word');
+  for (const deadline = Date.now() + 120_000; !(await marks.count()) && Date.now() < deadline; ) await page.waitForTimeout(250);
+  const markTexts = await marks.allTextContents();
+  check(markTexts.length > 0, `${markTexts.length} word marks in the documents: ${markTexts.slice(0, 8).join(' | ')}`);
+  if (markTexts.length) {
+    await marks.first().scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(outDir, 'ui-compare-words.png') });
+    say('screenshot test-results/ui-compare-words.png');
+    await frame.locator('#flip').scrollIntoViewIfNeeded();
+  }
 
   const apply = frame.locator('#apply-flip');
   if (await apply.count()) {

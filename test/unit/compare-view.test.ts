@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import { isContrastRecord, isFromCompareView, isToCompareView } from '../../src/protocol/compare';
 import type { ContrastRecord } from '../../src/protocol/worker';
-import { contrastChart, flipSide } from '../../webview/compareModel';
+import { contrastChart, flipSide, splitMarked, wordMarks } from '../../webview/compareModel';
 
 const row = (id: number, contrast: number) => ({ id, label: `f${id}`, contrast, share_minus: 0, share_plus: 0, query: 1, minus: 0.5, plus: 0, shared_in_minus: ['original'], shared_in_plus: [] });
 const record = (): ContrastRecord => ({
@@ -37,5 +37,20 @@ describe('compare view', () => {
     assert.ok(isFromCompareView({ type: 'log', level: 'info', message: 'm', rendered: { bars: 3, flip: 2, ms: 4.5 } }));
     assert.ok(!isFromCompareView({ type: 'log', level: 'loud', message: 'm' }));
     assert.ok(!isFromCompareView({ type: 'setAlpha' }));
+  });
+
+  it('word marks: per top feature the words whose removal lowers it most, no overlaps, and the text cut around them', () => {
+    const r = record();
+    const text = 'alpha beta gamma delta';
+    const unit = (start: number, end: number, features: Record<string, number>) => ({ text: text.slice(start, end), start, end, features });
+    const minusDoc = { units: [unit(0, 5, { 3: 0.2, 5: 0.01 }), unit(6, 10, { 3: 0.5 }), unit(11, 16, { 3: -0.3, 5: 0.4 }), unit(17, 22, {})] };
+    const plusDoc = { units: [unit(0, 5, { 9: 0.1 })] };
+    const w = wordMarks(r, minusDoc, plusDoc, 3, 1);
+    assert.deepStrictEqual(w.minus.map((m) => [m.text, m.feature]), [['beta', 3], ['gamma', 5]], 'the best unit per feature, in text order');
+    assert.deepStrictEqual(w.plus.map((m) => [m.text, m.feature, m.label]), [['alpha', 9, 'f9']]);
+    assert.deepStrictEqual(wordMarks(r, undefined, plusDoc).minus, [], 'no attributions, no marks');
+    const pieces = splitMarked(text, w.minus);
+    assert.strictEqual(pieces.map((p) => p.text).join(''), text);
+    assert.deepStrictEqual(pieces.filter((p) => p.mark).map((p) => p.text), ['beta', 'gamma']);
   });
 });

@@ -13,7 +13,7 @@ import * as vscode from 'vscode';
 import type { XetrievalApi } from '../../src/extension/api';
 import type { CompareResult } from '../../src/extension/compare';
 import type { EvalRunResult } from '../../src/extension/evalFile';
-import type { FromCompareView } from '../../src/protocol/compare';
+import type { CompareWords, FromCompareView } from '../../src/protocol/compare';
 import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
 
 const MODEL = 'all-MiniLM-L6-v2';
@@ -73,6 +73,29 @@ describe('compare mode', function () {
     assert.strictEqual(shown.rendered!.flip, rec.flip.size);
     assert.match(shown.message, /git-revert vs git-reset-soft/);
     assert.deepStrictEqual(api.compare.current?.record.query_id, 'git-undo-commit');
+
+    // the words behind the top contrast features, marked in both documents once occlusion has run
+    const marked = new Promise<Rendered>((resolve) => {
+      const sub = api.compare.onDidLog((m) => {
+        if (m.marked) {
+          sub.dispose();
+          resolve(m);
+        }
+      });
+    });
+    const words = await run<CompareWords | undefined>('xetrieval.compareWords');
+    assert.ok(words, 'word attributions came back');
+    assert.ok(words!.minus.length + words!.plus.length > 0, 'some words are marked');
+    for (const [side, doc] of [['minus', rec.minus.doc], ['plus', rec.plus.doc]] as const) {
+      for (const m of words![side]) {
+        assert.strictEqual(doc.slice(m.start, m.end), m.text, `${side}: the mark's offsets cut its words`);
+        const favours = side === 'minus' ? rec.contrast.favour_minus : rec.contrast.favour_plus;
+        assert.ok(favours.slice(0, 3).some((f) => f.id === m.feature), `${side}: a mark for a top feature favouring that document`);
+        assert.ok(m.delta > 0);
+      }
+    }
+    const seen = await marked;
+    assert.deepStrictEqual(seen.marked, { minus: words!.minus.length, plus: words!.plus.length }, 'the page marked what the host sent');
 
     const before = api.flows.snapshot().steering;
     const applied = await run<CompareResult>('xetrieval.applyFlipSet');

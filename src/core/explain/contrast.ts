@@ -371,3 +371,55 @@ export function failingPair<T extends RankedCandidateScore>(cands: readonly T[])
   }
   return undefined;
 }
+
+// ---------------------------------------------------------------------------
+// words behind the contrast (from explain's word attributions)
+
+/** A word (or window of words) in a document that a top contrast feature rests on. */
+export interface WordMark {
+  start: number;
+  end: number;
+  text: string;
+  feature: number;
+  label: string;
+  /** the feature's activation change when these words are removed (positive: they carry it) */
+  delta: number;
+}
+
+/** What `explain --tokens` says about one document of the pair (its `token_attributions.doc`). */
+export interface DocUnits {
+  units: { text: string; start: number; end: number; features: Record<string, number> }[];
+}
+
+/**
+ * For each of the top `k` features favouring a document, the `perFeature`
+ * units of that document whose removal lowers the feature most (Δ > 0 only).
+ * Word attributions cover the features explain lists for the pair (those
+ * shared with the query), so a top feature that the document does not share
+ * gets no mark. Marks are ordered by position; overlaps keep the larger Δ.
+ */
+export function wordMarks(r: { contrast: { favour_minus: { id: number; label: string }[]; favour_plus: { id: number; label: string }[] } }, minus: DocUnits | undefined, plus: DocUnits | undefined, k = 3, perFeature = 2): { minus: WordMark[]; plus: WordMark[] } {
+  const pick = (rows: { id: number; label: string }[], doc: DocUnits | undefined): WordMark[] => {
+    if (!doc) return [];
+    const marks: WordMark[] = [];
+    for (const f of rows.slice(0, k)) {
+      const best = doc.units
+        .map((u) => ({ u, d: u.features[String(f.id)] ?? 0 }))
+        .filter((x) => x.d > 0)
+        .sort((a, b) => b.d - a.d || a.u.start - b.u.start)
+        .slice(0, perFeature);
+      for (const { u, d } of best) marks.push({ start: u.start, end: u.end, text: u.text, feature: f.id, label: f.label, delta: d });
+    }
+    marks.sort((a, b) => a.start - b.start || b.delta - a.delta);
+    const kept: WordMark[] = [];
+    for (const m of marks) {
+      const last = kept[kept.length - 1];
+      if (last && m.start < last.end) {
+        if (m.delta > last.delta) kept[kept.length - 1] = m;
+      } else kept.push(m);
+    }
+    return kept;
+  };
+  return { minus: pick(r.contrast.favour_minus, minus), plus: pick(r.contrast.favour_plus, plus) };
+}
+
