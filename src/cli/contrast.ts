@@ -7,14 +7,14 @@
  * file, so lines are read (and bad ones reported) first; records are then
  * written as each chunk of queries returns, the first query alone.
  */
-import { InvalidArgumentError } from 'commander';
 import { InputError } from '../core/errors';
-import { Loc } from '../core/jsonl';
+import { checkInputFile, Loc } from '../core/jsonl';
 import { Pair, parsePair } from '../core/pairs';
 import { ContrastOptions, ContrastQuery } from '../protocol/worker';
-import { checkOutput, CliContext } from './context';
+import { CliContext } from './context';
+import { OutputFile } from './output';
 import { withSession } from './session';
-import { LazyOutput, processJsonl } from './stream';
+import { finishOutput, processJsonl } from './stream';
 
 export interface ContrastCliOptions {
   model: string;
@@ -26,15 +26,6 @@ export interface ContrastCliOptions {
   bound: number;
   controls: number;
   top: number;
-}
-
-/** A whole number from `min` to `max`, for --bound, --controls and --top. */
-export function wholeNumber(min: number, max: number): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v.trim());
-    if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${v}"`);
-    return n;
-  };
 }
 
 /** Pair lines grouped by query, in order of first appearance; the query text is the first line's. */
@@ -49,10 +40,12 @@ export function groupPairs(pairs: readonly Pair[]): ContrastQuery[] {
 }
 
 export async function runContrast(ctx: CliContext, o: ContrastCliOptions): Promise<number> {
-  checkOutput(o.output, [o.input]);
+  // a missing input is named before the output is touched
+  if (o.input !== '-') await checkInputFile(o.input);
+  const out = await OutputFile.open(o.output, { flag: '--output', inputs: [o.input], stdout: ctx.io.stdout });
   const ref = { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir };
   const options: ContrastOptions = { tau: o.tau, bound: o.bound, controls: o.controls, top: o.top };
-  const out = new LazyOutput(o.output, ctx.io.stdout);
+  let ok = false;
   try {
     return await withSession(ctx, async (session) => {
       const pairs: Pair[] = [];
@@ -73,11 +66,9 @@ export async function runContrast(ctx: CliContext, o: ContrastCliOptions): Promi
         // the first query alone: its record is out before the rest are encoded
         const chunk = queries.slice(start, (start += start === 0 ? 1 : 16));
         const r = await session.call('contrast', { ref, bundleDir: o.bundle, queries: chunk, options, batchSize: ctx.globals.batchSize });
-        for (const rec of r.records) {
-          if (!rec) continue;
-          failing++;
-          await out.write(rec);
-        }
+        const recs = r.records.filter((rec) => rec !== null);
+        failing += recs.length;
+        await out.writeLines(recs.map((rec) => JSON.stringify(rec)));
         ctx.progress.update('queries', (done += chunk.length), queries.length);
       }
       ctx.progress.end();
@@ -86,10 +77,11 @@ export async function runContrast(ctx: CliContext, o: ContrastCliOptions): Promi
       const summary = `${queries.length} queries, ${failing} failing contrasted, ${stats.errors} error${stats.errors === 1 ? '' : 's'}`;
       if (stats.errors > 0) ctx.error(summary);
       else ctx.info(summary);
+      ok = true;
       return stats.errors > 0 ? 1 : 0;
     });
   } finally {
     ctx.progress.end();
-    await out.close();
+    await finishOutput(ctx, out, ok);
   }
 }

@@ -19,7 +19,7 @@ import { EVAL_SCORES, runEval } from './eval';
 import { runPull } from './pull';
 import { runScore } from './score';
 import { runExplain } from './explain';
-import { runContrast, wholeNumber } from './contrast';
+import { runContrast } from './contrast';
 import { parseAlphas, parseKeyFeatures, runSteer } from './steer';
 import { runTrainBundle, runTrainCorpus, runViewsGenerate } from './train';
 import { readFileSync } from 'fs';
@@ -169,7 +169,7 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(modelOption())
     .addOption(sourceOption())
     .option('--bundle <dir>', 'explanation bundle folder (default: the one shipped for the model)')
-    .addOption(new Option('--tau <x>', 'activation threshold for a feature to count as shared in a view').argParser(parseFloat).default(0))
+    .addOption(new Option('--tau <x>', 'activation threshold for a feature to count as shared in a view (≥ 0)').argParser(decimal(0, Infinity)).default(0))
     .addOption(new Option('--bound <n>', 'largest flip set searched').argParser(wholeNumber(1, 200)).default(20))
     .addOption(new Option('--controls <n>', 'random same-size sets from d−\'s active features erased as a control for each flip set').argParser(wholeNumber(0, 10000)).default(0))
     .addOption(new Option('--top <n>', 'features listed on each side of the contrast (the rest is one line)').argParser(wholeNumber(0, 4096)).default(10))

@@ -134,7 +134,7 @@ describe('xetrieval contrast with the real model', function () {
   it('refuses an output that is its input and a --bound that is not a whole number', async () => {
     const same = await xetrieval(['contrast', '--input', PAIRS, '--output', PAIRS]);
     assert.strictEqual(same.code, 2);
-    assert.match(same.stderr, /is also an input/);
+    assert.match(same.stderr, /is the same file as the input/);
     const bad = await xetrieval(['contrast', '--input', PAIRS, '--bound', '2.5']);
     assert.strictEqual(bad.code, 2);
     assert.match(bad.stderr, /--bound.*whole number from 1 to 200/);

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { groupPairs, wholeNumber } from '../../src/cli/contrast';
+import { groupPairs } from '../../src/cli/contrast';
 
 describe('cli/contrast', () => {
   it('groups pair lines by query in order of first appearance, wherever the lines are', () => {
@@ -9,12 +9,5 @@ describe('cli/contrast', () => {
       { query_id: 'b', query: 'q b', candidates: [{ doc_id: '1', doc: 'd 1', label: 0 }, { doc_id: '3', doc: 'd 3', label: 1 }] },
       { query_id: 'a', query: 'q a', candidates: [{ doc_id: '2', doc: 'd 2', label: 1 }, { doc_id: '4', doc: 'd 4' }] },
     ]);
-  });
-
-  it('--bound, --controls and --top take whole numbers within their range', () => {
-    const bound = wholeNumber(1, 200);
-    assert.strictEqual(bound('20'), 20);
-    assert.strictEqual(bound(' 7 '), 7);
-    for (const bad of ['0', '201', '2.5', '-1', 'x', '']) assert.throws(() => bound(bad), /whole number from 1 to 200/, bad);
   });
 });
