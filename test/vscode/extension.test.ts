@@ -25,6 +25,9 @@ const COMMANDS = [
   'xetrieval.loadSteering',
   'xetrieval.saveSteering',
   'xetrieval.resetSteering',
+  'xetrieval.compareWithBestRelevant',
+  'xetrieval.compareCandidates',
+  'xetrieval.applyFlipSet',
 ];
 
 const config = () => vscode.workspace.getConfiguration('xetrieval');
