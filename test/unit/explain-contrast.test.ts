@@ -8,7 +8,7 @@ import {
   flipControl,
   rescoreErased,
 } from '../../src/core/explain/contrast';
-import { erase } from '../../src/core/explain/erasure';
+import { ColumnCache, erase, RidgeProjector } from '../../src/core/explain/erasure';
 import { mulberry32 } from '../../src/core/explain/rng';
 import { columnDots, cosine64, dot64, SaeDecoder, topKCode } from '../../src/core/explain/sparse';
 
@@ -123,6 +123,20 @@ describe('explain/contrast', () => {
       assert.match(describeFlip(r), new RegExp(`^without (this feature|these ${ids.length} features) \\(erased from (the query|d−|d\\+)\\), d\\+ wins by ${r.flip.margin.toFixed(4)}$`));
     }
     assert.ok(flips >= 20, `only ${flips} of 40 toy failing pairs got a flip set`);
+  });
+
+  it('a projector built through the column cache erases exactly as one built without it', () => {
+    const input = toyCase(sae, 21);
+    const cache = new ColumnCache(sae);
+    for (const ids of [[3], [3, 17, 40], [40, 3, 95, 17, 60], [17, 60]]) {
+      for (const t of ['query', 'minus', 'plus'] as const) {
+        const a = rescoreErased(input, t, ids);
+        const b = rescoreErased(input, t, ids, undefined, cache);
+        assert.strictEqual(b.margin, a.margin, `${t} ${ids}`);
+        assert.strictEqual(b.scoreMinus, a.scoreMinus);
+      }
+    }
+    assert.throws(() => new RidgeProjector(toySae(24, 96, 4), [1], undefined, cache), /another SAE/);
   });
 
   it('says so when no set of at most 20 features flips the order', () => {

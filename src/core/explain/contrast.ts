@@ -22,7 +22,7 @@
  * reported when a recomputation showed d+ above d−.
  */
 import { decomposeScore } from './attribution';
-import { RidgeProjector, RIDGE_LAMBDA } from './erasure';
+import { ColumnCache, RidgeProjector, RIDGE_LAMBDA } from './erasure';
 import { orderedViewNames } from './overlap';
 import { mulberry32, sample } from './rng';
 import { codeDirection, columnDots, cosine64, SaeDecoder, SparseCode, Vector } from './sparse';
@@ -219,9 +219,9 @@ export interface FlipOptions {
 }
 
 /** Re-scores both pairs with `ids` erased from `target`, by the erasure arithmetic of erasure.ts. */
-export function rescoreErased(input: Pick<ContrastInput, 'sae' | 'zq' | 'minus' | 'plus'>, target: FlipTarget, ids: Iterable<number>, lambda = RIDGE_LAMBDA): Rescored {
+export function rescoreErased(input: Pick<ContrastInput, 'sae' | 'zq' | 'minus' | 'plus'>, target: FlipTarget, ids: Iterable<number>, lambda = RIDGE_LAMBDA, cache?: ColumnCache): Rescored {
   const { sae, zq } = input;
-  const p = new RidgeProjector(sae, ids, lambda);
+  const p = new RidgeProjector(sae, ids, lambda, cache);
   let q: Vector = zq;
   let m: Vector = input.minus.z;
   let d: Vector = input.plus.z;
@@ -255,9 +255,11 @@ export function findFlip(input: ContrastInput, c: Contrast, opts: FlipOptions = 
   const lookahead = Math.max(1, opts.lookahead ?? DEFAULT_LOOKAHEAD);
   const base = rescoreErased(input, 'minus', [], lambda);
   const res: FlipResult = { bound, baseMargin: base.margin, rescored: 0 };
+  // the search re-scores many overlapping sets: each decoder column and dot product is computed once
+  const cache = new ColumnCache(input.sae);
   const rescore = (t: FlipTarget, ids: number[]) => {
     res.rescored++;
-    const r = rescoreErased(input, t, ids, lambda);
+    const r = rescoreErased(input, t, ids, lambda, cache);
     if (!res.best || r.margin > res.best.margin) res.best = r;
     return r;
   };
@@ -307,7 +309,7 @@ export function findFlip(input: ContrastInput, c: Contrast, opts: FlipOptions = 
     }
     if (better(last, res.flip)) res.flip = last;
   }
-  if (res.flip && opts.controls) res.control = flipControl(input, c, res.flip, opts.controls, opts.seed ?? 1, lambda);
+  if (res.flip && opts.controls) res.control = flipControl(input, c, res.flip, opts.controls, opts.seed ?? 1, lambda, cache);
   return res;
 }
 
@@ -315,7 +317,7 @@ export function findFlip(input: ContrastInput, c: Contrast, opts: FlipOptions = 
  * How often a random set of the flip set's size, drawn from d−'s active
  * non-generic features and erased from the same side, flips the order too.
  */
-export function flipControl(input: ContrastInput, c: Contrast, flip: Rescored, draws: number, seed = 1, lambda = RIDGE_LAMBDA): FlipControl {
+export function flipControl(input: ContrastInput, c: Contrast, flip: Rescored, draws: number, seed = 1, lambda = RIDGE_LAMBDA, cache?: ColumnCache): FlipControl {
   const pool = c.features.filter((f) => f.minus !== 0).map((f) => f.id);
   for (let k = 0; k < input.minus.code.indices.length; k++) {
     const id = input.minus.code.indices[k];
@@ -327,7 +329,7 @@ export function flipControl(input: ContrastInput, c: Contrast, flip: Rescored, d
   let flipped = 0;
   for (let i = 0; i < draws; i++) {
     const ids = sample(pool, flip.ids.length, rng);
-    if (rescoreErased(input, flip.target, ids, lambda).margin > 0) flipped++;
+    if (rescoreErased(input, flip.target, ids, lambda, cache).margin > 0) flipped++;
   }
   return { draws, flipped };
 }

@@ -54,6 +54,43 @@ export function choleskySolve(l: Float64Array, n: number, c: ArrayLike<number>):
 }
 
 /**
+ * Decoder columns (float64) and their dot products, kept across many
+ * projectors over overlapping feature sets, as the flip search builds. A
+ * projector built with it computes exactly what one built without it does:
+ * the same columns, the same dot products summed in the same order.
+ */
+export class ColumnCache {
+  private readonly cols = new Map<number, Float64Array>();
+  private readonly dots = new Map<number, number>();
+
+  constructor(readonly sae: SaeDecoder) {}
+
+  column(j: number): Float64Array {
+    let c = this.cols.get(j);
+    if (!c) {
+      const { dim: D, dictSize: F, wDec } = this.sae;
+      c = new Float64Array(D);
+      for (let r = 0; r < D; r++) c[r] = wDec[r * F + j];
+      this.cols.set(j, c);
+    }
+    return c;
+  }
+
+  dot(a: number, b: number): number {
+    const key = a < b ? a * this.sae.dictSize + b : b * this.sae.dictSize + a;
+    let s = this.dots.get(key);
+    if (s === undefined) {
+      const ca = this.column(a);
+      const cb = this.column(b);
+      s = 0;
+      for (let r = 0; r < ca.length; r++) s += ca[r] * cb[r];
+      this.dots.set(key, s);
+    }
+    return s;
+  }
+}
+
+/**
  * P_S for one feature set, factored once so that every view of a document
  * (and every document) can be projected at O(|S|·D + |S|²) each.
  */
@@ -64,20 +101,23 @@ export class RidgeProjector {
   private readonly chol: Float64Array; // |S| × |S|
   private readonly dim: number;
 
-  constructor(sae: SaeDecoder, ids: Iterable<number>, readonly lambda = RIDGE_LAMBDA) {
+  constructor(sae: SaeDecoder, ids: Iterable<number>, readonly lambda = RIDGE_LAMBDA, cache?: ColumnCache) {
     if (!(lambda >= 0)) throw new RangeError(`ridge lambda must be ≥ 0, got ${lambda}`);
     const { dim: D, dictSize: F, wDec } = sae;
+    if (cache && cache.sae !== sae) throw new RangeError('RidgeProjector: the column cache belongs to another SAE');
     this.dim = D;
     this.ids = [...new Set(ids)].sort((a, b) => a - b);
     for (const j of this.ids) if (!Number.isInteger(j) || j < 0 || j >= F) throw new RangeError(`feature id ${j} is outside [0, ${F})`);
     const n = this.ids.length;
     this.cols = new Float64Array(n * D);
-    for (let r = 0; r < D; r++) for (let k = 0; k < n; k++) this.cols[k * D + r] = wDec[r * F + this.ids[k]];
+    if (cache) this.ids.forEach((j, k) => this.cols.set(cache.column(j), k * D));
+    else for (let r = 0; r < D; r++) for (let k = 0; k < n; k++) this.cols[k * D + r] = wDec[r * F + this.ids[k]];
     const g = new Float64Array(n * n);
     for (let a = 0; a < n; a++) {
       for (let b = 0; b <= a; b++) {
         let s = 0;
-        for (let r = 0; r < D; r++) s += this.cols[a * D + r] * this.cols[b * D + r];
+        if (cache) s = cache.dot(this.ids[a], this.ids[b]);
+        else for (let r = 0; r < D; r++) s += this.cols[a * D + r] * this.cols[b * D + r];
         g[a * n + b] = s;
         g[b * n + a] = s;
       }
