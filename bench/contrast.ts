@@ -15,10 +15,21 @@ import type { ContrastQuery } from '../src/protocol/worker';
 const ROOT = path.resolve(__dirname, '..');
 
 export interface ContrastBenchResult {
-  queries: { query_id: string; medianMs: number; workerMedianMs: number; flipSize: number; rescored: number }[];
+  queries: { query_id: string; medianMs: number; workerMedianMs: number; workerCpuMs?: number; flipSize: number; rescored: number }[];
   /** the slowest query's median round trip */
   maxMedianMs: number;
   runs: number;
+}
+
+/** The worker's user + system CPU time so far, in ms (Linux /proc; undefined elsewhere): less sensitive than wall time to other processes on a busy machine. */
+function cpuMs(pid: number | undefined): number | undefined {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in ticks of 1/100 s
+  } catch {
+    return undefined;
+  }
 }
 
 const median = (xs: number[]) => {
@@ -46,13 +57,16 @@ export async function benchContrast(runs = 7): Promise<ContrastBenchResult> {
       if (!rec) continue; // not a failing query
       const times: number[] = [];
       const worker: number[] = [];
+      const cpu0 = cpuMs(client.pid);
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
         const r = await client.request('contrast', { ref, queries: [q] });
         times.push(performance.now() - t0);
         worker.push(r.meta.elapsedMs);
       }
-      out.queries.push({ query_id: q.query_id, medianMs: median(times), workerMedianMs: median(worker), flipSize: rec.flip.size, rescored: rec.flip.rescored });
+      const cpu1 = cpuMs(client.pid);
+      const workerCpuMs = cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / runs : undefined;
+      out.queries.push({ query_id: q.query_id, medianMs: median(times), workerMedianMs: median(worker), workerCpuMs, flipSize: rec.flip.size, rescored: rec.flip.rescored });
     }
   } finally {
     await client.dispose();
