@@ -5,7 +5,6 @@
  * the set erased with the bundle's own decoder, the cosines recomputed.
  */
 import * as assert from 'assert';
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as os from 'os';
@@ -15,24 +14,13 @@ import { erase } from '../../src/core/explain/erasure';
 import { cosine64 } from '../../src/core/explain/sparse';
 import { loadSae } from '../../src/engine/sae/model';
 import type { ContrastRecord } from '../../src/protocol/worker';
-import { DEFAULT_MODEL, minilm, REPO_ROOT, testCacheDir, WORKER_PATH } from './helpers';
+import { cliReady, DEFAULT_MODEL, REPO_ROOT, runCli, testCacheDir, WORKER_PATH } from './helpers';
 
-const BIN = path.join(REPO_ROOT, 'bin', 'xetrieval.js');
 const PAIRS = path.join(REPO_ROOT, 'examples', 'pairs.jsonl');
 const BUNDLE = path.join(REPO_ROOT, 'models', DEFAULT_MODEL);
 const FAILING = ['weather-umbrella', 'git-undo-commit', 'shell-port', 'http-429', 'sci-plant-food'];
 
-function xetrieval(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--device', 'cpu', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XETRIEVAL_CACHE_DIR: testCacheDir() } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const xetrieval = (args: string[]) => runCli(args);
 
 const readRecords = async (f: string) =>
   (await fsp.readFile(f, 'utf8'))
@@ -45,8 +33,7 @@ describe('xetrieval contrast with the real model', function () {
   let dir: string;
 
   before(async function () {
-    if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'cli.js')) || !fs.existsSync(path.join(BUNDLE, 'manifest.json'))) this.skip();
-    await minilm();
+    if (!cliReady() || !fs.existsSync(path.join(BUNDLE, 'manifest.json'))) this.skip();
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'xetrieval-contrast-it-'));
   });
   after(async () => {
