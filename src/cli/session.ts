@@ -1,15 +1,21 @@
 /**
  * The CLI's handle on the engine worker: forwards cancellation, says once on
  * stderr where inference runs, and is always disposed so no worker outlives
- * the command.
+ * the command. A worker that dies or hangs during a request is replaced and
+ * the request sent again (every request is a pure function of its params, so
+ * a repeat gives the same answer), up to MAX_RESTARTS times in a row.
  */
-import { EngineClient, EngineError } from '../client/engineClient';
+import { EngineClient, EngineError, WorkerDiedError } from '../client/engineClient';
 import { CancelledError } from '../core/errors';
 import type { ExecutionProvider, ParamsOf, ProgressEvent, ResultOf, WorkerMethod } from '../protocol/worker';
 import { CliContext } from './context';
 
 /** Lines of the worker's own stdout/stderr kept for a crash report. */
 const KEEP_LINES = 30;
+/** Restarts of the worker for one request before the command gives up. */
+export const MAX_RESTARTS = 3;
+/** A request with neither progress nor an answer for this long is taken as hung (the heartbeat catches a stopped worker far sooner). */
+export const REQUEST_TIMEOUT_MS = 10 * 60_000;
 
 export class EngineSession {
   private readonly client: EngineClient;
@@ -20,10 +26,15 @@ export class EngineSession {
    * kept, and shown only then.
    */
   private readonly workerOutput: string[] = [];
+  /** Where the stream stands, e.g. "line 513 of pairs.jsonl", for the restart message. */
+  position: string | undefined;
+  /** worker restarts in this session */
+  restarts = 0;
 
   constructor(private readonly ctx: CliContext) {
     this.client = new EngineClient({
       device: ctx.globals.device,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
       onLog: (level, message) => {
         if (level === 'error') {
           ctx.error(`worker: ${message}`);
@@ -36,13 +47,32 @@ export class EngineSession {
   }
 
   async call<M extends WorkerMethod>(method: M, params: ParamsOf<M>, onProgress?: (p: ProgressEvent) => void): Promise<ResultOf<M>> {
-    if (this.ctx.signal.aborted) throw new CancelledError();
-    const { result, meta } = await this.client.request(method, params, { signal: this.ctx.signal, onProgress });
+    const { result, meta } = await this.withRestarts(() => this.client.request(method, params, { signal: this.ctx.signal, onProgress }));
     if (this._provider === undefined) {
       this._provider = meta.provider;
       this.ctx.info(`device: ${meta.provider ?? 'none'}${meta.providerNote ? ` (${meta.providerNote})` : ''}`);
     }
     return result;
+  }
+
+  private async withRestarts<R>(send: () => Promise<R>): Promise<R> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.ctx.signal.aborted) throw new CancelledError();
+      try {
+        return await send();
+      } catch (e) {
+        if (!(e instanceof WorkerDiedError) || this.ctx.signal.aborted) throw e;
+        const at = this.position ? ` at ${this.position}` : '';
+        if (attempt >= MAX_RESTARTS) {
+          throw new EngineError({
+            code: 'E_WORKER_DIED',
+            message: `${e.reason}; the worker failed ${attempt + 1} times in a row${at}, giving up after ${MAX_RESTARTS} restarts`,
+          });
+        }
+        this.restarts++;
+        this.ctx.error(`${e.reason}; starting a new worker and resuming${at} (restart ${attempt + 1} of ${MAX_RESTARTS})`);
+      }
+    }
   }
 
   /** Where the first answered request ran; null before any. */

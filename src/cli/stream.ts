@@ -4,6 +4,7 @@
  * lines (one message each). One chunk is in flight while the next is read,
  * and chunks finish in input order, so results are written in input order.
  */
+import { EngineError } from '../client/engineClient';
 import { CancelledError, InputError } from '../core/errors';
 import { checkInputFile, displayName, Loc, readJsonl } from '../core/jsonl';
 import { CHUNK_LINES, CliContext } from './context';
@@ -19,12 +20,14 @@ export async function processJsonl<T>(
   ctx: CliContext,
   file: string,
   parse: (value: unknown, loc: Loc) => T,
-  handle: (items: T[]) => Promise<void>,
+  /** `firstLine`: the input line of items[0] */
+  handle: (items: T[], firstLine: number) => Promise<void>,
   chunkSize: (chunksSoFar: number) => number = () => CHUNK_LINES,
 ): Promise<StreamStats> {
   const name = displayName(file);
   const stats: StreamStats = { ok: 0, errors: 0 };
   let chunk: T[] = [];
+  let firstLine = 0;
   let inflight: Promise<void> = Promise.resolve();
   let chunks = 0;
   const bad = (e: InputError) => {
@@ -37,7 +40,7 @@ export async function processJsonl<T>(
     chunk = [];
     chunks++;
     stats.ok += items.length;
-    inflight = handle(items);
+    inflight = handle(items, firstLine);
     inflight.catch(() => undefined); // rejection is rethrown by the next await; this only marks it handled meanwhile
   };
 
@@ -48,7 +51,9 @@ export async function processJsonl<T>(
       continue;
     }
     try {
-      chunk.push(parse(rec.value, { file: name, line: rec.line }));
+      const item = parse(rec.value, { file: name, line: rec.line });
+      if (chunk.length === 0) firstLine = rec.line;
+      chunk.push(item);
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       bad(e);
@@ -84,13 +89,23 @@ export async function runStreamCommand<T>(ctx: CliContext, cmd: StreamCommand<T>
   const out = await OutputFile.open(cmd.output, { flag: '--output', inputs: [cmd.input], stdout: ctx.io.stdout });
   let done = 0;
   let ok = false;
+  const name = displayName(cmd.input);
   try {
     const stats = await withSession(ctx, (session) =>
-      processJsonl(ctx, cmd.input, cmd.parse, async (items) => {
+      processJsonl(ctx, cmd.input, cmd.parse, async (items, firstLine) => {
+        // a worker that dies now is replaced and this chunk sent again: everything before it is written, nothing of it yet
+        session.position = `line ${firstLine} of ${name}`;
         await out.writeLines((await cmd.run(session, items)).map((rec) => JSON.stringify(rec)));
         ctx.progress.update(cmd.verb, (done += items.length));
       }, cmd.chunkSize),
-    );
+    ).catch((e: unknown) => {
+      // the worker gave out: say what of the run is kept
+      if (e instanceof EngineError && e.code === 'E_WORKER_DIED' && !ctx.signal.aborted) {
+        const kept = cmd.output === '-' ? `${done} results were written before it` : `the ${done} results before it are kept in ${cmd.output}`;
+        throw new EngineError({ code: e.code, message: `${e.message}; ${kept}` });
+      }
+      throw e;
+    });
     ctx.progress.end();
     const summary = `${stats.ok} ${cmd.verb}, ${stats.errors} error${stats.errors === 1 ? '' : 's'}`;
     if (stats.errors > 0) ctx.error(summary);

@@ -3,6 +3,12 @@
  * CLI. Starts the worker lazily, matches replies to request ids, forwards
  * progress and cancellation, and turns a worker death into an error for every
  * request in flight; the next request starts a fresh worker.
+ *
+ * A worker that hangs is killed, so its requests fail instead of waiting
+ * forever: one that stops sending heartbeats (stopped, frozen), one that
+ * leaves a request without progress or answer past the request timeout, and
+ * one that does not answer a cancellation within a grace period. No worker
+ * outlives the process that started it.
  */
 import { ChildProcess, fork } from 'child_process';
 import * as fs from 'fs';
@@ -36,6 +42,17 @@ export class EngineError extends Error {
   }
 }
 
+/** The worker sends a heartbeat this often, from a thread of its own (so long synchronous work does not delay it). */
+export const HEARTBEAT_INTERVAL_MS = 500;
+/** A worker silent this long is taken as hung and killed. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+/** Before its first heartbeat, a starting worker gets this long (a loaded machine starts Node slowly). */
+export const STARTUP_TIMEOUT_MS = 60_000;
+/** A cancelled request the worker has not answered after this long: the worker is killed. */
+export const DEFAULT_CANCEL_GRACE_MS = 3_000;
+/** The file descriptor of the heartbeat pipe in the worker. */
+const HEARTBEAT_FD = 4;
+
 export interface EngineClientOptions {
   device?: DeviceSetting;
   threads?: number;
@@ -43,6 +60,36 @@ export interface EngineClientOptions {
   workerPath?: string;
   onLog?: (level: 'info' | 'warn' | 'error', message: string) => void;
   onStateChange?: (state: WorkerState) => void;
+  /** silence after which a worker is killed as hung (default 10 s) */
+  heartbeatTimeoutMs?: number;
+  /** a request with neither progress nor an answer for this long kills the worker (default: none) */
+  requestTimeoutMs?: number;
+  /** how long a cancelled request may stay unanswered before the worker is killed (default 3 s) */
+  cancelGraceMs?: number;
+}
+
+/** The worker died, or was killed as hung, while requests were in flight. */
+export class WorkerDiedError extends EngineError {
+  constructor(
+    /** what happened, e.g. "worker was killed (SIGKILL)" */
+    readonly reason: string,
+  ) {
+    super({ code: 'E_WORKER_DIED', message: `${reason}; the request was lost. The next request starts a new worker.` });
+  }
+}
+
+/** Every live worker of this process, killed when the process exits however it exits. */
+const liveWorkers = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackWorker(child: ChildProcess): void {
+  liveWorkers.add(child);
+  child.once('exit', () => liveWorkers.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers run synchronously even on process.exit(); kill() is a plain syscall.
+  process.on('exit', () => {
+    for (const c of liveWorkers) c.kill('SIGKILL');
+  });
 }
 
 export type WorkerState =
@@ -62,10 +109,14 @@ export interface Reply<M extends WorkerMethod> {
 }
 
 interface Pending {
+  method: WorkerMethod;
   resolve: (r: { result: unknown; meta: ResponseMeta }) => void;
   reject: (e: Error) => void;
   onProgress?: (p: ProgressEvent) => void;
   cleanup: () => void;
+  /** last progress or the time it was sent */
+  lastActivity: number;
+  cancelled: boolean;
 }
 
 export function defaultWorkerPath(): string {
@@ -86,6 +137,12 @@ export class EngineClient {
   private pending = new Map<number, Pending>();
   private readonly opts: EngineClientOptions;
   private _state: WorkerState = { status: 'stopped' };
+  /** last heartbeat of the current worker (its spawn time until the first) */
+  private lastBeat = 0;
+  private beating = false;
+  /** why the client killed the current worker, for the error its requests get */
+  private killReason: string | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(opts: EngineClientOptions = {}) {
     this.opts = opts;
@@ -111,21 +168,41 @@ export class EngineClient {
     const workerPath = this.opts.workerPath ?? defaultWorkerPath();
     const child = fork(workerPath, [], {
       serialization: 'advanced',
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      // fd 4: the heartbeat pipe
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', XETRIEVAL_HEARTBEAT_FD: String(HEARTBEAT_FD), XETRIEVAL_HEARTBEAT_MS: String(HEARTBEAT_INTERVAL_MS) },
       // The extension host may run on Electron; a plain node is what we want.
       execArgv: [],
     });
     this.child = child;
+    trackWorker(child);
+    this.killReason = undefined;
+    this.lastBeat = Date.now();
+    this.beating = false;
+    const beats = child.stdio[HEARTBEAT_FD] as NodeJS.ReadableStream | null | undefined;
+    beats?.on('data', () => {
+      if (this.child !== child) return;
+      this.lastBeat = Date.now();
+      this.beating = true;
+    });
+    beats?.on('error', () => undefined);
+    this.startWatchdog();
     const ready = new Promise<void>((resolve, reject) => {
       const onMsg = (m: unknown) => {
         if (isFromWorker(m) && m.kind === 'ready') {
           child.off('message', onMsg);
+          // from here on the heartbeat timeout holds (its thread may start a moment after)
+          if (this.child === child) {
+            this.lastBeat = Date.now();
+            this.beating = true;
+          }
           resolve();
         }
       };
       child.on('message', onMsg);
-      child.once('exit', (code, sig) => reject(new Error(`worker exited before it was ready (code ${code}, signal ${sig})`)));
+      child.once('exit', (code, sig) =>
+        reject(new WorkerDiedError(this.killReason ?? `worker exited before it was ready (${sig ? `signal ${sig}` : `code ${code}`})`)),
+      );
     });
     child.on('message', (m: unknown) => this.onMessage(m));
     child.stdout?.on('data', (d: Buffer) => this.opts.onLog?.('info', d.toString().trimEnd()));
@@ -151,14 +228,61 @@ export class EngineClient {
     if (this.child !== child) return;
     this.child = null;
     this.starting = null;
-    const reason = signal ? `worker was killed (${signal})` : `worker exited with code ${code}`;
+    this.stopWatchdog();
+    const reason = this.killReason ?? (signal ? `worker was killed (${signal})` : `worker exited with code ${code}`);
+    this.killReason = undefined;
     this.setState(code === 0 && !signal ? { status: 'stopped' } : { status: 'crashed', reason });
-    const err = new EngineError({ code: 'E_WORKER_DIED', message: `${reason}; the request was lost. The next request starts a new worker.` });
+    const err = new WorkerDiedError(reason);
     for (const [, p] of this.pending) {
       p.cleanup();
-      p.reject(err);
+      // a request its caller cancelled ends as cancelled, whatever became of the worker
+      p.reject(p.cancelled ? new EngineError({ code: 'E_CANCELLED', message: 'cancelled' }) : err);
     }
     this.pending.clear();
+  }
+
+  /** Kills the current worker as hung; its requests fail with `reason`. */
+  private killHung(child: ChildProcess, reason: string): void {
+    if (this.child !== child || this.killReason) return;
+    this.killReason = reason;
+    this.opts.onLog?.('warn', reason);
+    // SIGKILL: a stopped process does not act on SIGTERM until it is continued
+    child.kill('SIGKILL');
+  }
+
+  private startWatchdog(): void {
+    this.stopWatchdog();
+    this.watchdog = setInterval(() => this.checkHung(), Math.min(250, HEARTBEAT_INTERVAL_MS));
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+
+  private checkHung(): void {
+    const child = this.child;
+    if (!child) return;
+    const now = Date.now();
+    const limit = this.beating ? (this.opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS) : Math.max(STARTUP_TIMEOUT_MS, this.opts.heartbeatTimeoutMs ?? 0);
+    if (now - this.lastBeat > limit) {
+      const s = ((now - this.lastBeat) / 1000).toFixed(1);
+      this.killHung(child, this.beating ? `worker stopped responding (no heartbeat for ${s} s) and was killed` : `worker did not start (no heartbeat for ${s} s) and was killed`);
+      return;
+    }
+    const timeout = this.opts.requestTimeoutMs;
+    const grace = this.opts.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
+    for (const p of this.pending.values()) {
+      if (p.cancelled && now - p.lastActivity > grace) {
+        this.killHung(child, `worker did not answer a cancellation within ${(grace / 1000).toFixed(1)} s and was killed`);
+        return;
+      }
+      if (timeout !== undefined && p.method !== 'trainBundle' && now - p.lastActivity > timeout) {
+        this.killHung(child, `worker gave no progress or answer to "${p.method}" for ${(timeout / 1000).toFixed(1)} s and was killed`);
+        return;
+      }
+    }
   }
 
   private onMessage(m: unknown): void {
@@ -167,9 +291,13 @@ export class EngineClient {
       case 'log':
         this.opts.onLog?.(m.level, m.message);
         return;
-      case 'progress':
-        this.pending.get(m.id)?.onProgress?.(m.progress);
+      case 'progress': {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        if (!p.cancelled) p.lastActivity = Date.now();
+        p.onProgress?.(m.progress);
         return;
+      }
       case 'result':
       case 'error': {
         const p = this.pending.get(m.id);
@@ -197,12 +325,21 @@ export class EngineClient {
           return;
         }
         onAbort = () => {
+          const p = this.pending.get(id);
+          if (p) {
+            // from now on the clock runs for the cancellation grace
+            p.cancelled = true;
+            p.lastActivity = Date.now();
+          }
           const msg: ToWorker = { kind: 'cancel', id };
           if (child.connected) child.send(msg);
         };
         opts.signal.addEventListener('abort', onAbort, { once: true });
       }
       this.pending.set(id, {
+        method,
+        lastActivity: Date.now(),
+        cancelled: false,
         resolve: resolve as (r: { result: unknown; meta: ResponseMeta }) => void,
         reject,
         onProgress: opts.onProgress,
@@ -234,6 +371,7 @@ export class EngineClient {
   async dispose(): Promise<void> {
     const child = this.child;
     if (!child) return;
+    if (child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         child.kill('SIGKILL');
@@ -243,6 +381,8 @@ export class EngineClient {
         resolve();
       });
       child.kill('SIGTERM');
+      // a stopped worker acts on SIGTERM only once continued
+      child.kill('SIGCONT');
     });
   }
 }

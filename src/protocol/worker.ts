@@ -565,6 +565,8 @@ export interface WorkerMethods {
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */
   sleep: { params: { ms: number }; result: { slept: number } };
+  /** test hook: blocks the worker's main thread for `ms`, with no progress and no way to cancel (a runaway loop) */
+  hang: { params: { ms: number }; result: { hung: number } };
 }
 
 export type WorkerMethod = keyof WorkerMethods;

@@ -3,6 +3,8 @@
  * Node IPC; every request gets exactly one reply, errors included, so a bad
  * input never takes the process down.
  */
+// first: the heartbeat starts before the engine's modules load
+import './heartbeat';
 import { Engine, CallContext } from '../engine/engine';
 import { settleBackground } from '../engine/background';
 import {
@@ -70,6 +72,15 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
     case 'crash':
       process.exit(req.params.code ?? 70);
     // falls through: exit does not return
+    case 'hang': {
+      // blocks the main thread, as a runaway loop would: the heartbeat thread goes on
+      const until = Date.now() + req.params.ms;
+      while (Date.now() < until) {
+        /* busy */
+      }
+      return { hung: req.params.ms };
+    }
+    // falls through: exit does not return
     case 'sleep': {
       const step = 20;
       for (let t = 0; t < req.params.ms; t += step) {
@@ -108,11 +119,36 @@ process.on('message', (m: unknown) => {
   else void handle(m);
 });
 
-// The caller going away must not leave an orphan holding a model in memory;
-// background work (a graph being saved to the cache) gets a moment to finish,
-// well inside the client's 2 s before SIGKILL.
-const exitSoon = (): void => void settleBackground(1500).then(() => process.exit(0));
+/** Cancels every request in flight; each still answers (a pull removes its staging folder first). */
+function cancelAll(): Promise<unknown> {
+  const all = [...inFlight.values()];
+  for (const ac of all) ac.abort();
+  return waitIdle();
+}
+
+function waitIdle(): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (inFlight.size === 0 ? resolve() : setTimeout(check, 20));
+    check();
+  });
+}
+
+// The caller going away must not leave an orphan holding a model in memory.
+// Requests in flight are cancelled and get a moment to clean up (a pull's
+// staging folder), as does background work (a graph being saved to the
+// cache), well inside the client's 2 s before SIGKILL.
+let exiting = false;
+const exitSoon = (): void => {
+  if (exiting) return;
+  exiting = true;
+  const deadline = new Promise((r) => setTimeout(r, 1500).unref());
+  void Promise.race([Promise.all([cancelAll(), settleBackground(1500)]), deadline]).then(() => process.exit(0));
+};
 process.on('disconnect', exitSoon);
 process.on('SIGTERM', exitSoon);
+// Ctrl-C in a terminal reaches the whole process group, the worker too: it
+// cancels the work in flight (cleanly, staging removed) and leaves ending the
+// worker to the caller, which got the same Ctrl-C.
+process.on('SIGINT', () => void cancelAll());
 
 send({ kind: 'ready', protocolVersion: PROTOCOL_VERSION, pid: process.pid });
