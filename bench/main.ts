@@ -7,6 +7,7 @@ import { readManifest } from '../src/engine/bundle';
 import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
 import { benchContrast } from './contrast';
+import { benchLongLine } from './longLine';
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 
@@ -48,6 +49,13 @@ async function main(): Promise<void> {
       console.log(`  ${q.query_id}: ${fmt(q.medianMs, 1)} ms round trip (worker ${fmt(q.workerMedianMs, 1)} ms wall, ${fmt(q.workerCpuMs, 0)} ms CPU per request; flip set ${q.flipSize || 'none within 20'}, ${q.rescored} sets re-scored)`);
     }
     console.log(`  slowest: ${fmt(r.maxMedianMs, 1)} ms (target < 200 ms; wall times grow with the machine's load: ${os.loadavg()[0].toFixed(1)} now on ${os.cpus().length} cores)`);
+  }
+  if (want('long-line')) {
+    // a 50 MB single-line document: the line reader and the tokenizer must stop being the cost
+    const r = await benchLongLine(50);
+    results.longLine = r;
+    console.log(`long line: one pair whose document is a ${r.mb} MB single line, scored by the CLI end to end, CPU`);
+    console.log(`  ${fmt(r.seconds, 2)} s (target < 5 s), worker peak RSS ${fmt(r.workerPeakRssMb, 0)} MB (target < 500 MB), exit ${r.exitCode}, doc_truncated ${r.docTruncated}`);
   }
   if (want('sae')) {
     // the default bundle's dictionary and k, at the trainer's default batch

@@ -95,6 +95,45 @@ describe('core/jsonl', () => {
     assert.deepStrictEqual(lines, ['1:a', '2:', '3:b']);
   });
 
+  it('reads a long line in work linear in its length: each character is searched for a newline about once', async () => {
+    // An 8 MB line arriving in 64 KiB chunks, then short lines split across chunk boundaries.
+    // Counted, not timed: the characters indexOf('\n') is asked to scan. Searching the
+    // growing line from its start after each chunk scans ~64 MB here (quadratic).
+    const big = 'x'.repeat(8 << 20);
+    const input = new PassThrough({ highWaterMark: 1 << 16 });
+    const tail = '\r\n{"a":1}\n\n{"a":2}';
+    let scanned = 0;
+    const indexOf = String.prototype.indexOf;
+    String.prototype.indexOf = function (this: string, search: string, from?: number): number {
+      const at = indexOf.call(this, search, from);
+      if (search === '\n') scanned += (at < 0 ? this.length : at + 1) - Math.max(0, from ?? 0);
+      return at;
+    };
+    const lines: { line: number; text: string }[] = [];
+    try {
+      const feed = (async () => {
+        for (let i = 0; i < big.length; i += 1 << 16) if (!input.write(big.slice(i, i + (1 << 16)))) await new Promise((r) => input.once('drain', r));
+        input.end(tail);
+      })();
+      for await (const l of readLines('-', { stdin: input })) lines.push(l);
+      await feed;
+    } finally {
+      String.prototype.indexOf = indexOf;
+    }
+    assert.deepStrictEqual(
+      lines.map((l) => [l.line, l.text.length]),
+      [
+        [1, big.length],
+        [2, 7],
+        [3, 0],
+        [4, 7],
+      ],
+    );
+    assert.ok(lines[0].text === big, 'the long line comes back whole');
+    const total = big.length + tail.length;
+    assert.ok(scanned <= 2 * total, `${scanned} characters scanned for ${total} read`);
+  });
+
   describe('field helpers', () => {
     const loc = { file: 'pairs.jsonl', line: 7 };
     it('names file, line and field for a missing field', () => {
