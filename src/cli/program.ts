@@ -17,6 +17,7 @@ import { decimal, seed, wholeNumber } from './options';
 import { runEmbed } from './embed';
 import { EVAL_SCORES, runEval } from './eval';
 import { runPull } from './pull';
+import { runModelsList } from './models';
 import { runScore } from './score';
 import { runExplain } from './explain';
 import { runContrast } from './contrast';
@@ -95,6 +96,12 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .action(
       act((ctx, model: string, o: { source?: string; force?: boolean }) => runPull(ctx, { model, source: o.source, force: o.force === true })),
     );
+
+  models
+    .command('list')
+    .description('list the cached models: id, size, state, where each came from (a local folder with the digest of its files) and its weights sha256')
+    .option('--verify', 'hash every file against the manifest (else sizes only)')
+    .action(act((ctx, o: { verify?: boolean }) => runModelsList(ctx, { verify: o.verify === true })));
 
   program
     .command('embed')

@@ -71,6 +71,17 @@ interface Run {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
+/** Every run started, so a failing test still leaves no process behind. */
+const runs: Run[] = [];
+
+function killLeftovers(): void {
+  for (const run of runs.splice(0)) {
+    for (const pid of [run.child.pid!, ...run.workers, ...childrenOf(run.child.pid!)]) {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }
+}
+
 function startCli(args: string[], opts: { detached?: boolean } = {}): Run {
   const t0 = Date.now();
   const child = spawn(process.execPath, [BIN, '--device', 'cpu', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached });
@@ -84,7 +95,9 @@ function startCli(args: string[], opts: { detached?: boolean } = {}): Run {
       resolve({ code, signal, ms: Date.now() - t0 });
     }),
   );
-  return { child, workers, stderr: () => err, done };
+  const run = { child, workers, stderr: () => err, done };
+  runs.push(run);
+  return run;
 }
 
 /** Resolves with the CLI's worker pid once one is running and `ready()` holds; rejects if the CLI exits first. */
@@ -132,6 +145,7 @@ describe('faults: the worker under the CLI', function () {
     writeShortPairs(pairs5000, 5000);
     writeShortPairs(pairs1500, 1500);
   });
+  afterEach(killLeftovers);
   after(() => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

