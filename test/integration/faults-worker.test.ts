@@ -8,6 +8,8 @@
 import * as assert from 'assert';
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as http from 'http';
+import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { EngineClient, EngineError, WorkerDiedError } from '../../src/client/engineClient';
 import { ModelRef } from '../../src/protocol/worker';
@@ -82,9 +84,14 @@ function killLeftovers(): void {
   }
 }
 
-function startCli(args: string[], opts: { detached?: boolean } = {}): Run {
+function startCli(args: string[], opts: { detached?: boolean; env?: Record<string, string> } = {}): Run {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [BIN, '--device', 'cpu', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: opts.detached });
+  const child = spawn(process.execPath, [BIN, '--device', 'cpu', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: opts.detached,
+    env: { ...process.env, ...opts.env },
+  });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const workers = new Set<number>();
@@ -315,5 +322,57 @@ describe('faults: the engine client', function () {
     } finally {
       await client.dispose();
     }
+  });
+});
+
+describe('faults: model pulls', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let server: http.Server;
+  let url: string;
+
+  before(async function () {
+    if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'cli.js'))) this.skip();
+    dir = tmpDir('faults-pull');
+    // a hub that serves the small files at once and the weights slowly: 1 MiB, then nothing
+    server = http.createServer((req, res) => {
+      const file = (req.url ?? '').split('/resolve/main/')[1];
+      if (file === 'config.json' || file === 'tokenizer.json') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      } else if (file === 'model.safetensors') {
+        res.writeHead(200, { 'content-length': String(64 << 20) });
+        res.write(Buffer.alloc(1 << 20, 1));
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(killLeftovers);
+  after(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('Ctrl-C in a terminal during a first pull: exit 130, no staging and no entry left in the cache, no process left', async () => {
+    const cacheDir = path.join(dir, 'cache');
+    const staged = () => {
+      const tmp = path.join(cacheDir, 'tmp');
+      return fs.existsSync(tmp) ? (fs.readdirSync(tmp, { recursive: true }) as string[]) : [];
+    };
+    const run = startCli(['--cache-dir', cacheDir, 'models', 'pull', 'slow-model', '--source', 'hf:org/slow-model'], { detached: true, env: { HF_ENDPOINT: url } });
+    // the weights are being written into staging
+    await waitFor(run, () => staged().some((f) => f.endsWith('model.safetensors') && fs.statSync(path.join(cacheDir, 'tmp', f)).size > 0));
+    process.kill(-run.child.pid!, 'SIGINT');
+    const r = await Promise.race([run.done, sleep(20_000).then(() => null)]);
+    assert.ok(r !== null, 'the CLI ended');
+    assert.strictEqual(r.code, 130, run.stderr());
+    assert.deepStrictEqual(staged(), [], 'no staging left');
+    assert.ok(!fs.existsSync(path.join(cacheDir, 'models', 'slow-model')), 'no entry');
+    assertNoneLeft(run);
   });
 });
