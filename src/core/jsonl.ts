@@ -4,7 +4,7 @@
  * Numbers a double cannot hold exactly (ids above 2^53) keep their text.
  */
 import * as fs from 'fs';
-import { isUtf8 } from 'buffer';
+import { constants, isUtf8 } from 'buffer';
 import { once } from 'events';
 import { parse as losslessParse } from 'lossless-json';
 import { InputError } from './errors';
@@ -22,6 +22,8 @@ export type JsonlRecord = { line: number; value: unknown; error?: undefined } | 
 export interface ReadOptions {
   /** Stream to read for '-'; process.stdin by default. */
   stdin?: NodeJS.ReadableStream;
+  /** longest line accepted, in bytes (default and at most: the longest string the JavaScript engine can hold) */
+  maxLineBytes?: number;
 }
 
 /** The name to use in messages for an input path. */
@@ -54,6 +56,9 @@ export interface Line {
   error?: InputError;
 }
 
+/** The longest string V8 can make (about 512 M characters on 64-bit): no longer line can be held as text. */
+export const MAX_LINE_BYTES = constants.MAX_STRING_LENGTH;
+
 /**
  * Physical lines of a file or stdin ('-'), 1-based, without the line ending
  * (LF or CRLF) and without a leading UTF-8 byte order mark. Lines are split on
@@ -64,7 +69,15 @@ export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGen
   const name = displayName(file);
   const stream = await openInput(file, opts);
   let parts: Buffer[] = [];
+  let partsBytes = 0;
   let line = 0;
+  const max = Math.min(opts.maxLineBytes ?? MAX_LINE_BYTES, MAX_LINE_BYTES);
+  const push = (piece: Buffer) => {
+    partsBytes += piece.length;
+    // said as an input error naming the line, instead of the engine's bare "Cannot create a string longer than …" later
+    if (partsBytes > max) throw new InputError({ file: name, line: line + 1 }, `line is longer than ${max} bytes`, 'E_LINE_TOO_LONG');
+    parts.push(piece);
+  };
   const emit = (bytes: Buffer): Line => {
     line++;
     let end = bytes.length;
@@ -79,6 +92,7 @@ export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGen
   const take = (): Buffer => {
     const b = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     parts = [];
+    partsBytes = 0;
     return b;
   };
   for await (const chunk of stream) {
@@ -87,11 +101,11 @@ export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGen
     let nl: number;
     // each byte is looked at once, and a long line's pieces are joined once: linear in the input
     while ((nl = buf.indexOf(0x0a, start)) >= 0) {
-      parts.push(buf.subarray(start, nl));
+      push(buf.subarray(start, nl));
       yield emit(take());
       start = nl + 1;
     }
-    if (start < buf.length) parts.push(buf.subarray(start));
+    if (start < buf.length) push(buf.subarray(start));
   }
   if (parts.length > 0) yield emit(take());
 }

@@ -31,6 +31,8 @@ export const STEER_MAX_PAIRS = 20_000;
 export interface EvalRunOptions {
   /** pairs per explain request (first and later chunks alike) */
   chunkSize?: number;
+  /** the caller's own cancellation, besides the notification's Cancel */
+  signal?: AbortSignal;
   /** BEIR split (default: test, else dev, validation, train) */
   split?: string;
 }
@@ -139,7 +141,11 @@ export async function runEvalFile(arg: unknown, deps: EvalFileDeps, opts: EvalRu
   } catch (e) {
     if (e instanceof RunFailed) return result('error', e.message, { code: e.code });
     if (e instanceof InputError) return result('error', e.message, { code: e.code });
-    throw e;
+    // anything else (a read error, a line too long to hold) is this run's failure, said plainly; the loaded cases stay
+    const err = e as NodeJS.ErrnoException;
+    const message = `${uri.scheme === 'file' ? uri.fsPath : uri.toString()}: cannot read: ${err?.message ?? String(e)}.${deps.store.loaded ? ' The cases loaded before are kept.' : ''}`;
+    deps.log.error(message);
+    return result('error', message, { code: typeof err?.code === 'string' ? err.code : 'E_READ' });
   }
 }
 
@@ -251,8 +257,9 @@ async function runBeir(layout: NonNullable<Awaited<ReturnType<typeof beirLayout>
   };
   let loaded: Pair[] = [];
   let note = '';
-  const items = async function* (diagnostics: EvalDiagnostics): AsyncGenerator<Item> {
-    const r = await readBeirPairs(layout, (e) => diagnostics.add(e));
+  const items = async function* (diagnostics: EvalDiagnostics, signal: AbortSignal): AsyncGenerator<Item> {
+    // a large corpus takes a while to scan: Cancel stops the scan itself
+    const r = await readBeirPairs(layout, (e) => diagnostics.add(e), signal);
     loaded = r.pairs;
     if (r.missingDocs) note += ` ${r.missingDocs} judged document(s) not in the corpus were skipped.`;
     if (r.missingQueries) note += ` ${r.missingQueries} judged quer${r.missingQueries === 1 ? 'y' : 'ies'} not in queries.jsonl were skipped.`;
@@ -272,7 +279,7 @@ async function runBeir(layout: NonNullable<Awaited<ReturnType<typeof beirLayout>
 async function explainItems(
   uri: vscode.Uri,
   source: LoadedSource,
-  items: (d: EvalDiagnostics) => AsyncIterable<Item>,
+  items: (d: EvalDiagnostics, signal: AbortSignal) => AsyncIterable<Item>,
   totalHint: number | undefined,
   deps: EvalFileDeps,
   opts: EvalRunOptions,
@@ -282,8 +289,14 @@ async function explainItems(
 ): Promise<EvalRunResult> {
   const { store, diagnostics, tree } = deps;
   diagnostics.clear();
-  store.load(source);
-  void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', false);
+  // The loaded cases are replaced only once the new file has explained cases
+  // to show: a run that fails or is cancelled before that keeps them.
+  let replaced = false;
+  const replace = () => {
+    if (replaced) return;
+    replaced = true;
+    store.load(source);
+  };
 
   const label = source.kind === 'beir' ? `${path.basename(uri.fsPath)} (${source.split})` : path.basename(uri.fsPath);
   const firstLine = new Map<string, number | undefined>();
@@ -297,6 +310,9 @@ async function explainItems(
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
+    const onCallerAbort = () => abort.abort();
+    if (opts.signal?.aborted) abort.abort();
+    opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
     let reported = 0;
     const report = () => {
       const total = totalHint ?? lateTotal?.();
@@ -319,6 +335,7 @@ async function explainItems(
         batch.map(({ pair: p }) => ({ query_id: p.query_id, doc_id: p.doc_id, query: p.query, doc: p.doc, label: p.label })),
         { signal: abort.signal, onProgress: (p) => phase(p) },
       );
+      replace();
       batch.forEach(({ pair: p, line }, i) => {
         const e = explanations[i];
         const key = caseKey(p.query_id, p.doc_id);
@@ -344,7 +361,7 @@ async function explainItems(
 
     try {
       progress.report({ message: source.kind === 'beir' ? 'reading corpus, queries and qrels…' : 'reading…' });
-      for await (const it of items(diagnostics)) {
+      for await (const it of items(diagnostics, abort.signal)) {
         if (abort.signal.aborted) break;
         const key = caseKey(it.pair.query_id, it.pair.doc_id);
         if (firstLine.has(key)) {
@@ -366,13 +383,16 @@ async function explainItems(
       outcome = failure(e, abort.signal.aborted);
     } finally {
       sub.dispose();
+      opts.signal?.removeEventListener('abort', onCallerAbort);
       diagnostics.flush();
     }
   });
 
   tree.refreshNow();
-  const loaded = store.set.size > 0;
-  void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', loaded);
+  // the cases of this run; when it never got to replace them, those loaded before stay as they were
+  const loaded = replaced && store.set.size > 0;
+  const kept = !replaced && store.loaded ? ' The cases loaded before are kept.' : '';
+  if (replaced) void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', loaded);
   if (loaded) deps.onLoaded(steer);
 
   const s = store.set;
@@ -383,17 +403,17 @@ async function explainItems(
     case 'ok':
       if (!loaded) {
         outcome = { status: 'error', code: diagnostics.total ? 'E_NO_PAIRS' : 'E_EMPTY' };
-        message = `${label}: no valid pair to explain.${problems}`;
+        message = `${label}: no valid pair to explain.${problems}${kept}`;
       } else message = `Explained ${summary}`;
       break;
     case 'cancelled':
-      message = `Stopped: kept ${summary}`;
+      message = loaded ? `Stopped: kept ${summary}` : `Stopped before any case of ${label} was explained.${kept}`;
       break;
     case 'crashed':
-      message = `The worker stopped during the run (${(outcome.message ?? '').split(';')[0]}). Kept ${summary} The next run starts a new worker.`;
+      message = `The worker stopped during the run (${(outcome.message ?? '').split(';')[0]}). ${loaded ? `Kept ${summary}` : `No case of ${label} was explained.${kept}`} The next run starts a new worker.`;
       break;
     default:
-      message = `${label}: ${outcome.message}${loaded ? ` Kept ${summary}` : ''}`;
+      message = `${label}: ${outcome.message}${loaded ? ` Kept ${summary}` : kept}`;
   }
   deps.log[outcome.status === 'ok' ? 'info' : outcome.status === 'cancelled' ? 'info' : 'error'](message);
   return result(outcome.status, message, { code: outcome.code, kind: source.kind, pairs, explained, file: uri.fsPath });

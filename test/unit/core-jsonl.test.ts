@@ -95,6 +95,18 @@ describe('core/jsonl', () => {
     assert.deepStrictEqual(lines, ['1:a', '2:', '3:b']);
   });
 
+  it('a line longer than the limit is an InputError naming file and line, not the engine\'s "Invalid string length"', async () => {
+    const f = await write('toolong.jsonl', `{"a":1}\n{"a":2}\n${'y'.repeat(5000)}\n{"a":4}\n`);
+    const seen: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const l of readLines(f, { maxLineBytes: 1000 })) seen.push(l.line);
+      })(),
+      (e: unknown) => e instanceof InputError && e.code === 'E_LINE_TOO_LONG' && e.line === 3 && e.message === `${f}:3: line is longer than 1000 bytes`,
+    );
+    assert.deepStrictEqual(seen, [1, 2]);
+  });
+
   it('reads a long line in work linear in its length: each character is searched for a newline about once', async () => {
     // An 8 MB line arriving in 64 KiB chunks, then short lines split across chunk boundaries.
     // Counted, not timed: the characters indexOf('\n') is asked to scan. Searching the
@@ -103,12 +115,19 @@ describe('core/jsonl', () => {
     const input = new PassThrough({ highWaterMark: 1 << 16 });
     const tail = '\r\n{"a":1}\n\n{"a":2}';
     let scanned = 0;
+    // the reader may search strings or bytes: both are counted
     const indexOf = String.prototype.indexOf;
+    const bufIndexOf = Buffer.prototype.indexOf;
     String.prototype.indexOf = function (this: string, search: string, from?: number): number {
       const at = indexOf.call(this, search, from);
       if (search === '\n') scanned += (at < 0 ? this.length : at + 1) - Math.max(0, from ?? 0);
       return at;
     };
+    Buffer.prototype.indexOf = function (this: Buffer, value: string | number | Uint8Array, from?: number, enc?: BufferEncoding): number {
+      const at = bufIndexOf.call(this, value, from, enc);
+      if (value === 0x0a || value === '\n') scanned += (at < 0 ? this.length : at + 1) - Math.max(0, from ?? 0);
+      return at;
+    } as typeof bufIndexOf;
     const lines: { line: number; text: string }[] = [];
     try {
       const feed = (async () => {
@@ -119,6 +138,7 @@ describe('core/jsonl', () => {
       await feed;
     } finally {
       String.prototype.indexOf = indexOf;
+      Buffer.prototype.indexOf = bufIndexOf;
     }
     assert.deepStrictEqual(
       lines.map((l) => [l.line, l.text.length]),
@@ -131,6 +151,7 @@ describe('core/jsonl', () => {
     );
     assert.ok(lines[0].text === big, 'the long line comes back whole');
     const total = big.length + tail.length;
+    assert.ok(scanned >= total - 16, `the newline search was counted (${scanned})`);
     assert.ok(scanned <= 2 * total, `${scanned} characters scanned for ${total} read`);
   });
 

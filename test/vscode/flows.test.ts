@@ -374,6 +374,65 @@ describe('editor flows', () => {
       assert.strictEqual(vscode.languages.getDiagnostics(vscode.Uri.file(pairsFile)).length, 0);
     });
 
+    it('a file whose first line is too long to hold (600 MB, no newline): a clear error naming file and line; the loaded cases stay', async () => {
+      const before = flows!.snapshot().cases;
+      assert.ok(before > 0, 'cases are loaded');
+      const huge = path.join(tmp, 'huge-first-line.jsonl');
+      fs.writeFileSync(huge, '');
+      fs.truncateSync(huge, 600 << 20); // sparse: 600 MB of NUL characters, one line
+      try {
+        const r = await run<EvalRunResult>('xetrieval.explainEvalFile', vscode.Uri.file(huge));
+        assert.strictEqual(r.status, 'error', r.message);
+        assert.strictEqual(r.code, 'E_LINE_TOO_LONG');
+        assert.match(r.message, new RegExp(`^${huge.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1: line is longer than \\d+ bytes`));
+        assert.strictEqual(flows!.snapshot().cases, before, 'the loaded cases stay');
+      } finally {
+        fs.rmSync(huge, { force: true });
+      }
+    });
+
+    it('a read that fails mid-stream (a 600 MB line after good ones): the error names the line, a Problem marks it, the loaded cases stay', async () => {
+      const before = flows!.snapshot().cases;
+      const file = path.join(tmp, 'huge-fourth-line.jsonl');
+      fs.writeFileSync(file, fs.readFileSync(samplePairs, 'utf8').split('\n').slice(0, 3).join('\n') + '\n');
+      fs.truncateSync(file, 600 << 20);
+      try {
+        const r = await run<EvalRunResult>('xetrieval.explainEvalFile', vscode.Uri.file(file));
+        assert.strictEqual(r.status, 'error', r.message);
+        assert.strictEqual(r.code, 'E_LINE_TOO_LONG');
+        assert.match(r.message, /huge-fourth-line\.jsonl:4: line is longer than \d+ bytes/);
+        assert.match(r.message, /The cases loaded before are kept\./);
+        assert.strictEqual(flows!.snapshot().cases, before, 'the loaded cases stay: the new file never loaded');
+        const diags = vscode.languages.getDiagnostics(vscode.Uri.file(file)).filter((d) => d.source === 'xetrieval');
+        assert.deepStrictEqual(diags.map((d) => d.range.start.line), [3]);
+      } finally {
+        fs.rmSync(file, { force: true });
+      }
+    });
+
+    it('Cancel while a large BEIR corpus is being scanned stops the scan: cancelled, the corpus never read to its end, the loaded cases stay', async () => {
+      const before = flows!.snapshot().cases;
+      const dir = path.join(tmp, 'big-beir');
+      fs.mkdirSync(path.join(dir, 'qrels'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'queries.jsonl'), JSON.stringify({ _id: 'q1', text: 'protein kinase' }) + '\n');
+      fs.writeFileSync(path.join(dir, 'qrels', 'test.tsv'), 'query-id\tcorpus-id\tscore\nq1\td1\t1\n');
+      // 1.5 million documents, then a malformed line: reading to the end would report it
+      const fd = fs.openSync(path.join(dir, 'corpus.jsonl'), 'w');
+      const block = Array.from({ length: 10_000 }, (_, i) => `{"_id":"d${i}","title":"","text":"document ${i}"}`).join('\n') + '\n';
+      for (let i = 0; i < 150; i++) fs.writeSync(fd, block);
+      fs.writeSync(fd, '{"_id": "last", "text": \n');
+      fs.closeSync(fd);
+      const ac = new AbortController();
+      const pending = run<EvalRunResult>('xetrieval.explainEvalFile', vscode.Uri.file(dir), undefined, { signal: ac.signal });
+      setTimeout(() => ac.abort(), 300);
+      const r = await pending;
+      assert.strictEqual(r.status, 'cancelled', r.message);
+      assert.strictEqual(r.explained, 0);
+      const corpusDiags = vscode.languages.getDiagnostics(vscode.Uri.file(path.join(dir, 'corpus.jsonl'))).filter((d) => d.source === 'xetrieval');
+      assert.deepStrictEqual(corpusDiags, [], 'the scan stopped before the last line');
+      assert.strictEqual(flows!.snapshot().cases, before, 'the loaded cases stay');
+    });
+
     it('explains an unsaved editor as shown, with its bad line as a Problem', async () => {
       const lines = fs.readFileSync(samplePairs, 'utf8').split('\n').slice(0, 2);
       const doc = await vscode.workspace.openTextDocument({ content: `${lines[0]}\n{"query_id": "x", "doc_id": 5, "query": "q", "doc": 7}\n${lines[1]}\n`, language: 'json' });
