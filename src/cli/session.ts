@@ -16,6 +16,8 @@ const KEEP_LINES = 30;
 export const MAX_RESTARTS = 3;
 /** A request with neither progress nor an answer for this long is taken as hung (the heartbeat catches a stopped worker far sooner). */
 export const REQUEST_TIMEOUT_MS = 10 * 60_000;
+/** After Ctrl-C the worker has this long to answer before it is killed: the command is ending anyway. */
+export const CANCEL_GRACE_MS = 3_000;
 
 export class EngineSession {
   private readonly client: EngineClient;
@@ -35,6 +37,7 @@ export class EngineSession {
     this.client = new EngineClient({
       device: ctx.globals.device,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      cancelGraceMs: CANCEL_GRACE_MS,
       onLog: (level, message) => {
         if (level === 'error') {
           ctx.error(`worker: ${message}`);

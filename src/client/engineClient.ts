@@ -48,8 +48,12 @@ export const HEARTBEAT_INTERVAL_MS = 500;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
 /** Before its first heartbeat, a starting worker gets this long (a loaded machine starts Node slowly). */
 export const STARTUP_TIMEOUT_MS = 60_000;
-/** A cancelled request the worker has not answered after this long: the worker is killed. */
-export const DEFAULT_CANCEL_GRACE_MS = 3_000;
+/**
+ * A cancelled request the worker has not answered after this long: the worker
+ * is killed (a worker between two cancellation checks can be busy a while,
+ * and killing it loses what it holds, such as the live-steering set).
+ */
+export const DEFAULT_CANCEL_GRACE_MS = 15_000;
 /** The file descriptor of the heartbeat pipe in the worker. */
 const HEARTBEAT_FD = 4;
 
@@ -64,7 +68,7 @@ export interface EngineClientOptions {
   heartbeatTimeoutMs?: number;
   /** a request with neither progress nor an answer for this long kills the worker (default: none) */
   requestTimeoutMs?: number;
-  /** how long a cancelled request may stay unanswered before the worker is killed (default 3 s) */
+  /** how long a cancelled request may stay unanswered before the worker is killed (default 15 s) */
   cancelGraceMs?: number;
 }
 
