@@ -20,6 +20,11 @@ interface Entry {
 
 /** texts whose embeddings are kept, at most this many bytes per encoder (vectors and keys) */
 export const DEFAULT_EMBEDDING_CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * Longer texts are encoded but not kept: a key is the whole text, and building
+ * and hashing a key of megabytes (a 50 MB document) costs more than it saves.
+ */
+export const MAX_CACHED_TEXT_CHARS = 64 * 1024;
 
 class Lru {
   readonly map = new Map<string, Entry>();
@@ -85,7 +90,7 @@ export class EmbeddingCache {
     const missingSet = new Set<string>();
     for (const t of texts) {
       if (found.has(t) || missingSet.has(t)) continue;
-      const e = lru.get(key(t));
+      const e = t.length <= MAX_CACHED_TEXT_CHARS ? lru.get(key(t)) : undefined;
       if (e) found.set(t, e);
       else missingSet.add(t);
     }
@@ -95,9 +100,9 @@ export class EmbeddingCache {
     if (missing.length) {
       const r = await encoder.encode(missing, opts);
       missing.forEach((t, i) => {
-        const e: Entry = { z: r.embeddings.slice(i * H, (i + 1) * H), truncated: r.truncated[i], tokens: r.tokenCounts[i], bytes: H * 4 + key(t).length * 2 + 64 };
+        const e: Entry = { z: r.embeddings.slice(i * H, (i + 1) * H), truncated: r.truncated[i], tokens: r.tokenCounts[i], bytes: H * 4 + (opts.kind.length + 1 + t.length) * 2 + 64 };
         found.set(t, e);
-        lru!.set(key(t), e);
+        if (t.length <= MAX_CACHED_TEXT_CHARS) lru!.set(key(t), e);
       });
     } else opts.onBatch?.(texts.length, texts.length);
     const embeddings = new Float32Array(texts.length * H);
