@@ -55,9 +55,12 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** Whole lines written so far: the output is written to a hidden `.NAME.*.partial` beside it until the run ends. */
 function lineCount(file: string): number {
+  const dir = path.dirname(file);
+  const partial = fs.readdirSync(dir).find((n) => n.startsWith(`.${path.basename(file)}.`) && n.endsWith('.partial'));
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).length;
+    return fs.readFileSync(partial ? path.join(dir, partial) : file, 'utf8').split('\n').filter((l) => l.trim()).length;
   } catch {
     return 0;
   }
