@@ -142,6 +142,7 @@ function renderHeader(c: PanelCase): HTMLElement {
     { class: 'badges' },
     h('vscode-badge', { class: 'device', title: 'where inference ran' }, c.device),
     h('vscode-badge', { class: 'model', title: 'sentence encoder' }, c.model),
+    c.file !== undefined ? h('span', { class: 'meta file', title: 'the eval file this case belongs to: sliders, metrics and ranks are its own' }, c.file) : null,
     pair.query_id !== undefined ? h('span', { class: 'meta' }, `query ${pair.query_id}`) : null,
     pair.doc_id !== undefined ? h('span', { class: 'meta' }, `doc ${pair.doc_id}`) : null,
     pair.label !== undefined ? h('span', { class: `meta judged ${pair.label > 0 ? 'relevant' : 'irrelevant'}` }, pair.label > 0 ? `relevant (${pair.label})` : 'judged not relevant') : null,
@@ -631,7 +632,8 @@ function setText(el: HTMLElement, text: string): void {
 function renderCase(c: PanelCase, t0: number): void {
   const key = { queryId: c.pair.query_id, docId: c.pair.doc_id };
   const sameCase = view.caseKey?.queryId === key.queryId && view.caseKey?.docId === key.docId;
-  const sameQuery = current?.pair.query_id !== undefined && current.pair.query_id === c.pair.query_id;
+  // The same query of the same file: two files may share query ids, and their ranks have nothing to do with each other.
+  const sameQuery = current?.pair.query_id !== undefined && current.pair.query_id === c.pair.query_id && current.file === c.file;
   const scrollTo = restoreScroll && sameCase ? view.scrollY : sameCase ? window.scrollY : 0;
   restoreScroll = false;
 
@@ -640,7 +642,8 @@ function renderCase(c: PanelCase, t0: number): void {
   if (!sameQuery || originalRanks.size === 0) {
     originalRanks = new Map(c.candidates.map((x) => [x.docId, x.baseRank ?? x.rank]));
   }
-  initialMetrics = c.baseMetrics ?? initialMetrics ?? (c.metrics ? { ...c.metrics } : undefined);
+  // The case's own file's baseline, never one kept from another file's case.
+  initialMetrics = c.baseMetrics ?? (c.metrics ? { ...c.metrics } : undefined);
   view.caseKey = key;
   showBanner('none');
 

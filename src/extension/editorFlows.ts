@@ -1,8 +1,11 @@
 /**
  * The editor flows, registered in one call from `activate`: selection
- * commands, eval files (pairs or BEIR) with Problems entries, the Cases tree
- * and failing-case navigation, per-line CodeLenses, and the steering glue the
- * panel's sliders call (rerankSet once per loaded file, rerank per change).
+ * commands, eval files (pairs or BEIR, several side by side) with Problems
+ * entries, the Cases tree and failing-case navigation, per-line CodeLenses,
+ * and what the panel's sliders call (each file's steering: src/extension/steering.ts).
+ *
+ * The panel always belongs to one case: a loaded file's (then its sliders,
+ * metrics and baselines are that file's) or a single pair's (no steering).
  *
  * Every command returns a result object (status, message, what was shown) so
  * tests and other callers can check what happened without reading the UI.
@@ -12,20 +15,21 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { clashingInput, tempPathFor } from '../core/output';
-import { EngineClient, EngineError } from '../client/engineClient';
-import { caseKey, LatestRunner, parsePairLine, splitCaseKey, stepThrough, SUPERSEDED } from '../core/cases';
+import { EngineClient } from '../client/engineClient';
+import { caseKey, parsePairLine, stepThrough, SUPERSEDED } from '../core/cases';
 import { parseSteeringConfig, serializeSteeringConfig, SteeringConfig, steeringMismatch } from '../core/explain/steering';
 import { resolveModelSpec } from '../engine/models/registry';
 import type { PanelCandidate, PanelCase, PanelSlider, PanelSteeringBasis, RerankUpdate, SteeringUpdate } from '../protocol/webview';
-import type { ExplainPair, ModelRef, PairExplanation, ResponseMeta, SteeringTargetInfo } from '../protocol/worker';
-import { CaseStore, CasesTree, TreeSnapshotNode } from './cases';
-import type { CompareSource } from './compare';
+import type { ExplainPair, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
+import { CaseNode, CasesTree, FileSnapshot, TreeSnapshotNode } from './cases';
 import { JSONL_SELECTOR, PairCodeLenses } from './codelens';
-import { EvalDiagnostics } from './diagnostics';
-import { EvalRunOptions, EvalRunResult, ExplainFn, runEvalFile, SteerPair } from './evalFile';
+import type { CompareSource } from './compare';
+import { EvalRunOptions, EvalRunResult, ExplainFn, runEvalFile } from './evalFile';
+import { EvalFiles, LoadedFile } from './evalFiles';
 import { PanelHandlers, PanelPort, RecordingPanel } from './panelPort';
 import { explainSelection, QueryState, SelectionResult, setQueryFromSelection } from './selection';
 import { readSettings } from './settings';
+import type { SteeringState } from './steering';
 
 export interface EditorFlowsDeps {
   /** The current worker client; read on every request because a restart replaces it. */
@@ -61,10 +65,18 @@ export interface SteeringResult {
   elapsedMs?: number;
 }
 
+/**
+ * The flows' state. The per-file fields (source … tree) describe the active
+ * file: the one last loaded, or whose case was last opened.
+ */
 export interface FlowsSnapshot {
   query?: string;
   queryItem?: string;
   loaded: boolean;
+  /** every loaded file, in the order they were first loaded */
+  files: FileSnapshot[];
+  /** the file whose case the panel shows (undefined for a single pair, or none) */
+  panelFile?: string;
   source?: string;
   cases: number;
   queries: number;
@@ -73,7 +85,7 @@ export interface FlowsSnapshot {
   currentKey?: string;
   metrics: Record<string, number>;
   baseMetrics: Record<string, number>;
-  steering: { ready: boolean; setId?: number; pairs: number; sliders: PanelSlider[] };
+  steering: SteeringState;
   tree: TreeSnapshotNode[];
 }
 
@@ -84,7 +96,7 @@ export interface EditorFlows extends vscode.Disposable {
   connectPanel(panel: PanelPort): void;
   /** The last case shown in the panel, as sent (steering updates folded in). */
   readonly shownCase: PanelCase | undefined;
-  /** The steering basis the panel has for the loaded file, if any. */
+  /** The steering basis the panel has (its case's file's), if any. */
   readonly steeringBasis: PanelSteeringBasis | undefined;
   /**
    * Reopens a case after VS Code restored the panel (its `onRestore`):
@@ -92,9 +104,9 @@ export interface EditorFlows extends vscode.Disposable {
    */
   restoreCase(ids: { queryId?: string; docId?: string } | undefined): Promise<boolean>;
   snapshot(maxQueries?: number): FlowsSnapshot;
-  /** Resolves when steering has its candidate set (or failed to get one) and no re-rank is running. */
+  /** Resolves when every file's steering has its candidate set (or failed to get one) and no re-rank is running. */
   steeringIdle(): Promise<void>;
-  /** What the compare view needs of the loaded cases and the sliders (src/extension/compare.ts). */
+  /** What the compare view needs of the loaded cases and the sliders (src/extension/compare.ts): the panel's file, else the active one. */
   readonly compare: CompareSource;
 }
 
@@ -107,12 +119,10 @@ function emptyRun(): EvalRunResult {
 export function registerEditorFlows(context: vscode.ExtensionContext, deps: EditorFlowsDeps): EditorFlows {
   const { log } = deps;
   let panel: PanelPort = deps.panel ?? new RecordingPanel((l) => log.info(l));
-  const store = new CaseStore();
-  const tree = new CasesTree(store);
-  const diagnostics = new EvalDiagnostics();
   const query = new QueryState();
-  const lenses = new PairCodeLenses(store);
   let shown: PanelCase | undefined;
+  /** the file whose case the panel shows; undefined for a single pair */
+  let shownFile: LoadedFile | undefined;
 
   const ref = (): ModelRef => {
     const s = readSettings(context);
@@ -145,9 +155,23 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     return provider === 'cuda' ? 'CUDA' : 'CPU';
   };
 
-  const show = (c: PanelCase): void => {
+  /** Shows a case: a file's, or (file undefined) a single pair. The panel's basis follows the case's file. */
+  const show = (c: PanelCase, file?: LoadedFile): void => {
+    const basisBefore = shownFile?.steering.basis;
     shown = c;
+    shownFile = file;
+    if (file) files.active = file;
     panel.showCase(c);
+    if (file?.steering.basis !== basisBefore) panel.setSteeringBasis(file?.steering.basis);
+  };
+
+  /** The panel shows nothing: its case's file was closed or is being explained again. */
+  const clearPanel = (message: string): void => {
+    const hadBasis = shownFile?.steering.basis !== undefined;
+    shown = undefined;
+    shownFile = undefined;
+    panel.clear(message);
+    if (hadBasis) panel.setSteeringBasis(undefined);
   };
 
   /** A case outside the loaded set: itself as the only candidate, no steering. */
@@ -170,43 +194,63 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     return { status: 'error', message, code: typeof code === 'string' ? code : undefined };
   };
 
-  // ---- steering -------------------------------------------------------------
+  // ---- files and their steering ------------------------------------------------
 
-  // When a file's candidate set is ready, the panel gets its suggested sliders (and the re-ranking of kept values).
-  let basis: PanelSteeringBasis | undefined;
-  const steering = new Steering(
-    deps,
-    store,
+  const files = new EvalFiles({
+    client: () => deps.client(),
     ref,
+    batchSize: () => readSettings(context).batchSize,
     log,
-    context,
-    (applied) => panel.pushSteering(steeringUpdate(applied)),
-    (b) => panel.setSteeringBasis((basis = b)),
-  );
-  context.subscriptions.push(store.onDidLoad(() => steering.dropBasis()));
+    // A file's steering only ever reaches the panel while the panel shows that file's case.
+    onReady: (st, applied) => {
+      if (shownFile?.steering === st) panel.pushSteering(steeringUpdate(shownFile, applied));
+    },
+    onBasis: (st, b) => {
+      if (shownFile?.steering === st) panel.setSteeringBasis(b);
+    },
+  });
+  const tree = new CasesTree(files);
+  const lenses = new PairCodeLenses(files);
 
-  const rerankUpdateFor = (r: { elapsedMs: number }): RerankUpdate => {
+  /** The shown case is this file's, and still loaded in it. */
+  const showsCaseOf = (file: LoadedFile): boolean =>
+    shownFile === file && shown?.pair.query_id !== undefined && shown.pair.doc_id !== undefined && file.store.set.has(caseKey(shown.pair.query_id, shown.pair.doc_id));
+
+  const rerankUpdateFor = (file: LoadedFile, r: { elapsedMs: number }): RerankUpdate => {
     let candidates: PanelCandidate[] = [];
-    if (shown && shown.pair.query_id !== undefined && shown.pair.doc_id !== undefined && store.set.has(caseKey(shown.pair.query_id, shown.pair.doc_id))) {
-      candidates = store.panelCandidates(shown.pair.query_id, shown.pair.doc_id);
-      shown = { ...shown, candidates, metrics: store.set.metrics(), sliders: steering.sliders() };
+    if (shown && showsCaseOf(file)) {
+      candidates = file.store.panelCandidates(shown.pair.query_id!, shown.pair.doc_id!);
+      shown = { ...shown, candidates, metrics: file.store.set.metrics(), sliders: file.steering.sliders() };
     }
-    return { candidates, metrics: store.set.metrics(), elapsedMs: r.elapsedMs };
+    return { candidates, metrics: file.store.set.metrics(), elapsedMs: r.elapsedMs };
   };
-  const steeringUpdate = (r?: { elapsedMs: number }): SteeringUpdate => {
-    const rerank = r ? rerankUpdateFor(r) : undefined;
-    if (shown && store.set.has(caseKey(shown.pair.query_id ?? '', shown.pair.doc_id ?? ''))) shown = { ...shown, sliders: steering.sliders() };
-    return { sliders: steering.sliders(), rerank };
+  const steeringUpdate = (file: LoadedFile, r?: { elapsedMs: number }): SteeringUpdate => {
+    const rerank = r ? rerankUpdateFor(file, r) : undefined;
+    if (shown && showsCaseOf(file)) shown = { ...shown, sliders: file.steering.sliders(), steeringNote: file.steering.note };
+    return { sliders: file.steering.sliders(), rerank, note: file.steering.note };
+  };
+
+  /** A loaded file from a command argument: a Cases-view file node, its id, its URI or path; else the active file. */
+  const fileArg = (arg: unknown): LoadedFile | undefined => {
+    if (arg && typeof arg === 'object' && 'kind' in arg && 'file' in arg) return files.get((arg as CaseNode).file);
+    if (typeof arg === 'string') return files.get(arg) ?? files.forUri(vscode.Uri.file(arg));
+    if (arg instanceof vscode.Uri) return files.forUri(arg);
+    return arg === undefined ? files.active : undefined;
   };
 
   // ---- opening cases ----------------------------------------------------------
 
-  const openCase = async (key: unknown): Promise<CaseResult> => {
-    if (typeof key !== 'string' || !store.set.has(key)) {
+  /** Opens a loaded case: of the file given (its id), else of the active file, else of any file holding the key. */
+  const openCase = async (key: unknown, fileId?: unknown): Promise<CaseResult> => {
+    const given = typeof fileId === 'string' ? files.get(fileId) : undefined;
+    let file: LoadedFile | undefined;
+    if (typeof key === 'string') file = fileId !== undefined ? (given?.store.set.has(key) ? given : undefined) : [files.active, ...files.list()].find((f) => f?.store.set.has(key));
+    if (typeof key !== 'string' || !file) {
       const message = 'Xetrieval: that case is not loaded any more. Run "Explain Eval File" again.';
       void vscode.window.showWarningMessage(message);
       return { status: 'warning', message };
     }
+    const store = file.store;
     const rec = store.set.get(key)!;
     try {
       const texts = await store.textsOf(key);
@@ -221,16 +265,22 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       }
       store.currentKey = key;
       const ranked = store.set.query(rec.query_id)!.candidates.find((c) => c.key === key)!;
-      show({
-        pair: e,
-        query: texts.query,
-        doc: texts.doc,
-        candidates: store.panelCandidates(rec.query_id, rec.doc_id),
-        metrics: store.set.metrics(),
-        sliders: steering.sliders(),
-        device: device(meta),
-        model: ref().model,
-      });
+      show(
+        {
+          pair: e,
+          query: texts.query,
+          doc: texts.doc,
+          candidates: store.panelCandidates(rec.query_id, rec.doc_id),
+          metrics: store.set.metrics(),
+          baseMetrics: store.set.metrics('base'),
+          sliders: file.steering.sliders(),
+          steeringNote: file.steering.note,
+          file: file.label,
+          device: device(meta),
+          model: ref().model,
+        },
+        file,
+      );
       return { status: 'ok', key, score: ranked.score, rank: ranked.rank, failing: ranked.failing };
     } catch (err) {
       return reportError(`Explaining ${rec.doc_id}`, err);
@@ -238,7 +288,9 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
   };
 
   const stepFailing = async (dir: 1 | -1): Promise<CaseResult> => {
-    if (!store.loaded) {
+    const file = shownFile ?? files.active;
+    const store = file?.store;
+    if (!file || !store?.loaded) {
       const message = 'Xetrieval: no cases loaded. Run "Explain Eval File" first.';
       void vscode.window.showInformationMessage(message);
       return { status: 'warning', message };
@@ -250,8 +302,8 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       void vscode.window.showInformationMessage(message);
       return { status: 'ok', message, index: -1, of: 0 };
     }
-    await tree.reveal(key);
-    const r = await openCase(key);
+    await tree.reveal(file.id, key);
+    const r = await openCase(key, file.id);
     return { ...r, index: keys.indexOf(key), of: keys.length };
   };
 
@@ -269,10 +321,11 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       return { status: 'warning', message, code: p.kind === 'error' ? p.error.code : undefined };
     }
     const key = caseKey(p.pair.query_id, p.pair.doc_id);
-    // The same pair in the loaded file: open it as a case, with its rank among its query's candidates.
-    if (store.source?.uri.toString() === uri.toString() && store.set.has(key) && store.set.queryText(p.pair.query_id) === p.pair.query) {
-      store.rememberText(key, p.pair.doc);
-      return openCase(key);
+    // The same pair in a loaded file: open it as that file's case, with its rank among its query's candidates.
+    const file = files.forUri(uri);
+    if (file?.store.source?.kind === 'pairs' && file.store.set.has(key) && file.store.set.queryText(p.pair.query_id) === p.pair.query) {
+      file.store.rememberText(key, p.pair.doc);
+      return openCase(key, file.id);
     }
     try {
       const r = await explainSingle(p.pair, `Explaining ${p.pair.doc_id}`);
@@ -303,10 +356,39 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       void vscode.window.showWarningMessage(message);
       return { ...emptyRun(), status: 'error', message, code: 'E_BUSY' };
     }
+    // A file node of the Cases view: explain that file again (a BEIR folder with its split).
+    const node = arg && typeof arg === 'object' && 'kind' in arg ? files.get((arg as CaseNode).file) : undefined;
+    if (node) {
+      arg = node.uri;
+      opts = { ...opts, split: opts?.split ?? node.store.source?.split };
+    }
     running = (async () => {
-      const r = await runEvalFile(arg, { explain, store, tree, diagnostics, log, onLoaded: (pairs) => steering.prepare(pairs) }, opts ?? {});
-      if (r.status === 'ok') void vscode.window.showInformationMessage(r.message);
-      else if (r.status === 'cancelled') void vscode.window.showInformationMessage(r.message);
+      /** the case on screen when its file is explained again: opened again afterwards, when the file still has it */
+      let reopen: { file: LoadedFile; key: string } | undefined;
+      const r = await runEvalFile(
+        arg,
+        {
+          explain,
+          files,
+          tree,
+          log,
+          onLoading: (file) => {
+            if (shownFile === file) {
+              if (shown?.pair.query_id !== undefined && shown.pair.doc_id !== undefined) reopen = { file, key: caseKey(shown.pair.query_id, shown.pair.doc_id) };
+              clearPanel(`Explaining ${file.label} again…`);
+            }
+            // The tree fills as the run goes: show it.
+            if (!tree.view.visible) void vscode.commands.executeCommand('xetrieval.cases.focus').then(undefined, () => undefined);
+          },
+          onLoaded: (file, pairs) => file.steering.prepare(pairs),
+        },
+        opts ?? {},
+      );
+      if (reopen && files.get(reopen.file.id) === reopen.file && reopen.file.store.set.has(reopen.key) && !shown) await openCase(reopen.key, reopen.file.id);
+      const showCases = (a: string | undefined) => {
+        if (a === 'Show Cases') void vscode.commands.executeCommand('xetrieval.cases.focus');
+      };
+      if (r.status === 'ok' || r.status === 'cancelled') void vscode.window.showInformationMessage(r.message, 'Show Cases').then(showCases);
       else if (r.status === 'crashed') void vscode.window.showErrorMessage(r.message, 'Show Log').then((a) => a === 'Show Log' && log.show());
       else void vscode.window.showErrorMessage(r.message);
       return r;
@@ -318,10 +400,41 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     }
   };
 
+  /** Forgets a loaded file (its cases, Problems entries and steering); the panel empties if it showed one of its cases. */
+  const closeEvalFile = (arg?: unknown): { status: 'ok' | 'warning'; message: string; file?: string } => {
+    const file = fileArg(arg);
+    if (!file) {
+      const message = 'Xetrieval: no such eval file is loaded.';
+      void vscode.window.showWarningMessage(message);
+      return { status: 'warning', message };
+    }
+    if (running && files.active === file) {
+      const message = `Xetrieval: ${file.label} is being explained; cancel the run first.`;
+      void vscode.window.showWarningMessage(message);
+      return { status: 'warning', message };
+    }
+    if (shownFile === file) clearPanel(`${file.label} was closed. Open a case from the Cases view.`);
+    files.close(file.id);
+    tree.refreshNow();
+    void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', files.anyLoaded);
+    return { status: 'ok', message: `Closed ${file.label}.`, file: file.uri.fsPath };
+  };
+
   // ---- steering commands --------------------------------------------------------
 
+  /** The file steering commands act on: the panel's case's, else the active one. */
+  const steeringFile = (): LoadedFile | undefined => shownFile ?? files.active;
+  const noFile = (): SteeringResult & { update?: SteeringUpdate } => {
+    const message = 'Steering re-ranks a loaded eval file: run "Xetrieval: Explain Eval File" first.';
+    void vscode.window.showWarningMessage(`Xetrieval: ${message}`);
+    return { status: 'warning', message };
+  };
+
   const saveSteering = async (target?: unknown): Promise<SteeringResult> => {
-    const cfg = steering.config();
+    const file = steeringFile();
+    if (!file) return noFile();
+    const store = file.store;
+    const cfg = file.steering.config(ref().model);
     let uri = target instanceof vscode.Uri ? target : typeof target === 'string' ? vscode.Uri.file(target) : undefined;
     if (!uri) {
       const base = store.source ? vscode.Uri.file(path.join(path.dirname(store.source.uri.fsPath), 'steering.json')) : vscode.workspace.workspaceFolders?.[0]?.uri;
@@ -354,10 +467,12 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       return reportError(`Saving the steering config to ${uri.fsPath}`, e);
     }
     const message = `Saved ${cfg.features.length} steered feature(s) to ${vscode.workspace.asRelativePath(uri)}`;
-    return { status: 'ok', message, file: uri.fsPath, sliders: steering.sliders() };
+    return { status: 'ok', message, file: uri.fsPath, sliders: file.steering.sliders() };
   };
 
   const loadSteering = async (source?: unknown, push = true): Promise<SteeringResult & { update?: SteeringUpdate }> => {
+    const file = steeringFile();
+    if (!file) return noFile();
     let uri = source instanceof vscode.Uri ? source : typeof source === 'string' ? vscode.Uri.file(source) : undefined;
     if (!uri) {
       const picked = await vscode.window.showOpenDialog({ title: 'Load Steering Config', canSelectMany: false, filters: { 'Steering config': ['json'] } });
@@ -379,19 +494,22 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       return { status: 'error', message, code: 'E_MODEL_MISMATCH' };
     }
     // other weights, another SAE or an id the SAE lacks: known once a set is loaded (the CLI checks the same in the worker)
-    const bad = steering.target && steeringMismatch({ ...cfg, model: resolveModelSpec(cfg.model)?.id ?? cfg.model }, steering.target);
+    const target = file.steering.target;
+    const bad = target && steeringMismatch({ ...cfg, model: resolveModelSpec(cfg.model)?.id ?? cfg.model }, target);
     if (bad && bad.field !== 'model') {
       const message = `${uri.fsPath}: field "${bad.field}": ${bad.message}`;
       void vscode.window.showErrorMessage(`Xetrieval: ${message}`);
       return { status: 'error', message, code: 'E_STEERING_MISMATCH' };
     }
-    steering.load(cfg);
-    return applySteering(`Loaded ${cfg.features.length} feature(s) from ${vscode.workspace.asRelativePath(uri)}`, push, uri.fsPath);
+    file.steering.load(cfg, (id) => shown?.pair.features.find((f) => f.id === id)?.label);
+    return applySteering(file, `Loaded ${cfg.features.length} feature(s) from ${vscode.workspace.asRelativePath(uri)}`, push, uri.fsPath);
   };
 
-  const resetSteering = (push = true): Promise<SteeringResult & { update?: SteeringUpdate }> => {
-    steering.reset();
-    return applySteering('Steering reset: every α is 1.', push);
+  const resetSteering = async (push = true): Promise<SteeringResult & { update?: SteeringUpdate }> => {
+    const file = steeringFile();
+    if (!file) return noFile();
+    file.steering.reset();
+    return applySteering(file, 'Steering reset: every α is 1.', push);
   };
 
   /**
@@ -399,17 +517,21 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
    * (load, reset). `push`: tell the panel (not when the panel asked: it gets
    * the update as its answer).
    */
-  const applySteering = async (message: string, push: boolean, file?: string): Promise<SteeringResult & { update?: SteeringUpdate }> => {
-    if (!store.loaded) {
-      const update = steeringUpdate();
-      if (push) panel.pushSteering(update);
-      return { status: 'ok', message: `${message} It applies once an eval file is explained.`, file, sliders: update.sliders, update };
+  const applySteering = async (file: LoadedFile, message: string, push: boolean, configFile?: string): Promise<SteeringResult & { update?: SteeringUpdate }> => {
+    // Only the panel showing this file's case hears of it.
+    const tell = (u: SteeringUpdate) => {
+      if (push && shownFile === file) panel.pushSteering(u);
+    };
+    if (!file.store.loaded) {
+      const update = steeringUpdate(file);
+      tell(update);
+      return { status: 'ok', message: `${message} It applies once the eval file is explained.`, file: configFile, sliders: update.sliders, update };
     }
     try {
-      const r = await steering.apply('all');
-      const update = r === SUPERSEDED ? steeringUpdate() : steeringUpdate(r);
-      if (push) panel.pushSteering(update);
-      return { status: 'ok', message, file, sliders: update.sliders, metrics: update.rerank?.metrics ?? store.set.metrics(), elapsedMs: r === SUPERSEDED ? undefined : r.elapsedMs, update };
+      const r = await file.steering.apply('all');
+      const update = r === SUPERSEDED ? steeringUpdate(file) : steeringUpdate(file, r);
+      tell(update);
+      return { status: 'ok', message, file: configFile, sliders: update.sliders, metrics: update.rerank?.metrics ?? file.store.set.metrics(), elapsedMs: r === SUPERSEDED ? undefined : r.elapsedMs, update };
     } catch (e) {
       if (!push) throw e;
       return reportError('Steering', e);
@@ -418,26 +540,38 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
 
   // ---- the panel's handlers --------------------------------------------------------
 
+  /** The panel's case's file, which its sliders steer. */
+  const panelFile = (): LoadedFile => {
+    if (!shownFile || !files.get(shownFile.id)?.store.loaded) throw new Error('Steering re-ranks a loaded eval file\'s cases: open a case from the Cases view (after "Xetrieval: Explain Eval File").');
+    return shownFile;
+  };
+
   const handlers: PanelHandlers = {
     currentCase: () => shown,
     onSelectCandidate: async (docId) => {
       const qid = shown?.pair.query_id;
-      if (qid === undefined || !store.set.has(caseKey(qid, docId))) throw new Error(`document "${docId}" is not a loaded candidate of this query`);
-      const r = await openCase(caseKey(qid, docId));
+      const file = shownFile;
+      if (!file || qid === undefined || !file.store.set.has(caseKey(qid, docId))) throw new Error(`document "${docId}" is not a loaded candidate of this query`);
+      const r = await openCase(caseKey(qid, docId), file.id);
       if (r.status === 'error') throw new Error(r.message);
     },
     onSetAlpha: async (id, alpha) => {
-      if (!store.loaded) throw new Error('Steering re-ranks the loaded eval file: run "Xetrieval: Explain Eval File" first.');
-      steering.setAlpha(id, alpha);
-      const r = await steering.apply(`f${id}`);
-      return r === SUPERSEDED ? 'superseded' : rerankUpdateFor(r);
+      const file = panelFile();
+      file.steering.setAlpha(id, alpha);
+      const r = await file.steering.apply(`f${id}`);
+      return r === SUPERSEDED ? 'superseded' : rerankUpdateFor(file, r);
     },
     onAddSlider: async (id) => {
+      const file = panelFile();
       const label = shown?.pair.features.find((f) => f.id === id)?.label;
-      steering.addSlider(id, label);
-      return steeringUpdate();
+      file.steering.addSlider(id, label);
+      return steeringUpdate(file);
     },
-    onReset: async () => (await resetSteering(false)).update ?? steeringUpdate(),
+    onReset: async () => {
+      const file = panelFile();
+      const r = await resetSteering(false);
+      return r.update ?? steeringUpdate(file);
+    },
     onSave: async () => {
       const r = await saveSteering();
       if (r.status === 'error') throw new Error(r.message);
@@ -450,13 +584,54 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     },
   };
 
+  // ---- the compare view's source ---------------------------------------------------
+
+  /** The compare view works on one file: the panel's case's, else the active one (a case key of another file switches to it). */
+  function compareSource(): CompareSource {
+    let file = (): LoadedFile | undefined => shownFile ?? files.active;
+    return {
+      loaded: () => file()?.store.loaded ?? false,
+      currentQueryId: () => shown?.pair.query_id,
+      queryOfCase: (key) => {
+        const f = [file(), ...files.list()].find((x) => x?.store.set.has(key));
+        if (f && f !== file()) file = () => f;
+        return f?.store.set.get(key)?.query_id;
+      },
+      candidates: async (queryId) => {
+        const store = file()?.store;
+        const q = store?.set.query(queryId);
+        if (!store || !q) return undefined;
+        const candidates = [];
+        for (const c of q.candidates) {
+          const t = await store.textsOf(c.key);
+          if (t) candidates.push({ doc_id: c.doc_id, doc: t.doc, ...(c.label !== undefined ? { label: c.label } : {}) });
+        }
+        return { query_id: queryId, query: q.text, candidates };
+      },
+      applyFeatures: async (features) => {
+        const f = file();
+        if (!f) return { status: 'warning', message: 'Steering re-ranks a loaded eval file: run "Xetrieval: Explain Eval File" first.' };
+        const before = f.store.set.metrics();
+        for (const x of features) {
+          if (!f.steering.has(x.id)) f.steering.addSlider(x.id, x.label);
+          f.steering.setAlpha(x.id, 0);
+        }
+        const r = await applySteering(f, `Set ${features.length} feature(s) to α = 0: ${features.map((x) => x.label || `#${x.id}`).join(', ')}.`, true);
+        const after = r.metrics ?? {};
+        const moved = Object.keys(after)
+          .filter((k) => before[k] !== undefined)
+          .map((k) => `${k} ${before[k].toFixed(3)} → ${after[k].toFixed(3)}`);
+        return moved.length ? { ...r, message: `${r.message} On the whole file: ${moved.join(', ')}.` } : r;
+      },
+    };
+  }
+
   // ---- registration ------------------------------------------------------------------
 
   const cmd = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
   context.subscriptions.push(
-    store,
+    files,
     tree,
-    diagnostics,
     query,
     lenses,
     vscode.languages.registerCodeLensProvider(JSONL_SELECTOR, lenses),
@@ -466,7 +641,9 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     cmd('xetrieval.nextFailingCase', () => stepFailing(1)),
     cmd('xetrieval.previousFailingCase', () => stepFailing(-1)),
     cmd('xetrieval.explainLine', (uri, line) => explainLine(uri, line)),
-    cmd('xetrieval.openCase', (key) => openCase(key)),
+    cmd('xetrieval.openCase', (key, file) => openCase(key, file)),
+    cmd('xetrieval.closeEvalFile', (arg) => closeEvalFile(arg)),
+    cmd('xetrieval.reloadEvalFile', (node) => explainEvalFile(node ?? files.active?.uri)),
     cmd('xetrieval.loadSteering', (uri) => loadSteering(uri)),
     cmd('xetrieval.saveSteering', (uri) => saveSteering(uri)),
     cmd('xetrieval.resetSteering', () => resetSteering(true)),
@@ -484,272 +661,47 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     handlers,
     connectPanel: (p) => {
       panel = p;
+      const basis = shownFile?.steering.basis;
       if (basis) panel.setSteeringBasis(basis);
     },
     get shownCase() {
       return shown;
     },
     get steeringBasis() {
-      return basis;
+      return shownFile?.steering.basis;
     },
     restoreCase: async (ids) => {
       if (ids?.queryId === undefined || ids.docId === undefined) return false;
       const key = caseKey(ids.queryId, ids.docId);
-      if (!store.set.has(key)) return false;
+      if (!files.list().some((f) => f.store.set.has(key))) return false;
       return (await openCase(key)).status === 'ok';
     },
-    snapshot: (maxQueries = 50) => ({
-      query: query.query,
-      queryItem: query.snapshot().text,
-      loaded: store.loaded,
-      source: store.source?.uri.fsPath,
-      cases: store.set.size,
-      queries: store.set.queryCount,
-      failingQueries: store.set.failingQueryCount(),
-      failingCases: store.set.failingKeys().length,
-      currentKey: store.currentKey,
-      metrics: store.set.metrics(),
-      baseMetrics: store.set.metrics('base'),
-      steering: steering.state(),
-      tree: tree.snapshot(maxQueries),
-    }),
-    steeringIdle: () => steering.idle(),
-    compare: {
-      loaded: () => store.loaded,
-      currentQueryId: () => shown?.pair.query_id,
-      queryOfCase: (key) => store.set.get(key)?.query_id,
-      candidates: async (queryId) => {
-        const q = store.set.query(queryId);
-        if (!q) return undefined;
-        const candidates = [];
-        for (const c of q.candidates) {
-          const t = await store.textsOf(c.key);
-          if (t) candidates.push({ doc_id: c.doc_id, doc: t.doc, ...(c.label !== undefined ? { label: c.label } : {}) });
-        }
-        return { query_id: queryId, query: q.text, candidates };
-      },
-      applyFeatures: async (features) => {
-        const before = store.set.metrics();
-        for (const f of features) {
-          steering.addSlider(f.id, f.label);
-          steering.setAlpha(f.id, 0);
-        }
-        const r = await applySteering(`Set ${features.length} feature(s) to α = 0: ${features.map((f) => f.label || `#${f.id}`).join(', ')}.`, true);
-        const after = r.metrics ?? {};
-        const moved = Object.keys(after)
-          .filter((k) => before[k] !== undefined)
-          .map((k) => `${k} ${before[k].toFixed(3)} → ${after[k].toFixed(3)}`);
-        return moved.length ? { ...r, message: `${r.message} On the whole file: ${moved.join(', ')}.` } : r;
-      },
+    snapshot: (maxQueries = 50) => {
+      const f = files.active;
+      const set = f?.store.set;
+      return {
+        query: query.query,
+        queryItem: query.snapshot().text,
+        loaded: files.anyLoaded,
+        files: tree.fileSnapshot(),
+        panelFile: shownFile ? (shownFile.uri.scheme === 'file' ? shownFile.uri.fsPath : shownFile.id) : undefined,
+        source: f?.store.source?.uri.fsPath,
+        cases: set?.size ?? 0,
+        queries: set?.queryCount ?? 0,
+        failingQueries: set?.failingQueryCount() ?? 0,
+        failingCases: set?.failingKeys().length ?? 0,
+        currentKey: f?.store.currentKey,
+        metrics: set?.metrics() ?? {},
+        baseMetrics: set?.metrics('base') ?? {},
+        steering: f?.steering.state() ?? { ready: false, pairs: 0, sliders: [] },
+        tree: tree.snapshot(f?.id, maxQueries),
+      };
     },
+    steeringIdle: async () => {
+      for (const f of files.list()) await f.steering.idle();
+    },
+    compare: compareSource(),
     dispose: () => undefined,
   };
 }
 
-// ---------------------------------------------------------------------------
-// steering glue
-
-/** Sliders a steering basis is made for at most; beyond, moves re-rank through the worker. */
-const MAX_BASIS_FEATURES = 64;
-
-interface Applied {
-  /** host-measured: request, re-rank in the worker, scores folded into the tree */
-  elapsedMs: number;
-  workerMs?: number;
-}
-
-/**
- * The sliders (feature id → α) and the worker's candidate set for the loaded
- * eval file. The set is made once per loaded file (`rerankSet`) and made again
- * when the worker restarted (its set is gone then). Slider changes are
- * coalesced: one `rerank` at a time, each with every slider's latest value.
- */
-class Steering {
-  private pairs: SteerPair[] = [];
-  private setId: number | undefined;
-  private setPid: number | undefined;
-  /** the model and SAE of the worker's set (fingerprints for a saved config, checks for a loaded one) */
-  target: SteeringTargetInfo | undefined;
-  private preparing: Promise<void> | undefined;
-  private readonly alphas = new Map<number, number>();
-  private readonly labels = new Map<number, string>();
-  private readonly rus = new Map<number, number>();
-  private suggested = new Set<number>();
-  private readonly runner = new LatestRunner<Applied>(() => this.rerankNow());
-  /** set and features of the basis the panel has (or is being fetched) */
-  private basisKey: string | undefined;
-
-  constructor(
-    private readonly deps: EditorFlowsDeps,
-    private readonly store: CaseStore,
-    private readonly ref: () => ModelRef,
-    private readonly log: vscode.LogOutputChannel,
-    private readonly context: vscode.ExtensionContext,
-    private readonly onReady: (applied?: Applied) => void,
-    private readonly onBasis: (basis: PanelSteeringBasis | undefined) => void,
-  ) {}
-
-  /** A new eval file was explained: its pairs become the candidate set; slider values carry over. */
-  prepare(pairs: SteerPair[]): void {
-    this.pairs = pairs;
-    this.setId = undefined;
-    this.setPid = undefined;
-    // Suggestions of the previous file go unless the user moved them.
-    for (const id of this.suggested) if ((this.alphas.get(id) ?? 1) === 1) this.alphas.delete(id);
-    this.suggested = new Set();
-    const preparing = this.createSet()
-      .then(async () => {
-        this.preparing = undefined;
-        // Values loaded or kept from before apply to the new file at once.
-        const kept = [...this.alphas.values()].some((a) => a !== 1) ? await this.apply('all') : undefined;
-        this.onReady(kept === SUPERSEDED ? undefined : kept);
-      })
-      .catch((e) => this.log.warn(`steering is unavailable for this file: ${e instanceof Error ? e.message : String(e)}`))
-      .finally(() => {
-        if (this.preparing === preparing) this.preparing = undefined;
-      });
-    this.preparing = preparing;
-  }
-
-  private async createSet(): Promise<void> {
-    if (this.pairs.length === 0) return;
-    const client = this.deps.client();
-    const pairs = this.pairs.map((p) => p.pair);
-    const { result, meta } = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Xetrieval: preparing steering' }, () =>
-      client.request('rerankSet', { ref: this.ref(), pairs, batchSize: readSettings(this.context).batchSize }),
-    );
-    this.setId = result.setId;
-    this.setPid = meta.workerPid;
-    this.target = result.target;
-    this.suggested = new Set(result.suggested.map((s) => s.id));
-    for (const s of result.suggested) {
-      this.labels.set(s.id, s.label);
-      this.rus.set(s.id, s.rus);
-      if (!this.alphas.has(s.id)) this.alphas.set(s.id, 1);
-    }
-    this.log.info(`steering ready: ${pairs.length} pairs, ${result.suggested.length} suggested feature(s); ${result.encoded.texts} text(s) encoded, ${result.encoded.fromCache} already encoded`);
-    this.refreshBasis();
-  }
-
-  /** A new file is loading: the panel must not keep re-ranking with the last file's basis. */
-  dropBasis(): void {
-    if (this.basisKey === undefined) return;
-    this.basisKey = undefined;
-    this.onBasis(undefined);
-  }
-
-  /**
-   * Gives the panel the basis for the current sliders, so it re-ranks by
-   * itself while one moves; asked again when the sliders or the set change.
-   * None when the set does not hold every loaded case (the file's metrics
-   * would be off) or for more sliders than a basis is worth.
-   */
-  private refreshBasis(): void {
-    const features = [...this.alphas.keys()].sort((a, b) => a - b);
-    const setId = this.setId;
-    const usable = setId !== undefined && features.length > 0 && features.length <= MAX_BASIS_FEATURES && this.pairs.length === this.store.set.size;
-    const key = usable ? `${setId}:${features.join(',')}` : undefined;
-    if (key === this.basisKey) return;
-    this.basisKey = key;
-    if (!usable) return this.onBasis(undefined);
-    const pairs = this.pairs;
-    this.deps
-      .client()
-      .request('steeringBasis', { setId, features })
-      .then(({ result }) => {
-        if (this.basisKey !== key) return; // the sliders or the set changed meanwhile
-        const { elapsedMs, ...b } = result;
-        const ids = pairs.map((p) => splitCaseKey(p.key));
-        this.onBasis({
-          ...b,
-          queryIds: ids.map((x, i) => x?.queryId ?? pairs[i].pair.query_id ?? ''),
-          docIds: ids.map((x, i) => x?.docId ?? pairs[i].pair.doc_id ?? ''),
-          labels: pairs.map((p) => this.store.set.get(p.key)?.label ?? null),
-        });
-        this.log.info(`steering basis: ${features.length} slider feature(s) over ${pairs.length} pairs in ${elapsedMs.toFixed(1)} ms; slider moves re-rank in the panel`);
-      })
-      .catch((e: unknown) => {
-        if (this.basisKey === key) this.basisKey = undefined;
-        this.onBasis(undefined);
-        this.log.warn(`steering basis unavailable, sliders re-rank through the worker: ${e instanceof Error ? e.message : String(e)}`);
-      });
-  }
-
-  setAlpha(id: number, alpha: number): void {
-    this.alphas.set(id, alpha);
-  }
-
-  addSlider(id: number, label?: string): void {
-    if (!this.alphas.has(id)) this.alphas.set(id, 1);
-    if (label) this.labels.set(id, label);
-    this.refreshBasis();
-  }
-
-  reset(): void {
-    for (const id of this.alphas.keys()) this.alphas.set(id, 1);
-  }
-
-  load(cfg: SteeringConfig): void {
-    this.reset();
-    for (const f of cfg.features) this.alphas.set(f.id, f.alpha);
-    this.refreshBasis();
-  }
-
-  config(): SteeringConfig {
-    const features = [...this.alphas].filter(([, a]) => a !== 1).map(([id, alpha]) => ({ id, alpha }));
-    const createdFrom: Record<string, string | number> = { tool: 'xetrieval-vscode' };
-    if (this.store.source) createdFrom.evalFile = path.basename(this.store.source.uri.fsPath);
-    if (this.store.source?.split) createdFrom.split = this.store.source.split;
-    // with the fingerprints, a load elsewhere refuses this config for other weights or another SAE
-    const t = this.target && this.target.model === (resolveModelSpec(this.ref().model)?.id ?? this.ref().model) ? this.target : undefined;
-    return { model: this.ref().model, features, apply: 'both', ...(t ? { modelSha256: t.modelSha256, saeSha256: t.saeSha256 } : {}), createdFrom };
-  }
-
-  sliders(): PanelSlider[] {
-    return [...this.alphas]
-      .map(([id, alpha]) => ({ id, alpha: Math.min(2, Math.max(0, alpha)), label: this.labels.get(id) ?? `feature ${id}`, suggested: this.suggested.has(id), rus: this.rus.get(id) }))
-      .sort((a, b) => Number(b.suggested) - Number(a.suggested) || (b.rus ?? 0) - (a.rus ?? 0) || a.id - b.id);
-  }
-
-  state(): FlowsSnapshot['steering'] {
-    return { ready: this.setId !== undefined, setId: this.setId, pairs: this.pairs.length, sliders: this.sliders() };
-  }
-
-  /** Re-ranks with the current sliders; SUPERSEDED when a later change of the same slot replaced this one. */
-  async apply(slot: string): Promise<Applied | typeof SUPERSEDED> {
-    return this.runner.request(slot);
-  }
-
-  async idle(): Promise<void> {
-    while (this.preparing) await this.preparing;
-    await this.runner.idle();
-  }
-
-  private async rerankNow(): Promise<Applied> {
-    const t0 = performance.now();
-    const features = [...this.alphas].filter(([, a]) => a !== 1).map(([id, alpha]) => ({ id, alpha }));
-    if (features.length === 0) {
-      // Every α is 1: the unsteered scores, no worker needed.
-      this.store.set.resetScores();
-      this.store.notify();
-      return { elapsedMs: performance.now() - t0 };
-    }
-    if (this.preparing) await this.preparing.catch(() => undefined);
-    const client = this.deps.client();
-    if (this.setId === undefined || client.pid !== this.setPid) await this.createSet();
-    if (this.setId === undefined) throw new Error('no candidate set to re-rank: explain an eval file first');
-    let reply;
-    try {
-      reply = await client.request('rerank', { setId: this.setId, features });
-    } catch (e) {
-      // The worker restarted (or the set was replaced) between the check and the call: make it again, once.
-      if (!(e instanceof EngineError) || (e.code !== 'E_NO_SET' && e.code !== 'E_WORKER_DIED')) throw e;
-      await this.createSet();
-      reply = await this.deps.client().request('rerank', { setId: this.setId!, features });
-    }
-    const scores = reply.result.scores;
-    this.store.set.setScores(this.pairs.map((p, i): [string, number] => [p.key, scores[i]]));
-    this.store.notify();
-    return { elapsedMs: performance.now() - t0, workerMs: reply.result.elapsedMs };
-  }
-}

@@ -16,8 +16,12 @@ import { InputError } from '../core/errors';
 import { readLines } from '../core/jsonl';
 import type { Pair } from '../core/pairs';
 import type { ExplainPair, PairExplanation, ProgressEvent, ResponseMeta } from '../protocol/worker';
-import { CaseStore, CasesTree, LoadedSource, readLineAt, TreeSnapshotNode } from './cases';
+import { CasesTree, LoadedSource, readLineAt, TreeSnapshotNode } from './cases';
 import { DiagnosticSummary, EvalDiagnostics } from './diagnostics';
+import type { EvalFiles, LoadedFile } from './evalFiles';
+import type { SteerPair } from './steering';
+
+export type { SteerPair };
 
 /** Explains pairs in the worker (the flows' one way to run `explain`). */
 export type ExplainFn = (pairs: ExplainPair[], opts?: { signal?: AbortSignal; onProgress?: (p: ProgressEvent) => void }) => Promise<{ explanations: PairExplanation[]; meta: ResponseMeta }>;
@@ -58,19 +62,15 @@ export interface EvalRunResult {
   elapsedMs: number;
 }
 
-export interface SteerPair {
-  key: string;
-  pair: ExplainPair;
-}
-
 export interface EvalFileDeps {
   explain: ExplainFn;
-  store: CaseStore;
+  files: EvalFiles;
   tree: CasesTree;
-  diagnostics: EvalDiagnostics;
   log: vscode.LogOutputChannel;
+  /** The run's file is about to be emptied and filled again (the first load, or a reload). */
+  onLoading?(file: LoadedFile): void;
   /** After a run that explained anything: its pairs (bounded) for steering. */
-  onLoaded(pairs: SteerPair[]): void;
+  onLoaded(file: LoadedFile, pairs: SteerPair[]): void;
 }
 
 interface Item {
@@ -97,20 +97,30 @@ export function evalTarget(arg: unknown): vscode.Uri | undefined {
 export async function runEvalFile(arg: unknown, deps: EvalFileDeps, opts: EvalRunOptions = {}): Promise<EvalRunResult> {
   const t0 = Date.now();
   const uri = evalTarget(arg);
+  // The run's loaded file, once the source is known (errors before that report no cases).
+  const run: { file?: LoadedFile } = {};
+  const outer = deps.onLoading;
+  deps = {
+    ...deps,
+    onLoading: (f) => {
+      run.file = f;
+      outer?.(f);
+    },
+  };
   const result = (status: EvalRunResult['status'], message: string, extra: Partial<EvalRunResult> = {}): EvalRunResult => {
-    const s = deps.store.set;
+    const s = run.file?.store.set;
     return {
       status,
       message,
       file: uri?.fsPath,
       pairs: 0,
       explained: 0,
-      problems: deps.diagnostics.total,
-      diagnostics: deps.diagnostics.summary(),
-      queries: s.queryCount,
-      failingQueries: s.failingQueryCount(),
-      metrics: s.metrics(),
-      tree: deps.tree.snapshot(),
+      problems: run.file?.diagnostics.total ?? 0,
+      diagnostics: run.file?.diagnostics.summary() ?? [],
+      queries: s?.queryCount ?? 0,
+      failingQueries: s?.failingQueryCount() ?? 0,
+      metrics: s?.metrics() ?? {},
+      tree: deps.tree.snapshot(run.file?.id),
       elapsedMs: Date.now() - t0,
       ...extra,
     };
@@ -280,10 +290,13 @@ async function explainItems(
   title: string,
   lateTotal?: () => number,
 ): Promise<EvalRunResult> {
-  const { store, diagnostics, tree } = deps;
+  const { tree } = deps;
+  const file = deps.files.open(source.uri);
+  const { store, diagnostics } = file;
+  deps.onLoading?.(file);
   diagnostics.clear();
   store.load(source);
-  void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', false);
+  void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', deps.files.anyLoaded);
 
   const label = source.kind === 'beir' ? `${path.basename(uri.fsPath)} (${source.split})` : path.basename(uri.fsPath);
   const firstLine = new Map<string, number | undefined>();
@@ -372,8 +385,8 @@ async function explainItems(
 
   tree.refreshNow();
   const loaded = store.set.size > 0;
-  void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', loaded);
-  if (loaded) deps.onLoaded(steer);
+  void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', deps.files.anyLoaded);
+  if (loaded) deps.onLoaded(file, steer);
 
   const s = store.set;
   const problems = diagnostics.total ? ` ${diagnostics.total} problem(s) in the Problems panel.` : '';

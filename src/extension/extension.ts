@@ -106,6 +106,7 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
     state: () => status.snapshot(),
     flows,
     compare,
+    panel,
   };
 }
 

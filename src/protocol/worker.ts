@@ -511,6 +511,8 @@ export interface RerankSetParams {
   /** every candidate pair of the loaded eval file (or a subset), labelled or not */
   pairs: ExplainPair[];
   batchSize?: number;
+  /** the set this one replaces (the same eval file explained again): dropped at once */
+  replaces?: number;
 }
 
 export interface RerankSetResult {
@@ -522,6 +524,8 @@ export interface RerankSetResult {
   encoded: { texts: number; fromCache: number };
   /** the model and SAE the set's feature ids belong to: a saved config records them, a loaded one must match */
   target: SteeringTargetInfo;
+  /** why there are few or no suggestions (e.g. every query has a single candidate, so no α can move a rank) */
+  note?: string;
 }
 
 export interface RerankParams {
@@ -561,6 +565,8 @@ export interface WorkerMethods {
   rerankSet: { params: RerankSetParams; result: RerankSetResult };
   rerank: { params: RerankParams; result: RerankResult };
   steeringBasis: { params: SteeringBasisParams; result: SteeringBasisResult };
+  /** forgets a candidate set (its eval file was closed) */
+  dropSet: { params: { setId: number }; result: { dropped: boolean } };
   /** test hook: exits the worker process abruptly, as a crash would */
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */

@@ -65,6 +65,8 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
       return engine.rerank(req.params);
     case 'steeringBasis':
       return engine.steeringBasis(req.params);
+    case 'dropSet':
+      return engine.dropSet(req.params);
     case 'trainBundle':
       return engine.trainBundle(req.params, ctx);
     case 'crash':

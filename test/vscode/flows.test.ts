@@ -35,6 +35,8 @@ const FLOW_COMMANDS = [
   'xetrieval.loadSteering',
   'xetrieval.saveSteering',
   'xetrieval.resetSteering',
+  'xetrieval.closeEvalFile',
+  'xetrieval.reloadEvalFile',
 ];
 
 function sharedData(extensionPath: string): string {
@@ -370,8 +372,12 @@ describe('editor flows', () => {
       assert.strictEqual(s.queries, queries.length);
       // BEIR labels come from qrels: every candidate shows one
       assert.ok(s.tree.every((q) => q.children!.every((c) => /label [01]$/.test(c.description))));
-      // the Problems entries of the earlier pairs-file run are gone: each run reports afresh
-      assert.strictEqual(vscode.languages.getDiagnostics(vscode.Uri.file(pairsFile)).length, 0);
+      // the pairs file stays loaded beside the folder, and so do its Problems entries: each file reports its own
+      assert.strictEqual(vscode.languages.getDiagnostics(vscode.Uri.file(pairsFile)).filter((d) => d.source === 'xetrieval').length, 1);
+      assert.deepStrictEqual(
+        s.files.map((f) => f.file),
+        [pairsFile, dir],
+      );
     });
 
     it('explains an unsaved editor as shown, with its bad line as a Problem', async () => {
