@@ -28,6 +28,8 @@ const COMMANDS = [
   'xetrieval.compareWithBestRelevant',
   'xetrieval.compareCandidates',
   'xetrieval.applyFlipSet',
+  'xetrieval.closeEvalFile',
+  'xetrieval.reloadEvalFile',
 ];
 
 const config = () => vscode.workspace.getConfiguration('xetrieval');
