@@ -32,6 +32,7 @@ import {
   fmtSigned,
   LatestOnly,
   metricTitle,
+  movedAlphas,
   nextSort,
   orderedMetrics,
   parseFeatureId,
@@ -39,6 +40,7 @@ import {
   shareFractions,
   snapAlpha,
   sortFeatures,
+  steeredScore,
   viewNames,
   visibleSliders,
 } from './model';
@@ -135,6 +137,34 @@ function clampedText(id: 'query' | 'doc', title: string, text: string): HTMLElem
   return h('div', { class: 'text-block' }, h('div', { class: 'kicker' }, title), p, toggle);
 }
 
+/** α values the table was last drawn with, so a slider move redraws it only when a listed feature's α changed. */
+let shownAlphas = '';
+function alphaKey(c: PanelCase): string {
+  const listed = new Set(c.pair.features.map((f) => f.id));
+  return c.sliders
+    .filter((s) => s.alpha !== 1 && listed.has(s.id))
+    .map((s) => `${s.id}:${s.alpha}`)
+    .join(',');
+}
+
+/** The case's score under the moved sliders, beside the unsteered one. */
+function renderSteeredScore(): void {
+  const el = document.getElementById('steered-score');
+  if (!el || !current) return;
+  const s = steeredScore(current);
+  el.hidden = s === undefined;
+  if (!s) return;
+  el.textContent = `→ ${fmt(s.score)} steered (${fmtSigned(s.delta)})`;
+  el.title = `this document's score with the ${s.moved} moved slider(s) applied to both texts; the table shows steered features with their α`;
+}
+
+/** After α changed (here or from the host): the steered score, and the table when a listed feature's α changed. */
+function reflectAlphas(): void {
+  if (!current) return;
+  renderSteeredScore();
+  if (alphaKey(current) !== shownAlphas) renderRows('state');
+}
+
 function renderHeader(c: PanelCase): HTMLElement {
   const pair = c.pair;
   const badges = h(
@@ -163,7 +193,14 @@ function renderHeader(c: PanelCase): HTMLElement {
   const scores = h(
     'div',
     { class: 'scores' },
-    h('div', { class: 'score' }, h('span', { class: 'k' }, 'score'), h('span', { class: 'v num', id: 'raw-score' }, fmt(pair.score)), h('span', { class: 'hint' }, '⟨z_q, z_d⟩')),
+    h(
+      'div',
+      { class: 'score' },
+      h('span', { class: 'k' }, 'score'),
+      h('span', { class: 'v num', id: 'raw-score' }, fmt(pair.score)),
+      h('span', { class: 'hint' }, '⟨z_q, z_d⟩'),
+      h('span', { class: 'steered-score num', id: 'steered-score', hidden: true }),
+    ),
     h(
       'div',
       { class: 'score' },
@@ -291,25 +328,32 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   const rows = sortFeatures(filterFeatures(c.pair.features, view.filter), view.sort.key, view.sort.dir);
   const expanded = new Set(view.expanded);
   const nCols = views.length + 5;
+  // Steered features show their α and their activations scaled by it (steering scales the feature in both texts).
+  const alphas = movedAlphas(c.sliders);
+  shownAlphas = alphaKey(c);
 
   const tBuild = performance.now();
   const frag = document.createDocumentFragment();
   for (const f of rows) {
     const open = expanded.has(f.id);
-    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    const alpha = alphas.get(f.id);
+    const scale = alpha ?? 1;
+    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    const actTitle = (a: number) => (alpha !== undefined ? `${fmt(a * scale)} steered (α ${fmt(alpha, 2)} × ${fmt(a)})` : undefined);
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
       h(
         'td',
         { class: 'text label', title: f.family ? `${f.label} — family: ${f.family.label} (#${f.family.id})` : f.label },
+        alpha !== undefined ? h('span', { class: 'alpha-tag num', title: `steered: α = ${fmt(alpha, 2)} scales this feature in the query and the document` }, `α ${fmt(alpha, 2)}`) : null,
         h('span', { class: 'label-text' }, f.label || '(unlabelled)'),
         f.family && f.family.label !== f.label ? h('span', { class: 'family muted' }, ` · ${f.family.label}`) : null,
       ),
-      h('td', { class: 'num act q' }, fmt(f.query, 3, true)),
+      h('td', { class: 'num act q', title: actTitle(f.query) }, fmt(f.query * scale, 3, true)),
     );
     for (const v of views) {
       const a = f.views[v] ?? 0;
-      tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}` }, fmt(a, 3, true)));
+      tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}`, title: actTitle(a) }, fmt(a * scale, 3, true)));
     }
     const bar = h('span', { class: `share-bar${f.share < 0 ? ' neg' : ''}` });
     bar.style.width = `${(Math.abs(f.share) / maxShare) * 100}%`;
@@ -410,11 +454,14 @@ function renderSteering(c: PanelCase): HTMLElement {
     const id = parseFeatureId(idField.value);
     if (id === undefined) {
       idField.setAttribute('invalid', '');
+      addMessage(`"${idField.value.trim()}" is not a feature id: type a whole number, e.g. 1234.`);
       return;
     }
     idField.removeAttribute('invalid');
-    if (current?.sliders.some((s) => s.id === id)) {
-      // Already there, perhaps behind "Show more": show it and go to it.
+    const existing = current?.sliders.find((s) => s.id === id);
+    if (current && existing) {
+      // Already there, perhaps behind "Show more": say so, show it and go to it.
+      addMessage(`#${id} (${existing.label || 'unlabelled'}) already has a slider.`);
       if (!document.querySelector(`input[data-slider="${id}"]`)) {
         view.allSliders = true;
         persist();
@@ -423,8 +470,9 @@ function renderSteering(c: PanelCase): HTMLElement {
       document.querySelector<HTMLInputElement>(`input[data-slider="${id}"]`)?.focus();
       return;
     }
+    addMessage('');
     idField.value = '';
-    request({ type: 'addSlider', id });
+    addRequest = request({ type: 'addSlider', id });
   };
   add.addEventListener('click', doAdd);
   idField.addEventListener('keydown', (e) => {
@@ -453,6 +501,7 @@ function renderSteering(c: PanelCase): HTMLElement {
     sliders,
     more,
     h('div', { class: 'add-row' }, idField, add),
+    h('div', { class: 'add-message', id: 'add-message', role: 'status', hidden: true }),
     h('div', { class: 'button-row' }, reset, save, load),
   );
   const el = collapsible('Steering', body, 'steering', 'α scales a feature in both embeddings');
@@ -462,6 +511,16 @@ function renderSteering(c: PanelCase): HTMLElement {
     renderSliders(c.sliders);
   });
   return el;
+}
+
+/** the addSlider request whose refusal goes under the field */
+let addRequest: number | undefined;
+
+function addMessage(text: string): void {
+  const el = document.getElementById('add-message');
+  if (!el) return;
+  el.textContent = text;
+  el.hidden = text === '';
 }
 
 function renderMetrics(metrics: Record<string, number> | undefined): void {
@@ -487,8 +546,9 @@ function renderSliders(sliders: PanelSlider[]): void {
   if (!el || !more || !caption) return;
   el.replaceChildren();
   const suggested = sliders.filter((s) => s.suggested).length;
-  caption.textContent = suggested ? `${suggested} suggested: key features by RUS on the eval file` : '';
-  caption.hidden = suggested === 0;
+  const note = current?.steeringNote;
+  caption.textContent = [suggested ? `${suggested} suggested: features that move a rank in this eval file, by RUS` : '', note ? `Note: ${note}.` : ''].filter(Boolean).join(' ');
+  caption.hidden = caption.textContent === '';
   if (sliders.length === 0) {
     more.hidden = true;
     el.classList.remove('all');
@@ -655,6 +715,7 @@ function renderCase(c: PanelCase, t0: number): void {
   byId('empty').hidden = true;
   renderCandidates(c.candidates);
   renderRows('case', t0);
+  renderSteeredScore();
   window.scrollTo(0, scrollTo);
   persist();
 }
@@ -666,6 +727,7 @@ function applyRerank(u: RerankUpdate, status = true): void {
   current.metrics = u.metrics;
   renderCandidates(u.candidates);
   renderMetrics(u.metrics);
+  reflectAlphas();
   const t = document.getElementById('rerank-time');
   if (t && status) t.textContent = `re-ranked in ${fmt(u.elapsedMs, 1)} ms`;
 }
@@ -735,7 +797,9 @@ function handle(m: ToWebview): void {
       settle(m.replyTo);
       if (!current) return;
       current.sliders = m.sliders;
+      if (m.note !== undefined) current.steeringNote = m.note;
       renderSliders(m.sliders);
+      reflectAlphas();
       if (m.rerank) applyRerank(m.rerank);
       afterPaint('steering', m.sliders.length, t0);
       return;
@@ -762,7 +826,9 @@ function handle(m: ToWebview): void {
     case 'error':
       settle(m.replyTo);
       document.querySelectorAll('li.cand.loading').forEach((x) => x.classList.remove('loading'));
-      showBanner('error', m.message);
+      // A refused feature id is said under the field it was typed in.
+      if (m.replyTo !== undefined && m.replyTo === addRequest) addMessage(m.message);
+      else showBanner('error', m.message);
       return;
   }
 }

@@ -337,3 +337,20 @@ export class LocalSteering {
     return { candidates, metrics: e.queries ? e.mean : {}, elapsedMs: performance.now() - t0 };
   }
 }
+
+/** The sliders moved off 1, as feature id → α (what the score and the table show steered). */
+export function movedAlphas(sliders: readonly { id: number; alpha: number }[]): Map<number, number> {
+  return new Map(sliders.filter((s) => s.alpha !== 1).map((s) => [s.id, s.alpha]));
+}
+
+/**
+ * The case's score under the moved sliders: its document's steered score in
+ * the candidate list (exact: the re-rank's), with the change from the
+ * unsteered score; undefined when no slider is moved or the list lacks it.
+ */
+export function steeredScore(c: { pair: { score: number; doc_id?: string }; candidates: readonly { docId: string; score: number; selected: boolean }[]; sliders: readonly { id: number; alpha: number }[] }): { score: number; delta: number; moved: number } | undefined {
+  const moved = movedAlphas(c.sliders).size;
+  const own = c.candidates.find((x) => x.selected) ?? c.candidates.find((x) => x.docId === c.pair.doc_id);
+  if (moved === 0 || !own) return undefined;
+  return { score: own.score, delta: own.score - c.pair.score, moved };
+}

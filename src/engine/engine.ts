@@ -336,9 +336,9 @@ export class Engine {
     if (p.replaces !== undefined) this.rerankSets.delete(p.replaces);
     this.rerankSets.set(setId, set);
     while (this.rerankSets.size > MAX_RERANK_SETS) this.rerankSets.delete(this.rerankSets.keys().next().value as number);
-    const suggested = set.suggested();
+    const { suggested, note } = set.suggested();
     set.warmUp(suggested.map((f) => f.id));
-    return { setId, suggested, encoded, target };
+    return { setId, suggested, note, encoded, target };
   }
 
   /** Embeddings and SAE codes of a pair set's distinct texts, through the embedding cache. */

@@ -72,6 +72,10 @@ export class Steering implements vscode.Disposable {
   target: SteeringTargetInfo | undefined;
   /** the set's note (e.g. candidate lists too short to re-rank) */
   note: string | undefined;
+  /** the SAE's dictionary size, once the worker made the set: valid feature ids are below it */
+  get dictSize(): number | undefined {
+    return this.target?.dictSize;
+  }
 
   constructor(
     private readonly ctx: SteeringContext,
@@ -198,8 +202,18 @@ export class Steering implements vscode.Disposable {
     this.alphas.set(id, alpha);
   }
 
+  /** Why `id` cannot get a slider (a message for the user), or undefined when it can. */
+  refuseSlider(id: number): string | undefined {
+    if (!Number.isInteger(id) || id < 0) return `"${id}" is not a feature id: ids are whole numbers from 0.`;
+    if (this.dictSize !== undefined && id >= this.dictSize) return `#${id} is not a feature of this SAE: its ${this.dictSize} features are #0 to #${this.dictSize - 1}.`;
+    if (this.alphas.has(id)) return `#${id} (${this.labels.get(id) ?? `feature ${id}`}) already has a slider.`;
+    return undefined;
+  }
+
   addSlider(id: number, label?: string): void {
-    if (!this.alphas.has(id)) this.alphas.set(id, 1);
+    const refused = this.refuseSlider(id);
+    if (refused) throw new Error(refused);
+    this.alphas.set(id, 1);
     if (label) this.labels.set(id, label);
     this.refreshBasis();
   }

@@ -17,6 +17,7 @@ import {
   fmtSigned,
   LatestOnly,
   metricTitle,
+  movedAlphas,
   nextSort,
   orderedMetrics,
   parseFeatureId,
@@ -24,6 +25,7 @@ import {
   shareFractions,
   snapAlpha,
   sortFeatures,
+  steeredScore,
   viewNames,
   visibleSliders,
 } from '../../webview/model';
@@ -364,5 +366,22 @@ describe('webview/model: steering in the panel (LocalSteering)', () => {
     assert.strictEqual(local.rerank(new Map([[7, 1.5]]), 'q1', 'dA', shown), undefined);
     assert.strictEqual(local.rerank(new Map([[0, 1.5]]), 'q9', 'dA', shown), undefined);
     assert.ok(local.rerank(new Map([[7, 1]]), 'q1', 'dA', shown), 'α = 1 outside the basis changes nothing');
+  });
+});
+
+describe('webview/model: α reflected in the case', () => {
+  const cands = [
+    { docId: 'a', score: 0.5, selected: false },
+    { docId: 'b', score: 0.42, selected: true },
+  ];
+  it('the steered score is the case document\'s re-ranked score, with its change, only while a slider is off 1', () => {
+    assert.strictEqual(steeredScore({ pair: { score: 0.6, doc_id: 'b' }, candidates: cands, sliders: [{ id: 3, alpha: 1 }] }), undefined);
+    const s = steeredScore({ pair: { score: 0.6, doc_id: 'b' }, candidates: cands, sliders: [{ id: 3, alpha: 0 }, { id: 4, alpha: 1 }, { id: 5, alpha: 2 }] })!;
+    assert.strictEqual(s.score, 0.42);
+    assert.ok(Math.abs(s.delta - -0.18) < 1e-12);
+    assert.strictEqual(s.moved, 2);
+    // the list does not hold the document: nothing to show rather than a wrong number
+    assert.strictEqual(steeredScore({ pair: { score: 0.6, doc_id: 'z' }, candidates: [cands[0]], sliders: [{ id: 3, alpha: 0 }] }), undefined);
+    assert.deepStrictEqual([...movedAlphas([{ id: 1, alpha: 1 }, { id: 2, alpha: 0.5 }])], [[2, 0.5]]);
   });
 });

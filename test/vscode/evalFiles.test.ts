@@ -18,6 +18,8 @@ import type { CaseResult, EditorFlows } from '../../src/extension/editorFlows';
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { ExplanationPanel } from '../../src/extension/panel';
 import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
+import { basisScores } from '../../src/core/explain/steeringBasis';
+import { steeredScore } from '../../webview/model';
 
 const EXTENSION_ID = 'xetrieval.xetrieval';
 const MODEL = 'all-MiniLM-L6-v2';
@@ -205,5 +207,86 @@ describe('eval files, plural', function () {
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(faq));
     const faqLenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', faq)).filter((l) => l.command?.command === 'xetrieval.explainLine');
     assert.ok(faqLenses.every((l) => !/#\d+/.test(l.command!.title)), 'a closed file\'s lenses carry no ranks');
+  });
+
+  it('sliders worth moving: every suggestion moves a rank, α shows in the case\'s score, unknown and repeated ids are refused, short lists are named', async () => {
+    // the SciFact file is still loaded (the FAQ one was closed above); open one of its cases
+    const sA = flows.snapshot(1000);
+    assert.strictEqual(sA.source, scifact.fsPath);
+    const opened = await run<CaseResult>('xetrieval.openCase', sA.tree[0].children![0].key!, scifact.toString());
+    assert.strictEqual(opened.status, 'ok', opened.message);
+    const suggested = panel.case!.sliders.filter((x) => x.suggested).map((x) => x.id);
+    console.log(`      ${suggested.length} suggested sliders on ${sA.cases} SciFact pairs (${sA.queries} queries)${sA.steering.note ? `; note: ${sA.steering.note}` : ''}`);
+    assert.ok(suggested.length > 0);
+    await waitFor(() => flows.steeringBasis !== undefined && suggested.every((id) => flows.steeringBasis!.features.includes(id)), 'a basis over the suggestions');
+    const basis = flows.steeringBasis!;
+    const groups = new Map<string, number[]>();
+    basis.queryIds.forEach((q, i) => groups.set(q, [...(groups.get(q) ?? []), i]));
+    const order = (sc: ArrayLike<number>, g: number[]) => [...g].sort((a, b) => sc[b] - sc[a] || a - b).join(',');
+    const base = basisScores(basis, new Map());
+    for (const id of suggested) {
+      const moves = [0, 2].some((alpha) => {
+        const sc = basisScores(basis, new Map([[id, alpha]]));
+        return [...groups.values()].some((g) => order(sc, g) !== order(base, g));
+      });
+      assert.ok(moves, `suggested slider #${id} moves no rank at α = 0 or 2`);
+    }
+
+    // α in the case's own score: open a case that a suggested slider at 0 changes (a slider that moves a rank changes some score)
+    let hit: { i: number; id: number } | undefined;
+    for (const f of suggested) {
+      const sc = basisScores(basis, new Map([[f, 0]]));
+      const k = sc.findIndex((v, j) => Math.abs(v - base[j]) > 1e-4);
+      if (k >= 0) {
+        hit = { i: k, id: f };
+        break;
+      }
+    }
+    assert.ok(hit, 'some suggested slider changes some score');
+    const { i, id } = hit;
+    const reopened = await run<CaseResult>('xetrieval.openCase', JSON.stringify([basis.queryIds[i], basis.docIds[i]]), scifact.toString());
+    assert.strictEqual(reopened.status, 'ok', reopened.message);
+    await moveSlider(id, 0);
+    await waitFor(() => steeredScore(panel.case!) !== undefined, 'a steered score');
+    const st = steeredScore(panel.case!)!;
+    const want = basisScores(basis, new Map([[id, 0]]))[i];
+    assert.ok(Math.abs(st.score - want) < 1e-5, `steered score ${st.score}, basis ${want}`);
+    assert.ok(Math.abs(st.delta) > 1e-4);
+    await pressReset();
+    assert.strictEqual(steeredScore(panel.case!), undefined, 'no steered score once every α is 1');
+
+    // Add slider: an id beyond the SAE and an id that has a slider are refused with a message, and nothing is kept
+    const before = panel.case!.sliders.map((x) => x.id);
+    await assert.rejects(flows.handlers.onAddSlider(99999), /#99999 is not a feature of this SAE: its \d+ features are #0 to #\d+/);
+    await assert.rejects(flows.handlers.onAddSlider(suggested[0]), new RegExp(`#${suggested[0]} \\(.*\\) already has a slider`));
+    panel.handleWebviewMessage({ type: 'addSlider', requestId: ++requestId, id: 99999 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepStrictEqual(
+      panel.case!.sliders.map((x) => x.id),
+      before,
+    );
+    const cfg = path.join(tmp, 'bad-steer.json');
+    fs.writeFileSync(cfg, JSON.stringify({ model: MODEL, features: [{ id: 99999, alpha: 0 }] }));
+    const loaded = await run<{ status: string; message?: string; code?: string }>('xetrieval.loadSteering', vscode.Uri.file(cfg));
+    assert.strictEqual(loaded.status, 'error');
+    assert.strictEqual(loaded.code, 'E_STEERING_MISMATCH');
+    assert.match(loaded.message!, /bad-steer\.json: field "features\[0\]\.id": feature 99999 does not exist: the SAE has \d+ features/);
+
+    // a file whose queries have one candidate each: no suggestion, and a note that says why
+    const single = vscode.Uri.file(path.join(tmp, 'single.jsonl'));
+    const seen = new Set<string>();
+    const lines = fs
+      .readFileSync(scifact.fsPath, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() && !seen.has((JSON.parse(l) as { query_id: string }).query_id) && seen.add((JSON.parse(l) as { query_id: string }).query_id));
+    fs.writeFileSync(single.fsPath, lines.join('\n') + '\n');
+    const r = await run<EvalRunResult>('xetrieval.explainEvalFile', single);
+    assert.strictEqual(r.status, 'ok', r.message);
+    await flows.steeringIdle();
+    const s1 = flows.snapshot();
+    assert.strictEqual(s1.source, single.fsPath);
+    assert.strictEqual(s1.steering.sliders.filter((x) => x.suggested).length, 0);
+    assert.match(s1.steering.note ?? '', /every query has a single candidate, so no α can move a rank/);
+    await run('xetrieval.closeEvalFile', single);
   });
 });
