@@ -30,6 +30,7 @@ import {
   fmt,
   fmtPercent,
   fmtSigned,
+  highlightTerms,
   LatestOnly,
   metricTitle,
   movedAlphas,
@@ -393,11 +394,23 @@ function examplesRow(f: SharedFeature, nCols: number): HTMLElement {
   if (examples.length === 0) {
     td.append(h('div', { class: 'muted' }, 'No top-activating examples in this bundle for this feature.'));
   } else {
+    // The label's words are marked where they occur: what the feature reads in each text.
+    const terms = f.terms?.length ? f.terms : f.label.split(/,\s*/);
     const list = h('ol', { class: 'examples' });
     for (const ex of examples) {
-      list.append(h('li', null, h('span', { class: 'num ex-act' }, fmt(ex.activation, 2)), h('span', { class: 'ex-source' }, ex.source), h('span', { class: 'ex-text' }, ex.text)));
+      const text = h('span', { class: 'ex-text' });
+      for (const run of highlightTerms(ex.text, terms)) text.append(run.hit ? h('mark', { class: 'term' }, run.text) : document.createTextNode(run.text));
+      list.append(
+        h(
+          'li',
+          null,
+          h('span', { class: 'num ex-act', title: 'activation of this feature on the example' }, fmt(ex.activation, 2)),
+          h('span', { class: 'ex-source', title: 'where the example comes from (corpus:id)' }, ex.source),
+          text,
+        ),
+      );
     }
-    td.append(h('div', { class: 'kicker' }, `Top-activating examples of feature ${f.id}`), list);
+    td.append(h('div', { class: 'kicker' }, `Top-activating examples of feature ${f.id}`, terms.length ? h('span', { class: 'muted' }, ` · marked: ${terms.join(', ')}`) : null), list);
   }
   const hyp = current?.pair.feature_explanations.find((e) => e.feature_id === f.id);
   if (hyp) td.prepend(h('div', { class: 'hypothesis' }, hyp.hypothesis));

@@ -354,3 +354,25 @@ export function steeredScore(c: { pair: { score: number; doc_id?: string }; cand
   if (moved === 0 || !own) return undefined;
   return { score: own.score, delta: own.score - c.pair.score, moved };
 }
+
+/**
+ * The text cut into runs, those that are one of `terms` (a label's words)
+ * marked: case-insensitive, at word starts, a few trailing letters allowed
+ * ("plate" marks "plates"), longer terms first. For highlighting a feature's
+ * words in its top-activating examples.
+ */
+export function highlightTerms(text: string, terms: readonly string[]): { text: string; hit: boolean }[] {
+  const words = [...new Set(terms.map((t) => t.trim()).filter((t) => t.length >= 2))].sort((a, b) => b.length - a.length);
+  if (words.length === 0 || text === '') return [{ text, hit: false }];
+  const esc = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\s+/g, '\\s+'));
+  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${esc.join('|')})\\p{L}{0,3}(?![\\p{L}\\p{N}])`, 'giu');
+  const out: { text: string; hit: boolean }[] = [];
+  let at = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index > at) out.push({ text: text.slice(at, m.index), hit: false });
+    out.push({ text: m[0], hit: true });
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) out.push({ text: text.slice(at), hit: false });
+  return out;
+}

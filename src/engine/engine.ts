@@ -16,6 +16,8 @@ import {
   ExplainParams,
   ContrastParams,
   ContrastResult,
+  FeatureInfoParams,
+  FeatureInfoResult,
   InitResult,
   PairExplanation,
   RerankParams,
@@ -363,6 +365,17 @@ export class Engine {
     const t0 = performance.now();
     const b = this.loadedSet(p.setId).basis(p.features);
     return { ...b, elapsedMs: performance.now() - t0 };
+  }
+
+  async featureInfo(p: FeatureInfoParams, ctx: CallContext): Promise<FeatureInfoResult> {
+    const { explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const n = p.examples ?? 5;
+    const features: FeatureInfoResult['features'] = [];
+    for (const id of p.ids) {
+      const l = Number.isInteger(id) && id >= 0 && id < explainer.sae.dictSize ? explainer.labels.get(id) : undefined;
+      if (l) features.push({ id, label: l.label, terms: l.terms, examples: l.examples.slice(0, n), ...(l.generic ? { generic: true } : {}) });
+    }
+    return { dictSize: explainer.sae.dictSize, features };
   }
 
   /** An eval file was closed: its set goes. */

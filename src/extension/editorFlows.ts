@@ -20,7 +20,7 @@ import { caseKey, parsePairLine, stepThrough, SUPERSEDED } from '../core/cases';
 import { parseSteeringConfig, serializeSteeringConfig, SteeringConfig, steeringMismatch } from '../core/explain/steering';
 import { resolveModelSpec } from '../engine/models/registry';
 import type { PanelCandidate, PanelCase, PanelSlider, PanelSteeringBasis, RerankUpdate, SteeringUpdate } from '../protocol/webview';
-import type { ExplainPair, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
+import type { ExplainPair, FeatureInfoResult, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
 import { CaseNode, CasesTree, FileSnapshot, TreeSnapshotNode } from './cases';
 import { JSONL_SELECTOR, PairCodeLenses } from './codelens';
 import type { CompareSource } from './compare';
@@ -111,6 +111,8 @@ export interface EditorFlows extends vscode.Disposable {
 }
 
 const SELECTION_KEY = caseKey('selection', 'selection');
+/** Top-activating examples shown in an expanded feature row. */
+export const EXAMPLES_PER_FEATURE = 5;
 
 function emptyRun(): EvalRunResult {
   return { status: 'error', message: '', pairs: 0, explained: 0, problems: 0, diagnostics: [], queries: 0, failingQueries: 0, metrics: {}, tree: [], elapsedMs: 0 };
@@ -172,6 +174,38 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     shownFile = undefined;
     panel.clear(message);
     if (hadBasis) panel.setSteeringBasis(undefined);
+  };
+
+  // ---- what the bundle says about features (examples for expanded rows, labels for added sliders) ----
+
+  /** per model: feature id → label, words and top-activating examples, as the worker read them from the bundle */
+  const infoCache = new Map<string, Map<number, FeatureInfoResult['features'][number]>>();
+  let dictSizeOf: { model: string; size: number } | undefined;
+  const featureInfo = async (ids: number[]): Promise<Map<number, FeatureInfoResult['features'][number]>> => {
+    const model = ref().model;
+    let cache = infoCache.get(model);
+    if (!cache) infoCache.set(model, (cache = new Map()));
+    const missing = [...new Set(ids)].filter((id) => !cache!.has(id));
+    if (missing.length) {
+      const { result } = await deps.client().request('featureInfo', { ref: ref(), ids: missing, examples: EXAMPLES_PER_FEATURE });
+      dictSizeOf = { model, size: result.dictSize };
+      for (const f of result.features) cache.set(f.id, f);
+      // keep the cache bounded: a long session opens many cases
+      while (cache.size > 5000) cache.delete(cache.keys().next().value as number);
+    }
+    return cache;
+  };
+
+  /** The explanation with each listed feature's top-activating examples and words (explanations come without them: an eval file's worth would be megabytes). */
+  const withExamples = async (e: PairExplanation): Promise<PairExplanation> => {
+    if (e.features.every((f) => f.examples !== undefined)) return e;
+    try {
+      const info = await featureInfo(e.features.map((f) => f.id));
+      return { ...e, features: e.features.map((f) => (f.examples !== undefined ? f : { ...f, examples: info.get(f.id)?.examples ?? [], terms: info.get(f.id)?.terms })) };
+    } catch (err) {
+      log.warn(`feature examples unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      return e;
+    }
   };
 
   /** A case outside the loaded set: itself as the only candidate, no steering. */
@@ -267,7 +301,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       const ranked = store.set.query(rec.query_id)!.candidates.find((c) => c.key === key)!;
       show(
         {
-          pair: e,
+          pair: await withExamples(e),
           query: texts.query,
           doc: texts.doc,
           candidates: store.panelCandidates(rec.query_id, rec.doc_id),
@@ -329,7 +363,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     }
     try {
       const r = await explainSingle(p.pair, `Explaining ${p.pair.doc_id}`);
-      show(singleCase(r.explanation, p.pair, r.meta));
+      show(singleCase(await withExamples(r.explanation), p.pair, r.meta));
       return { status: 'ok', key, score: r.explanation.score, rank: 1 };
     } catch (err) {
       return reportError(`Explaining line ${line + 1}`, err);
@@ -339,7 +373,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
   const explainOne = async (pair: ExplainPair): Promise<SelectionResult> => {
     try {
       const r = await explainSingle(pair, 'Explaining the selection');
-      show(singleCase(r.explanation, pair, r.meta));
+      show(singleCase(await withExamples(r.explanation), pair, r.meta));
       return { status: 'ok', query: pair.query, doc: pair.doc, key: SELECTION_KEY, score: r.explanation.score };
     } catch (err) {
       return reportError('Explain Selection', err);
@@ -563,7 +597,12 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     },
     onAddSlider: async (id) => {
       const file = panelFile();
-      const label = shown?.pair.features.find((f) => f.id === id)?.label;
+      // The bundle knows every feature's label and the SAE's size, even before the file's steering set is ready.
+      const info = await featureInfo([id]).catch(() => undefined);
+      if (file.steering.dictSize === undefined && dictSizeOf?.model === ref().model && id >= dictSizeOf.size) {
+        throw new Error(`#${id} is not a feature of this SAE: its ${dictSizeOf.size} features are #0 to #${dictSizeOf.size - 1}.`);
+      }
+      const label = shown?.pair.features.find((f) => f.id === id)?.label ?? info?.get(id)?.label;
       file.steering.addSlider(id, label);
       return steeringUpdate(file);
     },

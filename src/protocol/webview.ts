@@ -169,7 +169,8 @@ function isSharedFeature(v: unknown): v is SharedFeature {
     isNum(v.erasureDelta) &&
     optional(v.detection, isNum) &&
     optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isFeatureId(x.id) && isStr(x.label)) &&
-    optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample))
+    optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample)) &&
+    optional(v.terms, (x): x is string[] => isArrayOf(x, isStr))
   );
 }
 

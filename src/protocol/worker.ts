@@ -187,6 +187,22 @@ export interface SharedFeature {
   /** the feature's family (co-activating features) and the family's label */
   family?: { id: number; label: string };
   examples?: FeatureExample[];
+  /** the label's words (to highlight in the examples) */
+  terms?: string[];
+}
+
+export interface FeatureInfoParams {
+  ref: ModelRef;
+  bundleDir?: string;
+  ids: number[];
+  /** top-activating examples per feature (default 5) */
+  examples?: number;
+}
+
+/** What the bundle says about features: label, words, top-activating examples; unknown ids are left out. */
+export interface FeatureInfoResult {
+  dictSize: number;
+  features: { id: number; label: string; terms: string[]; examples: FeatureExample[]; generic?: boolean }[];
 }
 
 export interface SetErasure {
@@ -565,6 +581,8 @@ export interface WorkerMethods {
   rerankSet: { params: RerankSetParams; result: RerankSetResult };
   rerank: { params: RerankParams; result: RerankResult };
   steeringBasis: { params: SteeringBasisParams; result: SteeringBasisResult };
+  /** labels and top-activating examples of features, from the bundle */
+  featureInfo: { params: FeatureInfoParams; result: FeatureInfoResult };
   /** forgets a candidate set (its eval file was closed) */
   dropSet: { params: { setId: number }; result: { dropped: boolean } };
   /** test hook: exits the worker process abruptly, as a crash would */

@@ -65,6 +65,8 @@ async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown>
       return engine.rerank(req.params);
     case 'steeringBasis':
       return engine.steeringBasis(req.params);
+    case 'featureInfo':
+      return engine.featureInfo(req.params, ctx);
     case 'dropSet':
       return engine.dropSet(req.params);
     case 'trainBundle':

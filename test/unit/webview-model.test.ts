@@ -15,6 +15,7 @@ import {
   filterFeatures,
   fmt,
   fmtSigned,
+  highlightTerms,
   LatestOnly,
   metricTitle,
   movedAlphas,
@@ -383,5 +384,27 @@ describe('webview/model: α reflected in the case', () => {
     // the list does not hold the document: nothing to show rather than a wrong number
     assert.strictEqual(steeredScore({ pair: { score: 0.6, doc_id: 'z' }, candidates: [cands[0]], sliders: [{ id: 3, alpha: 0 }] }), undefined);
     assert.deepStrictEqual([...movedAlphas([{ id: 1, alpha: 1 }, { id: 2, alpha: 0.5 }])], [[2, 0.5]]);
+  });
+});
+
+describe('webview/model: a feature\'s words in its examples', () => {
+  const marked = (text: string, terms: string[]) =>
+    highlightTerms(text, terms)
+      .filter((r) => r.hit)
+      .map((r) => r.text);
+  it('marks the label\'s words at word starts, case-insensitive, with short endings, and keeps every character', () => {
+    const text = 'Oceanic crust: tectonic Plates and the crustal mantle; encrusted rocks.';
+    assert.deepStrictEqual(marked(text, ['crust', 'plate', 'mantle']), ['crust', 'Plates', 'crustal', 'mantle']);
+    assert.strictEqual(
+      highlightTerms(text, ['crust'])
+        .map((r) => r.text)
+        .join(''),
+      text,
+    );
+    // phrases match across any whitespace; longer terms win over their prefixes
+    assert.deepStrictEqual(marked('the git  reset command resets', ['git reset', 'git']), ['git  reset']);
+    // regex characters in a term are plain text; one-letter and empty terms mark nothing
+    assert.deepStrictEqual(marked('c++ and c (the language)', ['c++', 'c', '']), ['c++']);
+    assert.deepStrictEqual(highlightTerms('', ['x']), [{ text: '', hit: false }]);
   });
 });

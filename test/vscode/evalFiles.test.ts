@@ -19,7 +19,7 @@ import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { ExplanationPanel } from '../../src/extension/panel';
 import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
 import { basisScores } from '../../src/core/explain/steeringBasis';
-import { steeredScore } from '../../webview/model';
+import { highlightTerms, steeredScore } from '../../webview/model';
 
 const EXTENSION_ID = 'xetrieval.xetrieval';
 const MODEL = 'all-MiniLM-L6-v2';
@@ -207,6 +207,45 @@ describe('eval files, plural', function () {
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(faq));
     const faqLenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', faq)).filter((l) => l.command?.command === 'xetrieval.explainLine');
     assert.ok(faqLenses.every((l) => !/#\d+/.test(l.command!.title)), 'a closed file\'s lenses carry no ranks');
+  });
+
+  it('expanded rows get the bundle\'s top-activating examples and the label\'s words, for a file\'s case and a single pair', async () => {
+    const ext = vscode.extensions.getExtension<XetrievalApi>(EXTENSION_ID)!;
+    const labels = new Map<number, { terms: string[]; examples: { text: string; activation: number; source: string }[] }>();
+    for (const line of fs.readFileSync(path.join(ext.extensionPath, 'models', MODEL, 'labels.jsonl'), 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      const l = JSON.parse(line) as { id: number; terms: string[]; examples: { text: string; activation: number; source: string }[] };
+      labels.set(l.id, l);
+    }
+    const check = (what: string) => {
+      const features = panel.case!.pair.features;
+      assert.ok(features.length > 0, `${what}: no features`);
+      let examples = 0;
+      let marked = 0;
+      for (const f of features) {
+        const want = labels.get(f.id)!;
+        assert.deepStrictEqual(f.examples, want.examples.slice(0, 5), `${what}: feature ${f.id}'s examples are the bundle's first five`);
+        assert.deepStrictEqual(f.terms, want.terms);
+        for (const ex of f.examples!) {
+          examples++;
+          if (highlightTerms(ex.text, f.terms!).some((r) => r.hit)) marked++;
+        }
+      }
+      console.log(`      ${what}: ${features.length} features, ${examples} examples, ${marked} with the label's words marked`);
+      assert.ok(examples > 0 && marked > 0);
+    };
+    const s = flows.snapshot(1000);
+    const opened = await run<CaseResult>('xetrieval.openCase', s.tree[1].children![0].key!, scifact.toString());
+    assert.strictEqual(opened.status, 'ok', opened.message);
+    check('a SciFact case');
+    const editor = await vscode.window.showTextDocument(
+      await vscode.workspace.openTextDocument({ content: 'How do I undo the last git commit?\n\nUse git reset --soft HEAD~1 to undo the last commit and keep its changes staged.\n', language: 'markdown' }),
+    );
+    editor.selections = [new vscode.Selection(0, 0, 0, 34), new vscode.Selection(2, 0, 2, 80)];
+    const sel = await run<{ status: string; message?: string }>('xetrieval.explainSelection');
+    assert.strictEqual(sel.status, 'ok', sel.message);
+    check('a selection');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
 
   it('sliders worth moving: every suggestion moves a rank, α shows in the case\'s score, unknown and repeated ids are refused, short lists are named', async () => {
