@@ -38,7 +38,10 @@ import {
   orderedMetrics,
   parseFeatureId,
   rankMove,
+  scoreParts,
   shareFractions,
+  unrelatedNote,
+  viewTip,
   snapAlpha,
   sortFeatures,
   steeredScore,
@@ -188,7 +191,8 @@ function renderHeader(c: PanelCase): HTMLElement {
     const fill = h('div', { class: `fill view-${cssIdent(v)}` });
     // Cosines: an absolute 0–1 scale, so bars compare across cases.
     fill.style.width = `${Math.max(0, Math.min(1, score)) * 100}%`;
-    bars.append(h('div', { class: 'view-bar', role: 'listitem' }, h('span', { class: 'name' }, v), h('div', { class: 'track' }, fill), h('span', { class: 'value num' }, fmt(score))));
+    const tip = viewTip(v);
+    bars.append(h('div', { class: 'view-bar', role: 'listitem', title: tip }, h('span', { class: 'name', title: tip }, v), h('div', { class: 'track', title: tip }, fill), h('span', { class: 'value num', title: tip }, fmt(score))));
   }
 
   const scores = h(
@@ -196,7 +200,7 @@ function renderHeader(c: PanelCase): HTMLElement {
     { class: 'scores' },
     h(
       'div',
-      { class: 'score' },
+      { class: 'score', title: "the retriever's score: the cosine of the query's and the document's embeddings, ⟨z_q, z_d⟩ (both unit length). Candidates are ranked by it." },
       h('span', { class: 'k' }, 'score'),
       h('span', { class: 'v num', id: 'raw-score' }, fmt(pair.score)),
       h('span', { class: 'hint' }, '⟨z_q, z_d⟩'),
@@ -204,32 +208,58 @@ function renderHeader(c: PanelCase): HTMLElement {
     ),
     h(
       'div',
-      { class: 'score' },
+      {
+        class: 'score',
+        title:
+          "s′, the internalised score: the sum of the bars beside it — the query's cosine with the document as written plus with each view the bundle's internalizers predict from it. A sum of cosines, so it can exceed 1: compare s′ between pairs, not with the score.",
+      },
       h('span', { class: 'k' }, 's′'),
       h('span', { class: 'v num', id: 'internalized-score' }, fmt(pair.internalized_score)),
-      h('span', { class: 'hint' }, 'internalised, with views'),
+      h('span', { class: 'hint' }, `= Σ of ${views.length} view bars`),
     ),
     bars,
     scoreTermsLine(pair),
   );
+  const note = unrelatedNote(pair.score, pair.score_terms?.shared);
 
-  return h('header', { class: 'case-header' }, badges, h('div', { class: 'texts' }, clampedText('query', 'Query', c.query), clampedText('doc', 'Document', c.doc)), scores);
+  return h(
+    'header',
+    { class: 'case-header' },
+    badges,
+    h('div', { class: 'texts' }, clampedText('query', 'Query', c.query), clampedText('doc', 'Document', c.doc)),
+    note ? h('p', { class: 'unrelated-note', id: 'unrelated-note', role: 'note' }, note) : null,
+    scores,
+  );
 }
 
-/** The score split exactly into its parts (features shared, one-sided and generic, bias, error), each with a hover. */
+/**
+ * The score split exactly into its parts (features shared, one-sided and
+ * generic, bias, error): a bar whose segments are the parts' sizes, and the
+ * sum written out; every part has a hover saying what it is.
+ */
 function scoreTermsLine(pair: PanelCase['pair']): HTMLElement | null {
   const t = pair.score_terms;
   if (!t) return null;
-  const part = (k: string, v: number, tip: string) => h('span', { class: 'term', title: tip }, h('span', { class: 'k' }, k), ' ', h('span', { class: 'num' }, fmtSigned(v)));
+  const parts = scoreParts(t, pair.features.length);
+  const total = parts.reduce((s, p) => s + Math.abs(p.value), 0) || 1;
+  const bar = h('div', { class: 'terms-bar', 'aria-hidden': 'true' });
+  for (const p of parts) {
+    const seg = h('span', { class: `seg term-${p.key}${p.value < 0 ? ' neg' : ''}`, title: `${p.name} ${fmtSigned(p.value)}: ${p.tip}` });
+    seg.style.width = `${(Math.abs(p.value) / total) * 100}%`;
+    bar.append(seg);
+  }
+  const legend = h('div', { class: 'terms-legend' }, h('span', { class: 'k', title: 'the parts add up to the score exactly' }, `${fmt(pair.score)} =`));
+  for (const p of parts) {
+    legend.append(
+      h('span', { class: 'term', title: p.tip, 'data-term': p.key }, h('span', { class: `swatch term-${p.key}`, 'aria-hidden': 'true' }), h('span', { class: 'k' }, p.name), ' ', h('span', { class: 'num' }, fmtSigned(p.value))),
+    );
+  }
   return h(
     'div',
-    { class: 'score-terms muted', id: 'score-terms', 'aria-label': 'the score split into its parts' },
-    h('span', { class: 'k' }, `${fmt(pair.score)} =`),
-    part('shared', t.shared, 'shares of the features listed below: active in the query and shared with the document or one of its views'),
-    part('one-sided', t.one_sided, 'features active in the query or the document only (decoder directions overlap, so they still add to the score)'),
-    part('generic', t.generic, "the bundle's generic features: dense directions active on much of any text, not ideas, so not listed"),
-    part('bias', t.bias, "the SAE's decoder bias: the same for every pair"),
-    part('error', t.error, "what the SAE's features do not reconstruct"),
+    { class: 'score-terms', id: 'score-terms', 'aria-label': 'the score split into its parts' },
+    bar,
+    legend,
+    h('div', { class: 'caption muted' }, 'The score split exactly: segment widths are the parts\' sizes (hatched: negative). Hover a part for what it is.'),
   );
 }
 
@@ -246,15 +276,27 @@ interface Column {
   tip?: string;
 }
 
+/** Below this panel width the activation columns (query, views) give way: their values wrap under the label. */
+const COMPACT_BELOW = 620;
+const isCompact = (): boolean => window.innerWidth < COMPACT_BELOW;
+/** whether the table on screen was built without the activation columns */
+let compact = isCompact();
+
 function columnsFor(c: PanelCase): Column[] {
-  return [
+  const all: Column[] = [
     { key: 'id', title: '#', numeric: true, tip: 'feature id' },
-    { key: 'label', title: 'Label', numeric: false },
+    { key: 'label', title: 'Label', numeric: false, tip: "the feature's label in the bundle: a concept, or the words it fires on" },
     { key: 'query', title: 'Query', numeric: true, tip: 'activation in the query' },
     ...viewNames(c.pair).map((v): Column => ({ key: `view:${v}`, title: v, numeric: true, tip: `activation in the document's ${v} view (bold: shared with the query there)` })),
-    { key: 'share', title: 'Share', numeric: true, tip: "this feature's part of the reconstructed score, as % of all parts (hover a cell for the value)" },
+    {
+      key: 'share',
+      title: 'Share',
+      numeric: true,
+      tip: `this feature's part of the "shared features" term (${c.pair.score_terms ? `${fmt(c.pair.score_terms.shared)} of the ${fmt(c.pair.score)} score; the rest is one-sided, generic, bias and error above` : 'of the score'}), as % of the listed features' parts; hover a cell for the value`,
+    },
     { key: 'erasure', title: 'Erasure Δ', numeric: true, tip: 'cosine change when this feature alone is erased from the document' },
   ];
+  return compact ? all.filter((col) => col.key !== 'query' && !col.key.startsWith('view:')) : all;
 }
 
 function renderFeatureSection(c: PanelCase): HTMLElement {
@@ -280,7 +322,9 @@ function renderFeatureSection(c: PanelCase): HTMLElement {
   const headRow = h('tr');
   for (const col of cols) {
     const btn = h('button', { type: 'button', class: 'sort', 'data-sort': col.key, title: col.tip }, col.title, h('span', { class: 'arrow', 'aria-hidden': 'true' }));
-    headRow.append(h('th', { class: col.numeric ? 'num' : 'text', scope: 'col' }, btn));
+    // Activation columns (query, views) collapse in a narrow panel: their values then wrap under the label.
+    const act = col.key === 'query' || col.key.startsWith('view:');
+    headRow.append(h('th', { class: `${col.numeric ? 'num' : 'text'}${act ? ' act' : ''}`, scope: 'col' }, btn));
   }
   const thead = h('thead', null, headRow);
   thead.addEventListener('click', (e) => {
@@ -314,7 +358,7 @@ function renderFeatureSection(c: PanelCase): HTMLElement {
   // Fixed layout: column widths come from the colgroup, so sorting and filtering never make columns jump.
   const colgroup = h('colgroup');
   for (const col of cols) colgroup.append(h('col', { class: `c-${col.key.startsWith('view:') ? 'act' : col.key === 'query' ? 'act' : col.key}` }));
-  const table = h('table', { class: 'features', id: 'feature-table', 'aria-label': 'features the query shares with the document' }, colgroup, thead, tbody);
+  const table = h('table', { class: `features${compact ? ' compact' : ''}`, id: 'feature-table', 'aria-label': 'features the query shares with the document' }, colgroup, thead, tbody);
   return h('section', { class: 'feature-section', 'aria-label': 'features' }, toolbar, h('div', { class: 'table-wrap' }, table));
 }
 
@@ -328,7 +372,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   const overlap = new Set(c.pair.shared_features);
   const rows = sortFeatures(filterFeatures(c.pair.features, view.filter), view.sort.key, view.sort.dir);
   const expanded = new Set(view.expanded);
-  const nCols = views.length + 5;
+  const nCols = compact ? 4 : views.length + 5;
   // Steered features show their α and their activations scaled by it (steering scales the feature in both texts).
   const alphas = movedAlphas(c.sliders);
   shownAlphas = alphaKey(c);
@@ -349,10 +393,19 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
         alpha !== undefined ? h('span', { class: 'alpha-tag num', title: `steered: α = ${fmt(alpha, 2)} scales this feature in the query and the document` }, `α ${fmt(alpha, 2)}`) : null,
         h('span', { class: 'label-text' }, f.label || '(unlabelled)'),
         f.family && f.family.label !== f.label ? h('span', { class: 'family muted' }, ` · ${f.family.label}`) : null,
+        // shown instead of the activation columns when the panel is too narrow for them
+        h(
+          'span',
+          { class: 'acts-inline muted num' },
+          [['query', f.query] as [string, number], ...views.map((v): [string, number] => [v, f.views[v] ?? 0])]
+            .filter(([, a]) => a !== 0)
+            .map(([k, a]) => `${k} ${fmt(a * scale)}`)
+            .join(' · '),
+        ),
       ),
-      h('td', { class: 'num act q', title: actTitle(f.query) }, fmt(f.query * scale, 3, true)),
     );
-    for (const v of views) {
+    if (!compact) tr.append(h('td', { class: 'num act q', title: actTitle(f.query) }, fmt(f.query * scale, 3, true)));
+    for (const v of compact ? [] : views) {
       const a = f.views[v] ?? 0;
       tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}`, title: actTitle(a) }, fmt(a * scale, 3, true)));
     }
@@ -361,7 +414,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     tr.append(
       h(
         'td',
-        { class: `num share${f.share === 0 ? ' zero' : ''}`, title: `share ${fmt(f.share, 5)} of the reconstructed score` },
+        { class: `num share${f.share === 0 ? ' zero' : ''}`, title: `adds ${fmtSigned(f.share, 5)} to the score (${fmtPercent(fractions.get(f.id) ?? 0)} of the listed features' parts)` },
         h('span', { class: 'share-cell' }, h('span', { class: 'share-track' }, bar), h('span', { class: 'pct' }, fmtPercent(fractions.get(f.id) ?? 0))),
       ),
       h('td', { class: `num delta${f.erasureDelta < 0 ? ' drop' : ''}` }, fmtSigned(f.erasureDelta)),
@@ -509,7 +562,8 @@ function renderSteering(c: PanelCase): HTMLElement {
 
   body.append(
     metrics,
-    h('div', { class: 'status-line' }, h('span', { id: 'rerank-time', class: 'muted' }), h('span', { id: 'pending', class: 'muted' })),
+    // #rerank-time holds the re-rank timings for the UI drivers and benchmarks; people see the messages only.
+    h('div', { class: 'status-line' }, h('span', { id: 'status-message', class: 'muted', role: 'status' }), h('span', { id: 'pending', class: 'muted' }), h('span', { id: 'rerank-time', hidden: true })),
     h('div', { class: 'sliders-caption muted', id: 'sliders-caption' }),
     sliders,
     more,
@@ -536,6 +590,14 @@ function addMessage(text: string): void {
   el.hidden = text === '';
 }
 
+function metricTip(key: string): string {
+  const base = 'over the whole eval file under the current sliders; the ▲/▼ is the change from every α at 1';
+  if (key.startsWith('ndcg')) return `NDCG: how high the relevant documents rank, graded, 1 = ideal order; ${base}`;
+  if (key.startsWith('mrr')) return `MRR: 1 / rank of the first relevant document, averaged over queries; ${base}`;
+  if (key.startsWith('recall')) return `Recall: share of the relevant documents ranked in the top cut-off; ${base}`;
+  return base;
+}
+
 function renderMetrics(metrics: Record<string, number> | undefined): void {
   const el = document.getElementById('metrics');
   if (!el) return;
@@ -548,7 +610,7 @@ function renderMetrics(metrics: Record<string, number> | undefined): void {
     const before = initialMetrics?.[key];
     const d = before === undefined ? 0 : value - before;
     const delta = Math.abs(d) < 5e-4 ? h('span', { class: 'delta same' }, '±0') : h('span', { class: `delta ${d > 0 ? 'up' : 'down'}` }, `${d > 0 ? '▲' : '▼'}${fmt(Math.abs(d))}`);
-    el.append(h('div', { class: 'metric', 'data-metric': key }, h('div', { class: 'k' }, metricTitle(key)), h('div', { class: 'v num' }, fmt(value)), delta));
+    el.append(h('div', { class: 'metric', 'data-metric': key, title: metricTip(key) }, h('div', { class: 'k' }, metricTitle(key)), h('div', { class: 'v num' }, fmt(value)), delta));
   }
 }
 
@@ -614,7 +676,7 @@ function renderSliders(sliders: PanelSlider[]): void {
       input.value = '1';
       onChange(1);
     });
-    const tip = `#${s.id} ${s.label || '(unlabelled)'}${s.suggested ? '\nsuggested: key feature by RUS on the eval file' : '\nadded, not suggested'}${s.rus !== undefined ? ` (RUS ${fmt(s.rus, 4)})` : ''}`;
+    const tip = `#${s.id} ${s.label || '(unlabelled)'}${s.suggested ? '\nsuggested: moves a rank in this eval file, and ranks high by RUS' : '\nadded, not suggested'}${s.rus !== undefined ? `\nRUS ${fmt(s.rus, 4)}: relevance-utility score, the mean of a(q)·a(d) over the file's relevant pairs minus over its non-relevant ones` : ''}\nα scales the feature in the query and the document; 1 leaves it as it is, 0 removes it`;
     el.append(
       h(
         'div',
@@ -819,7 +881,7 @@ function handle(m: ToWebview): void {
     case 'done':
       settle(m.replyTo);
       if (m.message) {
-        const t = document.getElementById('rerank-time');
+        const t = document.getElementById('status-message');
         if (t) t.textContent = m.message;
       }
       return;
@@ -845,6 +907,19 @@ function handle(m: ToWebview): void {
       return;
   }
 }
+
+// Crossing the compact width rebuilds the table with or without the activation columns.
+window.addEventListener(
+  'resize',
+  debounce(() => {
+    if (isCompact() === compact) return;
+    compact = isCompact();
+    const section = document.querySelector('.feature-section');
+    if (!current || !section) return;
+    section.replaceWith(renderFeatureSection(current));
+    renderRows('state');
+  }, 100),
+);
 
 window.addEventListener(
   'scroll',

@@ -91,8 +91,11 @@ export function samplePanelCase(n = 200, steering = new SampleSteering(n)): Pane
       activation: +(3 - k * 0.6 - rng() * 0.3).toFixed(3),
       source: k % 2 ? 'nfcorpus' : 'scifact',
     }));
-    features.push({ id, label, query, views, sharedIn, share, erasureDelta: share ? +(-share * (0.8 + rng() * 0.5)).toFixed(5) : 0, examples });
+    const terms = label.split(/\s*\/\s*/);
+    features.push({ id, label, query, views, sharedIn, share, erasureDelta: share ? +(-share * (0.8 + rng() * 0.5)).toFixed(5) : 0, examples, terms });
   }
+  // The score's exact parts: the listed features' shares, the rest split as a real pair's would be.
+  const shared = +features.reduce((s, f) => s + f.share, 0).toFixed(5);
   const overlap = features.filter((f) => f.sharedIn.includes('original')).map((f) => f.id);
   const score = 0.6124;
   const pair: PairExplanation = {
@@ -106,6 +109,7 @@ export function samplePanelCase(n = 200, steering = new SampleSteering(n)): Pane
     per_view_shared_features: Object.fromEntries(SAMPLE_VIEWS.map((v) => [v, features.filter((f) => f.sharedIn.includes(v)).map((f) => f.id)])),
     feature_explanations: features.slice(0, 3).map((f) => ({ feature_id: f.id, hypothesis: `Both mention ${f.label}.` })),
     features,
+    score_terms: { shared, one_sided: +(score - shared - 0.0412 - 0.0188 + 0.0097).toFixed(5), generic: 0.0412, bias: 0.0188, error: -0.0097 },
     erasure: { base: score, overlap: { size: overlap.length, erased: 0.2133, kept: 0.5718 }, control: { size: overlap.length, erased: 0.5861, kept: 0.1409 } },
   };
   const rerank = steering.rerank();

@@ -23,6 +23,9 @@ import {
   orderedMetrics,
   parseFeatureId,
   rankMove,
+  scoreParts,
+  unrelatedNote,
+  viewTip,
   shareFractions,
   snapAlpha,
   sortFeatures,
@@ -406,5 +409,30 @@ describe('webview/model: a feature\'s words in its examples', () => {
     // regex characters in a term are plain text; one-letter and empty terms mark nothing
     assert.deepStrictEqual(marked('c++ and c (the language)', ['c++', 'c', '']), ['c++']);
     assert.deepStrictEqual(highlightTerms('', ['x']), [{ text: '', hit: false }]);
+  });
+});
+
+describe('webview/model: the score explained', () => {
+  it('the parts add up to the score, each with what it is; an unrelated pair is said plainly', () => {
+    const t = { shared: 0.384, one_sided: 0.151, generic: 0.05, bias: 0.012, error: 0.01 };
+    const parts = scoreParts(t, 32);
+    assert.deepStrictEqual(
+      parts.map((p) => p.key),
+      ['shared', 'one_sided', 'generic', 'bias', 'error'],
+    );
+    assert.ok(Math.abs(parts.reduce((s, p) => s + p.value, 0) - 0.607) < 1e-12);
+    assert.match(parts[0].tip, /the 32 features listed below/);
+    assert.ok(parts.every((p) => p.tip.length > 20));
+    assert.match(unrelatedNote(-0.041, 0.012)!, /^The retriever sees these texts as unrelated: the score is −0\.041.*share only 0\.012 of it/);
+    assert.strictEqual(unrelatedNote(0.607, 0.384), undefined);
+    assert.match(viewTip('qa'), /questions it answers/);
+    assert.match(viewTip('purpose'), /what the document is for/);
+    assert.match(viewTip('original'), /the score itself/);
+  });
+
+  it('the erasure caption explains the "keep only" bars and the control\'s size', () => {
+    const c = erasureCaption({ base: 0.6, overlap: { size: 12, erased: 0.2, kept: 0.45 }, control: { size: 12, erased: 0.58, kept: 0.03 } });
+    assert.match(c, /"Keep only" bars: the cosine when the document keeps just that set and loses every other feature — 0\.450 with the shared features, 0\.030 with the control\./);
+    assert.match(c, /The control is a same-size set \(12\) of the document's other active features/);
   });
 });
