@@ -77,6 +77,8 @@ export interface FlowsSnapshot {
   files: FileSnapshot[];
   /** the file whose case the panel shows (undefined for a single pair, or none) */
   panelFile?: string;
+  /** whether the Cases view is open on screen */
+  casesVisible: boolean;
   source?: string;
   cases: number;
   queries: number;
@@ -724,6 +726,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
         loaded: files.anyLoaded,
         files: tree.fileSnapshot(),
         panelFile: shownFile ? (shownFile.uri.scheme === 'file' ? shownFile.uri.fsPath : shownFile.id) : undefined,
+        casesVisible: tree.view.visible,
         source: f?.store.source?.uri.fsPath,
         cases: set?.size ?? 0,
         queries: set?.queryCount ?? 0,

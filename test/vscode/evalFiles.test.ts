@@ -19,7 +19,7 @@ import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { ExplanationPanel } from '../../src/extension/panel';
 import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
 import { basisScores } from '../../src/core/explain/steeringBasis';
-import { highlightTerms, steeredScore } from '../../webview/model';
+import { highlightTerms, scoreParts, steeredScore, unrelatedNote } from '../../webview/model';
 
 const EXTENSION_ID = 'xetrieval.xetrieval';
 const MODEL = 'all-MiniLM-L6-v2';
@@ -92,6 +92,10 @@ describe('eval files, plural', function () {
     await flows.steeringIdle();
     const sA = flows.snapshot(1000);
     assert.ok(sA.steering.ready, 'steering ready for the SciFact file');
+    assert.ok(sA.casesVisible, 'the Cases view opened for the run');
+    // the arrow icons of failing candidates say what they mean
+    const failingCase = sA.tree.flatMap((q) => q.children!).find((c) => c.failing);
+    if (failingCase) assert.match(failingCase.tooltip ?? '', /^(↓ relevant, but ranked below a judged non-relevant document|↑ judged not relevant, but ranked above a relevant document)/);
     const keyA = sA.tree[0].children![0].key!;
     const opened = await run<CaseResult>('xetrieval.openCase', keyA, scifact.toString());
     assert.strictEqual(opened.status, 'ok', opened.message);
@@ -246,6 +250,25 @@ describe('eval files, plural', function () {
     assert.strictEqual(sel.status, 'ok', sel.message);
     check('a selection');
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+
+  it('the score adds up on screen, an unrelated pair is said to be one, and the panel is titled for a selection', async () => {
+    // the texts as the command's argument: the same path as two selections, without depending on editor focus
+    const explainText = async (query: string, doc: string) => {
+      const r = await run<{ status: string; message?: string }>('xetrieval.explainSelection', { query, doc });
+      assert.strictEqual(r.status, 'ok', r.message);
+      assert.strictEqual(panel.case!.doc, doc);
+      return panel.case!.pair;
+    };
+    const related = await explainText('How do I undo the last git commit?', 'Use git reset --soft HEAD~1 to undo the last commit and keep its changes staged.');
+    const parts = scoreParts(related.score_terms!, related.features.length);
+    const sum = parts.reduce((s, p) => s + p.value, 0);
+    assert.ok(Math.abs(sum - related.score) < 2e-3, `parts add up to ${sum}, score ${related.score}`);
+    assert.strictEqual(unrelatedNote(related.score, related.score_terms!.shared), undefined, `a related pair (score ${related.score}) gets no "unrelated" note`);
+    assert.strictEqual(panel.webviewPanel?.title, 'Xetrieval: selection', 'not "selection · selection"');
+    const unrelated = await explainText('How do I undo the last git commit?', 'The Sargasso Sea is bounded by ocean currents and named after the floating seaweed found there.');
+    console.log(`      related pair ${related.score.toFixed(3)}, unrelated pair ${unrelated.score.toFixed(3)} (${unrelated.features.length} features listed)`);
+    assert.match(unrelatedNote(unrelated.score, unrelated.score_terms!.shared) ?? '', /The retriever sees these texts as unrelated/);
   });
 
   it('sliders worth moving: every suggestion moves a rank, α shows in the case\'s score, unknown and repeated ids are refused, short lists are named', async () => {
