@@ -1,4 +1,6 @@
 /**
+ * (Named to run after extension.test.ts, which needs a worker never started.)
+ *
  * Several eval files loaded side by side, in a real extension host with the
  * real worker and bundle: the sequence a user hit (load a SciFact file, open
  * a case, load a FAQ file, move a slider, Reset, CodeLens on the first file),
