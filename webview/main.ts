@@ -158,7 +158,7 @@ function renderSteeredScore(): void {
   const s = steeredScore(current);
   el.hidden = s === undefined;
   if (!s) return;
-  el.textContent = `→ ${fmt(s.score)} steered (${fmtSigned(s.delta)})`;
+  el.textContent = Math.abs(s.delta) < 5e-4 ? `unchanged by the ${s.moved} moved slider${s.moved === 1 ? '' : 's'}` : `→ ${fmt(s.score)} steered (${fmtSigned(s.delta)})`;
   el.title = `this document's score with the ${s.moved} moved slider(s) applied to both texts; the table shows steered features with their α`;
 }
 
@@ -220,7 +220,7 @@ function renderHeader(c: PanelCase): HTMLElement {
     bars,
     scoreTermsLine(pair),
   );
-  const note = unrelatedNote(pair.score, pair.score_terms?.shared);
+  const note = unrelatedNote(pair.score, pair.score_terms?.shared, pair.label);
 
   return h(
     'header',
@@ -427,7 +427,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   tbody.replaceChildren(frag);
   const tLayout = performance.now();
 
-  byId('feature-count').textContent = rows.length === c.pair.features.length ? `${rows.length} features` : `${rows.length} of ${c.pair.features.length} features`;
+  byId('feature-count').textContent = rows.length === c.pair.features.length ? `${rows.length} feature${rows.length === 1 ? '' : 's'}` : `${rows.length} of ${c.pair.features.length} features`;
   for (const th of Array.from(document.querySelectorAll<HTMLElement>('#feature-table thead th'))) {
     const key = th.querySelector<HTMLElement>('button')?.dataset.sort;
     const on = key === view.sort.key;

@@ -168,10 +168,11 @@ export function scoreParts(t: { shared: number; one_sided: number; generic: numb
 export const UNRELATED_BELOW = 0.15;
 
 /** A plain sentence for a pair the retriever sees as unrelated, else undefined. */
-export function unrelatedNote(score: number, sharedPart: number | undefined): string | undefined {
+export function unrelatedNote(score: number, sharedPart: number | undefined, label?: number): string | undefined {
   if (score >= UNRELATED_BELOW) return undefined;
   const part = sharedPart === undefined ? '' : ` The features below share only ${fmt(sharedPart)} of it between them, so their percentages split almost nothing: read them as coincidences, not reasons.`;
-  return `The retriever sees these texts as unrelated: the score is ${fmt(score)}, about what two texts on different subjects get (pairs it finds related usually score 0.3 or more).${part}`;
+  const judged = label !== undefined && label > 0 ? ' Yet the pair is judged relevant: the retriever misses what connects them.' : '';
+  return `The retriever sees these texts as unrelated: the score is ${fmt(score)}, about what two texts on different subjects get (pairs it finds related usually score 0.3 or more).${judged}${part}`;
 }
 
 /** What each document view is, for its bar's hover. */

@@ -425,6 +425,9 @@ describe('webview/model: the score explained', () => {
     assert.ok(parts.every((p) => p.tip.length > 20));
     assert.match(unrelatedNote(-0.041, 0.012)!, /^The retriever sees these texts as unrelated: the score is −0\.041.*share only 0\.012 of it/);
     assert.strictEqual(unrelatedNote(0.607, 0.384), undefined);
+    // a judged-relevant pair the retriever sees as unrelated: the note says that is the failure
+    assert.match(unrelatedNote(0.078, -0.001, 1)!, /Yet the pair is judged relevant: the retriever misses what connects them/);
+    assert.doesNotMatch(unrelatedNote(0.078, -0.001, 0)!, /judged relevant/);
     assert.match(viewTip('qa'), /questions it answers/);
     assert.match(viewTip('purpose'), /what the document is for/);
     assert.match(viewTip('original'), /the score itself/);
