@@ -14,6 +14,7 @@ import { CaseNode, CasesTree } from './cases';
 import type { ExplainFn } from './evalFile';
 import { EvalFiles, LoadedFile } from './evalFiles';
 import type { PanelPort } from './panelPort';
+import { reportError, Reported } from './reportError';
 import { readSettings } from './settings';
 
 /** Top-activating examples shown in an expanded feature row. */
@@ -192,12 +193,7 @@ export class FlowContext {
   }
 
   /** A failure as a result, logged and shown with "Show Log"; cancelling is not a failure. */
-  reportError(what: string, e: unknown): { status: 'cancelled' | 'error'; message: string; code?: string } {
-    const code = (e as { code?: unknown })?.code;
-    if (code === 'E_CANCELLED') return { status: 'cancelled', message: `${what} cancelled.` };
-    const message = `${what} failed: ${e instanceof Error ? e.message : String(e)}`;
-    this.log.error(message);
-    void vscode.window.showErrorMessage(message, 'Show Log').then((a) => a === 'Show Log' && this.log.show());
-    return { status: 'error', message, code: typeof code === 'string' ? code : undefined };
+  reportError(what: string, e: unknown): Reported {
+    return reportError(this.log, what, e);
   }
 }
