@@ -30,15 +30,21 @@ import {
   fmt,
   fmtPercent,
   fmtSigned,
+  highlightTerms,
   LatestOnly,
   metricTitle,
+  movedAlphas,
   nextSort,
   orderedMetrics,
   parseFeatureId,
   rankMove,
+  scoreParts,
   shareFractions,
+  unrelatedNote,
+  viewTip,
   snapAlpha,
   sortFeatures,
+  steeredScore,
   viewNames,
   visibleSliders,
 } from './model';
@@ -135,6 +141,34 @@ function clampedText(id: 'query' | 'doc', title: string, text: string): HTMLElem
   return h('div', { class: 'text-block' }, h('div', { class: 'kicker' }, title), p, toggle);
 }
 
+/** α values the table was last drawn with, so a slider move redraws it only when a listed feature's α changed. */
+let shownAlphas = '';
+function alphaKey(c: PanelCase): string {
+  const listed = new Set(c.pair.features.map((f) => f.id));
+  return c.sliders
+    .filter((s) => s.alpha !== 1 && listed.has(s.id))
+    .map((s) => `${s.id}:${s.alpha}`)
+    .join(',');
+}
+
+/** The case's score under the moved sliders, beside the unsteered one. */
+function renderSteeredScore(): void {
+  const el = document.getElementById('steered-score');
+  if (!el || !current) return;
+  const s = steeredScore(current);
+  el.hidden = s === undefined;
+  if (!s) return;
+  el.textContent = Math.abs(s.delta) < 5e-4 ? `unchanged by the ${s.moved} moved slider${s.moved === 1 ? '' : 's'}` : `→ ${fmt(s.score)} steered (${fmtSigned(s.delta)})`;
+  el.title = `this document's score with the ${s.moved} moved slider(s) applied to both texts; the table shows steered features with their α`;
+}
+
+/** After α changed (here or from the host): the steered score, and the table when a listed feature's α changed. */
+function reflectAlphas(): void {
+  if (!current) return;
+  renderSteeredScore();
+  if (alphaKey(current) !== shownAlphas) renderRows('state');
+}
+
 function renderHeader(c: PanelCase): HTMLElement {
   const pair = c.pair;
   const badges = h(
@@ -142,6 +176,7 @@ function renderHeader(c: PanelCase): HTMLElement {
     { class: 'badges' },
     h('vscode-badge', { class: 'device', title: 'where inference ran' }, c.device),
     h('vscode-badge', { class: 'model', title: 'sentence encoder' }, c.model),
+    c.file !== undefined ? h('span', { class: 'meta file', title: 'the eval file this case belongs to: sliders, metrics and ranks are its own' }, c.file) : null,
     pair.query_id !== undefined ? h('span', { class: 'meta' }, `query ${pair.query_id}`) : null,
     pair.doc_id !== undefined ? h('span', { class: 'meta' }, `doc ${pair.doc_id}`) : null,
     pair.label !== undefined ? h('span', { class: `meta judged ${pair.label > 0 ? 'relevant' : 'irrelevant'}` }, pair.label > 0 ? `relevant (${pair.label})` : 'judged not relevant') : null,
@@ -156,41 +191,75 @@ function renderHeader(c: PanelCase): HTMLElement {
     const fill = h('div', { class: `fill view-${cssIdent(v)}` });
     // Cosines: an absolute 0–1 scale, so bars compare across cases.
     fill.style.width = `${Math.max(0, Math.min(1, score)) * 100}%`;
-    bars.append(h('div', { class: 'view-bar', role: 'listitem' }, h('span', { class: 'name' }, v), h('div', { class: 'track' }, fill), h('span', { class: 'value num' }, fmt(score))));
+    const tip = viewTip(v);
+    bars.append(h('div', { class: 'view-bar', role: 'listitem', title: tip }, h('span', { class: 'name', title: tip }, v), h('div', { class: 'track', title: tip }, fill), h('span', { class: 'value num', title: tip }, fmt(score))));
   }
 
   const scores = h(
     'div',
     { class: 'scores' },
-    h('div', { class: 'score' }, h('span', { class: 'k' }, 'score'), h('span', { class: 'v num', id: 'raw-score' }, fmt(pair.score)), h('span', { class: 'hint' }, '⟨z_q, z_d⟩')),
     h(
       'div',
-      { class: 'score' },
+      { class: 'score', title: "the retriever's score: the cosine of the query's and the document's embeddings, ⟨z_q, z_d⟩ (both unit length). Candidates are ranked by it." },
+      h('span', { class: 'k' }, 'score'),
+      h('span', { class: 'v num', id: 'raw-score' }, fmt(pair.score)),
+      h('span', { class: 'hint' }, '⟨z_q, z_d⟩'),
+      h('span', { class: 'steered-score num', id: 'steered-score', hidden: true }),
+    ),
+    h(
+      'div',
+      {
+        class: 'score',
+        title:
+          "s′, the internalised score: the sum of the bars beside it — the query's cosine with the document as written plus with each view the bundle's internalizers predict from it. A sum of cosines, so it can exceed 1: compare s′ between pairs, not with the score.",
+      },
       h('span', { class: 'k' }, 's′'),
       h('span', { class: 'v num', id: 'internalized-score' }, fmt(pair.internalized_score)),
-      h('span', { class: 'hint' }, 'internalised, with views'),
+      h('span', { class: 'hint' }, `= Σ of ${views.length} view bars`),
     ),
     bars,
     scoreTermsLine(pair),
   );
+  const note = unrelatedNote(pair.score, pair.score_terms?.shared, pair.label);
 
-  return h('header', { class: 'case-header' }, badges, h('div', { class: 'texts' }, clampedText('query', 'Query', c.query), clampedText('doc', 'Document', c.doc)), scores);
+  return h(
+    'header',
+    { class: 'case-header' },
+    badges,
+    h('div', { class: 'texts' }, clampedText('query', 'Query', c.query), clampedText('doc', 'Document', c.doc)),
+    note ? h('p', { class: 'unrelated-note', id: 'unrelated-note', role: 'note' }, note) : null,
+    scores,
+  );
 }
 
-/** The score split exactly into its parts (features shared, one-sided and generic, bias, error), each with a hover. */
+/**
+ * The score split exactly into its parts (features shared, one-sided and
+ * generic, bias, error): a bar whose segments are the parts' sizes, and the
+ * sum written out; every part has a hover saying what it is.
+ */
 function scoreTermsLine(pair: PanelCase['pair']): HTMLElement | null {
   const t = pair.score_terms;
   if (!t) return null;
-  const part = (k: string, v: number, tip: string) => h('span', { class: 'term', title: tip }, h('span', { class: 'k' }, k), ' ', h('span', { class: 'num' }, fmtSigned(v)));
+  const parts = scoreParts(t, pair.features.length);
+  const total = parts.reduce((s, p) => s + Math.abs(p.value), 0) || 1;
+  const bar = h('div', { class: 'terms-bar', 'aria-hidden': 'true' });
+  for (const p of parts) {
+    const seg = h('span', { class: `seg term-${p.key}${p.value < 0 ? ' neg' : ''}`, title: `${p.name} ${fmtSigned(p.value)}: ${p.tip}` });
+    seg.style.width = `${(Math.abs(p.value) / total) * 100}%`;
+    bar.append(seg);
+  }
+  const legend = h('div', { class: 'terms-legend' }, h('span', { class: 'k', title: 'the parts add up to the score exactly' }, `${fmt(pair.score)} =`));
+  for (const p of parts) {
+    legend.append(
+      h('span', { class: 'term', title: p.tip, 'data-term': p.key }, h('span', { class: `swatch term-${p.key}`, 'aria-hidden': 'true' }), h('span', { class: 'k' }, p.name), ' ', h('span', { class: 'num' }, fmtSigned(p.value))),
+    );
+  }
   return h(
     'div',
-    { class: 'score-terms muted', id: 'score-terms', 'aria-label': 'the score split into its parts' },
-    h('span', { class: 'k' }, `${fmt(pair.score)} =`),
-    part('shared', t.shared, 'shares of the features listed below: active in the query and shared with the document or one of its views'),
-    part('one-sided', t.one_sided, 'features active in the query or the document only (decoder directions overlap, so they still add to the score)'),
-    part('generic', t.generic, "the bundle's generic features: dense directions active on much of any text, not ideas, so not listed"),
-    part('bias', t.bias, "the SAE's decoder bias: the same for every pair"),
-    part('error', t.error, "what the SAE's features do not reconstruct"),
+    { class: 'score-terms', id: 'score-terms', 'aria-label': 'the score split into its parts' },
+    bar,
+    legend,
+    h('div', { class: 'caption muted' }, 'The score split exactly: segment widths are the parts\' sizes (hatched: negative). Hover a part for what it is.'),
   );
 }
 
@@ -207,15 +276,27 @@ interface Column {
   tip?: string;
 }
 
+/** Below this panel width the activation columns (query, views) give way: their values wrap under the label. */
+const COMPACT_BELOW = 620;
+const isCompact = (): boolean => window.innerWidth < COMPACT_BELOW;
+/** whether the table on screen was built without the activation columns */
+let compact = isCompact();
+
 function columnsFor(c: PanelCase): Column[] {
-  return [
+  const all: Column[] = [
     { key: 'id', title: '#', numeric: true, tip: 'feature id' },
-    { key: 'label', title: 'Label', numeric: false },
+    { key: 'label', title: 'Label', numeric: false, tip: "the feature's label in the bundle: a concept, or the words it fires on" },
     { key: 'query', title: 'Query', numeric: true, tip: 'activation in the query' },
     ...viewNames(c.pair).map((v): Column => ({ key: `view:${v}`, title: v, numeric: true, tip: `activation in the document's ${v} view (bold: shared with the query there)` })),
-    { key: 'share', title: 'Share', numeric: true, tip: "this feature's part of the reconstructed score, as % of all parts (hover a cell for the value)" },
+    {
+      key: 'share',
+      title: 'Share',
+      numeric: true,
+      tip: `this feature's part of the "shared features" term (${c.pair.score_terms ? `${fmt(c.pair.score_terms.shared)} of the ${fmt(c.pair.score)} score; the rest is one-sided, generic, bias and error above` : 'of the score'}), as % of the listed features' parts; hover a cell for the value`,
+    },
     { key: 'erasure', title: 'Erasure Δ', numeric: true, tip: 'cosine change when this feature alone is erased from the document' },
   ];
+  return compact ? all.filter((col) => col.key !== 'query' && !col.key.startsWith('view:')) : all;
 }
 
 function renderFeatureSection(c: PanelCase): HTMLElement {
@@ -241,7 +322,9 @@ function renderFeatureSection(c: PanelCase): HTMLElement {
   const headRow = h('tr');
   for (const col of cols) {
     const btn = h('button', { type: 'button', class: 'sort', 'data-sort': col.key, title: col.tip }, col.title, h('span', { class: 'arrow', 'aria-hidden': 'true' }));
-    headRow.append(h('th', { class: col.numeric ? 'num' : 'text', scope: 'col' }, btn));
+    // Activation columns (query, views) collapse in a narrow panel: their values then wrap under the label.
+    const act = col.key === 'query' || col.key.startsWith('view:');
+    headRow.append(h('th', { class: `${col.numeric ? 'num' : 'text'}${act ? ' act' : ''}`, scope: 'col' }, btn));
   }
   const thead = h('thead', null, headRow);
   thead.addEventListener('click', (e) => {
@@ -275,7 +358,7 @@ function renderFeatureSection(c: PanelCase): HTMLElement {
   // Fixed layout: column widths come from the colgroup, so sorting and filtering never make columns jump.
   const colgroup = h('colgroup');
   for (const col of cols) colgroup.append(h('col', { class: `c-${col.key.startsWith('view:') ? 'act' : col.key === 'query' ? 'act' : col.key}` }));
-  const table = h('table', { class: 'features', id: 'feature-table', 'aria-label': 'features the query shares with the document' }, colgroup, thead, tbody);
+  const table = h('table', { class: `features${compact ? ' compact' : ''}`, id: 'feature-table', 'aria-label': 'features the query shares with the document' }, colgroup, thead, tbody);
   return h('section', { class: 'feature-section', 'aria-label': 'features' }, toolbar, h('div', { class: 'table-wrap' }, table));
 }
 
@@ -289,33 +372,49 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   const overlap = new Set(c.pair.shared_features);
   const rows = sortFeatures(filterFeatures(c.pair.features, view.filter), view.sort.key, view.sort.dir);
   const expanded = new Set(view.expanded);
-  const nCols = views.length + 5;
+  const nCols = compact ? 4 : views.length + 5;
+  // Steered features show their α and their activations scaled by it (steering scales the feature in both texts).
+  const alphas = movedAlphas(c.sliders);
+  shownAlphas = alphaKey(c);
 
   const tBuild = performance.now();
   const frag = document.createDocumentFragment();
   for (const f of rows) {
     const open = expanded.has(f.id);
-    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    const alpha = alphas.get(f.id);
+    const scale = alpha ?? 1;
+    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    const actTitle = (a: number) => (alpha !== undefined ? `${fmt(a * scale)} steered (α ${fmt(alpha, 2)} × ${fmt(a)})` : undefined);
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
       h(
         'td',
         { class: 'text label', title: f.family ? `${f.label} — family: ${f.family.label} (#${f.family.id})` : f.label },
+        alpha !== undefined ? h('span', { class: 'alpha-tag num', title: `steered: α = ${fmt(alpha, 2)} scales this feature in the query and the document` }, `α ${fmt(alpha, 2)}`) : null,
         h('span', { class: 'label-text' }, f.label || '(unlabelled)'),
         f.family && f.family.label !== f.label ? h('span', { class: 'family muted' }, ` · ${f.family.label}`) : null,
+        // shown instead of the activation columns when the panel is too narrow for them
+        h(
+          'span',
+          { class: 'acts-inline muted num' },
+          [['query', f.query] as [string, number], ...views.map((v): [string, number] => [v, f.views[v] ?? 0])]
+            .filter(([, a]) => a !== 0)
+            .map(([k, a]) => `${k} ${fmt(a * scale)}`)
+            .join(' · '),
+        ),
       ),
-      h('td', { class: 'num act q' }, fmt(f.query, 3, true)),
     );
-    for (const v of views) {
+    if (!compact) tr.append(h('td', { class: 'num act q', title: actTitle(f.query) }, fmt(f.query * scale, 3, true)));
+    for (const v of compact ? [] : views) {
       const a = f.views[v] ?? 0;
-      tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}` }, fmt(a, 3, true)));
+      tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}`, title: actTitle(a) }, fmt(a * scale, 3, true)));
     }
     const bar = h('span', { class: `share-bar${f.share < 0 ? ' neg' : ''}` });
     bar.style.width = `${(Math.abs(f.share) / maxShare) * 100}%`;
     tr.append(
       h(
         'td',
-        { class: `num share${f.share === 0 ? ' zero' : ''}`, title: `share ${fmt(f.share, 5)} of the reconstructed score` },
+        { class: `num share${f.share === 0 ? ' zero' : ''}`, title: `adds ${fmtSigned(f.share, 5)} to the score (${fmtPercent(fractions.get(f.id) ?? 0)} of the listed features' parts)` },
         h('span', { class: 'share-cell' }, h('span', { class: 'share-track' }, bar), h('span', { class: 'pct' }, fmtPercent(fractions.get(f.id) ?? 0))),
       ),
       h('td', { class: `num delta${f.erasureDelta < 0 ? ' drop' : ''}` }, fmtSigned(f.erasureDelta)),
@@ -328,7 +427,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   tbody.replaceChildren(frag);
   const tLayout = performance.now();
 
-  byId('feature-count').textContent = rows.length === c.pair.features.length ? `${rows.length} features` : `${rows.length} of ${c.pair.features.length} features`;
+  byId('feature-count').textContent = rows.length === c.pair.features.length ? `${rows.length} feature${rows.length === 1 ? '' : 's'}` : `${rows.length} of ${c.pair.features.length} features`;
   for (const th of Array.from(document.querySelectorAll<HTMLElement>('#feature-table thead th'))) {
     const key = th.querySelector<HTMLElement>('button')?.dataset.sort;
     const on = key === view.sort.key;
@@ -348,11 +447,23 @@ function examplesRow(f: SharedFeature, nCols: number): HTMLElement {
   if (examples.length === 0) {
     td.append(h('div', { class: 'muted' }, 'No top-activating examples in this bundle for this feature.'));
   } else {
+    // The label's words are marked where they occur: what the feature reads in each text.
+    const terms = f.terms?.length ? f.terms : f.label.split(/,\s*/);
     const list = h('ol', { class: 'examples' });
     for (const ex of examples) {
-      list.append(h('li', null, h('span', { class: 'num ex-act' }, fmt(ex.activation, 2)), h('span', { class: 'ex-source' }, ex.source), h('span', { class: 'ex-text' }, ex.text)));
+      const text = h('span', { class: 'ex-text' });
+      for (const run of highlightTerms(ex.text, terms)) text.append(run.hit ? h('mark', { class: 'term' }, run.text) : document.createTextNode(run.text));
+      list.append(
+        h(
+          'li',
+          null,
+          h('span', { class: 'num ex-act', title: 'activation of this feature on the example' }, fmt(ex.activation, 2)),
+          h('span', { class: 'ex-source', title: 'where the example comes from (corpus:id)' }, ex.source),
+          text,
+        ),
+      );
     }
-    td.append(h('div', { class: 'kicker' }, `Top-activating examples of feature ${f.id}`), list);
+    td.append(h('div', { class: 'kicker' }, `Top-activating examples of feature ${f.id}`, terms.length ? h('span', { class: 'muted' }, ` · marked: ${terms.join(', ')}`) : null), list);
   }
   const hyp = current?.pair.feature_explanations.find((e) => e.feature_id === f.id);
   if (hyp) td.prepend(h('div', { class: 'hypothesis' }, hyp.hypothesis));
@@ -409,11 +520,14 @@ function renderSteering(c: PanelCase): HTMLElement {
     const id = parseFeatureId(idField.value);
     if (id === undefined) {
       idField.setAttribute('invalid', '');
+      addMessage(`"${idField.value.trim()}" is not a feature id: type a whole number, e.g. 1234.`);
       return;
     }
     idField.removeAttribute('invalid');
-    if (current?.sliders.some((s) => s.id === id)) {
-      // Already there, perhaps behind "Show more": show it and go to it.
+    const existing = current?.sliders.find((s) => s.id === id);
+    if (current && existing) {
+      // Already there, perhaps behind "Show more": say so, show it and go to it.
+      addMessage(`#${id} (${existing.label || 'unlabelled'}) already has a slider.`);
       if (!document.querySelector(`input[data-slider="${id}"]`)) {
         view.allSliders = true;
         persist();
@@ -422,8 +536,9 @@ function renderSteering(c: PanelCase): HTMLElement {
       document.querySelector<HTMLInputElement>(`input[data-slider="${id}"]`)?.focus();
       return;
     }
+    addMessage('');
     idField.value = '';
-    request({ type: 'addSlider', id });
+    addRequest = request({ type: 'addSlider', id });
   };
   add.addEventListener('click', doAdd);
   idField.addEventListener('keydown', (e) => {
@@ -447,11 +562,13 @@ function renderSteering(c: PanelCase): HTMLElement {
 
   body.append(
     metrics,
-    h('div', { class: 'status-line' }, h('span', { id: 'rerank-time', class: 'muted' }), h('span', { id: 'pending', class: 'muted' })),
+    // #rerank-time holds the re-rank timings for the UI drivers and benchmarks; people see the messages only.
+    h('div', { class: 'status-line' }, h('span', { id: 'status-message', class: 'muted', role: 'status' }), h('span', { id: 'pending', class: 'muted' }), h('span', { id: 'rerank-time', hidden: true })),
     h('div', { class: 'sliders-caption muted', id: 'sliders-caption' }),
     sliders,
     more,
     h('div', { class: 'add-row' }, idField, add),
+    h('div', { class: 'add-message', id: 'add-message', role: 'status', hidden: true }),
     h('div', { class: 'button-row' }, reset, save, load),
   );
   const el = collapsible('Steering', body, 'steering', 'α scales a feature in both embeddings');
@@ -461,6 +578,24 @@ function renderSteering(c: PanelCase): HTMLElement {
     renderSliders(c.sliders);
   });
   return el;
+}
+
+/** the addSlider request whose refusal goes under the field */
+let addRequest: number | undefined;
+
+function addMessage(text: string): void {
+  const el = document.getElementById('add-message');
+  if (!el) return;
+  el.textContent = text;
+  el.hidden = text === '';
+}
+
+function metricTip(key: string): string {
+  const base = 'over the whole eval file under the current sliders; the ▲/▼ is the change from every α at 1';
+  if (key.startsWith('ndcg')) return `NDCG: how high the relevant documents rank, graded, 1 = ideal order; ${base}`;
+  if (key.startsWith('mrr')) return `MRR: 1 / rank of the first relevant document, averaged over queries; ${base}`;
+  if (key.startsWith('recall')) return `Recall: share of the relevant documents ranked in the top cut-off; ${base}`;
+  return base;
 }
 
 function renderMetrics(metrics: Record<string, number> | undefined): void {
@@ -475,7 +610,7 @@ function renderMetrics(metrics: Record<string, number> | undefined): void {
     const before = initialMetrics?.[key];
     const d = before === undefined ? 0 : value - before;
     const delta = Math.abs(d) < 5e-4 ? h('span', { class: 'delta same' }, '±0') : h('span', { class: `delta ${d > 0 ? 'up' : 'down'}` }, `${d > 0 ? '▲' : '▼'}${fmt(Math.abs(d))}`);
-    el.append(h('div', { class: 'metric', 'data-metric': key }, h('div', { class: 'k' }, metricTitle(key)), h('div', { class: 'v num' }, fmt(value)), delta));
+    el.append(h('div', { class: 'metric', 'data-metric': key, title: metricTip(key) }, h('div', { class: 'k' }, metricTitle(key)), h('div', { class: 'v num' }, fmt(value)), delta));
   }
 }
 
@@ -486,8 +621,9 @@ function renderSliders(sliders: PanelSlider[]): void {
   if (!el || !more || !caption) return;
   el.replaceChildren();
   const suggested = sliders.filter((s) => s.suggested).length;
-  caption.textContent = suggested ? `${suggested} suggested: key features by RUS on the eval file` : '';
-  caption.hidden = suggested === 0;
+  const note = current?.steeringNote;
+  caption.textContent = [suggested ? `${suggested} suggested: features that move a rank in this eval file, by RUS` : '', note ? `Note: ${note}.` : ''].filter(Boolean).join(' ');
+  caption.hidden = caption.textContent === '';
   if (sliders.length === 0) {
     more.hidden = true;
     el.classList.remove('all');
@@ -540,7 +676,7 @@ function renderSliders(sliders: PanelSlider[]): void {
       input.value = '1';
       onChange(1);
     });
-    const tip = `#${s.id} ${s.label || '(unlabelled)'}${s.suggested ? '\nsuggested: key feature by RUS on the eval file' : '\nadded, not suggested'}${s.rus !== undefined ? ` (RUS ${fmt(s.rus, 4)})` : ''}`;
+    const tip = `#${s.id} ${s.label || '(unlabelled)'}${s.suggested ? '\nsuggested: moves a rank in this eval file, and ranks high by RUS' : '\nadded, not suggested'}${s.rus !== undefined ? `\nRUS ${fmt(s.rus, 4)}: relevance-utility score, the mean of a(q)·a(d) over the file's relevant pairs minus over its non-relevant ones` : ''}\nα scales the feature in the query and the document; 1 leaves it as it is, 0 removes it`;
     el.append(
       h(
         'div',
@@ -631,7 +767,8 @@ function setText(el: HTMLElement, text: string): void {
 function renderCase(c: PanelCase, t0: number): void {
   const key = { queryId: c.pair.query_id, docId: c.pair.doc_id };
   const sameCase = view.caseKey?.queryId === key.queryId && view.caseKey?.docId === key.docId;
-  const sameQuery = current?.pair.query_id !== undefined && current.pair.query_id === c.pair.query_id;
+  // The same query of the same file: two files may share query ids, and their ranks have nothing to do with each other.
+  const sameQuery = current?.pair.query_id !== undefined && current.pair.query_id === c.pair.query_id && current.file === c.file;
   const scrollTo = restoreScroll && sameCase ? view.scrollY : sameCase ? window.scrollY : 0;
   restoreScroll = false;
 
@@ -640,7 +777,8 @@ function renderCase(c: PanelCase, t0: number): void {
   if (!sameQuery || originalRanks.size === 0) {
     originalRanks = new Map(c.candidates.map((x) => [x.docId, x.baseRank ?? x.rank]));
   }
-  initialMetrics = c.baseMetrics ?? initialMetrics ?? (c.metrics ? { ...c.metrics } : undefined);
+  // The case's own file's baseline, never one kept from another file's case.
+  initialMetrics = c.baseMetrics ?? (c.metrics ? { ...c.metrics } : undefined);
   view.caseKey = key;
   showBanner('none');
 
@@ -652,6 +790,7 @@ function renderCase(c: PanelCase, t0: number): void {
   byId('empty').hidden = true;
   renderCandidates(c.candidates);
   renderRows('case', t0);
+  renderSteeredScore();
   window.scrollTo(0, scrollTo);
   persist();
 }
@@ -663,6 +802,7 @@ function applyRerank(u: RerankUpdate, status = true): void {
   current.metrics = u.metrics;
   renderCandidates(u.candidates);
   renderMetrics(u.metrics);
+  reflectAlphas();
   const t = document.getElementById('rerank-time');
   if (t && status) t.textContent = `re-ranked in ${fmt(u.elapsedMs, 1)} ms`;
 }
@@ -732,14 +872,16 @@ function handle(m: ToWebview): void {
       settle(m.replyTo);
       if (!current) return;
       current.sliders = m.sliders;
+      if (m.note !== undefined) current.steeringNote = m.note;
       renderSliders(m.sliders);
+      reflectAlphas();
       if (m.rerank) applyRerank(m.rerank);
       afterPaint('steering', m.sliders.length, t0);
       return;
     case 'done':
       settle(m.replyTo);
       if (m.message) {
-        const t = document.getElementById('rerank-time');
+        const t = document.getElementById('status-message');
         if (t) t.textContent = m.message;
       }
       return;
@@ -759,10 +901,25 @@ function handle(m: ToWebview): void {
     case 'error':
       settle(m.replyTo);
       document.querySelectorAll('li.cand.loading').forEach((x) => x.classList.remove('loading'));
-      showBanner('error', m.message);
+      // A refused feature id is said under the field it was typed in.
+      if (m.replyTo !== undefined && m.replyTo === addRequest) addMessage(m.message);
+      else showBanner('error', m.message);
       return;
   }
 }
+
+// Crossing the compact width rebuilds the table with or without the activation columns.
+window.addEventListener(
+  'resize',
+  debounce(() => {
+    if (isCompact() === compact) return;
+    compact = isCompact();
+    const section = document.querySelector('.feature-section');
+    if (!current || !section) return;
+    section.replaceWith(renderFeatureSection(current));
+    renderRows('state');
+  }, 100),
+);
 
 window.addEventListener(
   'scroll',

@@ -127,12 +127,68 @@ export function fmt(x: number, digits = 3, blankZero = false): string {
  * the query does not share takes the document's other topics out), and
  * "lowers it by −0.030" reads badly, so the verb follows the sign.
  */
-export function erasureCaption(e: { base: number; overlap: { size: number; erased: number }; control: { size: number; erased: number } }): string {
+export function erasureCaption(e: { base: number; overlap: { size: number; erased: number; kept?: number }; control: { size: number; erased: number; kept?: number } }): string {
   const effect = (erased: number) => {
     const drop = e.base - erased;
     return drop >= 0 ? `lowers the cosine by ${fmt(drop)}` : `raises the cosine by ${fmt(-drop)}`;
   };
-  return `Erasing the ${e.overlap.size} shared features ${effect(e.overlap.erased)}; erasing ${e.control.size} of the document's other active features, drawn at random, ${effect(e.control.erased)}.`;
+  const erase = `Erasing the ${e.overlap.size} shared features ${effect(e.overlap.erased)}; erasing ${e.control.size} of the document's other active features, drawn at random, ${effect(e.control.erased)}.`;
+  if (e.overlap.kept === undefined || e.control.kept === undefined) return erase;
+  return (
+    `${erase} "Keep only" bars: the cosine when the document keeps just that set and loses every other feature — ` +
+    `${fmt(e.overlap.kept)} with the shared features, ${fmt(e.control.kept)} with the control. ` +
+    `The control is a same-size set (${e.control.size}) of the document's other active features, so the gap is what sharing adds.`
+  );
+}
+
+/** One part of the score as the panel shows it. */
+export interface ScorePart {
+  key: 'shared' | 'one_sided' | 'generic' | 'bias' | 'error';
+  name: string;
+  value: number;
+  tip: string;
+}
+
+/**
+ * The score's exact parts, in the order they are drawn: the features listed
+ * (shared), features active on one side only, generic features, the SAE's
+ * decoder bias and its reconstruction error. They add up to the score.
+ */
+export function scoreParts(t: { shared: number; one_sided: number; generic: number; bias: number; error: number }, listed: number): ScorePart[] {
+  return [
+    { key: 'shared', name: 'shared features', value: t.shared, tip: `the ${listed} features listed below: active in the query and in the document (or one of its views). The table's Share column splits this part.` },
+    { key: 'one_sided', name: 'one-sided', value: t.one_sided, tip: 'features active in the query only or in the document only: their decoder directions still overlap, so they add to the score' },
+    { key: 'generic', name: 'generic', value: t.generic, tip: "the bundle's generic features: dense directions active on much of any text (not ideas), so not listed" },
+    { key: 'bias', name: 'bias', value: t.bias, tip: "the SAE's decoder bias: the same for every pair" },
+    { key: 'error', name: 'error', value: t.error, tip: "what the SAE's features do not reconstruct of the two embeddings" },
+  ];
+}
+
+/** Below this score a pair reads as unrelated to the retriever (related pairs of this model score about 0.3 and more). */
+export const UNRELATED_BELOW = 0.15;
+
+/** A plain sentence for a pair the retriever sees as unrelated, else undefined. */
+export function unrelatedNote(score: number, sharedPart: number | undefined, label?: number): string | undefined {
+  if (score >= UNRELATED_BELOW) return undefined;
+  const part = sharedPart === undefined ? '' : ` The features below share only ${fmt(sharedPart)} of it between them, so their percentages split almost nothing: read them as coincidences, not reasons.`;
+  const judged = label !== undefined && label > 0 ? ' Yet the pair is judged relevant: the retriever misses what connects them.' : '';
+  return `The retriever sees these texts as unrelated: the score is ${fmt(score)}, about what two texts on different subjects get (pairs it finds related usually score 0.3 or more).${judged}${part}`;
+}
+
+/** What each document view is, for its bar's hover. */
+export function viewTip(view: string): string {
+  switch (view) {
+    case 'original':
+      return "the document as written: this bar is the score itself (the query's cosine with the document)";
+    case 'qa':
+      return "the document as the questions it answers: the bundle's qa internalizer predicts that view's embedding from the document's, and the bar is the query's cosine with it";
+    case 'summary':
+      return "the document summarised: the bundle's summary internalizer predicts that view's embedding from the document's, and the bar is the query's cosine with it";
+    case 'purpose':
+      return "what the document is for: the bundle's purpose internalizer predicts that view's embedding from the document's, and the bar is the query's cosine with it";
+    default:
+      return `the document's ${view} view, predicted from its embedding by one of the bundle's internalizers; the bar is the query's cosine with it`;
+  }
 }
 
 export function fmtSigned(x: number, digits = 3): string {
@@ -336,4 +392,43 @@ export class LocalSteering {
       .filter((c, r) => r < PANEL_CANDIDATES || c.selected);
     return { candidates, metrics: e.queries ? e.mean : {}, elapsedMs: performance.now() - t0 };
   }
+}
+
+/** The sliders moved off 1, as feature id → α (what the score and the table show steered). */
+export function movedAlphas(sliders: readonly { id: number; alpha: number }[]): Map<number, number> {
+  return new Map(sliders.filter((s) => s.alpha !== 1).map((s) => [s.id, s.alpha]));
+}
+
+/**
+ * The case's score under the moved sliders: its document's steered score in
+ * the candidate list (exact: the re-rank's), with the change from the
+ * unsteered score; undefined when no slider is moved or the list lacks it.
+ */
+export function steeredScore(c: { pair: { score: number; doc_id?: string }; candidates: readonly { docId: string; score: number; selected: boolean }[]; sliders: readonly { id: number; alpha: number }[] }): { score: number; delta: number; moved: number } | undefined {
+  const moved = movedAlphas(c.sliders).size;
+  const own = c.candidates.find((x) => x.selected) ?? c.candidates.find((x) => x.docId === c.pair.doc_id);
+  if (moved === 0 || !own) return undefined;
+  return { score: own.score, delta: own.score - c.pair.score, moved };
+}
+
+/**
+ * The text cut into runs, those that are one of `terms` (a label's words)
+ * marked: case-insensitive, at word starts, a few trailing letters allowed
+ * ("plate" marks "plates"), longer terms first. For highlighting a feature's
+ * words in its top-activating examples.
+ */
+export function highlightTerms(text: string, terms: readonly string[]): { text: string; hit: boolean }[] {
+  const words = [...new Set(terms.map((t) => t.trim()).filter((t) => t.length >= 2))].sort((a, b) => b.length - a.length);
+  if (words.length === 0 || text === '') return [{ text, hit: false }];
+  const esc = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\s+/g, '\\s+'));
+  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${esc.join('|')})\\p{L}{0,3}(?![\\p{L}\\p{N}])`, 'giu');
+  const out: { text: string; hit: boolean }[] = [];
+  let at = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index > at) out.push({ text: text.slice(at, m.index), hit: false });
+    out.push({ text: m[0], hit: true });
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) out.push({ text: text.slice(at), hit: false });
+  return out;
 }

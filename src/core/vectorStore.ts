@@ -38,6 +38,3 @@ export function loadMatrix(dir: string, name: string): Matrix {
   return { dim: meta.dim, ids: meta.ids, data };
 }
 
-export function rowOf(m: Matrix, i: number): Float32Array {
-  return m.data.subarray(i * m.dim, (i + 1) * m.dim);
-}

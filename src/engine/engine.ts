@@ -16,6 +16,8 @@ import {
   ExplainParams,
   ContrastParams,
   ContrastResult,
+  FeatureInfoParams,
+  FeatureInfoResult,
   InitResult,
   PairExplanation,
   RerankParams,
@@ -71,14 +73,17 @@ async function probeProvider(provider: ExecutionProvider): Promise<void> {
   await s.release();
 }
 
+/** Candidate sets kept at once (eval files loaded side by side); an older one is made again when needed. */
+export const MAX_RERANK_SETS = 4;
+
 export class Engine {
   provider: ExecutionProvider = 'cpu';
   providerNote?: string;
   private threads?: number;
   private readonly encoders = new Map<string, Promise<{ encoder: Encoder; pulled: PulledModel }>>();
   private readonly explainers = new Map<string, Promise<{ explainer: Explainer; manifest: BundleManifest }>>();
-  /** the live-steering set (one at a time: the editor's loaded eval file) */
-  private rerankState: { id: number; set: RerankSet } | undefined;
+  /** the live-steering sets, one per eval file the editor has loaded (oldest dropped beyond MAX_RERANK_SETS) */
+  private readonly rerankSets = new Map<number, RerankSet>();
   private rerankIds = 0;
   /** texts already encoded, so re-explaining, steering and the live-steering set skip the encoder */
   readonly embeddings = new EmbeddingCache();
@@ -329,10 +334,13 @@ export class Engine {
     const { encoder, explainer, target } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const { enc, encoded } = await this.encodeSet(encoder, explainer, p.pairs, p.batchSize, ctx);
     const set = new RerankSet(explainer, p.pairs, enc);
-    this.rerankState = { id: ++this.rerankIds, set };
-    const suggested = set.suggested();
+    const setId = ++this.rerankIds;
+    if (p.replaces !== undefined) this.rerankSets.delete(p.replaces);
+    this.rerankSets.set(setId, set);
+    while (this.rerankSets.size > MAX_RERANK_SETS) this.rerankSets.delete(this.rerankSets.keys().next().value as number);
+    const { suggested, note } = set.suggested();
     set.warmUp(suggested.map((f) => f.id));
-    return { setId: this.rerankState.id, suggested, encoded, target };
+    return { setId, suggested, note, encoded, target };
   }
 
   /** Embeddings and SAE codes of a pair set's distinct texts, through the embedding cache. */
@@ -359,11 +367,28 @@ export class Engine {
     return { ...b, elapsedMs: performance.now() - t0 };
   }
 
+  async featureInfo(p: FeatureInfoParams, ctx: CallContext): Promise<FeatureInfoResult> {
+    const { explainer } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+    const n = p.examples ?? 5;
+    const features: FeatureInfoResult['features'] = [];
+    for (const id of p.ids) {
+      const l = Number.isInteger(id) && id >= 0 && id < explainer.sae.dictSize ? explainer.labels.get(id) : undefined;
+      if (l) features.push({ id, label: l.label, terms: l.terms, examples: l.examples.slice(0, n), ...(l.generic ? { generic: true } : {}) });
+    }
+    return { dictSize: explainer.sae.dictSize, features };
+  }
+
+  /** An eval file was closed: its set goes. */
+  dropSet(p: { setId: number }): { dropped: boolean } {
+    return { dropped: this.rerankSets.delete(p.setId) };
+  }
+
   private loadedSet(setId: number): RerankSet {
-    if (!this.rerankState || this.rerankState.id !== setId) {
+    const set = this.rerankSets.get(setId);
+    if (!set) {
       throw new ModelError(`candidate set ${setId} is not loaded in this worker (it was replaced or the worker restarted); load the eval file again`, 'E_NO_SET');
     }
-    return this.rerankState.set;
+    return set;
   }
 
   async trainBundle(p: TrainBundleParams, ctx: CallContext): Promise<TrainBundleResult> {

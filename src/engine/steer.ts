@@ -7,6 +7,7 @@
  * beat α = 1 there.
  */
 import { MIN_NET_QUERIES, RusAccumulator, hashUnit, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
+import { candidateListNote, rankMovingFeatures } from '../core/explain/steeringBasis';
 import { Evaluation, Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerKey, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
 import { Explainer } from './explainer';
@@ -218,6 +219,9 @@ export function steerEval(
   };
 }
 
+/** Features with the highest RUS checked for whether they move a rank, when suggesting sliders. */
+export const SUGGESTION_POOL = 256;
+
 /** A loaded candidate set for live steering: embeddings and codes kept, so a slider move only re-scores. */
 export class RerankSet {
   private readonly qrels: Qrels;
@@ -232,20 +236,39 @@ export class RerankSet {
     this.qrels = qrelsOf(pairs);
   }
 
-  suggested(m = 16): { id: number; rus: number; label: string }[] {
-    if (!this.labelled) return [];
+  /**
+   * Sliders to offer: the non-generic features with the highest RUS on the
+   * set's labelled pairs, among those that move a rank when steered alone to
+   * α = 0 or 2 (a slider that moves no rank changes no metric). `note` says
+   * why there are few or none.
+   */
+  suggested(m = 16): { suggested: { id: number; rus: number; label: string }[]; note?: string } {
+    const perQuery = new Map<string, number[]>();
+    this.pairs.forEach((p, i) => {
+      const qid = p.query_id ?? p.query;
+      const g = perQuery.get(qid);
+      if (g) g.push(i);
+      else perQuery.set(qid, [i]);
+    });
+    const groups = [...perQuery.values()];
+    const listNote = candidateListNote(groups.map((g) => g.length));
+    if (!this.labelled) return { suggested: [], note: 'no pair has a label, so there is no RUS to suggest sliders by; add one by feature id' };
     const acc = new RusAccumulator(this.explainer.sae.dictSize);
     for (const p of this.pairs) acc.add(this.enc.q.codes[this.enc.q.index.get(p.query)!], this.enc.d.codes[this.enc.d.index.get(p.doc)!], (p.label ?? 0) > 0);
     const rus = acc.result().meanRus;
     // generic features (dense directions active on much of any text) are never offered as sliders
     const labels = this.explainer.labels;
-    const out: { id: number; rus: number; label: string }[] = [];
-    for (const id of keyFeatures(rus, rus.length)) {
-      if (out.length >= m) break;
-      const label = labels.get(id);
-      if (label?.generic !== true) out.push({ id, rus: rus[id], label: label?.label ?? '' });
-    }
-    return out;
+    const pool = keyFeatures(rus, rus.length)
+      .filter((id) => labels.get(id)?.generic !== true)
+      .slice(0, SUGGESTION_POOL);
+    const moving = new Set(pool.length ? rankMovingFeatures(this.basis(pool), groups) : []);
+    const suggested = pool
+      .filter((id) => moving.has(id))
+      .slice(0, m)
+      .map((id) => ({ id, rus: rus[id], label: labels.get(id)?.label ?? '' }));
+    let note = listNote;
+    if (!note && suggested.length < m) note = `only ${suggested.length} of the ${pool.length} features with the highest RUS move a rank in this file at α = 0 or 2`;
+    return { suggested, note };
   }
 
   /**

@@ -3,6 +3,7 @@ import type { EngineClient, WorkerState } from '../client/engineClient';
 import type { PulledModel } from '../protocol/worker';
 import type { ComparePanel } from './compare';
 import type { EditorFlows } from './editorFlows';
+import type { ExplanationPanel } from './panel';
 
 export interface StatusSnapshot {
   worker: WorkerState;
@@ -21,4 +22,6 @@ export interface XetrievalApi {
   readonly flows: EditorFlows;
   /** The compare view (d− against d+ of a failing case). */
   readonly compare: ComparePanel;
+  /** The explanation panel; `panel.case` is the case as last sent to the webview, baselines filled. */
+  readonly panel: ExplanationPanel;
 }

@@ -10,6 +10,7 @@ import { CaseSet, QueryStatus, RankedCandidate, splitCaseKey } from '../core/cas
 import { readLines } from '../core/jsonl';
 import { PANEL_CANDIDATES, type PanelCandidate } from '../protocol/webview';
 import type { PairExplanation } from '../protocol/worker';
+import type { EvalFiles } from './evalFiles';
 
 export const EXPLANATION_CACHE = 1000;
 /** UTF-16 code units of document text kept in memory (~32 MB). */
@@ -118,7 +119,10 @@ export async function readLineAt(file: string, line: number): Promise<string | u
 // ---------------------------------------------------------------------------
 // the tree
 
-export type CaseNode = { kind: 'query'; id: string } | { kind: 'case'; key: string; queryId: string };
+export type CaseNode =
+  | { kind: 'file'; file: string }
+  | { kind: 'query'; file: string; id: string }
+  | { kind: 'case'; file: string; key: string; queryId: string };
 
 export interface TreeSnapshotNode {
   label: string;
@@ -126,7 +130,16 @@ export interface TreeSnapshotNode {
   icon?: string;
   failing: boolean;
   key?: string;
+  /** the case's tooltip (what its icon means) */
+  tooltip?: string;
   children?: TreeSnapshotNode[];
+}
+
+export interface FileSnapshot {
+  file: string;
+  label: string;
+  description: string;
+  cases: number;
 }
 
 export function describeCandidate(c: Pick<RankedCandidate, 'rank' | 'baseRank' | 'score' | 'label'>): string {
@@ -157,19 +170,19 @@ export function describeQuery(q: QueryStatus): string {
   return `${where}${q.id} · ${n} candidate${n === 1 ? '' : 's'}`;
 }
 
+/** The Cases view: a node per loaded eval file, its queries (failing first), their candidates by rank. */
 export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<CaseNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   /** Node objects are reused so `reveal` finds the element the tree already holds. */
-  private queryNodes = new Map<string, CaseNode>();
-  private caseNodes = new Map<string, CaseNode>();
+  private nodes = new Map<string, CaseNode>();
   private timer: NodeJS.Timeout | undefined;
   readonly view: vscode.TreeView<CaseNode>;
   private readonly subs: vscode.Disposable[] = [];
 
-  constructor(private readonly store: CaseStore) {
+  constructor(private readonly files: EvalFiles) {
     this.view = vscode.window.createTreeView('xetrieval.cases', { treeDataProvider: this, showCollapseAll: true });
-    this.subs.push(this.view, store.onDidChange(() => this.refreshSoon()));
+    this.subs.push(this.view, files.onDidChange(() => this.refreshSoon()));
     this.updateMessage();
   }
 
@@ -187,58 +200,65 @@ export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disp
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.store.set.size === 0) {
-      this.queryNodes.clear();
-      this.caseNodes.clear();
+    // Nodes of closed files, or of cases a reload dropped, go.
+    for (const [k, n] of this.nodes) {
+      const f = this.files.get(n.file);
+      if (!f || (n.kind === 'case' && !f.store.set.has(n.key)) || (n.kind === 'query' && !f.store.set.query(n.id))) this.nodes.delete(k);
     }
     this.updateMessage();
     this.changed.fire(undefined);
   }
 
   private updateMessage(): void {
-    const s = this.store.set;
-    const src = this.store.source;
-    this.view.description = src ? `${vscode.workspace.asRelativePath(src.uri)}${src.split ? ` (${src.split})` : ''}` : undefined;
-    if (!src) {
-      this.view.message = 'Run "Xetrieval: Explain Eval File" on a pairs .jsonl file or a BEIR folder.';
-      return;
-    }
-    const m = s.metrics();
-    const metrics = m['ndcg@10'] !== undefined ? ` · NDCG@10 ${m['ndcg@10'].toFixed(3)} · MRR@10 ${m['mrr@10'].toFixed(3)}` : '';
-    this.view.message = `${s.size} cases · ${s.queryCount} queries · ${s.failingQueryCount()} failing${metrics}${s.steered ? ' (steered)' : ''}`;
+    const n = this.files.list().length;
+    this.view.description = n > 1 ? `${n} eval files` : undefined;
+    this.view.message = n === 0 ? 'Run "Xetrieval: Explain Eval File" on a pairs .jsonl file or a BEIR folder.' : undefined;
   }
 
-  private queryNode(id: string): CaseNode {
-    let n = this.queryNodes.get(id);
-    if (!n) this.queryNodes.set(id, (n = { kind: 'query', id }));
-    return n;
+  private node(n: CaseNode): CaseNode {
+    const k = n.kind === 'file' ? `f\0${n.file}` : n.kind === 'query' ? `q\0${n.file}\0${n.id}` : `c\0${n.file}\0${n.key}`;
+    let got = this.nodes.get(k);
+    if (!got) this.nodes.set(k, (got = n));
+    return got;
   }
 
-  caseNode(key: string): CaseNode | undefined {
-    let n = this.caseNodes.get(key);
-    if (!n) {
-      const k = splitCaseKey(key);
-      if (!k || !this.store.set.has(key)) return undefined;
-      this.caseNodes.set(key, (n = { kind: 'case', key, queryId: k.queryId }));
-    }
-    return n;
+  caseNode(file: string, key: string): CaseNode | undefined {
+    const k = splitCaseKey(key);
+    if (!k || !this.files.get(file)?.store.set.has(key)) return undefined;
+    return this.node({ kind: 'case', file, key, queryId: k.queryId });
   }
 
   getChildren(el?: CaseNode): CaseNode[] {
-    if (!el) return this.store.set.queries().map((q) => this.queryNode(q.id));
-    if (el.kind === 'case') return [];
-    return (this.store.set.query(el.id)?.candidates ?? []).map((c) => this.caseNode(c.key)!);
+    if (!el) return this.files.list().map((f) => this.node({ kind: 'file', file: f.id }));
+    const set = this.files.get(el.file)?.store.set;
+    if (!set || el.kind === 'case') return [];
+    if (el.kind === 'file') return set.queries().map((q) => this.node({ kind: 'query', file: el.file, id: q.id }));
+    return (set.query(el.id)?.candidates ?? []).map((c) => this.node({ kind: 'case', file: el.file, key: c.key, queryId: el.id }));
   }
 
   getParent(el: CaseNode): CaseNode | undefined {
-    return el.kind === 'case' ? this.queryNode(el.queryId) : undefined;
+    if (el.kind === 'case') return this.node({ kind: 'query', file: el.file, id: el.queryId });
+    if (el.kind === 'query') return this.node({ kind: 'file', file: el.file });
+    return undefined;
   }
 
   getTreeItem(el: CaseNode): vscode.TreeItem {
+    const f = this.files.get(el.file);
+    if (el.kind === 'file') {
+      const item = new vscode.TreeItem(f?.label ?? el.file, vscode.TreeItemCollapsibleState.Expanded);
+      item.id = `f:${el.file}`;
+      if (!f) return item;
+      item.description = describeFile(f.store);
+      item.tooltip = `${f.uri.scheme === 'file' ? f.uri.fsPath : f.uri.toString()}\n${item.description}`;
+      item.iconPath = new vscode.ThemeIcon(f.store.source?.kind === 'beir' ? 'folder' : 'file');
+      item.contextValue = 'xetrieval.evalFile';
+      return item;
+    }
+    const set = f?.store.set;
     if (el.kind === 'query') {
-      const q = this.store.set.query(el.id);
+      const q = set?.query(el.id);
       const item = new vscode.TreeItem(q ? queryLabel(q) : el.id, vscode.TreeItemCollapsibleState.Collapsed);
-      item.id = `q:${el.id}`;
+      item.id = `q:${el.file}:${el.id}`;
       if (!q) return item;
       item.description = describeQuery(q);
       item.tooltip = new vscode.MarkdownString().appendText(q.text).appendMarkdown(q.failing ? '\n\n$(warning) a judged non-relevant document is ranked above a relevant one' : '');
@@ -247,21 +267,26 @@ export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disp
       item.contextValue = q.failing ? 'xetrieval.query.failing' : 'xetrieval.query';
       return item;
     }
-    const c = this.store.set.query(el.queryId)?.candidates.find((x) => x.key === el.key);
+    const c = set?.query(el.queryId)?.candidates.find((x) => x.key === el.key);
     const item = new vscode.TreeItem(c ? c.doc_id : el.key, vscode.TreeItemCollapsibleState.None);
-    item.id = `c:${el.key}`;
+    item.id = `c:${el.file}:${el.key}`;
     if (!c) return item;
     item.description = describeCandidate(c);
-    item.tooltip = new vscode.MarkdownString().appendText(c.snippet).appendMarkdown(c.line !== undefined ? `\n\nline ${c.line}` : '');
+    const meaning = candidateMeaning(c);
+    item.tooltip = new vscode.MarkdownString()
+      .appendMarkdown(`${meaning}\n\n`)
+      .appendText(c.snippet)
+      .appendMarkdown(c.line !== undefined ? `\n\nline ${c.line}` : '');
+    item.accessibilityInformation = { label: `${c.doc_id}, ${meaning}, ${item.description}` };
     item.iconPath = candidateIcon(c);
-    item.command = { command: 'xetrieval.openCase', title: 'Open Case', arguments: [el.key] };
+    item.command = { command: 'xetrieval.openCase', title: 'Open Case', arguments: [el.key, el.file] };
     item.contextValue = c.failing ? 'xetrieval.case.failing' : 'xetrieval.case';
     return item;
   }
 
-  /** Selects a case's row, expanding its query. */
-  async reveal(key: string): Promise<void> {
-    const n = this.caseNode(key);
+  /** Selects a case's row, expanding its file and query. */
+  async reveal(file: string, key: string): Promise<void> {
+    const n = this.caseNode(file, key);
     if (!n) return;
     try {
       await this.view.reveal(n, { select: true, focus: false, expand: true });
@@ -270,13 +295,20 @@ export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disp
     }
   }
 
-  /** What the tree shows, for tests and command results: the first `maxQueries` queries with their candidates. */
-  snapshot(maxQueries = 50): TreeSnapshotNode[] {
-    return this.getChildren()
+  /** Each loaded file's node as shown. */
+  fileSnapshot(): FileSnapshot[] {
+    return this.files.list().map((f) => ({ file: f.uri.scheme === 'file' ? f.uri.fsPath : f.id, label: f.label, description: describeFile(f.store), cases: f.store.set.size }));
+  }
+
+  /** What the tree shows under one file, for tests and command results: its first `maxQueries` queries with their candidates. */
+  snapshot(file: string | undefined, maxQueries = 50): TreeSnapshotNode[] {
+    if (file === undefined || !this.files.get(file)) return [];
+    const set = this.files.get(file)!.store.set;
+    return this.getChildren(this.node({ kind: 'file', file }))
       .slice(0, maxQueries)
       .map((qn) => {
         const qi = this.getTreeItem(qn);
-        const q = this.store.set.query((qn as { id: string }).id)!;
+        const q = set.query((qn as { id: string }).id)!;
         return {
           label: labelText(qi.label),
           description: String(qi.description ?? ''),
@@ -285,7 +317,14 @@ export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disp
           children: this.getChildren(qn).map((cn) => {
             const ci = this.getTreeItem(cn);
             const c = q.candidates.find((x) => x.key === (cn as { key: string }).key)!;
-            return { label: labelText(ci.label), description: String(ci.description ?? ''), icon: (ci.iconPath as vscode.ThemeIcon | undefined)?.id, failing: c.failing, key: c.key };
+            return {
+              label: labelText(ci.label),
+              description: String(ci.description ?? ''),
+              icon: (ci.iconPath as vscode.ThemeIcon | undefined)?.id,
+              failing: c.failing,
+              key: c.key,
+              tooltip: (ci.tooltip as vscode.MarkdownString | undefined)?.value,
+            };
           }),
         };
       });
@@ -296,6 +335,22 @@ export class CasesTree implements vscode.TreeDataProvider<CaseNode>, vscode.Disp
     this.changed.dispose();
     for (const s of this.subs) s.dispose();
   }
+}
+
+/** A file node's description: its counts and metrics. */
+export function describeFile(store: CaseStore): string {
+  const s = store.set;
+  const m = s.metrics();
+  const metrics = m['ndcg@10'] !== undefined ? ` · NDCG@10 ${m['ndcg@10'].toFixed(3)} · MRR@10 ${m['mrr@10'].toFixed(3)}` : '';
+  return `${s.size} cases · ${s.queryCount} queries · ${s.failingQueryCount()} failing${metrics}${s.steered ? ' (steered)' : ''}`;
+}
+
+/** What a candidate's icon says, in words (the arrows mean nothing on their own). */
+export function candidateMeaning(c: Pick<RankedCandidate, 'failing' | 'label'>): string {
+  const relevant = (c.label ?? 0) > 0;
+  if (c.failing) return relevant ? '↓ relevant, but ranked below a judged non-relevant document' : '↑ judged not relevant, but ranked above a relevant document';
+  if (c.label === undefined) return 'not judged';
+  return relevant ? 'relevant, ranked above every judged non-relevant document' : 'judged not relevant, ranked below every relevant document';
 }
 
 function candidateIcon(c: RankedCandidate): vscode.ThemeIcon {

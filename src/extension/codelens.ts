@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { caseKey, parsePairLine } from '../core/cases';
-import type { CaseStore } from './cases';
+import type { EvalFiles } from './evalFiles';
 
 /** Files up to this many lines are parsed whole. */
 export const FULL_PARSE_LINES = 2000;
@@ -24,14 +24,14 @@ export class PairCodeLenses implements vscode.CodeLensProvider, vscode.Disposabl
   private readonly subs: vscode.Disposable[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly store: CaseStore) {
+  constructor(private readonly files: EvalFiles) {
     this.subs.push(
       // Big files only lens what is visible, so scrolling must ask again.
       vscode.window.onDidChangeTextEditorVisibleRanges((e) => {
         if (e.textEditor.document.lineCount > FULL_PARSE_LINES && isJsonl(e.textEditor.document)) this.refreshSoon();
       }),
       // Ranks and scores in the titles follow the loaded cases.
-      store.onDidChange(() => this.refreshSoon()),
+      files.onDidChange(() => this.refreshSoon()),
     );
   }
 
@@ -45,7 +45,9 @@ export class PairCodeLenses implements vscode.CodeLensProvider, vscode.Disposabl
 
   provideCodeLenses(doc: vscode.TextDocument, token: vscode.CancellationToken): vscode.CodeLens[] {
     const lenses: vscode.CodeLens[] = [];
-    const loadedHere = this.store.source?.kind === 'pairs' && this.store.source.uri.toString() === doc.uri.toString();
+    // Any loaded pairs file, not only the last one: each keeps its ranks.
+    const file = this.files.forUri(doc.uri);
+    const set = file?.store.source?.kind === 'pairs' ? file.store.set : undefined;
     for (const line of linesToParse(doc)) {
       if (lenses.length >= MAX_LENSES || token.isCancellationRequested) break;
       const text = doc.lineAt(line).text;
@@ -53,9 +55,9 @@ export class PairCodeLenses implements vscode.CodeLensProvider, vscode.Disposabl
       const p = parsePairLine(text, doc.uri.fsPath, line + 1);
       if (p.kind !== 'pair') continue;
       let title = '$(search) Explain';
-      if (loadedHere) {
-        const c = this.store.set.get(caseKey(p.pair.query_id, p.pair.doc_id));
-        const ranked = c && this.store.set.query(c.query_id)?.candidates.find((x) => x.key === c.key);
+      if (set) {
+        const c = set.get(caseKey(p.pair.query_id, p.pair.doc_id));
+        const ranked = c && set.query(c.query_id)?.candidates.find((x) => x.key === c.key);
         if (ranked) title += ` · #${ranked.rank} · ${ranked.score.toFixed(3)}${ranked.failing ? ' · failing' : ''}`;
       }
       lenses.push(

@@ -26,8 +26,11 @@ interface FileEntries {
   more: number;
 }
 
+let collections = 0;
+
 export class EvalDiagnostics implements vscode.Disposable {
-  private readonly collection = vscode.languages.createDiagnosticCollection('xetrieval');
+  // One collection per loaded eval file (so closing one clears only its entries); the entries' source is 'xetrieval' all the same.
+  private readonly collection = vscode.languages.createDiagnosticCollection(`xetrieval-${++collections}`);
   private readonly files = new Map<string, FileEntries>();
   private dirty = false;
   private count = 0;

@@ -16,8 +16,12 @@ import { InputError } from '../core/errors';
 import { readLines } from '../core/jsonl';
 import type { Pair } from '../core/pairs';
 import type { ExplainPair, PairExplanation, ProgressEvent, ResponseMeta } from '../protocol/worker';
-import { CaseStore, CasesTree, LoadedSource, readLineAt, TreeSnapshotNode } from './cases';
+import { CasesTree, LoadedSource, readLineAt, TreeSnapshotNode } from './cases';
 import { DiagnosticSummary, EvalDiagnostics } from './diagnostics';
+import type { EvalFiles, LoadedFile } from './evalFiles';
+import type { SteerPair } from './steering';
+
+export type { SteerPair };
 
 /** Explains pairs in the worker (the flows' one way to run `explain`). */
 export type ExplainFn = (pairs: ExplainPair[], opts?: { signal?: AbortSignal; onProgress?: (p: ProgressEvent) => void }) => Promise<{ explanations: PairExplanation[]; meta: ResponseMeta }>;
@@ -60,19 +64,15 @@ export interface EvalRunResult {
   elapsedMs: number;
 }
 
-export interface SteerPair {
-  key: string;
-  pair: ExplainPair;
-}
-
 export interface EvalFileDeps {
   explain: ExplainFn;
-  store: CaseStore;
+  files: EvalFiles;
   tree: CasesTree;
-  diagnostics: EvalDiagnostics;
   log: vscode.LogOutputChannel;
+  /** The run's file is about to be emptied and filled again (the first load, or a reload). */
+  onLoading?(file: LoadedFile): void;
   /** After a run that explained anything: its pairs (bounded) for steering. */
-  onLoaded(pairs: SteerPair[]): void;
+  onLoaded(file: LoadedFile, pairs: SteerPair[]): void;
 }
 
 interface Item {
@@ -99,20 +99,30 @@ export function evalTarget(arg: unknown): vscode.Uri | undefined {
 export async function runEvalFile(arg: unknown, deps: EvalFileDeps, opts: EvalRunOptions = {}): Promise<EvalRunResult> {
   const t0 = Date.now();
   const uri = evalTarget(arg);
+  // The run's loaded file, once the source is known (errors before that report no cases).
+  const run: { file?: LoadedFile } = {};
+  const outer = deps.onLoading;
+  deps = {
+    ...deps,
+    onLoading: (f) => {
+      run.file = f;
+      outer?.(f);
+    },
+  };
   const result = (status: EvalRunResult['status'], message: string, extra: Partial<EvalRunResult> = {}): EvalRunResult => {
-    const s = deps.store.set;
+    const s = run.file?.store.set;
     return {
       status,
       message,
       file: uri?.fsPath,
       pairs: 0,
       explained: 0,
-      problems: deps.diagnostics.total,
-      diagnostics: deps.diagnostics.summary(),
-      queries: s.queryCount,
-      failingQueries: s.failingQueryCount(),
-      metrics: s.metrics(),
-      tree: deps.tree.snapshot(),
+      problems: run.file?.diagnostics.total ?? 0,
+      diagnostics: run.file?.diagnostics.summary() ?? [],
+      queries: s?.queryCount ?? 0,
+      failingQueries: s?.failingQueryCount() ?? 0,
+      metrics: s?.metrics() ?? {},
+      tree: deps.tree.snapshot(run.file?.id),
       elapsedMs: Date.now() - t0,
       ...extra,
     };
@@ -143,7 +153,7 @@ export async function runEvalFile(arg: unknown, deps: EvalFileDeps, opts: EvalRu
     if (e instanceof InputError) return result('error', e.message, { code: e.code });
     // anything else (a read error, a line too long to hold) is this run's failure, said plainly; the loaded cases stay
     const err = e as NodeJS.ErrnoException;
-    const message = `${uri.scheme === 'file' ? uri.fsPath : uri.toString()}: cannot read: ${err?.message ?? String(e)}.${deps.store.loaded ? ' The cases loaded before are kept.' : ''}`;
+    const message = `${uri.scheme === 'file' ? uri.fsPath : uri.toString()}: cannot read: ${err?.message ?? String(e)}.${deps.files.anyLoaded ? ' The cases loaded before are kept.' : ''}`;
     deps.log.error(message);
     return result('error', message, { code: typeof err?.code === 'string' ? err.code : 'E_READ' });
   }
@@ -287,15 +297,20 @@ async function explainItems(
   title: string,
   lateTotal?: () => number,
 ): Promise<EvalRunResult> {
-  const { store, diagnostics, tree } = deps;
+  const { tree } = deps;
+  const before = deps.files.active;
+  const file = deps.files.open(source.uri);
+  const { store, diagnostics } = file;
+  deps.onLoading?.(file);
   diagnostics.clear();
-  // The loaded cases are replaced only once the new file has explained cases
-  // to show: a run that fails or is cancelled before that keeps them.
+  // The file's loaded cases are replaced only once the new run has explained
+  // cases to show: a run that fails or is cancelled before that keeps them.
   let replaced = false;
   const replace = () => {
     if (replaced) return;
     replaced = true;
     store.load(source);
+    void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', deps.files.anyLoaded);
   };
 
   const label = source.kind === 'beir' ? `${path.basename(uri.fsPath)} (${source.split})` : path.basename(uri.fsPath);
@@ -391,9 +406,11 @@ async function explainItems(
   tree.refreshNow();
   // the cases of this run; when it never got to replace them, those loaded before stay as they were
   const loaded = replaced && store.set.size > 0;
-  const kept = !replaced && store.loaded ? ' The cases loaded before are kept.' : '';
-  if (replaced) void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', loaded);
-  if (loaded) deps.onLoaded(steer);
+  const kept = !replaced && deps.files.anyLoaded ? ' The cases loaded before are kept.' : '';
+  // a file that never got cases does not take the place of the one in use
+  if (!replaced && !store.loaded && before && before !== file) deps.files.active = before;
+  void vscode.commands.executeCommand('setContext', 'xetrieval.casesLoaded', deps.files.anyLoaded);
+  if (loaded) deps.onLoaded(file, steer);
 
   const s = store.set;
   const problems = diagnostics.total ? ` ${diagnostics.total} problem(s) in the Problems panel.` : '';

@@ -7,10 +7,11 @@ import * as vscode from 'vscode';
 import { registerCompare } from './compare';
 import { registerEditorFlows } from './editorFlows';
 import { wirePanel } from './panelWiring';
-import { EngineClient, EngineError, type WorkerState } from '../client/engineClient';
+import { EngineClient, type WorkerState } from '../client/engineClient';
 import type { PulledModel } from '../protocol/worker';
 import type { XetrievalApi } from './api';
 import { pickModel, pullWithProgress } from './pullModel';
+import { reportError as reportFailure } from './reportError';
 import { knownModels, readSettings } from './settings';
 import { StatusBar } from './statusBar';
 
@@ -54,15 +55,7 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
     return pulled;
   };
 
-  const reportError = async (what: string, e: unknown): Promise<void> => {
-    if (e instanceof EngineError && e.code === 'E_CANCELLED') {
-      void vscode.window.showInformationMessage(`${what} cancelled.`);
-      return;
-    }
-    const message = e instanceof Error ? e.message : String(e);
-    log.error(`${what} failed: ${message}`);
-    if ((await vscode.window.showErrorMessage(`${what} failed: ${message}`, 'Show Log')) === 'Show Log') log.show();
-  };
+  const reportError = (what: string, e: unknown) => reportFailure(log, what, e, { sayCancelled: true });
 
   context.subscriptions.push(
     log,
@@ -106,6 +99,7 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
     state: () => status.snapshot(),
     flows,
     compare,
+    panel,
   };
 }
 

@@ -54,8 +54,8 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
   private ready = false;
   private queue: PanelRequest[] = [];
   private draining = false;
-  /** unsteered metrics and ranks (by query id, then doc id), for the changes the webview shows */
-  private baseMetrics: Record<string, number> | undefined;
+  /** unsteered metrics and ranks per eval file (then by query id, then doc id), for the changes the webview shows; never carried from one file to another */
+  private baseMetrics = new Map<string, Record<string, number>>();
   private baseRanks = new Map<string, Map<string, number>>();
   private readonly logEmitter = new vscode.EventEmitter<PanelLog>();
   private readonly readyEmitter = new vscode.EventEmitter<void>();
@@ -288,18 +288,21 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
    */
   private withBaselines(state: PanelCase): PanelCase {
     const unsteered = state.sliders.every((s) => s.alpha === 1);
-    if (state.baseMetrics) this.baseMetrics = state.baseMetrics;
-    else if (unsteered && state.metrics) this.baseMetrics = { ...state.metrics };
-    const qid = state.pair.query_id ?? '';
+    const file = state.file ?? '';
+    if (state.baseMetrics) this.baseMetrics.set(file, state.baseMetrics);
+    else if (unsteered && state.metrics) this.baseMetrics.set(file, { ...state.metrics });
+    // A case without metrics (a single pair) has no baseline at all.
+    const baseMetrics = state.metrics ? this.baseMetrics.get(file) : undefined;
+    const qid = rankKey(state);
     let ranks = this.baseRanks.get(qid);
     if (!ranks || unsteered) {
       ranks = new Map(state.candidates.map((c) => [c.docId, c.baseRank ?? c.rank]));
       this.baseRanks.set(qid, ranks);
     }
-    return { ...state, baseMetrics: this.baseMetrics, candidates: this.withBaseRanks(state.candidates, qid) };
+    return { ...state, baseMetrics, candidates: this.withBaseRanks(state.candidates, qid) };
   }
 
-  private withBaseRanks(candidates: PanelCandidate[], qid = this.current?.pair.query_id ?? ''): PanelCandidate[] {
+  private withBaseRanks(candidates: PanelCandidate[], qid = this.current ? rankKey(this.current) : ''): PanelCandidate[] {
     const ranks = this.baseRanks.get(qid);
     return candidates.map((c) => (c.baseRank !== undefined || !ranks?.has(c.docId) ? c : { ...c, baseRank: ranks.get(c.docId) }));
   }
@@ -359,8 +362,16 @@ export function registerPanelSerializer(panel: ExplanationPanel): vscode.Disposa
   });
 }
 
+/** Base ranks are a query's within one file: two files may use the same query ids. */
+function rankKey(c: PanelCase): string {
+  return JSON.stringify([c.file ?? '', c.pair.query_id ?? '']);
+}
+
+/** "Xetrieval: q12 · d4" for a file's case; "Xetrieval: selection" for selected text (both ids are "selection" then). */
 function titleFor(c: PanelCase, base: string): string {
-  const ids = [c.pair.query_id, c.pair.doc_id].filter((x) => x !== undefined);
+  const { query_id: q, doc_id: d } = c.pair;
+  if (q === 'selection' && d === 'selection') return `${base}: selection`;
+  const ids = [q, d].filter((x) => x !== undefined);
   return ids.length ? `${base}: ${ids.join(' · ')}` : base;
 }
 

@@ -25,6 +25,8 @@ export interface PanelPort {
   setSteeringBasis(basis: PanelSteeringBasis | undefined): void;
   /** A message for the panel's error line (the flows also show it as a notification). */
   showError?(message: string): void;
+  /** Drops the case on screen (its eval file was closed or is being explained again), saying why. */
+  clear(message: string): void;
 }
 
 /**
@@ -86,6 +88,11 @@ export class RecordingPanel implements PanelPort {
   }
 
   showError(message: string): void {
+    this.lastError = message;
+  }
+
+  clear(message: string): void {
+    this.lastCase = undefined;
     this.lastError = message;
   }
 }

@@ -59,6 +59,10 @@ export interface PanelCase {
   /** the same metrics without steering, for the changes shown; the panel host fills it from `metrics` when absent */
   baseMetrics?: Record<string, number>;
   sliders: PanelSlider[];
+  /** why the file's sliders can show little (e.g. candidate lists too short for any α to move a rank) */
+  steeringNote?: string;
+  /** the eval file the case belongs to (its name); absent for a single pair. Baselines and ranks are this file's. */
+  file?: string;
   device: DeviceLabel;
   model: string;
 }
@@ -88,6 +92,8 @@ export interface PanelSteeringBasis extends SteeringBasis {
 export interface SteeringUpdate {
   sliders: PanelSlider[];
   rerank?: RerankUpdate;
+  /** the file's steering note (see PanelCase.steeringNote) */
+  note?: string;
 }
 
 // ---------------------------------------------------------------- host → webview
@@ -163,7 +169,8 @@ function isSharedFeature(v: unknown): v is SharedFeature {
     isNum(v.erasureDelta) &&
     optional(v.detection, isNum) &&
     optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isFeatureId(x.id) && isStr(x.label)) &&
-    optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample))
+    optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample)) &&
+    optional(v.terms, (x): x is string[] => isArrayOf(x, isStr))
   );
 }
 
@@ -218,6 +225,8 @@ export function isPanelCase(v: unknown): v is PanelCase {
     optional(v.metrics, isNumRecord) &&
     optional(v.baseMetrics, isNumRecord) &&
     isArrayOf(v.sliders, isPanelSlider) &&
+    optional(v.steeringNote, isStr) &&
+    optional(v.file, isStr) &&
     (v.device === 'CPU' || v.device === 'CUDA') &&
     isStr(v.model)
   );
@@ -282,7 +291,7 @@ export function isToWebview(v: unknown): v is ToWebview {
     case 'rerank':
       return optional(v.replyTo, isInt) && isRerankUpdate(v);
     case 'steering':
-      return optional(v.replyTo, isInt) && isArrayOf(v.sliders, isPanelSlider) && (v.rerank === undefined || (isObj(v.rerank) && isRerankUpdate(v.rerank)));
+      return optional(v.replyTo, isInt) && optional(v.note, isStr) && isArrayOf(v.sliders, isPanelSlider) && (v.rerank === undefined || (isObj(v.rerank) && isRerankUpdate(v.rerank)));
     case 'basis':
       return v.basis === null || isPanelSteeringBasis(v.basis);
     case 'done':

@@ -187,6 +187,22 @@ export interface SharedFeature {
   /** the feature's family (co-activating features) and the family's label */
   family?: { id: number; label: string };
   examples?: FeatureExample[];
+  /** the label's words (to highlight in the examples) */
+  terms?: string[];
+}
+
+export interface FeatureInfoParams {
+  ref: ModelRef;
+  bundleDir?: string;
+  ids: number[];
+  /** top-activating examples per feature (default 5) */
+  examples?: number;
+}
+
+/** What the bundle says about features: label, words, top-activating examples; unknown ids are left out. */
+export interface FeatureInfoResult {
+  dictSize: number;
+  features: { id: number; label: string; terms: string[]; examples: FeatureExample[]; generic?: boolean }[];
 }
 
 export interface SetErasure {
@@ -511,6 +527,8 @@ export interface RerankSetParams {
   /** every candidate pair of the loaded eval file (or a subset), labelled or not */
   pairs: ExplainPair[];
   batchSize?: number;
+  /** the set this one replaces (the same eval file explained again): dropped at once */
+  replaces?: number;
 }
 
 export interface RerankSetResult {
@@ -522,6 +540,8 @@ export interface RerankSetResult {
   encoded: { texts: number; fromCache: number };
   /** the model and SAE the set's feature ids belong to: a saved config records them, a loaded one must match */
   target: SteeringTargetInfo;
+  /** why there are few or no suggestions (e.g. every query has a single candidate, so no α can move a rank) */
+  note?: string;
 }
 
 export interface RerankParams {
@@ -561,6 +581,10 @@ export interface WorkerMethods {
   rerankSet: { params: RerankSetParams; result: RerankSetResult };
   rerank: { params: RerankParams; result: RerankResult };
   steeringBasis: { params: SteeringBasisParams; result: SteeringBasisResult };
+  /** labels and top-activating examples of features, from the bundle */
+  featureInfo: { params: FeatureInfoParams; result: FeatureInfoResult };
+  /** forgets a candidate set (its eval file was closed) */
+  dropSet: { params: { setId: number }; result: { dropped: boolean } };
   /** test hook: exits the worker process abruptly, as a crash would */
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */

@@ -9,7 +9,10 @@ import { Engine, CallContext } from '../engine/engine';
 import { settleBackground } from '../engine/background';
 import {
   FromWorker,
+  ParamsOf,
   PROTOCOL_VERSION,
+  ResultOf,
+  WorkerMethod,
   RequestMessage,
   ResponseMeta,
   WireError,
@@ -41,56 +44,52 @@ function toWire(e: unknown): WireError {
   return { code: 'E_INTERNAL', message: String(e) };
 }
 
-async function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown> {
-  switch (req.method) {
-    case 'init':
-      return engine.init(req.params.device, req.params.threads);
-    case 'pullModel':
-      return engine.pull(req.params, ctx);
-    case 'modelInfo':
-      return engine.modelInfo(req.params.ref, ctx);
-    case 'embed':
-      return engine.embed(req.params, ctx);
-    case 'score':
-      return engine.score(req.params, ctx);
-    case 'explain':
-      return engine.explain(req.params, ctx);
-    case 'contrast':
-      return engine.contrast(req.params, ctx);
-    case 'steer':
-      return engine.steer(req.params, ctx);
-    case 'internalize':
-      return engine.internalize(req.params, ctx);
-    case 'rerankSet':
-      return engine.rerankSet(req.params, ctx);
-    case 'rerank':
-      return engine.rerank(req.params);
-    case 'steeringBasis':
-      return engine.steeringBasis(req.params);
-    case 'trainBundle':
-      return engine.trainBundle(req.params, ctx);
-    case 'crash':
-      process.exit(req.params.code ?? 70);
-    // falls through: exit does not return
-    case 'hang': {
-      // blocks the main thread, as a runaway loop would: the heartbeat thread goes on
-      const until = Date.now() + req.params.ms;
-      while (Date.now() < until) {
-        /* busy */
-      }
-      return { hung: req.params.ms };
+/**
+ * One handler per method, typed against WorkerMethods: a handler that returns
+ * the wrong shape, or a method without a handler, does not compile.
+ */
+type Handlers = { [M in WorkerMethod]: (params: ParamsOf<M>, ctx: CallContext) => ResultOf<M> | Promise<ResultOf<M>> };
+
+const handlers: Handlers = {
+  init: (p) => engine.init(p.device, p.threads),
+  pullModel: (p, ctx) => engine.pull(p, ctx),
+  modelInfo: (p, ctx) => engine.modelInfo(p.ref, ctx),
+  embed: (p, ctx) => engine.embed(p, ctx),
+  score: (p, ctx) => engine.score(p, ctx),
+  explain: (p, ctx) => engine.explain(p, ctx),
+  steer: (p, ctx) => engine.steer(p, ctx),
+  internalize: (p, ctx) => engine.internalize(p, ctx),
+  rerankSet: (p, ctx) => engine.rerankSet(p, ctx),
+  rerank: (p) => engine.rerank(p),
+  steeringBasis: (p) => engine.steeringBasis(p),
+  featureInfo: (p, ctx) => engine.featureInfo(p, ctx),
+  contrast: (p, ctx) => engine.contrast(p, ctx),
+  dropSet: (p) => engine.dropSet(p),
+  trainBundle: (p, ctx) => engine.trainBundle(p, ctx),
+  crash: (p) => process.exit(p.code ?? 70),
+  hang: (p) => {
+    // blocks the main thread, as a runaway loop would: the heartbeat thread goes on
+    const until = Date.now() + p.ms;
+    while (Date.now() < until) {
+      /* busy */
     }
-    // falls through: exit does not return
-    case 'sleep': {
-      const step = 20;
-      for (let t = 0; t < req.params.ms; t += step) {
-        if (ctx.signal.aborted) throw Object.assign(new Error('cancelled'), { code: 'E_CANCELLED' });
-        ctx.progress({ phase: 'sleep', done: t, total: req.params.ms });
-        await new Promise((r) => setTimeout(r, step));
-      }
-      return { slept: req.params.ms };
+    return { hung: p.ms };
+  },
+  sleep: async (p, ctx) => {
+    const step = 20;
+    for (let t = 0; t < p.ms; t += step) {
+      if (ctx.signal.aborted) throw Object.assign(new Error('cancelled'), { code: 'E_CANCELLED' });
+      ctx.progress({ phase: 'sleep', done: t, total: p.ms });
+      await new Promise((r) => setTimeout(r, step));
     }
-  }
+    return { slept: p.ms };
+  },
+};
+
+function dispatch(req: RequestMessage, ctx: CallContext): Promise<unknown> {
+  // The request's method and params agree (RequestMessage is a union over methods); TypeScript cannot follow that through an index.
+  const handler = handlers[req.method] as (params: unknown, ctx: CallContext) => unknown;
+  return Promise.resolve().then(() => handler(req.params, ctx));
 }
 
 async function handle(req: RequestMessage): Promise<void> {

@@ -179,6 +179,7 @@ try {
   await frame.locator('#feature-table tbody tr.feature').first().click();
   await frame.locator('tr.examples-row').first().waitFor();
   check((await frame.locator('tr.examples-row ol.examples li').count()) > 0, 'expanded row lists top-activating examples');
+  check((await frame.locator('tr.examples-row ol.examples li mark.term').count()) > 0, "the feature's words are marked in its examples");
   await page.waitForTimeout(200);
   await page.screenshot({ path: path.join(outDir, 'panel-expanded.png') });
   say('screenshot test-results/panel-expanded.png');
@@ -224,6 +225,59 @@ try {
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(outDir, 'panel-narrow-table.png') });
   say('screenshot test-results/panel-narrow-table.png');
+
+  // 7. The usual layout: the panel beside an editor. At 1440×900 with the sidebar open, then (sidebar closed)
+  // at 700 and 480 px of panel: label, share and erasure Δ must show whole, nothing scrolls sideways,
+  // no column heading is cut, and the activations wrap under the label once their columns collapse.
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.waitForTimeout(800);
+  // the whole window first: the panel alone in the editor area, as the sample opens
+  const wide = await webviewFrame(page).locator('#feature-table thead').evaluate((thead) =>
+    [...thead.querySelectorAll('button')].filter((b) => b.scrollWidth > b.clientWidth + 1).map((b) => b.textContent.trim()),
+  );
+  check(wide.length === 0, `panel alone at 1440: no column heading cut${wide.length ? ` (${wide.join(', ')})` : ''}`);
+  await host('beside');
+  await page.waitForTimeout(1200);
+  for (const target of [undefined, 700, 480]) {
+    if (target !== undefined) {
+      await host('sidebar', { open: false });
+      // two editor groups share the width: move the window edge until the panel has the width wanted
+      for (let i = 0; i < 4; i++) {
+        const w = (await page.locator('iframe.webview.ready').boundingBox()).width;
+        if (Math.abs(w - target) <= 2) break;
+        const vp = page.viewportSize();
+        await page.setViewportSize({ width: Math.round(vp.width + 2 * (target - w)), height: 900 });
+        await page.waitForTimeout(500);
+      }
+    }
+    await page.waitForTimeout(600);
+    const f = webviewFrame(page);
+    const width = Math.round((await page.locator('iframe.webview.ready').boundingBox()).width);
+    const name = `panel-beside-${target ?? 1440}`;
+    const layout = await f.locator('#feature-table').evaluate((table) => {
+      const vw = document.documentElement.clientWidth;
+      const wrap = table.parentElement;
+      const heads = [...table.querySelectorAll('thead th')].filter((th) => getComputedStyle(th).display !== 'none');
+      const head = (key) => table.querySelector(`thead button[data-sort="${key}"]`);
+      const whole = (el) => !!el && getComputedStyle(el.closest('th')).display !== 'none' && el.getBoundingClientRect().right <= vw + 1 && el.getBoundingClientRect().left >= -1;
+      const cut = heads.map((th) => th.querySelector('button')).filter((b) => b && b.scrollWidth > b.clientWidth + 1).map((b) => b.textContent.trim());
+      const inline = [...table.querySelectorAll('tbody tr.feature .acts-inline')].filter((x) => getComputedStyle(x).display !== 'none').length;
+      return { vw, sideways: table.scrollWidth > wrap.clientWidth + 1 || document.documentElement.scrollWidth > vw + 1, label: whole(head('label')), share: whole(head('share')), erasure: whole(head('erasure')), columns: heads.length, cut, inline };
+    });
+    say(`${name}: panel ${width} px, ${layout.columns} columns shown, activations inline in ${layout.inline} rows`);
+    check(layout.label && layout.share && layout.erasure, `${name}: Label, Share and Erasure Δ show whole`);
+    check(!layout.sideways, `${name}: nothing scrolls sideways`);
+    check(layout.cut.length === 0, `${name}: no column heading cut${layout.cut.length ? ` (${layout.cut.join(', ')})` : ''}`);
+    if (target === 480) check(layout.inline > 0, `${name}: the activations wrap under the label`);
+    await page.screenshot({ path: path.join(outDir, `${name}.png`) });
+    say(`screenshot test-results/${name}.png`);
+    await f.locator('.feature-section').evaluate((el) => el.scrollIntoView());
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(outDir, `${name}-table.png`) });
+    say(`screenshot test-results/${name}-table.png`);
+    await f.locator('body').evaluate(() => window.scrollTo(0, 0));
+  }
+  await host('sidebar', { open: true });
 
   for (const l of logs.filter((l) => l.rendered)) say(`webview: ${l.message}`);
   check(consoleLines.length === 0, `no warnings or errors on the webview console${consoleLines.length ? `: ${consoleLines.join(' | ')}` : ''}`);
@@ -362,6 +416,12 @@ const commands = {
     return panel.webviewPanel.visible;
   },
   reveal: async () => panel.webviewPanel.reveal(vscode.ViewColumn.One),
+  beside: async () => {
+    const doc = await vscode.workspace.openTextDocument({ content: '# Notes\\n\\nThe editor the panel sits beside.\\n', language: 'markdown' });
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.One, preview: false });
+    panel.webviewPanel.reveal(vscode.ViewColumn.Two);
+  },
+  sidebar: async (a) => vscode.commands.executeCommand(a.open ? 'workbench.action.focusSideBar' : 'workbench.action.closeSidebar'),
   error: async (a) => panel.showError(a.message),
   theme: async (a) => vscode.workspace.getConfiguration('workbench').update('colorTheme', a.name, vscode.ConfigurationTarget.Global),
 };

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { SparseCode, basisCovers, basisScores, mulberry32, steerEmbedding, steeringBasis } from '../../src/core/explain';
+import { SparseCode, basisCovers, basisScores, candidateListNote, mulberry32, rankMovingFeatures, steerEmbedding, steeringBasis } from '../../src/core/explain';
 import { SaeDecoder } from '../../src/core/explain/sparse';
 
 /** A random SAE decoder with unit columns, and random unit texts with TopK-like codes. */
@@ -70,5 +70,56 @@ describe('explain/steeringBasis (the panel’s local re-rank)', () => {
     assert.ok(basisCovers(b, new Map([[4, 0.5], [9, 2]])));
     assert.ok(basisCovers(b, new Map([[5, 1]])), 'an α of 1 changes nothing');
     assert.ok(!basisCovers(b, new Map([[5, 1.2]])));
+  });
+
+  describe('sliders worth moving', () => {
+    /** whether steering `j` alone to α changes some group's order, by brute force through basisScores */
+    const moves = (basis: ReturnType<typeof steeringBasis>, groups: number[][], j: number): boolean => {
+      const order = (s: ArrayLike<number>, g: number[]) => [...g].sort((a, b) => s[b] - s[a] || a - b).join(',');
+      const base = basisScores(basis, new Map());
+      return [0, 2].some((a) => {
+        const s = basisScores(basis, new Map([[j, a]]));
+        return groups.some((g) => order(s, g) !== order(base, g));
+      });
+    };
+
+    it('finds exactly the features whose α = 0 or 2 reorders some query\'s candidates', () => {
+      for (const seed of [4, 5, 6]) {
+        const { sae, z, codes, rng } = world(seed);
+        // 8 queries with 3 candidates each, and 2 queries with a single one
+        const pairs: { q: number; d: number }[] = [];
+        const groups: number[][] = [];
+        for (let q = 0; q < 10; q++) {
+          const g: number[] = [];
+          for (let c = 0; c < (q < 8 ? 3 : 1); c++) {
+            g.push(pairs.length);
+            pairs.push({ q, d: 10 + Math.floor(rng() * 20) });
+          }
+          groups.push(g);
+        }
+        const features = Array.from({ length: 40 }, (_, j) => j);
+        const basis = steeringBasis(sae, z, codes, pairs, features);
+        const got = rankMovingFeatures(basis, groups);
+        const want = features.filter((j) => moves(basis, groups, j));
+        assert.deepStrictEqual(got, want, `seed ${seed}`);
+        assert.ok(want.length > 0 && want.length < features.length, `seed ${seed}: the check means something (${want.length} of ${features.length} move)`);
+      }
+    });
+
+    it('no feature moves a rank when every query has a single candidate, and the note says why', () => {
+      const { sae, z, codes } = world(7);
+      const pairs = Array.from({ length: 10 }, (_, q) => ({ q, d: 10 + q }));
+      const basis = steeringBasis(sae, z, codes, pairs, [1, 2, 3, 4, 5]);
+      assert.deepStrictEqual(
+        rankMovingFeatures(
+          basis,
+          pairs.map((_, i) => [i]),
+        ),
+        [],
+      );
+      assert.match(candidateListNote(pairs.map(() => 1))!, /every query has a single candidate, so no α can move a rank/);
+      assert.match(candidateListNote([1, 1, 1, 2])!, /only 1 of 4 queries have two candidates or more/);
+      assert.strictEqual(candidateListNote([2, 5, 1]), undefined);
+    });
   });
 });

@@ -183,8 +183,8 @@ describe('steer: m and α on a validation split', () => {
 
     it('never suggests a generic feature as a slider', () => {
       const { pairs, enc } = toy(24, true);
-      assert.deepStrictEqual(new RerankSet(explainerWith(false), pairs, enc).suggested().map((f) => f.id), [0]);
-      assert.deepStrictEqual(new RerankSet(explainerWith(true), pairs, enc).suggested(), []);
+      assert.deepStrictEqual(new RerankSet(explainerWith(false), pairs, enc).suggested().suggested.map((f) => f.id), [0]);
+      assert.deepStrictEqual(new RerankSet(explainerWith(true), pairs, enc).suggested().suggested, []);
     });
 
     it('steerEval marks generic key features (the CLI leaves them out of "top key features")', () => {

@@ -15,15 +15,21 @@ import {
   filterFeatures,
   fmt,
   fmtSigned,
+  highlightTerms,
   LatestOnly,
   metricTitle,
+  movedAlphas,
   nextSort,
   orderedMetrics,
   parseFeatureId,
   rankMove,
+  scoreParts,
+  unrelatedNote,
+  viewTip,
   shareFractions,
   snapAlpha,
   sortFeatures,
+  steeredScore,
   viewNames,
   visibleSliders,
 } from '../../webview/model';
@@ -364,5 +370,72 @@ describe('webview/model: steering in the panel (LocalSteering)', () => {
     assert.strictEqual(local.rerank(new Map([[7, 1.5]]), 'q1', 'dA', shown), undefined);
     assert.strictEqual(local.rerank(new Map([[0, 1.5]]), 'q9', 'dA', shown), undefined);
     assert.ok(local.rerank(new Map([[7, 1]]), 'q1', 'dA', shown), 'α = 1 outside the basis changes nothing');
+  });
+});
+
+describe('webview/model: α reflected in the case', () => {
+  const cands = [
+    { docId: 'a', score: 0.5, selected: false },
+    { docId: 'b', score: 0.42, selected: true },
+  ];
+  it('the steered score is the case document\'s re-ranked score, with its change, only while a slider is off 1', () => {
+    assert.strictEqual(steeredScore({ pair: { score: 0.6, doc_id: 'b' }, candidates: cands, sliders: [{ id: 3, alpha: 1 }] }), undefined);
+    const s = steeredScore({ pair: { score: 0.6, doc_id: 'b' }, candidates: cands, sliders: [{ id: 3, alpha: 0 }, { id: 4, alpha: 1 }, { id: 5, alpha: 2 }] })!;
+    assert.strictEqual(s.score, 0.42);
+    assert.ok(Math.abs(s.delta - -0.18) < 1e-12);
+    assert.strictEqual(s.moved, 2);
+    // the list does not hold the document: nothing to show rather than a wrong number
+    assert.strictEqual(steeredScore({ pair: { score: 0.6, doc_id: 'z' }, candidates: [cands[0]], sliders: [{ id: 3, alpha: 0 }] }), undefined);
+    assert.deepStrictEqual([...movedAlphas([{ id: 1, alpha: 1 }, { id: 2, alpha: 0.5 }])], [[2, 0.5]]);
+  });
+});
+
+describe('webview/model: a feature\'s words in its examples', () => {
+  const marked = (text: string, terms: string[]) =>
+    highlightTerms(text, terms)
+      .filter((r) => r.hit)
+      .map((r) => r.text);
+  it('marks the label\'s words at word starts, case-insensitive, with short endings, and keeps every character', () => {
+    const text = 'Oceanic crust: tectonic Plates and the crustal mantle; encrusted rocks.';
+    assert.deepStrictEqual(marked(text, ['crust', 'plate', 'mantle']), ['crust', 'Plates', 'crustal', 'mantle']);
+    assert.strictEqual(
+      highlightTerms(text, ['crust'])
+        .map((r) => r.text)
+        .join(''),
+      text,
+    );
+    // phrases match across any whitespace; longer terms win over their prefixes
+    assert.deepStrictEqual(marked('the git  reset command resets', ['git reset', 'git']), ['git  reset']);
+    // regex characters in a term are plain text; one-letter and empty terms mark nothing
+    assert.deepStrictEqual(marked('c++ and c (the language)', ['c++', 'c', '']), ['c++']);
+    assert.deepStrictEqual(highlightTerms('', ['x']), [{ text: '', hit: false }]);
+  });
+});
+
+describe('webview/model: the score explained', () => {
+  it('the parts add up to the score, each with what it is; an unrelated pair is said plainly', () => {
+    const t = { shared: 0.384, one_sided: 0.151, generic: 0.05, bias: 0.012, error: 0.01 };
+    const parts = scoreParts(t, 32);
+    assert.deepStrictEqual(
+      parts.map((p) => p.key),
+      ['shared', 'one_sided', 'generic', 'bias', 'error'],
+    );
+    assert.ok(Math.abs(parts.reduce((s, p) => s + p.value, 0) - 0.607) < 1e-12);
+    assert.match(parts[0].tip, /the 32 features listed below/);
+    assert.ok(parts.every((p) => p.tip.length > 20));
+    assert.match(unrelatedNote(-0.041, 0.012)!, /^The retriever sees these texts as unrelated: the score is −0\.041.*share only 0\.012 of it/);
+    assert.strictEqual(unrelatedNote(0.607, 0.384), undefined);
+    // a judged-relevant pair the retriever sees as unrelated: the note says that is the failure
+    assert.match(unrelatedNote(0.078, -0.001, 1)!, /Yet the pair is judged relevant: the retriever misses what connects them/);
+    assert.doesNotMatch(unrelatedNote(0.078, -0.001, 0)!, /judged relevant/);
+    assert.match(viewTip('qa'), /questions it answers/);
+    assert.match(viewTip('purpose'), /what the document is for/);
+    assert.match(viewTip('original'), /the score itself/);
+  });
+
+  it('the erasure caption explains the "keep only" bars and the control\'s size', () => {
+    const c = erasureCaption({ base: 0.6, overlap: { size: 12, erased: 0.2, kept: 0.45 }, control: { size: 12, erased: 0.58, kept: 0.03 } });
+    assert.match(c, /"Keep only" bars: the cosine when the document keeps just that set and loses every other feature — 0\.450 with the shared features, 0\.030 with the control\./);
+    assert.match(c, /The control is a same-size set \(12\) of the document's other active features/);
   });
 });

@@ -28,6 +28,8 @@ const COMMANDS = [
   'xetrieval.compareWithBestRelevant',
   'xetrieval.compareCandidates',
   'xetrieval.applyFlipSet',
+  'xetrieval.closeEvalFile',
+  'xetrieval.reloadEvalFile',
 ];
 
 const config = () => vscode.workspace.getConfiguration('xetrieval');
@@ -66,6 +68,18 @@ describe('extension', () => {
   });
 
   // Runs before any test file makes a request (files run in name order; keep lazy-start checks here).
+  it('names every context-menu entry "Xetrieval: …" (menus show a title without its category)', () => {
+    const pkg = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON as { contributes: { commands: { command: string; title: string; category?: string }[]; menus: Record<string, { command: string }[]> } };
+    const titles = new Map(pkg.contributes.commands.map((c) => [c.command, c.category ? `${c.category}: ${c.title}` : c.title]));
+    for (const menu of ['editor/context', 'explorer/context']) {
+      for (const item of pkg.contributes.menus[menu]) {
+        const c = pkg.contributes.commands.find((x) => x.command === item.command)!;
+        assert.match(c.title, /^Xetrieval: /, `${menu}: ${item.command} shows "${c.title}"`);
+        assert.match(titles.get(item.command)!, /^Xetrieval: [^X]/, 'and the palette does not say it twice');
+      }
+    }
+  });
+
   it('starts no worker before the first request', () => {
     const s = api.state();
     assert.strictEqual(s.worker.status, 'stopped');

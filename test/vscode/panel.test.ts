@@ -8,7 +8,7 @@
 import * as assert from 'assert';
 import * as vscode from 'vscode';
 import { ExplanationPanel, type PanelHandlers } from '../../src/extension/panel';
-import { samplePanelCase, SampleSteering } from '../../src/extension/panelWiring';
+import { samplePanelCase, SampleSteering } from '../../src/extension/samplePanel';
 import type { PanelLog, ToWebview } from '../../src/protocol/webview';
 
 const EXTENSION_ID = 'xetrieval.xetrieval';

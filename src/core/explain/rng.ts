@@ -3,15 +3,22 @@
  * the same on every run and every machine (Math.random cannot be seeded).
  */
 
+/** One mulberry32 step: the next state and its uniform double in [0, 1) (for generators that keep their state, e.g. to checkpoint it). */
+export function mulberry32Step(state: number): { state: number; value: number } {
+  const s = (state + 0x6d2b79f5) >>> 0;
+  let t = s;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return { state: s, value: ((t ^ (t >>> 14)) >>> 0) / 4294967296 };
+}
+
 /** mulberry32: 32-bit state, uniform doubles in [0, 1). Good enough for sampling, not for crypto. */
 export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    const r = mulberry32Step(s);
+    s = r.state;
+    return r.value;
   };
 }
 

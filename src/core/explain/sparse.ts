@@ -31,11 +31,6 @@ export interface SaeDecoder {
 
 export type Vector = Float32Array | Float64Array | number[];
 
-export function checkDecoder(sae: SaeDecoder): void {
-  if (sae.wDec.length !== sae.dim * sae.dictSize) throw new RangeError(`SAE decoder has ${sae.wDec.length} weights, expected dim ${sae.dim} × dictSize ${sae.dictSize}`);
-  if (sae.bDec.length !== sae.dim) throw new RangeError(`SAE b_dec has length ${sae.bDec.length}, expected ${sae.dim}`);
-}
-
 /** Throws on mismatched lengths, non-integer / out-of-range / repeated ids, or non-finite values. */
 export function checkCode(code: SparseCode, dictSize?: number): void {
   if (code.indices.length !== code.values.length) throw new RangeError(`sparse code: ${code.indices.length} indices but ${code.values.length} values`);

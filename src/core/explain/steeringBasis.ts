@@ -124,3 +124,68 @@ export function basisScores(basis: SteeringBasis, alphas: ReadonlyMap<number, nu
   });
   return out;
 }
+
+/**
+ * The features of `basis` that, steered alone to any α of `alphas`, change
+ * the order of some query's candidates: the sliders worth offering, since a
+ * slider that moves no rank changes no metric either. `groups` holds each
+ * query's pair indices (into `basis.pairs`); a query with one candidate can
+ * never move. Only the queries whose texts activate a feature are scored for it.
+ */
+export function rankMovingFeatures(basis: SteeringBasis, groups: readonly (readonly number[])[], alphas: readonly number[] = [0, 2]): number[] {
+  const S = basis.features.length;
+  const g = basis.gram;
+  // pairs → their query group; texts → the groups whose pairs use them, per feature position
+  const groupOf = new Int32Array(basis.pairs.length).fill(-1);
+  groups.forEach((ix, gi) => ix.forEach((i) => (groupOf[i] = gi)));
+  const touched: Set<number>[] = Array.from({ length: S }, () => new Set<number>());
+  basis.pairs.forEach((p, i) => {
+    const gi = groupOf[i];
+    if (gi < 0 || groups[gi].length < 2) return;
+    for (const pos of basis.texts[p.q].idx) touched[pos].add(gi);
+    for (const pos of basis.texts[p.d].idx) touched[pos].add(gi);
+  });
+  const at = (t: BasisText, pos: number) => t.idx.indexOf(pos);
+  /** the steered cosine of pair i with only feature `pos` at α */
+  const score = (i: number, pos: number, alpha: number): number => {
+    const p = basis.pairs[i];
+    const tq = basis.texts[p.q];
+    const td = basis.texts[p.d];
+    const kq = at(tq, pos);
+    const kd = at(td, pos);
+    const cq = kq < 0 ? 0 : (alpha - 1) * tq.act[kq];
+    const cd = kd < 0 ? 0 : (alpha - 1) * td.act[kd];
+    const gg = g[pos * S + pos];
+    const nq = tq.n2 + (kq < 0 ? 0 : 2 * cq * tq.self[kq] + cq * cq * gg);
+    const nd = td.n2 + (kd < 0 ? 0 : 2 * cd * td.self[kd] + cd * cd * gg);
+    const s = p.dot + (kd < 0 ? 0 : cd * p.pq[kd]) + (kq < 0 ? 0 : cq * p.pd[kq]) + cq * cd * gg;
+    return nq > 0 && nd > 0 ? s / Math.sqrt(nq * nd) : 0;
+  };
+  const order = (ix: readonly number[], s: (i: number) => number): string => {
+    const v = ix.map((i) => [i, s(i)] as const);
+    v.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    return v.map((x) => x[0]).join(',');
+  };
+  const out: number[] = [];
+  for (let pos = 0; pos < S; pos++) {
+    const moves = [...touched[pos]].some((gi) => {
+      const base = order(groups[gi], (i) => score(i, pos, 1));
+      return alphas.some((a) => order(groups[gi], (i) => score(i, pos, a)) !== base);
+    });
+    if (moves) out.push(basis.features[pos]);
+  }
+  return out;
+}
+
+/**
+ * Why steering can show little on a file, from its queries' candidate counts
+ * (undefined when nothing stands out): a query needs two candidates or more
+ * for any α to move a rank.
+ */
+export function candidateListNote(counts: readonly number[]): string | undefined {
+  const steerable = counts.filter((n) => n >= 2).length;
+  if (counts.length === 0) return undefined;
+  if (steerable === 0) return 'every query has a single candidate, so no α can move a rank: steering shows nothing in this file (add more candidates per query, e.g. retrieved negatives)';
+  if (steerable < counts.length / 2) return `only ${steerable} of ${counts.length} queries have two candidates or more; the others cannot move`;
+  return undefined;
+}

@@ -7,6 +7,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { CancelledError } from '../../core/errors';
+import { mulberry32 } from '../../core/explain/rng';
 import { ExecutionProvider } from '../../protocol/worker';
 import {
   InternalizerWeights,
@@ -75,17 +76,8 @@ export interface TrainResult {
 
 export const TRAIN_DEFAULTS = { hidden: 512, lr: 5e-4, batchSize: 128, maxEpochs: 100, patience: 5, valFraction: 0.15, seed: 13 };
 
-/** mulberry32: small, fast, seedable; enough for shuffles and initialisation. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's one seeded RNG (core/explain/rng): enough for shuffles and initialisation. */
+export const seededRandom = mulberry32;
 
 export function shuffleInPlace(a: Uint32Array | number[], rand: () => number): void {
   for (let i = a.length - 1; i > 0; i--) {

@@ -6,7 +6,7 @@
  * is by construction incomplete.
  */
 import { createHash, randomBytes } from 'crypto';
-import { createReadStream, createWriteStream, promises as fsp } from 'fs';
+import { createWriteStream, promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Readable, Transform } from 'stream';
@@ -99,19 +99,6 @@ export async function writeHashed(
   } catch (e) {
     if (signal?.aborted) throw new CancelledError('model pull cancelled');
     throw e;
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-export async function hashFile(file: string, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<ModelFileInfo> {
-  const hash = createHash('sha256');
-  let size = 0;
-  // 1 MiB reads: hashing ~90 MB then costs a few hundred ms, not seconds.
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    throwIfAborted(signal);
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    onBytes?.(size);
   }
   return { sha256: hash.digest('hex'), size };
 }

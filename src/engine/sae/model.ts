@@ -10,6 +10,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../../core/errors';
+import { mulberry32Step } from '../../core/explain/rng';
 import { ExecutionProvider } from '../../protocol/worker';
 import { createSession } from '../encoder';
 import { SafetensorsFile, writeSafetensors } from '../safetensors';
@@ -44,10 +45,9 @@ export class Rng {
   }
   /** uniform in [0, 1) */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    const r = mulberry32Step(this.state);
+    this.state = r.state;
+    return r.value;
   }
   /** standard normal (Box–Muller; one draw per call keeps the state simple) */
   normal(): number {

@@ -1,0 +1,199 @@
+/**
+ * What the editor flows share (src/extension/caseFlows.ts, steeringFlows.ts,
+ * editorFlows.ts): the worker, the settings, the loaded eval files and the
+ * Cases view, and the one owner of what the panel shows (a case, and the
+ * file it belongs to). Every change of the panel's case goes through `show`
+ * or `clearPanel`, so its basis always follows its file.
+ */
+import * as vscode from 'vscode';
+import { EngineClient } from '../client/engineClient';
+import { caseKey } from '../core/cases';
+import type { PanelCandidate, PanelCase, RerankUpdate, SteeringUpdate } from '../protocol/webview';
+import type { ExplainPair, FeatureInfoResult, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
+import { CaseNode, CasesTree } from './cases';
+import type { ExplainFn } from './evalFile';
+import { EvalFiles, LoadedFile } from './evalFiles';
+import type { PanelPort } from './panelPort';
+import { reportError, Reported } from './reportError';
+import { readSettings } from './settings';
+
+/** Top-activating examples shown in an expanded feature row. */
+export const EXAMPLES_PER_FEATURE = 5;
+
+/** What opening a case returns. */
+export interface CaseResult {
+  status: 'ok' | 'warning' | 'cancelled' | 'error';
+  message?: string;
+  code?: string;
+  key?: string;
+  score?: number;
+  rank?: number;
+  failing?: boolean;
+  /** position in the failing list, for next/previous */
+  index?: number;
+  of?: number;
+}
+
+type FeatureInfo = FeatureInfoResult['features'][number];
+
+export class FlowContext {
+  /** the case on screen, as sent (steering updates folded in) */
+  shown: PanelCase | undefined;
+  /** the file whose case the panel shows; undefined for a single pair */
+  shownFile: LoadedFile | undefined;
+  readonly files: EvalFiles;
+  readonly tree: CasesTree;
+  /** per model: feature id → label, words and top-activating examples, as the worker read them from the bundle */
+  private readonly infoCache = new Map<string, Map<number, FeatureInfo>>();
+  /** the SAE's size, as the last featureInfo answer gave it */
+  dictSizeOf: { model: string; size: number } | undefined;
+
+  constructor(
+    readonly context: vscode.ExtensionContext,
+    readonly client: () => EngineClient,
+    readonly log: vscode.LogOutputChannel,
+    public panel: PanelPort,
+  ) {
+    this.files = new EvalFiles({
+      client,
+      ref: () => this.ref(),
+      batchSize: () => readSettings(context).batchSize,
+      log,
+      // A file's steering only ever reaches the panel while the panel shows that file's case.
+      onReady: (st, applied) => {
+        if (this.shownFile?.steering === st) this.panel.pushSteering(this.steeringUpdate(this.shownFile, applied));
+      },
+      onBasis: (st, b) => {
+        if (this.shownFile?.steering === st) this.panel.setSteeringBasis(b);
+      },
+    });
+    this.tree = new CasesTree(this.files);
+  }
+
+  ref(): ModelRef {
+    const s = readSettings(this.context);
+    return { model: s.model, source: s.modelSource, cacheDir: s.cacheFolder };
+  }
+
+  readonly explain: ExplainFn = async (pairs, opts = {}) => {
+    const tau = vscode.workspace.getConfiguration('xetrieval').get<number>('activationThreshold', 0);
+    const { result, meta } = await this.client().request('explain', { ref: this.ref(), pairs, options: { tau }, batchSize: readSettings(this.context).batchSize }, opts);
+    if (result.explanations.length !== pairs.length) throw new Error(`the worker answered ${result.explanations.length} explanations for ${pairs.length} pairs`);
+    return { explanations: result.explanations, meta };
+  };
+
+  /** Explains a single pair under a cancellable notification; throws what the worker threw. */
+  async explainSingle(pair: ExplainPair, title: string): Promise<{ explanation: PairExplanation; meta: ResponseMeta }> {
+    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (_p, token) => {
+      const abort = new AbortController();
+      const sub = token.onCancellationRequested(() => abort.abort());
+      try {
+        const r = await this.explain([pair], { signal: abort.signal });
+        return { explanation: r.explanations[0], meta: r.meta };
+      } finally {
+        sub.dispose();
+      }
+    });
+  }
+
+  device(meta?: ResponseMeta): PanelCase['device'] {
+    const st = this.client().state;
+    const provider = st.status === 'ready' ? st.provider : (meta?.provider ?? 'cpu');
+    return provider === 'cuda' ? 'CUDA' : 'CPU';
+  }
+
+  /** Shows a case: a file's, or (file undefined) a single pair. The panel's basis follows the case's file. */
+  show(c: PanelCase, file?: LoadedFile): void {
+    const basisBefore = this.shownFile?.steering.basis;
+    this.shown = c;
+    this.shownFile = file;
+    if (file) this.files.active = file;
+    this.panel.showCase(c);
+    if (file?.steering.basis !== basisBefore) this.panel.setSteeringBasis(file?.steering.basis);
+  }
+
+  /** The panel shows nothing: its case's file was closed or is being explained again. */
+  clearPanel(message: string): void {
+    const hadBasis = this.shownFile?.steering.basis !== undefined;
+    this.shown = undefined;
+    this.shownFile = undefined;
+    this.panel.clear(message);
+    if (hadBasis) this.panel.setSteeringBasis(undefined);
+  }
+
+  /** The shown case is this file's, and still loaded in it. */
+  showsCaseOf(file: LoadedFile): boolean {
+    const p = this.shown?.pair;
+    return this.shownFile === file && p?.query_id !== undefined && p.doc_id !== undefined && file.store.set.has(caseKey(p.query_id, p.doc_id));
+  }
+
+  /** A file's re-ranking for the panel: the shown case's candidates (when it is the file's) and the file's metrics. */
+  rerankUpdateFor(file: LoadedFile, r: { elapsedMs: number }): RerankUpdate {
+    let candidates: PanelCandidate[] = [];
+    if (this.shown && this.showsCaseOf(file)) {
+      candidates = file.store.panelCandidates(this.shown.pair.query_id!, this.shown.pair.doc_id!);
+      this.shown = { ...this.shown, candidates, metrics: file.store.set.metrics(), sliders: file.steering.sliders() };
+    }
+    return { candidates, metrics: file.store.set.metrics(), elapsedMs: r.elapsedMs };
+  }
+
+  steeringUpdate(file: LoadedFile, r?: { elapsedMs: number }): SteeringUpdate {
+    const rerank = r ? this.rerankUpdateFor(file, r) : undefined;
+    if (this.shown && this.showsCaseOf(file)) this.shown = { ...this.shown, sliders: file.steering.sliders(), steeringNote: file.steering.note };
+    return { sliders: file.steering.sliders(), rerank, note: file.steering.note };
+  }
+
+  /** A loaded file from a command argument: a Cases-view file node, its id, its URI or path; else the active file. */
+  fileArg(arg: unknown): LoadedFile | undefined {
+    if (arg && typeof arg === 'object' && 'kind' in arg && 'file' in arg) return this.files.get((arg as CaseNode).file);
+    if (typeof arg === 'string') return this.files.get(arg) ?? this.files.forUri(vscode.Uri.file(arg));
+    if (arg instanceof vscode.Uri) return this.files.forUri(arg);
+    return arg === undefined ? this.files.active : undefined;
+  }
+
+  /** Labels, words and top-activating examples of features, from the bundle through the worker (cached). */
+  async featureInfo(ids: number[]): Promise<Map<number, FeatureInfo>> {
+    const model = this.ref().model;
+    let cache = this.infoCache.get(model);
+    if (!cache) this.infoCache.set(model, (cache = new Map()));
+    const missing = [...new Set(ids)].filter((id) => !cache!.has(id));
+    if (missing.length) {
+      const { result } = await this.client().request('featureInfo', { ref: this.ref(), ids: missing, examples: EXAMPLES_PER_FEATURE });
+      this.dictSizeOf = { model, size: result.dictSize };
+      for (const f of result.features) cache.set(f.id, f);
+      // keep the cache bounded: a long session opens many cases
+      while (cache.size > 5000) cache.delete(cache.keys().next().value as number);
+    }
+    return cache;
+  }
+
+  /** The explanation with each listed feature's top-activating examples and words (explanations come without them: an eval file's worth would be megabytes). */
+  async withExamples(e: PairExplanation): Promise<PairExplanation> {
+    if (e.features.every((f) => f.examples !== undefined)) return e;
+    try {
+      const info = await this.featureInfo(e.features.map((f) => f.id));
+      return { ...e, features: e.features.map((f) => (f.examples !== undefined ? f : { ...f, examples: info.get(f.id)?.examples ?? [], terms: info.get(f.id)?.terms })) };
+    } catch (err) {
+      this.log.warn(`feature examples unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      return e;
+    }
+  }
+
+  /** A case outside the loaded files: itself as the only candidate, no steering. */
+  singleCase(e: PairExplanation, pair: ExplainPair, meta?: ResponseMeta): PanelCase {
+    return {
+      pair: e,
+      query: pair.query,
+      doc: pair.doc,
+      candidates: [{ docId: pair.doc_id ?? 'selection', score: e.score, rank: 1, baseRank: 1, label: pair.label, selected: true, title: pair.doc.slice(0, 120) }],
+      sliders: [],
+      device: this.device(meta),
+      model: this.ref().model,
+    };
+  }
+
+  /** A failure as a result, logged and shown with "Show Log"; cancelling is not a failure. */
+  reportError(what: string, e: unknown): Reported {
+    return reportError(this.log, what, e);
+  }
+}
