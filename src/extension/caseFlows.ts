@@ -10,7 +10,10 @@ import type { CaseNode } from './cases';
 import { EvalRunOptions, EvalRunResult, runEvalFile } from './evalFile';
 import type { LoadedFile } from './evalFiles';
 import type { CaseResult, FlowContext } from './flowContext';
-import type { SelectionResult } from './selection';
+import type { SelectionPlaces, SelectionResult } from './selection';
+
+/** occluded units per selected text: a paragraph is single words, a long selection windows of a few */
+const SELECTION_UNITS = 64;
 
 const SELECTION_KEY = caseKey('selection', 'selection');
 
@@ -119,10 +122,13 @@ export function caseFlows(ctx: FlowContext) {
     }
   };
 
-  const explainOne = async (pair: ExplainPair): Promise<SelectionResult> => {
+  const explainOne = async (pair: ExplainPair, places?: SelectionPlaces): Promise<SelectionResult> => {
     try {
-      const r = await ctx.explainSingle(pair, 'Explaining the selection');
-      ctx.show(ctx.singleCase(await ctx.withExamples(r.explanation), pair, r.meta));
+      // with the texts in an editor, also which of their words the score rests on (one encode per word or window)
+      const r = await ctx.explainSingle(pair, 'Explaining the selection', places ? { tokens: { maxUnits: SELECTION_UNITS } } : {});
+      const shown = await ctx.withExamples(r.explanation);
+      ctx.show(ctx.singleCase(shown, pair, r.meta));
+      if (places) ctx.words.show(r.explanation, places, new Map(shown.features.map((f) => [f.id, f.label])));
       return { status: 'ok', query: pair.query, doc: pair.doc, key: SELECTION_KEY, score: r.explanation.score };
     } catch (err) {
       return ctx.reportError('Explain Selection', err);

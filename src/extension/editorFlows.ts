@@ -25,6 +25,7 @@ import { compareSource } from './compareSource';
 import type { EvalRunOptions } from './evalFile';
 import { FlowContext } from './flowContext';
 import { PanelHandlers, PanelPort, RecordingPanel } from './panelPort';
+import type { WordHighlightSnapshot } from './wordHighlights';
 import { explainSelection, QueryState, setQueryFromSelection } from './selection';
 import type { SteeringState } from './steering';
 import { steeringFlows } from './steeringFlows';
@@ -67,6 +68,8 @@ export interface FlowsSnapshot {
   baseMetrics: Record<string, number>;
   steering: SteeringState;
   tree: TreeSnapshotNode[];
+  /** the words highlighted after the last Explain Selection */
+  words: WordHighlightSnapshot;
 }
 
 export interface EditorFlows extends vscode.Disposable {
@@ -102,6 +105,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
   context.subscriptions.push(
     files,
     tree,
+    ctx.words,
     query,
     lenses,
     vscode.languages.registerCodeLensProvider(JSONL_SELECTOR, lenses),
@@ -167,6 +171,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
         baseMetrics: set?.metrics('base') ?? {},
         steering: f?.steering.state() ?? { ready: false, pairs: 0, sliders: [] },
         tree: tree.snapshot(f?.id, maxQueries),
+        words: ctx.words.snapshot(),
       };
     },
     steeringIdle: async () => {

@@ -24,7 +24,7 @@ import type { SteerPair } from './steering';
 export type { SteerPair };
 
 /** Explains pairs in the worker (the flows' one way to run `explain`). */
-export type ExplainFn = (pairs: ExplainPair[], opts?: { signal?: AbortSignal; onProgress?: (p: ProgressEvent) => void }) => Promise<{ explanations: PairExplanation[]; meta: ResponseMeta }>;
+export type ExplainFn = (pairs: ExplainPair[], opts?: { signal?: AbortSignal; onProgress?: (p: ProgressEvent) => void; tokens?: { maxUnits: number } }) => Promise<{ explanations: PairExplanation[]; meta: ResponseMeta }>;
 
 /** The first chunk is small so the tree fills fast; later ones amortise the round trip. */
 export const FIRST_CHUNK = 8;

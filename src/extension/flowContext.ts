@@ -5,6 +5,7 @@
  * file it belongs to). Every change of the panel's case goes through `show`
  * or `clearPanel`, so its basis always follows its file.
  */
+import { WordHighlights } from './wordHighlights';
 import * as vscode from 'vscode';
 import { EngineClient } from '../client/engineClient';
 import { caseKey } from '../core/cases';
@@ -45,6 +46,8 @@ export class FlowContext {
   readonly tree: CasesTree;
   /** per model: feature id → label, words and top-activating examples, as the worker read them from the bundle */
   private readonly infoCache = new Map<string, Map<number, FeatureInfo>>();
+  /** the words behind the last explained selection, as editor decorations */
+  readonly words = new WordHighlights();
   /** the SAE's size, as the last featureInfo answer gave it */
   dictSizeOf: { model: string; size: number } | undefined;
 
@@ -77,18 +80,19 @@ export class FlowContext {
 
   readonly explain: ExplainFn = async (pairs, opts = {}) => {
     const tau = vscode.workspace.getConfiguration('xetrieval').get<number>('activationThreshold', 0);
-    const { result, meta } = await this.client().request('explain', { ref: this.ref(), pairs, options: { tau }, batchSize: readSettings(this.context).batchSize }, opts);
+    const options = { tau, ...(opts.tokens ? { tokens: opts.tokens } : {}) };
+    const { result, meta } = await this.client().request('explain', { ref: this.ref(), pairs, options, batchSize: readSettings(this.context).batchSize }, opts);
     if (result.explanations.length !== pairs.length) throw new Error(`the worker answered ${result.explanations.length} explanations for ${pairs.length} pairs`);
     return { explanations: result.explanations, meta };
   };
 
   /** Explains a single pair under a cancellable notification; throws what the worker threw. */
-  async explainSingle(pair: ExplainPair, title: string): Promise<{ explanation: PairExplanation; meta: ResponseMeta }> {
+  async explainSingle(pair: ExplainPair, title: string, extra: { tokens?: { maxUnits: number } } = {}): Promise<{ explanation: PairExplanation; meta: ResponseMeta }> {
     return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (_p, token) => {
       const abort = new AbortController();
       const sub = token.onCancellationRequested(() => abort.abort());
       try {
-        const r = await this.explain([pair], { signal: abort.signal });
+        const r = await this.explain([pair], { signal: abort.signal, ...extra });
         return { explanation: r.explanations[0], meta: r.meta };
       } finally {
         sub.dispose();

@@ -6,6 +6,13 @@
  */
 import * as vscode from 'vscode';
 import type { ExplainPair } from '../protocol/worker';
+import type { PlacedText } from './wordHighlights';
+
+/** Where the explained texts sit in the editor, when they came from its selections. */
+export interface SelectionPlaces {
+  query?: PlacedText;
+  doc: PlacedText;
+}
 
 /** What the selection commands return (tests and callers read it; the user sees a message). */
 export interface SelectionResult {
@@ -20,7 +27,7 @@ export interface SelectionResult {
 }
 
 /** Explains one pair and shows it in the panel (provided by the editor flows). */
-export type ExplainOne = (pair: ExplainPair) => Promise<SelectionResult>;
+export type ExplainOne = (pair: ExplainPair, places?: SelectionPlaces) => Promise<SelectionResult>;
 
 const PREVIEW = 32;
 
@@ -69,9 +76,14 @@ function warn(message: string): SelectionResult {
 }
 
 /** Non-empty selections of an editor in document order. */
-function selectedTexts(editor: vscode.TextEditor): { all: number; texts: string[] } {
+function selectedTexts(editor: vscode.TextEditor): { all: number; texts: string[]; ranges: vscode.Range[] } {
   const sorted = [...editor.selections].sort((a, b) => a.start.compareTo(b.start));
-  return { all: sorted.length, texts: sorted.map((s) => editor.document.getText(s)) };
+  return { all: sorted.length, texts: sorted.map((s) => editor.document.getText(s)), ranges: sorted };
+}
+
+/** The trimmed text's place: the selection's start plus the whitespace trimmed off its front. */
+function placed(editor: vscode.TextEditor, range: vscode.Range, text: string): PlacedText {
+  return { editor, offset: editor.document.offsetAt(range.start) + (text.length - text.trimStart().length) };
 }
 
 /**
@@ -113,6 +125,7 @@ export async function setQueryFromSelection(state: QueryState, arg?: unknown): P
 export async function explainSelection(state: QueryState, explainOne: ExplainOne, arg?: unknown): Promise<SelectionResult> {
   let query: string | undefined;
   let doc: string | undefined;
+  let places: SelectionPlaces | undefined;
   if (isObject(arg) && !(arg instanceof vscode.Uri)) {
     if (typeof arg.query === 'string') query = arg.query;
     if (typeof arg.doc === 'string') doc = arg.doc;
@@ -127,6 +140,8 @@ export async function explainSelection(state: QueryState, explainOne: ExplainOne
       if (texts[1].trim() === '') return warn('Xetrieval: the second selection (the document) is empty. Select the document text.');
       query = texts[0].trim();
       doc = texts[1];
+      const { ranges } = selectedTexts(editor);
+      places = { query: placed(editor, ranges[0], texts[0]), doc: placed(editor, ranges[1], texts[1]) };
       if (texts.length > 2) vscode.window.setStatusBarMessage(`Xetrieval: used the first two of ${texts.length} selections`, 5000);
     } else {
       const text = editor.document.getText(editor.selection);
@@ -134,6 +149,7 @@ export async function explainSelection(state: QueryState, explainOne: ExplainOne
         return warn(text === '' ? 'Xetrieval: nothing is selected. Select the document text to explain.' : 'Xetrieval: the selection is only whitespace. Select the document text to explain.');
       }
       doc = text;
+      places = { doc: placed(editor, editor.selection, text) };
     }
   }
   if (doc.trim() === '') return warn('Xetrieval: the document text is empty.');
@@ -143,7 +159,7 @@ export async function explainSelection(state: QueryState, explainOne: ExplainOne
     if (state.query === undefined) state.set(query);
   }
   if (query.trim() === '') return warn('Xetrieval: the query is empty.');
-  return explainOne({ query_id: 'selection', doc_id: 'selection', query, doc: doc.trim() });
+  return explainOne({ query_id: 'selection', doc_id: 'selection', query, doc: doc.trim() }, places);
 }
 
 async function askQuery(current: string | undefined): Promise<string | undefined> {

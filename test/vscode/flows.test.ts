@@ -269,6 +269,29 @@ describe('editor flows', () => {
       assert.match(flows!.shownCase!.doc, /^A C-Type Lectin/);
     });
 
+    it('Explain Selection marks the words the score rests on, in both selections, with their measured Δ', async () => {
+      const text = 'How do I undo my last git commit but keep the changes?\n\n   Run git reset --soft HEAD~1: it moves the branch back one commit and leaves your changes staged.\n';
+      const editor = await editorWith(text);
+      editor.selections = [new vscode.Selection(0, 0, 0, 55), new vscode.Selection(2, 0, 2, 200)];
+      const r = await run<SelectionResult>('xetrieval.explainSelection');
+      assert.strictEqual(r.status, 'ok', r.message);
+      const words = flows!.snapshot().words;
+      assert.strictEqual(words.uri, editor.document.uri.toString());
+      // the pair is about git: it is the query's and the document's strongest word
+      assert.strictEqual(words.query[0]?.text, 'git', JSON.stringify(words.query.slice(0, 3)));
+      assert.strictEqual(words.doc[0]?.text, 'git', JSON.stringify(words.doc.slice(0, 3)));
+      assert.ok(words.doc[0].score > 0.01);
+      const attr = flows!.shownCase!.pair.token_attributions;
+      assert.ok(attr, 'the shown case carries the attributions');
+      // offsets are into the trimmed document text; the decorated word in the editor is the same word
+      const unit = attr.doc.units.find((u) => u.text === 'git')!;
+      const docStart = text.indexOf('Run git');
+      assert.strictEqual(text.slice(docStart + unit.start, docStart + unit.end), 'git');
+      // editing the text takes the highlights away: they would point at the wrong words
+      await editor.edit((e) => e.insert(new vscode.Position(0, 0), 'x'));
+      assert.deepStrictEqual(flows!.snapshot().words.doc, []);
+    });
+
     it('steering: a loaded config re-ranks the cases, saving writes it back, reset restores the base ranking', async function () {
       await flows!.steeringIdle();
       const before = flows!.snapshot(1000);
