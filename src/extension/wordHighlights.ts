@@ -30,13 +30,25 @@ export class WordHighlights implements vscode.Disposable {
   // one decoration type per colour and strength: decoration instances cannot carry their own background
   private readonly support = Array.from({ length: LEVELS }, (_, i) => vscode.window.createTextEditorDecorationType({ backgroundColor: rgba('46, 160, 67', i), borderRadius: '2px' }));
   private readonly against = Array.from({ length: LEVELS }, (_, i) => vscode.window.createTextEditorDecorationType({ backgroundColor: rgba('248, 81, 73', i), borderRadius: '2px' }));
-  private editor: vscode.TextEditor | undefined;
+  /** the document highlighted and its decorations, applied again whenever an editor shows it (a hidden editor loses them) */
+  private document: vscode.TextDocument | undefined;
+  private decorations: { support: vscode.DecorationOptions[][]; against: vscode.DecorationOptions[][] } | undefined;
   private last: WordHighlightSnapshot = { query: [], doc: [] };
   private readonly subs: vscode.Disposable[] = [];
 
   constructor() {
     // an edit moves the words: the highlights would point at the wrong text
-    this.subs.push(vscode.workspace.onDidChangeTextDocument((e) => e.document === this.editor?.document && e.contentChanges.length && this.clear()));
+    this.subs.push(vscode.workspace.onDidChangeTextDocument((e) => e.document === this.document && e.contentChanges.length && this.clear()));
+    this.subs.push(vscode.window.onDidChangeVisibleTextEditors((editors) => this.apply(editors)));
+  }
+
+  /** `d` null: take them away */
+  private apply(editors: readonly vscode.TextEditor[], d: WordHighlights['decorations'] | null = this.decorations): void {
+    for (const editor of editors) {
+      if (editor.document !== this.document) continue;
+      this.support.forEach((t, i) => editor.setDecorations(t, d?.support[i] ?? []));
+      this.against.forEach((t, i) => editor.setDecorations(t, d?.against[i] ?? []));
+    }
   }
 
   show(explanation: PairExplanation, places: { query?: PlacedText; doc: PlacedText }, labels: ReadonlyMap<number, string>): void {
@@ -62,17 +74,18 @@ export class WordHighlights implements vscode.Disposable {
         snapshot[side.name].push({ text: u.text, score: u.score });
       }
     }
-    this.support.forEach((t, i) => editor.setDecorations(t, buckets.support[i]));
-    this.against.forEach((t, i) => editor.setDecorations(t, buckets.against[i]));
     snapshot.query.sort((a, b) => b.score - a.score);
     snapshot.doc.sort((a, b) => b.score - a.score);
-    this.editor = editor;
+    this.document = editor.document;
+    this.decorations = buckets;
     this.last = snapshot;
+    this.apply([editor, ...vscode.window.visibleTextEditors.filter((e) => e !== editor)]);
   }
 
   clear(): void {
-    if (this.editor) for (const t of [...this.support, ...this.against]) this.editor.setDecorations(t, []);
-    this.editor = undefined;
+    this.apply(vscode.window.visibleTextEditors, null);
+    this.document = undefined;
+    this.decorations = undefined;
     this.last = { query: [], doc: [] };
   }
 

@@ -267,6 +267,13 @@ try {
   await page.waitForTimeout(600);
   await page.screenshot({ path: path.join(outDir, 'ui-selection.png') });
   say('screenshot test-results/ui-selection.png');
+  // the words behind the score, highlighted in the editor the selection came from
+  await page.locator('.tabs-container .tab').filter({ hasText: 'notes.md' }).first().click();
+  // collapse the selection, which would paint over the highlights
+  await page.keyboard.press('Control+End');
+  await page.waitForTimeout(800);
+  await page.screenshot({ path: path.join(outDir, 'ui-selection-words.png') });
+  say('screenshot test-results/ui-selection-words.png');
 } catch (e) {
   failures.push(String(e));
   say(`failed: ${e.stack ?? e}`);
