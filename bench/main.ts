@@ -8,6 +8,7 @@ import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
 import { benchContrast } from './contrast';
 import { benchLongLine } from './longLine';
+import { benchFidelity, printFidelity } from './fidelity';
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 
@@ -16,9 +17,18 @@ function fmt(x: number | undefined, d = 1): string {
 }
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
-  const want = (name: string) => only.length === 0 || only.includes(name);
+  const args = process.argv.slice(2);
+  const flags = new Set(args.filter((a) => a.startsWith('--')));
+  const only = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--fp32-from');
+  // fidelity encodes two corpora twice (tens of minutes here): only when named
+  const want = (name: string) => (only.length === 0 && name !== 'fidelity') || only.includes(name);
   const results: Record<string, unknown> = {};
+  if (want('fidelity')) {
+    const from = args.indexOf('--fp32-from');
+    const r = await benchFidelity({ variants: flags.has('--variants'), fp32From: from >= 0 ? path.resolve(args[from + 1]) : undefined });
+    results.fidelity = r;
+    printFidelity(r);
+  }
   if (want('encoder')) {
     const r = await benchEncoder();
     results.encoder = r;

@@ -18,6 +18,12 @@ export const PROTOCOL_VERSION = 1;
 export type DeviceSetting = 'auto' | 'cpu' | 'cuda';
 export type ExecutionProvider = 'cpu' | 'cuda';
 export type TextKind = 'query' | 'document';
+/**
+ * The encoder's arithmetic: fp32 everywhere; int8 projections with dynamic
+ * activation quantization (CPU); fp16 end to end (CUDA only).
+ */
+export type Precision = 'fp32' | 'int8' | 'fp16';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'int8', 'fp16'];
 
 /** Attached to every result so every UI can say where inference ran. */
 export interface ResponseMeta {
