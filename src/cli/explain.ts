@@ -23,7 +23,7 @@ export interface ExplainCliOptions {
 }
 
 export function runExplain(ctx: CliContext, o: ExplainCliOptions): Promise<number> {
-  const ref = { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir };
+  const ref = { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
   return runStreamCommand(ctx, {
     input: o.input,
     output: o.output,

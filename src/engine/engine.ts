@@ -42,7 +42,7 @@ import {
   SteeringTargetInfo,
   PROTOCOL_VERSION,
 } from '../protocol/worker';
-import { createSession, Encoder } from './encoder';
+import { checkPrecision, createSession, Encoder, resolvePrecision } from './encoder';
 import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
 import { Explainer } from './explainer';
@@ -121,9 +121,12 @@ export class Engine {
   private encoderFor(ref: ModelRef, ctx: CallContext): Promise<{ encoder: Encoder; pulled: PulledModel }> {
     const spec = resolveModelSpec(ref.model);
     const id = spec?.id ?? ref.model;
-    const key = `${ref.cacheDir}\u0000${id}\u0000${ref.source ?? ''}`;
+    const precision = resolvePrecision(ref.precision, this.provider);
+    const key = `${ref.cacheDir}\u0000${id}\u0000${ref.source ?? ''}\u0000${precision}`;
     let p = this.encoders.get(key);
     if (!p) {
+      // a precision this device cannot run is refused before any loading work
+      checkPrecision(precision, this.provider);
       p = (async () => {
         // Verification (hashing, off the main thread) and building the graph
         // and session from the peeked files run at the same time; the encoder
@@ -132,10 +135,11 @@ export class Engine {
         const peeked = await peekCachedModel(ref.cacheDir, ref.model);
         const opts = (weightsSha256: string | undefined) => ({
           provider: this.provider,
+          precision,
           threads: this.threads,
           queryPrefix: spec?.queryPrefix ?? '',
           documentPrefix: spec?.documentPrefix ?? '',
-          graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256 } : undefined,
+          graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256, precision } : undefined,
           name: id,
         });
         // a model that gives non-finite or identical vectors is refused here, before any result

@@ -23,13 +23,17 @@ export type TextKind = 'query' | 'document';
  * activation quantization (CPU); fp16 end to end (CUDA only).
  */
 export type Precision = 'fp32' | 'int8' | 'fp16';
-export const PRECISIONS: readonly Precision[] = ['fp32', 'int8', 'fp16'];
+/** What a caller asks for: a precision, or `auto` (the worker picks per device; see resolvePrecision). */
+export type PrecisionSetting = 'auto' | Precision;
+export const PRECISION_SETTINGS: readonly PrecisionSetting[] = ['auto', 'fp32', 'int8', 'fp16'];
 
 /** Attached to every result so every UI can say where inference ran. */
 export interface ResponseMeta {
   provider: ExecutionProvider | null;
   /** Why `auto` fell back to CPU, when it did. */
   providerNote?: string;
+  /** The encoder precision that produced the result (requests that name a model). */
+  precision?: Precision;
   elapsedMs: number;
   workerPid: number;
 }
@@ -40,6 +44,8 @@ export interface ModelRef {
   /** Override of the model's default source: `pypi:<pkg>`, `hf:<repo>`, or a local folder path. */
   source?: string;
   cacheDir: string;
+  /** The encoder's arithmetic (default fp32); each precision is its own encoder, graph and embedding cache. */
+  precision?: PrecisionSetting;
 }
 
 export interface ModelFileInfo {
