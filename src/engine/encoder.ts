@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { CancelledError, ModelError } from '../core/errors';
-import { ExecutionProvider, Precision, PrecisionSetting, TextKind } from '../protocol/worker';
+import { ExecutionProvider, Precision, TextKind } from '../protocol/worker';
 import { CheckpointSpec, readCheckpointSpec } from './bert/config';
 import { Int8Parts, OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHiddenStateName } from './bert/graph';
 import { BertTokenizer, TokenizedText } from './bert/tokenize';
@@ -72,17 +72,6 @@ export async function createSession(model: Uint8Array, provider: ExecutionProvid
   };
   if (threads && threads > 0) options.intraOpNumThreads = threads;
   return ort.InferenceSession.create(model, options);
-}
-
-/**
- * `auto`: int8 on the CPU (cosine ≥ 0.99 to fp32 on every text measured, at
- * about twice the speed; README "Precision"), fp32 on CUDA (fp16 is there
- * but not yet measured on a GPU here). An absent setting is fp32.
- */
-export function resolvePrecision(setting: PrecisionSetting | undefined, provider: ExecutionProvider): Precision {
-  if (setting === undefined) return 'fp32';
-  if (setting !== 'auto') return setting;
-  return provider === 'cpu' ? 'int8' : 'fp32';
 }
 
 /** fp16 runs on CUDA only (onnxruntime's CPU provider lacks float16 kernels for the fused ops); int8's kernels are CPU ones. */

@@ -9,6 +9,7 @@ import { steeringMismatch } from '../core/explain/steering';
 import { cosine } from '../core/math';
 import {
   DeviceSetting,
+  resolvePrecision,
   EmbedParams,
   EmbedResult,
   ExecutionProvider,
@@ -42,7 +43,7 @@ import {
   SteeringTargetInfo,
   PROTOCOL_VERSION,
 } from '../protocol/worker';
-import { checkPrecision, createSession, Encoder, resolvePrecision } from './encoder';
+import { checkPrecision, createSession, Encoder } from './encoder';
 import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
 import { Explainer } from './explainer';

@@ -7,7 +7,6 @@
 import './heartbeat';
 import { Engine, CallContext } from '../engine/engine';
 import { settleBackground } from '../engine/background';
-import { resolvePrecision } from '../engine/encoder';
 import {
   FromWorker,
   ParamsOf,
@@ -20,6 +19,7 @@ import {
   isToWorker,
   ModelRef,
   Precision,
+  resolvePrecision,
 } from '../protocol/worker';
 
 const engine = new Engine();
