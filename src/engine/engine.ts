@@ -9,6 +9,7 @@ import { steeringMismatch } from '../core/explain/steering';
 import { cosine } from '../core/math';
 import {
   DeviceSetting,
+  Precision,
   resolvePrecision,
   EmbedParams,
   EmbedResult,
@@ -261,8 +262,8 @@ export class Engine {
     return p;
   }
 
-  async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[] }> {
-    const { encoder, explainer, target } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+  async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[]; bundlePrecision: Precision }> {
+    const { encoder, explainer, target, bundlePrecision } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const st = p.options?.steering;
     if (st) {
       // a config for another model or SAE, or with ids the SAE lacks, would steer nothing (or the wrong features) in silence
@@ -282,7 +283,7 @@ export class Engine {
         truncated: (text, kind) => encoder.tokenize(text, kind).truncated,
       },
     );
-    return { explanations };
+    return { explanations, bundlePrecision };
   }
 
   /** Each query's failing pair (or the pair asked for): the score difference split over features, and the order flip. */
@@ -320,7 +321,11 @@ export class Engine {
     return { dim, views: [...views], embeddings: out.data };
   }
 
-  private async explainerForRef(ref: ModelRef, bundleDir: string | undefined, ctx: CallContext): Promise<{ encoder: Encoder; explainer: Explainer; target: SteeringTargetInfo }> {
+  private async explainerForRef(
+    ref: ModelRef,
+    bundleDir: string | undefined,
+    ctx: CallContext,
+  ): Promise<{ encoder: Encoder; explainer: Explainer; target: SteeringTargetInfo; bundlePrecision: Precision }> {
     const model = resolveModelSpec(ref.model)?.id ?? ref.model;
     const dir = bundleDir ?? defaultBundleDir(model);
     if (!dir) throw new ModelError(`no explanation bundle for ${model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
@@ -332,7 +337,8 @@ export class Engine {
     const { explainer, manifest } = await explP;
     checkBundleBase(dir, manifest, pulled.files['model.safetensors']?.sha256 ?? '');
     const target = { model, modelSha256: pulled.files['model.safetensors']?.sha256 ?? '', saeSha256: manifest.sae.sha256, dictSize: manifest.sae.dictSize };
-    return { encoder, explainer, target };
+    // a bundle trained on another precision's embeddings is used, and said (README "Precision")
+    return { encoder, explainer, target, bundlePrecision: manifest.baseModel.precision ?? 'fp32' };
   }
 
   async rerankSet(p: RerankSetParams, ctx: CallContext): Promise<RerankSetResult> {
@@ -406,9 +412,10 @@ export class Engine {
       checkFiles: p.checkFiles,
       lexiconRoot: p.lexiconRoot,
       leaveOneOut: p.leaveOneOut,
-      workDir: p.workDir,
+      // embeddings, checkpoints and labels of another precision are never reused: fp32 keeps the folder it always had
+      workDir: encoder.precision === 'fp32' ? p.workDir : path.join(p.workDir, encoder.precision),
       outDir: p.outDir,
-      model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim },
+      model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim, precision: encoder.precision },
       embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 128, tokenBudget: 4096 })).embeddings,
       sae: onnxSaeBackend,
       provider: this.provider,

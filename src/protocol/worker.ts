@@ -597,7 +597,8 @@ export interface WorkerMethods {
   modelInfo: { params: { ref: ModelRef }; result: ModelInfo };
   embed: { params: EmbedParams; result: EmbedResult };
   score: { params: ScoreParams; result: ScoreResult };
-  explain: { params: ExplainParams; result: { explanations: PairExplanation[] } };
+  /** bundlePrecision: the encoder precision the bundle was trained on (its manifest; fp32 when it says none) */
+  explain: { params: ExplainParams; result: { explanations: PairExplanation[]; bundlePrecision: Precision } };
   contrast: { params: ContrastParams; result: ContrastResult };
   trainBundle: { params: TrainBundleParams; result: TrainBundleResult };
   steer: { params: SteerParams; result: SteerResult };
