@@ -32,11 +32,10 @@ const DATA = path.resolve(ROOT, '..', 'shared', 'data');
 const NDCG10: MetricSpec = { name: 'ndcg', k: 10 };
 
 export const INT8_VARIANTS: Record<string, Int8Parts> = {
-  'int8 (all four projections)': INT8_ALL,
-  'int8, attention QKV in fp32': { ...INT8_ALL, attention: false },
-  'int8, attention output in fp32': { ...INT8_ALL, attentionOutput: false },
-  'int8, FFN in in fp32': { ...INT8_ALL, ffnIn: false },
-  'int8, FFN out in fp32': { ...INT8_ALL, ffnOut: false },
+  'int8 per token (the product)': INT8_ALL,
+  'int8 per token, attention QKV in fp32': { ...INT8_ALL, attention: false },
+  'int8 per token, FFN out in fp32': { ...INT8_ALL, ffnOut: false },
+  'int8 per tensor (batch-wide activation scale; QAttention, DynamicQuantizeMatMul)': { ...INT8_ALL, activations: 'tensor' },
 };
 
 export interface CosineStats {

@@ -9,7 +9,8 @@ import * as ort from 'onnxruntime-node';
 import * as os from 'os';
 import * as path from 'path';
 import { readCheckpointSpec } from '../../src/engine/bert/config';
-import { OUTPUT_SENTENCE, buildBertGraph, int8MatMul, quantizePerColumn } from '../../src/engine/bert/graph';
+import { onnx } from 'onnx-proto';
+import { INT8_ALL, OUTPUT_SENTENCE, buildBertGraph, int8MatMul, int8MatMulPerToken, perTokenConsts, quantizePerColumn } from '../../src/engine/bert/graph';
 import { graphKey, readCachedGraph, writeCachedGraph } from '../../src/engine/bert/graphCache';
 import { checkPrecision } from '../../src/engine/encoder';
 import { GraphBuilder, toHalf } from '../../src/engine/onnx/builder';
@@ -31,10 +32,6 @@ function referenceInt8MatMul(x: Float32Array, m: number, W: Float32Array, rows: 
   }
   const xs = (hi - lo) / 255;
   // saturate, then round half to even, as onnx's DynamicQuantizeLinear
-  const roundEven = (v: number) => {
-    const r = Math.round(v);
-    return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-  };
   const xzp = Math.max(0, Math.min(255, roundEven(-lo / xs)));
   const xq = Array.from(x, (v) => Math.max(0, Math.min(255, roundEven(v / xs) + xzp)));
   const { q, scale } = quantizePerColumn(W, rows, cols);
@@ -47,6 +44,32 @@ function referenceInt8MatMul(x: Float32Array, m: number, W: Float32Array, rows: 
     }
   return y;
 }
+
+/** QuantizeLinear's rounding: half to even. */
+const roundEven = (v: number) => {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/** Per token: s_t = max|x_t| / 127, x_q = round(x / s_t) as uint8 around 128, then Σ (x_q − 128)·q · s_t · scale_c. */
+function referencePerToken(x: Float32Array, m: number, W: Float32Array, rows: number, cols: number): Float32Array {
+  const { q, scale } = quantizePerColumn(W, rows, cols);
+  const y = new Float32Array(m * cols);
+  for (let i = 0; i < m; i++) {
+    let max = 0;
+    for (let k = 0; k < rows; k++) max = Math.max(max, Math.abs(x[i * rows + k]));
+    const st = Math.fround(Math.max(max, 1e-8) / 127);
+    const xq = Array.from({ length: rows }, (_, k) => Math.max(-128, Math.min(127, roundEven(x[i * rows + k] / st))));
+    for (let c = 0; c < cols; c++) {
+      let acc = 0;
+      for (let k = 0; k < rows; k++) acc += xq[k] * q[k * cols + c];
+      y[i * cols + c] = acc * scale[c] * st;
+    }
+  }
+  return y;
+}
+
+const opTypes = (model: Uint8Array): string[] => onnx.ModelProto.decode(model).graph!.node!.map((n) => n.opType!);
 
 describe('engine/bert int8 graph', () => {
   it('quantizePerColumn: one scale per column, max|W| maps to ±127, error at most half a step', () => {
@@ -72,7 +95,28 @@ describe('engine/bert int8 graph', () => {
     assert.deepStrictEqual([...z.q], [0, 0, 0, 0, 0, 0]);
   });
 
-  it('one int8 MatMul in onnxruntime equals the arithmetic written out', async () => {
+  it('one per-token int8 MatMul in onnxruntime equals the arithmetic written out, row by row', async () => {
+    const rnd = lcg(13);
+    const [b, t, rows, cols] = [2, 3, 24, 10];
+    const m = b * t;
+    const W = Float32Array.from({ length: rows * cols }, rnd);
+    // rows of very different ranges: each gets its own scale
+    const x = Float32Array.from({ length: m * rows }, (_, i) => rnd() * 10 ** ((Math.floor(i / rows) % 3) - 1));
+    const g = new GraphBuilder('q');
+    g.input({ name: 'x', type: 'float', dims: [b, t, rows] });
+    g.input({ name: 'ids', type: 'int64', dims: [b, t] });
+    g.node('Identity', [int8MatMulPerToken(g, 'x', 'w', W, rows, cols, perTokenConsts(g, g.op('Shape', ['ids'])))], { outputs: ['y'] });
+    g.output({ name: 'y', type: 'float', dims: [b, t, cols] });
+    const s = await ort.InferenceSession.create(g.build({ producer: 'test' }), { logSeverityLevel: 3 });
+    const out = (await s.run({ x: new ort.Tensor('float32', x, [b, t, rows]), ids: new ort.Tensor('int64', new BigInt64Array(m), [b, t]) })).y;
+    await s.release();
+    assert.deepStrictEqual(out.dims, [b, t, cols]);
+    const y = out.data as Float32Array;
+    const ref = referencePerToken(x, m, W, rows, cols);
+    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(y[i] - ref[i]) <= 1e-5 * Math.max(1e-3, Math.abs(ref[i])) + 1e-9, `y[${i}] ${y[i]} vs ${ref[i]}`);
+  });
+
+  it('one per-tensor int8 MatMul (the measured alternative) equals the arithmetic written out', async () => {
     const rnd = lcg(11);
     const m = 6;
     const rows = 24;
@@ -127,10 +171,25 @@ describe('engine/bert int8 graph', () => {
 
     it('the int8 graph quantizes the four projections and keeps norms, softmax and pooling in float', async () => {
       const spec = readCheckpointSpec(dir);
-      const text = Buffer.from(buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { precision: 'int8' })).toString('latin1');
-      for (const op of ['DynamicQuantizeLinear', 'QAttention', 'DynamicQuantizeMatMul', 'SkipLayerNormalization', 'LayerNormalization', 'BiasGelu', 'ReduceSum']) assert.ok(text.includes(op), op);
-      assert.ok(!text.includes('MatMul\u0012'), 'no float MatMul left');
-      assert.ok(!/Attention\u0012/.test(text.replace(/QAttention/g, '')), 'no float Attention left');
+      const ops = opTypes(buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { precision: 'int8' }));
+      const count = (op: string) => ops.filter((o) => o === op).length;
+      assert.strictEqual(count('MatMulIntegerToFloat'), 4, 'QKV, attention output, FFN in and out of the one layer');
+      assert.strictEqual(count('QuantizeLinear'), 4);
+      assert.strictEqual(count('MatMul'), 0, 'no float MatMul left');
+      assert.strictEqual(count('Attention'), 0);
+      for (const op of ['MultiHeadAttention', 'SkipLayerNormalization', 'LayerNormalization', 'BiasGelu', 'ReduceSum']) assert.ok(ops.includes(op), op);
+      // the per-tensor variant uses onnxruntime's fused dynamic ops instead
+      const tensor = opTypes(buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { precision: 'int8', int8Parts: { ...INT8_ALL, activations: 'tensor' } }));
+      assert.deepStrictEqual([tensor.filter((o) => o === 'QAttention').length, tensor.filter((o) => o === 'DynamicQuantizeMatMul').length], [1, 3]);
+    });
+
+    it('an int8 text vector does not depend on the other texts in its batch (per-token scales)', async () => {
+      const a = [101, 2023, 2003, 1037, 3231, 102];
+      const long = [101, 7592, 2088, 999, 4248, 2732, 2003, 1037, 2146, 6251, 2007, 2172, 2616, 102];
+      const alone = await run('int8', [a]);
+      const padded = [...a, ...new Array(long.length - a.length).fill(0)];
+      const batched = await run('int8', [long, padded]);
+      for (let j = 0; j < 8; j++) assert.ok(Math.abs(alone[j] - batched[8 + j]) < 1e-5, `dim ${j}: ${alone[j]} alone, ${batched[8 + j]} in a batch`);
     });
 
     it('int8 sentence embeddings are within cosine 0.99 of fp32 on the same token ids', async () => {

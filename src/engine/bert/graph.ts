@@ -14,10 +14,10 @@
  *   fp32  every weight and activation in float32.
  *   int8  the projections (QKV, attention output, both feed-forward MatMuls)
  *         take int8 weights, one scale per output column, and quantize their
- *         input per call (DynamicQuantizeLinear → QAttention,
- *         DynamicQuantizeMatMul: onnxruntime's u8×s8 kernels, VNNI where the
- *         CPU has it). Embeddings, layer norms, softmax, GELU and pooling
- *         stay float32.
+ *         input per token at run time (QuantizeLinear → MatMulIntegerToFloat:
+ *         onnxruntime's u8×s8 kernels, VNNI where the CPU has it); attention
+ *         then runs on the float Q, K, V (MultiHeadAttention). Embeddings,
+ *         layer norms, softmax, GELU and pooling stay float32.
  *   fp16  float16 weights and activations end to end, for CUDA; hidden
  *         states are cast back to float32 before pooling and output.
  */
@@ -49,14 +49,21 @@ function detectPrefix(st: SafetensorsFile): string {
   throw new ModelError(`${st.file}: no "embeddings.word_embeddings.weight" tensor: not a BERT checkpoint`, 'E_SAFETENSORS', st.file);
 }
 
-/** The projections int8 quantizes; fewer trade speed for fidelity (measured in bench/fidelity.ts). */
+/**
+ * The projections int8 quantizes, and how activations are quantized: per
+ * token (the product) or per tensor (one scale for the whole batch, as
+ * onnxruntime's DynamicQuantizeMatMul and QAttention do: faster, but a text's
+ * vector then depends on the other texts in its batch; kept for measurements,
+ * bench/fidelity.ts).
+ */
 export interface Int8Parts {
   attention: boolean;
   attentionOutput: boolean;
   ffnIn: boolean;
   ffnOut: boolean;
+  activations: 'token' | 'tensor';
 }
-export const INT8_ALL: Int8Parts = { attention: true, attentionOutput: true, ffnIn: true, ffnOut: true };
+export const INT8_ALL: Int8Parts = { attention: true, attentionOutput: true, ffnIn: true, ffnOut: true, activations: 'token' };
 
 /**
  * Symmetric int8 per output column of a [rows, cols] MatMul weight: scale_c =
@@ -92,6 +99,54 @@ export function int8MatMul(g: GraphBuilder, x: string, name: string, W: Float32A
   return g.op('DynamicQuantizeMatMul', [x, g.int8Init(`${name}_q`, [rows, cols], q), g.floatInit(`${name}_scale`, [cols], scale), g.int8Init(`${name}_zp`, [cols], new Int8Array(cols))], undefined, MS);
 }
 
+/** Constants the per-token quantized MatMuls share (made once per graph). */
+export interface PerTokenConsts {
+  eps: string;
+  c127: string;
+  c128: string;
+  zero: string;
+  one: string;
+  zp128: string;
+  flat: string;
+  rowsShape: (rows: number) => string;
+  outShape: (x: string, cols: number) => string;
+}
+
+/** `batchShape`: a [2] int64 tensor [batch, seq] (Shape of input_ids), for the MatMul outputs' shape. */
+export function perTokenConsts(g: GraphBuilder, batchShape: string): PerTokenConsts {
+  const scalar = (name: string, v: number) => g.floatInit(name, [], new Float32Array([v]));
+  const rows = new Map<number, string>();
+  const outs = new Map<number, string>();
+  return {
+    eps: scalar('q8_eps', 1e-8),
+    c127: scalar('q8_127', 127),
+    c128: scalar('q8_128', 128),
+    zero: scalar('q8_zero', 0),
+    one: scalar('q8_one', 1),
+    zp128: g.uint8Init('q8_zp128', [], new Uint8Array([128])),
+    flat: g.int64Init('q8_flat', [1], [-1]),
+    rowsShape: (n) => rows.get(n) ?? (rows.set(n, g.int64Init(`q8_rows_${n}`, [2], [-1, n])), rows.get(n)!),
+    outShape: (_x, n) => outs.get(n) ?? (outs.set(n, g.op('Concat', [batchShape, g.int64Init(`q8_cols_${n}`, [1], [n])], { axis: 0 })), outs.get(n)!),
+  };
+}
+
+/**
+ * x · W with W int8 per output column and x quantized per token: symmetric,
+ * scale_t = max|x_t| / 127, stored as uint8 around 128 so onnxruntime's
+ * u8×s8 kernels (VNNI) run it. A token's result depends on that token alone,
+ * never on the other texts in its batch or their padding.
+ */
+export function int8MatMulPerToken(g: GraphBuilder, x: string, name: string, W: Float32Array, rows: number, cols: number, c: PerTokenConsts): string {
+  const { q, scale } = quantizePerColumn(W, rows, cols);
+  const s = g.op('Div', [g.op('Max', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 }), c.eps]), c.c127]);
+  // QuantizeLinear takes one scale per row of a 2-D input (axis 0): [tokens, rows] with [tokens] scales
+  const s1 = g.op('Reshape', [s, c.flat]);
+  const zp = g.op('Cast', [g.op('Add', [g.op('Mul', [s1, c.zero]), c.c128])], { to: 2 /* UINT8 */ });
+  const xq = g.op('QuantizeLinear', [g.op('Reshape', [x, c.rowsShape(rows)]), s1, zp], { axis: 0 });
+  const y = g.op('MatMulIntegerToFloat', [xq, g.int8Init(`${name}_q`, [rows, cols], q), c.one, g.floatInit(`${name}_scale`, [cols], scale), c.zp128], undefined, MS);
+  return g.op('Mul', [g.op('Reshape', [y, c.outShape(x, cols)]), s]);
+}
+
 export interface BertGraphOptions {
   precision?: Precision;
   /** int8 only: which projections to quantize (default all) */
@@ -110,8 +165,10 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
   /** a float weight in the graph's float type */
   const fw = (name: string, dims: number[], data: Float32Array): string => (fp16 ? g.float16Init(name, dims, data) : g.floatInit(name, dims, data));
   /** x · W for a [rows, cols] weight: int8 with a per-column scale, or plain MatMul */
+  let ptc: PerTokenConsts | undefined;
   const matmul = (x: string, name: string, W: Float32Array, rows: number, cols: number, quantize: boolean | undefined): string => {
-    return quantize ? int8MatMul(g, x, name, W, rows, cols) : g.op('MatMul', [x, fw(name, [rows, cols], W)]);
+    if (!quantize) return g.op('MatMul', [x, fw(name, [rows, cols], W)]);
+    return q8?.activations === 'tensor' ? int8MatMul(g, x, name, W, rows, cols) : int8MatMulPerToken(g, x, name, W, rows, cols, (ptc ??= perTokenConsts(g, shape)));
   };
   /** fp16 keeps float16 inside; the named hidden-state outputs are float32 */
   const hiddenOut = (i: number): string => (fp16 ? g.fresh(`h${i}_f16`) : hiddenStateName(i));
@@ -156,7 +213,12 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
     qkvB.set(w(`${L}attention.self.key.bias`, [H]), H);
     qkvB.set(w(`${L}attention.self.value.bias`, [H]), 2 * H);
     let attn: string;
-    if (q8?.attention) {
+    if (q8?.attention && q8.activations === 'token') {
+      // per-token int8 projection, then attention on the projected Q, K, V (MultiHeadAttention adds the bias)
+      const qkvOut = int8MatMulPerToken(g, h, `l${l}_qkv_w`, qkv, H, 3 * H, (ptc ??= perTokenConsts(g, shape)));
+      const [q, k, v] = g.node('Split', [qkvOut, g.int64Init(`l${l}_qkv_split`, [3], [H, H, H])], { attrs: { axis: 2 }, nOutputs: 3 });
+      attn = g.op('MultiHeadAttention', [q, k, v, g.floatInit(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
+    } else if (q8?.attention) {
       // QAttention takes the input already quantized (uint8, its scale and zero
       // point) and the weight's scale per column; the weight zero point is 0
       const [hq, hScale, hZp] = g.node('DynamicQuantizeLinear', [h], { nOutputs: 3 });

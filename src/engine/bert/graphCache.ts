@@ -35,9 +35,12 @@ export interface CachedGraph {
   verified: Promise<void>;
 }
 
+/** Bump a precision's entry whenever its graph changes (fp32 is GRAPH_FORMAT alone). */
+export const PRECISION_FORMAT: Record<Exclude<Precision, 'fp32'>, string> = { int8: 'int8-per-token/1', fp16: 'fp16/1' };
+
 export function graphKey(spec: CheckpointSpec, weightsSha256: string, precision: Precision = 'fp32'): string {
   // fp32 keeps the key it had before precisions existed, so saved graphs stay valid
-  const p = precision === 'fp32' ? '' : `\u0000${precision}`;
+  const p = precision === 'fp32' ? '' : `\u0000${PRECISION_FORMAT[precision]}`;
   return createHash('sha256').update(`${GRAPH_FORMAT}\u0000${weightsSha256}\u0000${JSON.stringify({ ...spec, dir: undefined })}${p}`).digest('hex').slice(0, 24);
 }
 

@@ -65,6 +65,13 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A uint8 initializer (zero points). */
+  uint8Init(name: string, dims: number[], data: Uint8Array): string {
+    if (data.length !== dims.reduce((a, d) => a * d, 1)) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
+    this.initializers.push({ name, dims, dataType: ELEM.uint8, rawData: data });
+    return name;
+  }
+
   /** A float16 initializer, rounded from float32 (round to nearest even). */
   float16Init(name: string, dims: number[], data: Float32Array): string {
     if (data.length !== dims.reduce((a, d) => a * d, 1)) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
