@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Checks CUDA fp32 and fp16 against the CPU (parity and speed) in one run; see
 // bench/cuda.ts. Needs an NVIDIA GPU and onnxruntime-node's CUDA build (this
-// repo's .npmrc skips it: install with `npm i onnxruntime-node --onnxruntime-node-install=cuda12`).
+// repo's .npmrc skips it: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`).
 //
 //   XETRIEVAL_CACHE_DIR=... node scripts/check-cuda.mjs [--n 1000]
 import { execFileSync } from 'child_process';
