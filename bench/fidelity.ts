@@ -25,7 +25,8 @@ import { INT8_ALL, Int8Parts } from '../src/engine/bert/graph';
 import { Encoder } from '../src/engine/encoder';
 import { defaultCacheDir } from '../src/engine/models/cache';
 import { ensureModel } from '../src/engine/models/pull';
-import type { Precision, TextKind } from '../src/protocol/worker';
+import { EngineClient } from '../src/client/engineClient';
+import type { PairExplanation, Precision, TextKind } from '../src/protocol/worker';
 
 const ROOT = path.resolve(__dirname, '..');
 const DATA = path.resolve(ROOT, '..', 'shared', 'data');
@@ -207,4 +208,64 @@ export function printFidelity(r: FidelityResult): void {
   for (const [label, v] of Object.entries(r.variants ?? {})) {
     console.log(`  ${label}: documents ${c(v.documents)}; queries ${c(v.queries)}`);
   }
+}
+
+export interface FeatureAgreement {
+  precision: Precision;
+  pairs: number;
+  /** pairs whose top-5 shared features by share are the same set in both precisions */
+  sameTop5: number;
+  rate: number;
+  perDataset: Record<string, { pairs: number; sameTop5: number }>;
+  /** mean |score difference| between the precisions */
+  meanAbsScoreDiff: number;
+}
+
+/**
+ * With the default bundle, on every shared data set's sample_pairs.jsonl: the
+ * top 5 shared features by share, explained from fp32 and from `precision`
+ * embeddings (the worker, as `xetrieval explain --no-erasure`), the same set?
+ */
+export async function benchFeatureAgreement(opts: { precision?: Precision } = {}): Promise<FeatureAgreement> {
+  const precision = opts.precision ?? 'int8';
+  const cacheDir = process.env.XETRIEVAL_CACHE_DIR || defaultCacheDir();
+  const client = new EngineClient({ device: 'cpu', workerPath: path.join(ROOT, 'dist', 'worker.js') });
+  const top5 = (e: PairExplanation) => new Set([...e.features].sort((a, b) => b.share - a.share || a.id - b.id).slice(0, 5).map((f) => f.id));
+  const result: FeatureAgreement = { precision, pairs: 0, sameTop5: 0, rate: NaN, perDataset: {}, meanAbsScoreDiff: 0 };
+  let diff = 0;
+  try {
+    for (const name of fs.readdirSync(DATA).sort()) {
+      const file = path.join(DATA, name, 'sample_pairs.jsonl');
+      if (!fs.existsSync(file)) continue;
+      const pairs = fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { query_id: string; doc_id: string; query: string; doc: string });
+      const explain = async (p: Precision) =>
+        (await client.request('explain', { ref: { model: 'all-MiniLM-L6-v2', cacheDir, precision: p }, pairs, options: { erasure: false }, batchSize: 32 })).result.explanations;
+      const [a, b] = [await explain('fp32'), await explain(precision)];
+      let same = 0;
+      a.forEach((e, i) => {
+        const x = top5(e);
+        const y = top5(b[i]);
+        if (x.size === y.size && [...x].every((id) => y.has(id))) same++;
+        diff += Math.abs(e.score - b[i].score);
+      });
+      result.perDataset[name] = { pairs: pairs.length, sameTop5: same };
+      result.pairs += pairs.length;
+      result.sameTop5 += same;
+    }
+  } finally {
+    await client.dispose();
+  }
+  result.rate = result.sameTop5 / result.pairs;
+  result.meanAbsScoreDiff = diff / result.pairs;
+  return result;
+}
+
+export function printFeatureAgreement(r: FeatureAgreement): void {
+  console.log(`features: default bundle, top 5 shared features by share from fp32 and from ${r.precision} embeddings, sample pairs`);
+  for (const [name, d] of Object.entries(r.perDataset)) console.log(`  ${name}: same set on ${d.sameTop5} of ${d.pairs} pairs`);
+  console.log(`  all: ${r.sameTop5} of ${r.pairs} (${(100 * r.rate).toFixed(1)}%; target >= 90%); mean |score difference| ${r.meanAbsScoreDiff.toFixed(4)}`);
 }

@@ -8,7 +8,7 @@ import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
 import { benchContrast } from './contrast';
 import { benchLongLine } from './longLine';
-import { benchFidelity, printFidelity } from './fidelity';
+import { benchFeatureAgreement, benchFidelity, printFeatureAgreement, printFidelity } from './fidelity';
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 
@@ -20,14 +20,19 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const flags = new Set(args.filter((a) => a.startsWith('--')));
   const only = args.filter((a, i) => !a.startsWith('--') && !['--fp32-from', '--n', '--rounds'].includes(args[i - 1]));
-  // fidelity encodes two corpora twice (tens of minutes here): only when named
-  const want = (name: string) => (only.length === 0 && name !== 'fidelity') || only.includes(name);
+  // fidelity encodes two corpora twice (tens of minutes here), features explains 600 pairs twice: only when named
+  const want = (name: string) => (only.length === 0 && name !== 'fidelity' && name !== 'features') || only.includes(name);
   const results: Record<string, unknown> = {};
   if (want('fidelity')) {
     const from = args.indexOf('--fp32-from');
     const r = await benchFidelity({ variants: flags.has('--variants'), fp32From: from >= 0 ? path.resolve(args[from + 1]) : undefined });
     results.fidelity = r;
     printFidelity(r);
+  }
+  if (want('features')) {
+    const r = await benchFeatureAgreement();
+    results.features = r;
+    printFeatureAgreement(r);
   }
   if (want('encoder')) {
     const num = (flag: string) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : undefined);
