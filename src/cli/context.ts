@@ -57,7 +57,7 @@ export class CliContext {
 }
 
 export const DEFAULT_MODEL = 'all-MiniLM-L6-v2';
-/** int8 on the CPU, fp32 on CUDA: the measured choice (README "Precision") */
+/** int8 on the CPU for plain encoding, fp32 with a bundle and on CUDA: the measured choice (README "Precision") */
 export const DEFAULT_PRECISION: PrecisionSetting = 'auto';
 /** Lines per worker request when streaming: big enough to keep the encoder busy, small enough to flush results often. */
 export const CHUNK_LINES = 256;

@@ -112,8 +112,10 @@ async function evaluateTo(ctx: CliContext, opts: EvalOptions, outputs: OutputFil
   ctx.info(`${opts.folder} (${opts.split}): ${data.corpus.length} documents, ${data.queries.length} queries`);
   if (data.unknownDocs > 0) ctx.info(`note: ${data.unknownDocs} judgements name documents that are not in the corpus (they still count as relevant)`);
 
-  const ref: ModelRef = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
   const internalized = opts.score === 'internalized';
+  // s′ feeds the embeddings to the bundle's internalizers: under auto they are the bundle's fp32, as for explain
+  const asked = internalized && ctx.globals.precision === 'auto' ? 'fp32' : ctx.globals.precision;
+  const ref: ModelRef = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir, precision: asked };
   let provider: ExecutionProvider | null = null;
   let precision: Precision | undefined;
   let views: string[] = [];

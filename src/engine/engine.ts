@@ -120,10 +120,10 @@ export class Engine {
     return r;
   }
 
-  private encoderFor(ref: ModelRef, ctx: CallContext): Promise<{ encoder: Encoder; pulled: PulledModel }> {
+  private encoderFor(ref: ModelRef, ctx: CallContext, forBundle = false): Promise<{ encoder: Encoder; pulled: PulledModel }> {
     const spec = resolveModelSpec(ref.model);
     const id = spec?.id ?? ref.model;
-    const precision = resolvePrecision(ref.precision, this.provider);
+    const precision = resolvePrecision(ref.precision, this.provider, forBundle);
     const key = `${ref.cacheDir}\u0000${id}\u0000${ref.source ?? ''}\u0000${precision}`;
     let p = this.encoders.get(key);
     if (!p) {
@@ -330,7 +330,7 @@ export class Engine {
     const dir = bundleDir ?? defaultBundleDir(model);
     if (!dir) throw new ModelError(`no explanation bundle for ${model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
     // the encoder and the bundle load side by side; the bundle must match the verified weights
-    const encP = this.encoderFor(ref, ctx);
+    const encP = this.encoderFor(ref, ctx, true);
     const explP = this.explainerFor(dir);
     explP.catch(() => undefined);
     const { encoder, pulled } = await encP;
@@ -403,7 +403,7 @@ export class Engine {
   }
 
   async trainBundle(p: TrainBundleParams, ctx: CallContext): Promise<TrainBundleResult> {
-    const { encoder, pulled } = await this.encoderFor(p.ref, ctx);
+    const { encoder, pulled } = await this.encoderFor(p.ref, ctx, true);
     const log = (message: string) => ctx.progress({ phase: 'log', done: 0, message });
     const fig = await trainBundle({
       dataRoot: p.dataRoot,

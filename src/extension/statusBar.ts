@@ -33,9 +33,12 @@ export class StatusBar implements vscode.Disposable {
     const device = w.status === 'ready' ? w.provider.toUpperCase() : this.device === 'auto' ? 'auto' : this.device.toUpperCase();
     const icon = w.status === 'starting' ? '$(sync~spin)' : w.status === 'crashed' ? '$(error)' : '$(search)';
     // the precision requests will run at: resolved once the worker knows its device
-    const precision = w.status === 'ready' ? resolvePrecision(this.precision, w.provider === 'cuda' ? 'cuda' : 'cpu') : this.precision;
+    const provider = w.status === 'ready' && w.provider === 'cuda' ? 'cuda' : 'cpu';
+    const [plain, bundle] = [resolvePrecision(this.precision, provider), resolvePrecision(this.precision, provider, true)];
+    // auto on the CPU: scores and eval files in int8, explanations in fp32 (the bundle's)
+    const precision = w.status !== 'ready' ? this.precision : plain === bundle ? plain : `${plain}/${bundle}`;
     this.item.text = `${icon} ${this.model} · ${device} · ${precision} · ${WORKER_LABEL[w.status]}`;
-    const lines = [`Xetrieval model: ${this.model}`, `Device: ${device} (setting: ${this.device})`, `Precision: ${precision} (setting: ${this.precision})`, `Worker: ${WORKER_LABEL[w.status]}`];
+    const lines = [`Xetrieval model: ${this.model}`, `Device: ${device} (setting: ${this.device})`, `Precision: ${plain === bundle ? precision : `${plain} for scores and eval files, ${bundle} for explanations`} (setting: ${this.precision})`, `Worker: ${WORKER_LABEL[w.status]}`];
     if (w.status === 'ready') lines.push(`Worker pid: ${w.pid}`);
     if (w.status === 'ready' && w.providerNote) lines.push(`Fell back to CPU: ${w.providerNote}`);
     if (w.status === 'crashed') lines.push(`Reason: ${w.reason}`);

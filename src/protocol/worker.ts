@@ -27,16 +27,21 @@ export type Precision = 'fp32' | 'int8' | 'fp16';
 export type PrecisionSetting = 'auto' | Precision;
 export const PRECISION_SETTINGS: readonly PrecisionSetting[] = ['auto', 'fp32', 'int8', 'fp16'];
 
+/** Requests whose vectors meet an explanation bundle (its SAE, internalizers, labels), or make one. */
+export const BUNDLE_METHODS: ReadonlySet<string> = new Set(['explain', 'contrast', 'steer', 'internalize', 'rerankSet', 'trainBundle']);
+
 /**
- * How the worker reads a precision setting. `auto`: int8 on the CPU (cosine
- * ≥ 0.99 to fp32 on every text measured, at about twice the speed; README
- * "Precision"), fp32 on CUDA (fp16 is built but not yet measured on a GPU).
+ * How the worker reads a precision setting. `auto`: int8 on the CPU for plain
+ * encoding (embed, score, eval: cosine ≥ 0.99 to fp32, retrieval unchanged,
+ * ~1.5× faster), fp32 wherever a bundle is involved (explain, steer, contrast,
+ * the live-steering set, internalised scores, training one: int8 changes the
+ * top-5 shared features on 4 pairs in 10) and on CUDA. README "Precision".
  * An absent setting (an older caller) is fp32.
  */
-export function resolvePrecision(setting: PrecisionSetting | undefined, provider: ExecutionProvider): Precision {
+export function resolvePrecision(setting: PrecisionSetting | undefined, provider: ExecutionProvider, forBundle = false): Precision {
   if (setting === undefined) return 'fp32';
   if (setting !== 'auto') return setting;
-  return provider === 'cpu' ? 'int8' : 'fp32';
+  return provider === 'cpu' && !forBundle ? 'int8' : 'fp32';
 }
 
 /** Attached to every result so every UI can say where inference ran. */

@@ -20,6 +20,7 @@ import {
   ModelRef,
   Precision,
   resolvePrecision,
+  BUNDLE_METHODS,
 } from '../protocol/worker';
 
 const engine = new Engine();
@@ -33,7 +34,7 @@ function send(m: FromWorker): void {
 function precisionOf(req: RequestMessage): Precision | undefined {
   const params: object = req.params;
   if (!('ref' in params)) return undefined;
-  return resolvePrecision((params as { ref: ModelRef }).ref.precision, engine.provider);
+  return resolvePrecision((params as { ref: ModelRef }).ref.precision, engine.provider, BUNDLE_METHODS.has(req.method));
 }
 
 function meta(started: number, precision: Precision | undefined): ResponseMeta {

@@ -6,8 +6,10 @@ import { BUNDLE_FORMAT, readManifest } from '../../src/engine/bundle';
 import { resolvePrecision } from '../../src/protocol/worker';
 
 describe('precision', () => {
-  it('auto is int8 on the CPU and fp32 on CUDA; an absent setting is fp32; a named one is kept', () => {
+  it('auto is int8 on the CPU for plain encoding, fp32 with a bundle and on CUDA; an absent setting is fp32; a named one is kept', () => {
     assert.strictEqual(resolvePrecision('auto', 'cpu'), 'int8');
+    assert.strictEqual(resolvePrecision('auto', 'cpu', true), 'fp32');
+    assert.strictEqual(resolvePrecision('int8', 'cpu', true), 'int8', 'asked for, it is used with a bundle too');
     assert.strictEqual(resolvePrecision('auto', 'cuda'), 'fp32');
     assert.strictEqual(resolvePrecision(undefined, 'cpu'), 'fp32');
     assert.strictEqual(resolvePrecision('fp16', 'cuda'), 'fp16');

@@ -128,8 +128,8 @@ describe('extension', () => {
       }
       const s = api.state();
       assert.strictEqual(s.worker.status, 'ready');
-      assert.match(s.text, / · (CPU · int8|CUDA · fp32) · ready/, 'device and the precision requests run at (auto)');
-      assert.match(s.tooltip, /Precision: (int8|fp32) \(setting: auto\)/);
+      assert.match(s.text, / · (CPU · int8\/fp32|CUDA · fp32) · ready/, 'device and the precisions requests run at (auto: int8 for scores, fp32 for explanations)');
+      assert.match(s.tooltip, /Precision: (int8 for scores and eval files, fp32 for explanations|fp32) \(setting: auto\)/);
       if (s.worker.status === 'ready' && s.worker.providerNote) assert.ok(s.tooltip.includes(s.worker.providerNote), 'the fallback note is not in the tooltip');
     });
 
@@ -170,7 +170,7 @@ describe('extension', () => {
       await config().update('device', 'cpu', vscode.ConfigurationTarget.Workspace);
       try {
         await waitFor(() => api.state().worker.status === 'ready' && api.client.pid !== before);
-        assert.match(api.state().text, / · CPU · int8 · ready/);
+        assert.match(api.state().text, / · CPU · int8\/fp32 · ready/);
       } finally {
         await config().update('device', previous, vscode.ConfigurationTarget.Workspace);
         await waitFor(() => api.state().worker.status === 'ready');
