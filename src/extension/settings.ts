@@ -21,7 +21,7 @@ export function readSettings(context: vscode.ExtensionContext): Settings {
     model: c.get<string>('model', 'all-MiniLM-L6-v2'),
     modelSource: source || undefined,
     device: c.get<DeviceSetting>('device', 'auto'),
-    precision: c.get<PrecisionSetting>('precision', 'auto'),
+    precision: c.get<PrecisionSetting>('precision', 'fp32'),
     batchSize: c.get<number>('batchSize', 32),
     cacheFolder: resolveFolder(c.get<string>('cacheFolder', '').trim()) ?? context.globalStorageUri.fsPath,
   };

@@ -16,7 +16,7 @@ export class StatusBar implements vscode.Disposable {
   private worker: WorkerState = { status: 'stopped' };
   private model = '';
   private device = '';
-  private precision: PrecisionSetting = 'auto';
+  private precision: PrecisionSetting = 'fp32';
 
   constructor(openLogCommand: string) {
     this.item.name = 'Xetrieval';

@@ -112,10 +112,12 @@ describe('int8 encoder (real all-MiniLM-L6-v2)', function () {
     assert.match(a.stderr, /device: cpu, precision: int8/);
     const b = await cli(['--precision', 'fp32', 'embed', '-i', '-', '-o', '-'], line);
     assert.strictEqual((JSON.parse(b.stdout) as { precision: string }).precision, 'fp32');
-    const auto = await cli(['embed', '-i', '-', '-o', '-'], line);
+    const dflt = await cli(['embed', '-i', '-', '-o', '-'], line);
+    assert.strictEqual((JSON.parse(dflt.stdout) as { precision: string }).precision, 'fp32', 'the default is fp32');
+    const auto = await cli(['--precision', 'auto', 'embed', '-i', '-', '-o', '-'], line);
     assert.strictEqual((JSON.parse(auto.stdout) as { precision: string }).precision, 'int8', 'auto is int8 on the CPU for plain encoding');
     const pair = JSON.stringify({ query_id: 'q', doc_id: 'd', query: 'West Nile virus in mosquitoes', doc: 'A C-type lectin facilitates West Nile virus infection of mosquitoes.' }) + '\n';
-    const ex = await cli(['explain', '-i', '-', '-o', '-', '--no-erasure'], pair);
+    const ex = await cli(['--precision', 'auto', 'explain', '-i', '-', '-o', '-', '--no-erasure'], pair);
     assert.strictEqual(ex.code, 0, ex.stderr);
     assert.strictEqual((JSON.parse(ex.stdout) as { precision: string }).precision, 'fp32', "auto explains in the bundle's fp32");
     const ex8 = await cli(['--precision', 'int8', 'explain', '-i', '-', '-o', '-', '--no-erasure'], pair);
