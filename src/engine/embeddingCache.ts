@@ -88,7 +88,8 @@ export class EmbeddingCache {
     let lru = this.perEncoder.get(encoder);
     if (!lru) this.perEncoder.set(encoder, (lru = new Lru(this.maxBytes)));
     const H = encoder.dim;
-    const key = (t: string) => `${encoder.precision ?? 'fp32'}\u0000${opts.kind}\u0000${t}`;
+    const precision = encoder.precision ?? 'fp32';
+    const key = (t: string) => `${precision}\u0000${opts.kind}\u0000${t}`;
     const found = new Map<string, Entry>();
     const missingSet = new Set<string>();
     for (const t of texts) {
@@ -103,7 +104,7 @@ export class EmbeddingCache {
     if (missing.length) {
       const r = await encoder.encode(missing, opts);
       missing.forEach((t, i) => {
-        const e: Entry = { z: r.embeddings.slice(i * H, (i + 1) * H), truncated: r.truncated[i], tokens: r.tokenCounts[i], bytes: H * 4 + (opts.kind.length + 1 + t.length) * 2 + 64 };
+        const e: Entry = { z: r.embeddings.slice(i * H, (i + 1) * H), truncated: r.truncated[i], tokens: r.tokenCounts[i], bytes: H * 4 + (precision.length + 1 + opts.kind.length + 1 + t.length) * 2 + 64 };
         found.set(t, e);
         if (t.length <= MAX_CACHED_TEXT_CHARS) lru!.set(key(t), e);
       });
