@@ -8,6 +8,7 @@ import { benchEncoder } from './encoder';
 import { benchExplain } from './explain';
 import { benchContrast } from './contrast';
 import { benchLongLine } from './longLine';
+import { benchFeatureAgreement, benchFidelity, printFeatureAgreement, printFidelity } from './fidelity';
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 
@@ -16,17 +17,35 @@ function fmt(x: number | undefined, d = 1): string {
 }
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
-  const want = (name: string) => only.length === 0 || only.includes(name);
+  const args = process.argv.slice(2);
+  const flags = new Set(args.filter((a) => a.startsWith('--')));
+  const only = args.filter((a, i) => !a.startsWith('--') && !['--fp32-from', '--n', '--rounds'].includes(args[i - 1]));
+  // fidelity encodes two corpora twice (tens of minutes here), features explains 600 pairs twice: only when named
+  const want = (name: string) => (only.length === 0 && name !== 'fidelity' && name !== 'features') || only.includes(name);
   const results: Record<string, unknown> = {};
+  if (want('fidelity')) {
+    const from = args.indexOf('--fp32-from');
+    const r = await benchFidelity({ variants: flags.has('--variants'), fp32From: from >= 0 ? path.resolve(args[from + 1]) : undefined });
+    results.fidelity = r;
+    printFidelity(r);
+  }
+  if (want('features')) {
+    const r = await benchFeatureAgreement();
+    results.features = r;
+    printFeatureAgreement(r);
+  }
   if (want('encoder')) {
-    const r = await benchEncoder();
+    const num = (flag: string) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : undefined);
+    const r = await benchEncoder({ n: num('--n'), rounds: num('--rounds') });
     results.encoder = r;
-    console.log(`encoder: ${r.texts} SciFact abstracts, batch ${r.batchSize}, fp32, ${r.ours.provider}`);
-    console.log(`  ours (ONNX, onnxruntime-node worker): ${fmt(r.ours.textsPerS)} texts/s (${fmt(r.ours.seconds, 2)} s), worker peak RSS ${fmt(r.ours.workerPeakRssMb, 0)} MB`);
+    const secs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
+    console.log(`encoder: ${r.texts} SciFact abstracts, batch ${r.batchSize}, ${r.provider}, ${r.rounds} rounds taking turns (fp32, int8, reference), medians; load average ${fmt(r.load[0], 1)} before, ${fmt(r.load[1], 1)} after, on ${os.cpus().length} CPUs`);
+    console.log(`  ours fp32 (ONNX, onnxruntime-node worker): ${fmt(r.fp32.textsPerS)} texts/s (${fmt(r.fp32.seconds, 2)} s; rounds ${secs(r.fp32.rounds)})`);
+    console.log(`  ours int8 (same worker, --precision int8): ${fmt(r.int8.textsPerS)} texts/s (${fmt(r.int8.seconds, 2)} s; rounds ${secs(r.int8.rounds)}); worker peak RSS ${fmt(r.workerPeakRssMb, 0)} MB with both loaded`);
+    console.log(`  int8 / fp32: ${fmt(r.int8OverFp32, 2)}x (target >= 1.8)`);
     if (r.reference) {
-      console.log(`  sentence-transformers (PyTorch CPU, ${r.reference.torchThreads} threads): ${fmt(r.reference.textsPerS)} texts/s (${fmt(r.reference.seconds, 2)} s), peak RSS ${fmt(r.reference.peakRssMb, 0)} MB`);
-      console.log(`  ratio ours/reference: ${fmt(r.ratio, 2)}x (target >= 2.0)`);
+      console.log(`  sentence-transformers (PyTorch CPU fp32, ${r.reference.torchThreads} threads): ${fmt(r.reference.textsPerS)} texts/s (${fmt(r.reference.seconds, 2)} s; rounds ${secs(r.reference.rounds)}), peak RSS ${fmt(r.reference.peakRssMb, 0)} MB`);
+      console.log(`  ours / reference: fp32 ${fmt(r.fp32OverReference, 2)}x, int8 ${fmt(r.int8OverReference, 2)}x (target int8 >= 2.0)`);
     } else {
       console.log(`  reference: ${r.referenceError}`);
     }

@@ -175,6 +175,7 @@ function renderHeader(c: PanelCase): HTMLElement {
     'div',
     { class: 'badges' },
     h('vscode-badge', { class: 'device', title: 'where inference ran' }, c.device),
+    c.precision ? h('vscode-badge', { class: 'precision', title: 'encoder precision that produced these numbers' }, c.precision) : null,
     h('vscode-badge', { class: 'model', title: 'sentence encoder' }, c.model),
     c.file !== undefined ? h('span', { class: 'meta file', title: 'the eval file this case belongs to: sliders, metrics and ranks are its own' }, c.file) : null,
     pair.query_id !== undefined ? h('span', { class: 'meta' }, `query ${pair.query_id}`) : null,

@@ -27,7 +27,7 @@ export function parseTextLine(value: unknown, loc: Loc): TextLine {
 }
 
 export function runEmbed(ctx: CliContext, opts: EmbedOptions): Promise<number> {
-  const ref = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir };
+  const ref = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
   return runStreamCommand(ctx, {
     input: opts.input,
     output: opts.output,

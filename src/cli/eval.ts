@@ -12,7 +12,7 @@ import { loadBeir, TextItem } from '../core/beir';
 import { InputError } from '../core/errors';
 import { matVec, row, topK } from '../core/math';
 import { evaluate, metricKey, MetricSpec, rankDocs, Run } from '../core/metrics';
-import type { ExecutionProvider, ModelRef, TextKind } from '../protocol/worker';
+import type { ExecutionProvider, ModelRef, Precision, TextKind } from '../protocol/worker';
 
 export type EvalScore = 'raw' | 'internalized';
 export const EVAL_SCORES: readonly EvalScore[] = ['raw', 'internalized'];
@@ -112,9 +112,12 @@ async function evaluateTo(ctx: CliContext, opts: EvalOptions, outputs: OutputFil
   ctx.info(`${opts.folder} (${opts.split}): ${data.corpus.length} documents, ${data.queries.length} queries`);
   if (data.unknownDocs > 0) ctx.info(`note: ${data.unknownDocs} judgements name documents that are not in the corpus (they still count as relevant)`);
 
-  const ref: ModelRef = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir };
   const internalized = opts.score === 'internalized';
+  // s′ feeds the embeddings to the bundle's internalizers: under auto they are the bundle's fp32, as for explain
+  const asked = internalized && ctx.globals.precision === 'auto' ? 'fp32' : ctx.globals.precision;
+  const ref: ModelRef = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir, precision: asked };
   let provider: ExecutionProvider | null = null;
+  let precision: Precision | undefined;
   let views: string[] = [];
   const { docs, queries } = await withSession(ctx, async (session) => {
     // s′: each chunk of document embeddings becomes z_d + Σ_t R_t(z_d), so the dot product with z_q is s′(q,d)
@@ -126,6 +129,7 @@ async function evaluateTo(ctx: CliContext, opts: EvalOptions, outputs: OutputFil
     const docs = await embedAll(ctx, session, ref, data.corpus, 'document', 'documents', internalized ? toSPrime : undefined);
     const queries = await embedAll(ctx, session, ref, data.queries, 'query', 'queries');
     provider = session.provider;
+    precision = session.precision;
     return { docs, queries };
   });
 
@@ -142,7 +146,7 @@ async function evaluateTo(ctx: CliContext, opts: EvalOptions, outputs: OutputFil
   const scoreLine = internalized
     ? `s′(q,d) = ⟨z_q,z_d⟩ + Σ_t ⟨z_q,R_t(z_d)⟩, internalised (views: ${views.join(', ') || 'none'})`
     : 'raw ⟨z_q,z_d⟩';
-  const table = [`${'score'.padEnd(12)}${scoreLine}`, ...opts.metrics.map((m) => `${metricKey(m).padEnd(12)}${result.mean[metricKey(m)].toFixed(4)}`)].join('\n') + '\n';
+  const table = [`${'score'.padEnd(12)}${scoreLine}`, ...(precision ? [`${'precision'.padEnd(12)}${precision}`] : []), ...opts.metrics.map((m) => `${metricKey(m).padEnd(12)}${result.mean[metricKey(m)].toFixed(4)}`)].join('\n') + '\n';
   (opts.output === '-' || opts.run === '-' ? ctx.io.stderr : ctx.io.stdout).write(table);
 
   if (opts.output !== undefined) {
@@ -152,6 +156,7 @@ async function evaluateTo(ctx: CliContext, opts: EvalOptions, outputs: OutputFil
         split: opts.split,
         model: opts.model,
         provider,
+        precision,
         score: internalized ? 'internalized' : 'raw',
         ...(internalized ? { views, ...(opts.bundle ? { bundle: opts.bundle } : {}) } : {}),
         documents: data.corpus.length,

@@ -23,7 +23,8 @@ export interface ExplainCliOptions {
 }
 
 export function runExplain(ctx: CliContext, o: ExplainCliOptions): Promise<number> {
-  const ref = { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir };
+  const ref = { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
+  let noted = false;
   return runStreamCommand(ctx, {
     input: o.input,
     output: o.output,
@@ -39,6 +40,10 @@ export function runExplain(ctx: CliContext, o: ExplainCliOptions): Promise<numbe
         options: { tau: o.tau, erasure: o.erasure, examples: o.examples, steering: o.steering, tokens: o.tokens },
         batchSize: ctx.globals.batchSize,
       });
+      if (!noted && session.precision && r.bundlePrecision !== session.precision) {
+        ctx.info(`note: the bundle was trained on ${r.bundlePrecision} embeddings; these are ${session.precision} (README "Precision": the measured agreement)`);
+      }
+      noted = true;
       return r.explanations;
     },
   });

@@ -10,9 +10,9 @@ import { EngineError } from '../client/engineClient';
 import { CancelledError, formatLocation, InputError, ModelError } from '../core/errors';
 import { MetricSpec, parseMetric } from '../core/metrics';
 import { defaultCacheDir } from '../engine/models/cache';
-import type { DeviceSetting, SteeringSpec, TextKind } from '../protocol/worker';
+import { PRECISION_SETTINGS, type DeviceSetting, type PrecisionSetting, type SteeringSpec, type TextKind } from '../protocol/worker';
 import { resolveModelSpec } from '../engine/models/registry';
-import { CliContext, CliIo, DEFAULT_MODEL, GlobalOptions, UsageError } from './context';
+import { CliContext, CliIo, DEFAULT_MODEL, DEFAULT_PRECISION, GlobalOptions, UsageError } from './context';
 import { decimal, seed, wholeNumber } from './options';
 import { runEmbed } from './embed';
 import { EVAL_SCORES, runEval } from './eval';
@@ -43,6 +43,7 @@ function parseMetrics(v: string): MetricSpec[] {
 
 interface RawGlobals {
   device: DeviceSetting;
+  precision: PrecisionSetting;
   cacheDir?: string;
   batchSize: number;
   quiet?: boolean;
@@ -52,6 +53,7 @@ function globalsOf(cmd: Command): GlobalOptions {
   const g = cmd.optsWithGlobals<RawGlobals>();
   return {
     device: g.device,
+    precision: g.precision,
     cacheDir: g.cacheDir !== undefined ? path.resolve(g.cacheDir) : defaultCacheDir(),
     batchSize: g.batchSize,
     quiet: g.quiet === true,
@@ -75,6 +77,7 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     })
     .showHelpAfterError('(add --help for usage)')
     .addOption(new Option('--device <device>', 'where inference runs').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--precision <precision>', 'encoder arithmetic; auto = int8 on CPU for embed/score/eval, fp32 for explanations and on CUDA; fp16 needs CUDA').choices([...PRECISION_SETTINGS]).default(DEFAULT_PRECISION))
     .option('--cache-dir <dir>', 'model cache folder (default: $XETRIEVAL_CACHE_DIR, else $XDG_CACHE_HOME/xetrieval, else ~/.cache/xetrieval)')
     .addOption(new Option('--batch-size <n>', 'texts per encoder batch').argParser(parseBatchSize).default(32))
     .option('-q, --quiet', 'no progress or information on stderr, only errors');

@@ -15,7 +15,7 @@ export interface ScoreOptions {
 }
 
 export function runScore(ctx: CliContext, opts: ScoreOptions): Promise<number> {
-  const ref = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir };
+  const ref = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
   return runStreamCommand(ctx, {
     input: opts.input,
     output: opts.output,

@@ -7,7 +7,7 @@
  */
 import { EngineClient, EngineError, WorkerDiedError } from '../client/engineClient';
 import { CancelledError } from '../core/errors';
-import type { ExecutionProvider, ParamsOf, ProgressEvent, ResultOf, WorkerMethod } from '../protocol/worker';
+import type { ExecutionProvider, ParamsOf, Precision, ProgressEvent, ResultOf, WorkerMethod } from '../protocol/worker';
 import { CliContext } from './context';
 
 /** Lines of the worker's own stdout/stderr kept for a crash report. */
@@ -22,6 +22,7 @@ export const CANCEL_GRACE_MS = 3_000;
 export class EngineSession {
   private readonly client: EngineClient;
   private _provider: ExecutionProvider | null | undefined;
+  private _precision: Precision | undefined;
   /**
    * The worker's raw output (e.g. onnxruntime's own messages while probing
    * CUDA) is noise on a good run, and the clue when the worker dies; so it is
@@ -53,9 +54,18 @@ export class EngineSession {
     const { result, meta } = await this.withRestarts(() => this.client.request(method, params, { signal: this.ctx.signal, onProgress }));
     if (this._provider === undefined) {
       this._provider = meta.provider;
-      this.ctx.info(`device: ${meta.provider ?? 'none'}${meta.providerNote ? ` (${meta.providerNote})` : ''}`);
+      this._precision = meta.precision;
+      this.ctx.info(`device: ${meta.provider ?? 'none'}${meta.precision ? `, precision: ${meta.precision}` : ''}${meta.providerNote ? ` (${meta.providerNote})` : ''}`);
+    } else if (this._precision === undefined && meta.precision) {
+      this._precision = meta.precision;
+      this.ctx.info(`precision: ${meta.precision}`);
     }
     return result;
+  }
+
+  /** The encoder precision of the first answered request that named a model. */
+  get precision(): Precision | undefined {
+    return this._precision;
   }
 
   private async withRestarts<R>(send: () => Promise<R>): Promise<R> {

@@ -128,7 +128,7 @@ async function steerTo(ctx: CliContext, o: SteerCliOptions, save: OutputFile | u
   const r: SteerResult = await withSession(ctx, (s) =>
     s.call(
       'steer',
-      { ref: { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir }, bundleDir: o.bundle, train, eval: evalPairs, keyFeatures: o.keyFeatures, alphas, batchSize: ctx.globals.batchSize },
+      { ref: { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision }, bundleDir: o.bundle, train, eval: evalPairs, keyFeatures: o.keyFeatures, alphas, batchSize: ctx.globals.batchSize },
       (p) => ctx.progress.update(p.phase, p.done, p.total),
     ),
   );

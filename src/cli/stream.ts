@@ -10,6 +10,7 @@ import { checkInputFile, displayName, Loc, readJsonl } from '../core/jsonl';
 import { CHUNK_LINES, CliContext } from './context';
 import { OutputFile } from './output';
 import { EngineSession, withSession } from './session';
+import type { Precision } from '../protocol/worker';
 
 export interface StreamStats {
   ok: number;
@@ -78,6 +79,10 @@ export interface StreamCommand<T> {
   chunkSize?: (chunksSoFar: number) => number;
 }
 
+function withPrecision(rec: unknown, precision: Precision | undefined): unknown {
+  return precision && typeof rec === 'object' && rec !== null && !Array.isArray(rec) ? { ...rec, precision } : rec;
+}
+
 /**
  * A whole streaming command: results are written as each chunk returns, and
  * the summary "N <verb>, M errors" ends it. Returns the exit code: 1 when any
@@ -95,7 +100,8 @@ export async function runStreamCommand<T>(ctx: CliContext, cmd: StreamCommand<T>
       processJsonl(ctx, cmd.input, cmd.parse, async (items, firstLine) => {
         // a worker that dies now is replaced and this chunk sent again: everything before it is written, nothing of it yet
         session.position = `line ${firstLine} of ${name}`;
-        await out.writeLines((await cmd.run(session, items)).map((rec) => JSON.stringify(rec)));
+        // every record says which encoder precision produced it
+        await out.writeLines((await cmd.run(session, items)).map((rec) => JSON.stringify(withPrecision(rec, session.precision))));
         ctx.progress.update(cmd.verb, (done += items.length));
       }, cmd.chunkSize),
     ).catch((e: unknown) => {

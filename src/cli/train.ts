@@ -37,7 +37,7 @@ export async function runTrainBundle(ctx: CliContext, o: TrainBundleCliOptions):
     session.call(
       'trainBundle',
       {
-        ref: { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir },
+        ref: { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision },
         dataRoot: path.resolve(o.data),
         corpusDir: o.corpus ? path.resolve(o.corpus) : undefined,
         checkFiles: o.check?.map((f) => path.resolve(f)),

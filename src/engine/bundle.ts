@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ModelError } from '../core/errors';
 import { hashFileOffThread } from './models/hashThread';
+import type { Precision } from '../protocol/worker';
 
 export const BUNDLE_FORMAT = 'xetrieval-bundle/1';
 
@@ -50,7 +51,8 @@ export interface FeatureLabel {
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   name: string;
-  baseModel: { id: string; weightsSha256: string; dim: number };
+  /** precision: the encoder precision of the embeddings it was trained on (absent: fp32) */
+  baseModel: { id: string; weightsSha256: string; dim: number; precision?: Precision };
   sae: BundleFile & { dictSize: number; k: number };
   views: BundleView[];
   /** labeller: `terms`, or `llm:<model>` when an LLM wrote them */
@@ -79,6 +81,10 @@ export function readManifest(dir: string): BundleManifest {
     throw new ModelError(`${file}: not valid JSON (${(e as Error).message})`, 'E_BUNDLE', file);
   }
   if (m.format !== BUNDLE_FORMAT) throw new ModelError(`${file}: field "format" is ${JSON.stringify(m.format)}, expected "${BUNDLE_FORMAT}"`, 'E_BUNDLE', file);
+  const precision: unknown = m.baseModel?.precision;
+  if (precision !== undefined && precision !== 'fp32' && precision !== 'int8' && precision !== 'fp16') {
+    throw new ModelError(`${file}: field "baseModel.precision" is ${JSON.stringify(precision)}, expected "fp32", "int8" or "fp16"`, 'E_BUNDLE', file);
+  }
   return m;
 }
 

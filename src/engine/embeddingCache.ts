@@ -6,9 +6,12 @@
  * every one of those requests ran the encoder again over the same texts, which
  * is nearly all of their time. Entries belong to one encoder instance (a model
  * that is re-fetched or moved to another device gets a new one, and with it an
- * empty cache) and are evicted least-recently-used under a byte budget, so a
+ * empty cache; so does each precision, and the precision is part of every
+ * key besides, so an fp32 and an int8 vector of one text never stand in for
+ * each other) and are evicted least-recently-used under a byte budget, so a
  * 100k-line file still runs in bounded memory.
  */
+import type { Precision } from '../protocol/worker';
 import type { Encoded, EncodeOptions, Encoder } from './encoder';
 
 interface Entry {
@@ -66,7 +69,7 @@ export interface EmbeddingCacheStats {
 }
 
 /** The encoder surface the cache needs (an Encoder, or a test double in unit tests). */
-export type Encodes = Pick<Encoder, 'encode' | 'dim'>;
+export type Encodes = Pick<Encoder, 'encode' | 'dim'> & { readonly precision?: Precision };
 
 export class EmbeddingCache {
   private readonly perEncoder = new WeakMap<Encodes, Lru>();
@@ -85,7 +88,8 @@ export class EmbeddingCache {
     let lru = this.perEncoder.get(encoder);
     if (!lru) this.perEncoder.set(encoder, (lru = new Lru(this.maxBytes)));
     const H = encoder.dim;
-    const key = (t: string) => `${opts.kind}\u0000${t}`;
+    const precision = encoder.precision ?? 'fp32';
+    const key = (t: string) => `${precision}\u0000${opts.kind}\u0000${t}`;
     const found = new Map<string, Entry>();
     const missingSet = new Set<string>();
     for (const t of texts) {
@@ -100,7 +104,7 @@ export class EmbeddingCache {
     if (missing.length) {
       const r = await encoder.encode(missing, opts);
       missing.forEach((t, i) => {
-        const e: Entry = { z: r.embeddings.slice(i * H, (i + 1) * H), truncated: r.truncated[i], tokens: r.tokenCounts[i], bytes: H * 4 + (opts.kind.length + 1 + t.length) * 2 + 64 };
+        const e: Entry = { z: r.embeddings.slice(i * H, (i + 1) * H), truncated: r.truncated[i], tokens: r.tokenCounts[i], bytes: H * 4 + (precision.length + 1 + opts.kind.length + 1 + t.length) * 2 + 64 };
         found.set(t, e);
         if (t.length <= MAX_CACHED_TEXT_CHARS) lru!.set(key(t), e);
       });

@@ -5,9 +5,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import { CancelledError, ModelError } from '../core/errors';
-import { ExecutionProvider, TextKind } from '../protocol/worker';
+import { ExecutionProvider, Precision, TextKind } from '../protocol/worker';
 import { CheckpointSpec, readCheckpointSpec } from './bert/config';
-import { OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHiddenStateName } from './bert/graph';
+import { Int8Parts, OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHiddenStateName } from './bert/graph';
 import { BertTokenizer, TokenizedText } from './bert/tokenize';
 import { GraphCacheRef, readCachedGraph, writeCachedGraph } from './bert/graphCache';
 import { inBackground } from './background';
@@ -16,6 +16,10 @@ import * as path from 'path';
 
 export interface EncoderOptions {
   provider: ExecutionProvider;
+  /** default fp32; fp16 needs the CUDA provider */
+  precision?: Precision;
+  /** int8 only, for measurements: which projections to quantize (default all) */
+  int8Parts?: Int8Parts;
   threads?: number;
   queryPrefix?: string;
   documentPrefix?: string;
@@ -70,21 +74,33 @@ export async function createSession(model: Uint8Array, provider: ExecutionProvid
   return ort.InferenceSession.create(model, options);
 }
 
+/** fp16 runs on CUDA only (onnxruntime's CPU provider lacks float16 kernels for the fused ops); int8's kernels are CPU ones. */
+export function checkPrecision(precision: Precision, provider: ExecutionProvider): void {
+  if (precision === 'fp16' && provider !== 'cuda') throw new ModelError(`precision "fp16" needs the CUDA execution provider; this run uses ${provider} (use --precision fp32 or int8)`, 'E_PRECISION');
+  if (precision === 'int8' && provider !== 'cpu') throw new ModelError(`precision "int8" runs on the CPU provider only (its quantized kernels are CPU ones); this run uses ${provider} (use --precision fp16 or fp32 on CUDA)`, 'E_PRECISION');
+}
+
 export class Encoder {
   private constructor(
     readonly spec: CheckpointSpec,
     readonly tokenizer: BertTokenizer,
     private readonly session: ort.InferenceSession,
     readonly provider: ExecutionProvider,
+    readonly precision: Precision,
     private readonly prefixes: { query: string; document: string },
     readonly name: string,
   ) {}
 
   static async load(dir: string, opts: EncoderOptions): Promise<Encoder> {
+    const precision = opts.precision ?? 'fp32';
+    checkPrecision(precision, opts.provider);
     const spec = readCheckpointSpec(dir);
     const tokenizer = new BertTokenizer(dir, spec.maxTokens);
-    const make = (session: ort.InferenceSession) => new Encoder(spec, tokenizer, session, opts.provider, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' }, opts.name ?? path.basename(dir));
-    const cached = opts.graphCache && readCachedGraph(opts.graphCache, spec);
+    const make = (session: ort.InferenceSession) =>
+      new Encoder(spec, tokenizer, session, opts.provider, precision, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' }, opts.name ?? path.basename(dir));
+    // a graph with only some projections quantized is a measurement, never saved
+    const graphCache = opts.int8Parts ? undefined : opts.graphCache && { ...opts.graphCache, precision };
+    const cached = graphCache && readCachedGraph(graphCache, spec);
     if (cached) {
       const session = await createSession(cached.bytes, opts.provider, opts.threads);
       try {
@@ -94,11 +110,11 @@ export class Encoder {
         await session.release(); // corrupt on disk (and now removed): build it afresh below
       }
     }
-    const graph = buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')));
+    const graph = buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { precision, int8Parts: opts.int8Parts });
     const session = await createSession(graph, opts.provider, opts.threads);
     const encoder = make(session);
-    if (opts.graphCache) {
-      const ref = opts.graphCache;
+    if (graphCache) {
+      const ref = graphCache;
       encoder.saveGraph = () => {
         encoder.saveGraph = () => encoder.graphSaved;
         encoder.graphSaved = inBackground(writeCachedGraph(ref, spec, graph));

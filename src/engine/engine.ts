@@ -9,6 +9,8 @@ import { steeringMismatch } from '../core/explain/steering';
 import { cosine } from '../core/math';
 import {
   DeviceSetting,
+  Precision,
+  resolvePrecision,
   EmbedParams,
   EmbedResult,
   ExecutionProvider,
@@ -42,7 +44,7 @@ import {
   SteeringTargetInfo,
   PROTOCOL_VERSION,
 } from '../protocol/worker';
-import { createSession, Encoder } from './encoder';
+import { checkPrecision, createSession, Encoder } from './encoder';
 import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
 import { Explainer } from './explainer';
@@ -118,12 +120,15 @@ export class Engine {
     return r;
   }
 
-  private encoderFor(ref: ModelRef, ctx: CallContext): Promise<{ encoder: Encoder; pulled: PulledModel }> {
+  private encoderFor(ref: ModelRef, ctx: CallContext, forBundle = false): Promise<{ encoder: Encoder; pulled: PulledModel }> {
     const spec = resolveModelSpec(ref.model);
     const id = spec?.id ?? ref.model;
-    const key = `${ref.cacheDir}\u0000${id}\u0000${ref.source ?? ''}`;
+    const precision = resolvePrecision(ref.precision, this.provider, forBundle);
+    const key = `${ref.cacheDir}\u0000${id}\u0000${ref.source ?? ''}\u0000${precision}`;
     let p = this.encoders.get(key);
     if (!p) {
+      // a precision this device cannot run is refused before any loading work
+      checkPrecision(precision, this.provider);
       p = (async () => {
         // Verification (hashing, off the main thread) and building the graph
         // and session from the peeked files run at the same time; the encoder
@@ -132,10 +137,11 @@ export class Engine {
         const peeked = await peekCachedModel(ref.cacheDir, ref.model);
         const opts = (weightsSha256: string | undefined) => ({
           provider: this.provider,
+          precision,
           threads: this.threads,
           queryPrefix: spec?.queryPrefix ?? '',
           documentPrefix: spec?.documentPrefix ?? '',
-          graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256 } : undefined,
+          graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256, precision } : undefined,
           name: id,
         });
         // a model that gives non-finite or identical vectors is refused here, before any result
@@ -256,8 +262,8 @@ export class Engine {
     return p;
   }
 
-  async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[] }> {
-    const { encoder, explainer, target } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
+  async explain(p: ExplainParams, ctx: CallContext): Promise<{ explanations: PairExplanation[]; bundlePrecision: Precision }> {
+    const { encoder, explainer, target, bundlePrecision } = await this.explainerForRef(p.ref, p.bundleDir, ctx);
     const st = p.options?.steering;
     if (st) {
       // a config for another model or SAE, or with ids the SAE lacks, would steer nothing (or the wrong features) in silence
@@ -277,7 +283,7 @@ export class Engine {
         truncated: (text, kind) => encoder.tokenize(text, kind).truncated,
       },
     );
-    return { explanations };
+    return { explanations, bundlePrecision };
   }
 
   /** Each query's failing pair (or the pair asked for): the score difference split over features, and the order flip. */
@@ -315,19 +321,24 @@ export class Engine {
     return { dim, views: [...views], embeddings: out.data };
   }
 
-  private async explainerForRef(ref: ModelRef, bundleDir: string | undefined, ctx: CallContext): Promise<{ encoder: Encoder; explainer: Explainer; target: SteeringTargetInfo }> {
+  private async explainerForRef(
+    ref: ModelRef,
+    bundleDir: string | undefined,
+    ctx: CallContext,
+  ): Promise<{ encoder: Encoder; explainer: Explainer; target: SteeringTargetInfo; bundlePrecision: Precision }> {
     const model = resolveModelSpec(ref.model)?.id ?? ref.model;
     const dir = bundleDir ?? defaultBundleDir(model);
     if (!dir) throw new ModelError(`no explanation bundle for ${model}: pass one (--bundle) or train it with "xetrieval train bundle"`, 'E_BUNDLE');
     // the encoder and the bundle load side by side; the bundle must match the verified weights
-    const encP = this.encoderFor(ref, ctx);
+    const encP = this.encoderFor(ref, ctx, true);
     const explP = this.explainerFor(dir);
     explP.catch(() => undefined);
     const { encoder, pulled } = await encP;
     const { explainer, manifest } = await explP;
     checkBundleBase(dir, manifest, pulled.files['model.safetensors']?.sha256 ?? '');
     const target = { model, modelSha256: pulled.files['model.safetensors']?.sha256 ?? '', saeSha256: manifest.sae.sha256, dictSize: manifest.sae.dictSize };
-    return { encoder, explainer, target };
+    // a bundle trained on another precision's embeddings is used, and said (README "Precision")
+    return { encoder, explainer, target, bundlePrecision: manifest.baseModel.precision ?? 'fp32' };
   }
 
   async rerankSet(p: RerankSetParams, ctx: CallContext): Promise<RerankSetResult> {
@@ -392,7 +403,7 @@ export class Engine {
   }
 
   async trainBundle(p: TrainBundleParams, ctx: CallContext): Promise<TrainBundleResult> {
-    const { encoder, pulled } = await this.encoderFor(p.ref, ctx);
+    const { encoder, pulled } = await this.encoderFor(p.ref, ctx, true);
     const log = (message: string) => ctx.progress({ phase: 'log', done: 0, message });
     const fig = await trainBundle({
       dataRoot: p.dataRoot,
@@ -401,9 +412,10 @@ export class Engine {
       checkFiles: p.checkFiles,
       lexiconRoot: p.lexiconRoot,
       leaveOneOut: p.leaveOneOut,
-      workDir: p.workDir,
+      // embeddings, checkpoints and labels of another precision are never reused: fp32 keeps the folder it always had
+      workDir: encoder.precision === 'fp32' ? p.workDir : path.join(p.workDir, encoder.precision),
       outDir: p.outDir,
-      model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim },
+      model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim, precision: encoder.precision },
       embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 128, tokenBudget: 4096 })).embeddings,
       sae: onnxSaeBackend,
       provider: this.provider,

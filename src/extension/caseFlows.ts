@@ -63,6 +63,7 @@ export function caseFlows(ctx: FlowContext) {
           steeringNote: file.steering.note,
           file: file.label,
           device: ctx.device(meta),
+          ...(meta?.precision ? { precision: meta.precision } : {}),
           model: ctx.ref().model,
         },
         file,

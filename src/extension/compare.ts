@@ -165,7 +165,7 @@ export function registerCompare(context: vscode.ExtensionContext, deps: CompareD
   const { source, log } = deps;
   const ref = (): ModelRef => {
     const s = readSettings(context);
-    return { model: s.model, source: s.modelSource, cacheDir: s.cacheFolder };
+    return { model: s.model, source: s.modelSource, cacheDir: s.cacheFolder, precision: s.precision };
   };
   const applyFlip = async (): Promise<string> => {
     const rec = view.current?.record;

@@ -22,8 +22,8 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
   const status = new StatusBar('xetrieval.showWorkerLog');
 
   const newClient = (): EngineClient => {
-    const { device, model } = readSettings(context);
-    status.update({ worker: { status: 'stopped' }, model, device });
+    const { device, model, precision } = readSettings(context);
+    status.update({ worker: { status: 'stopped' }, model, device, precision });
     const c: EngineClient = new EngineClient({
       device,
       onLog: (level, message) => log[level](stripAnsi(message)),
@@ -83,6 +83,8 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
       } else if (e.affectsConfiguration('xetrieval.model')) {
         status.update({ model: readSettings(context).model });
       }
+      // each request carries the precision, so a change needs no worker restart
+      if (e.affectsConfiguration('xetrieval.precision')) status.update({ precision: readSettings(context).precision });
     }),
   );
 

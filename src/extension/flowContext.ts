@@ -75,7 +75,7 @@ export class FlowContext {
 
   ref(): ModelRef {
     const s = readSettings(this.context);
-    return { model: s.model, source: s.modelSource, cacheDir: s.cacheFolder };
+    return { model: s.model, source: s.modelSource, cacheDir: s.cacheFolder, precision: s.precision };
   }
 
   readonly explain: ExplainFn = async (pairs, opts = {}) => {
@@ -192,6 +192,7 @@ export class FlowContext {
       candidates: [{ docId: pair.doc_id ?? 'selection', score: e.score, rank: 1, baseRank: 1, label: pair.label, selected: true, title: pair.doc.slice(0, 120) }],
       sliders: [],
       device: this.device(meta),
+      ...(meta?.precision ? { precision: meta.precision } : {}),
       model: this.ref().model,
     };
   }

@@ -89,6 +89,7 @@ export function samplePanelCase(n = 200, steering = new SampleSteering(n)): Pane
     metrics: rerank.metrics,
     sliders: steering.sliders(),
     device: 'CPU',
+    precision: 'fp32',
     model: 'all-MiniLM-L6-v2',
   };
 }

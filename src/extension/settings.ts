@@ -2,13 +2,14 @@
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { DeviceSetting } from '../protocol/worker';
+import type { DeviceSetting, PrecisionSetting } from '../protocol/worker';
 
 export interface Settings {
   model: string;
   /** undefined: the model's default source */
   modelSource?: string;
   device: DeviceSetting;
+  precision: PrecisionSetting;
   batchSize: number;
   cacheFolder: string;
 }
@@ -20,6 +21,7 @@ export function readSettings(context: vscode.ExtensionContext): Settings {
     model: c.get<string>('model', 'all-MiniLM-L6-v2'),
     modelSource: source || undefined,
     device: c.get<DeviceSetting>('device', 'auto'),
+    precision: c.get<PrecisionSetting>('precision', 'fp32'),
     batchSize: c.get<number>('batchSize', 32),
     cacheFolder: resolveFolder(c.get<string>('cacheFolder', '').trim()) ?? context.globalStorageUri.fsPath,
   };

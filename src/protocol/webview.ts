@@ -13,7 +13,7 @@
  * `steering`, `busy` and `error` at any time.
  */
 import type { BasisText, SteeringBasis } from '../core/explain/steeringBasis';
-import type { FeatureExample, PairExplanation, ScoreTerms, SharedFeature } from './worker';
+import type { FeatureExample, PairExplanation, Precision, ScoreTerms, SharedFeature } from './worker';
 
 export const PANEL_VIEW_TYPE = 'xetrieval.panel';
 
@@ -64,6 +64,8 @@ export interface PanelCase {
   /** the eval file the case belongs to (its name); absent for a single pair. Baselines and ranks are this file's. */
   file?: string;
   device: DeviceLabel;
+  /** the encoder precision that produced the explanation */
+  precision?: Precision;
   model: string;
 }
 
@@ -228,6 +230,7 @@ export function isPanelCase(v: unknown): v is PanelCase {
     optional(v.steeringNote, isStr) &&
     optional(v.file, isStr) &&
     (v.device === 'CPU' || v.device === 'CUDA') &&
+    optional(v.precision, (p: unknown) => p === 'fp32' || p === 'int8' || p === 'fp16') &&
     isStr(v.model)
   );
 }

@@ -18,12 +18,39 @@ export const PROTOCOL_VERSION = 1;
 export type DeviceSetting = 'auto' | 'cpu' | 'cuda';
 export type ExecutionProvider = 'cpu' | 'cuda';
 export type TextKind = 'query' | 'document';
+/**
+ * The encoder's arithmetic: fp32 everywhere; int8 projections with dynamic
+ * activation quantization (CPU); fp16 end to end (CUDA only).
+ */
+export type Precision = 'fp32' | 'int8' | 'fp16';
+/** What a caller asks for: a precision, or `auto` (the worker picks per device; see resolvePrecision). */
+export type PrecisionSetting = 'auto' | Precision;
+export const PRECISION_SETTINGS: readonly PrecisionSetting[] = ['auto', 'fp32', 'int8', 'fp16'];
+
+/** Requests whose vectors meet an explanation bundle (its SAE, internalizers, labels), or make one. */
+export const BUNDLE_METHODS: ReadonlySet<string> = new Set(['explain', 'contrast', 'steer', 'internalize', 'rerankSet', 'trainBundle']);
+
+/**
+ * How the worker reads a precision setting. `auto`: int8 on the CPU for plain
+ * encoding (embed, score, eval: cosine ≥ 0.99 to fp32, retrieval unchanged,
+ * ~1.5× faster), fp32 wherever a bundle is involved (explain, steer, contrast,
+ * the live-steering set, internalised scores, training one: int8 changes the
+ * top-5 shared features on 4 pairs in 10) and on CUDA. README "Precision".
+ * An absent setting (an older caller) is fp32.
+ */
+export function resolvePrecision(setting: PrecisionSetting | undefined, provider: ExecutionProvider, forBundle = false): Precision {
+  if (setting === undefined) return 'fp32';
+  if (setting !== 'auto') return setting;
+  return provider === 'cpu' && !forBundle ? 'int8' : 'fp32';
+}
 
 /** Attached to every result so every UI can say where inference ran. */
 export interface ResponseMeta {
   provider: ExecutionProvider | null;
   /** Why `auto` fell back to CPU, when it did. */
   providerNote?: string;
+  /** The encoder precision that produced the result (requests that name a model). */
+  precision?: Precision;
   elapsedMs: number;
   workerPid: number;
 }
@@ -34,6 +61,8 @@ export interface ModelRef {
   /** Override of the model's default source: `pypi:<pkg>`, `hf:<repo>`, or a local folder path. */
   source?: string;
   cacheDir: string;
+  /** The encoder's arithmetic (default fp32); each precision is its own encoder, graph and embedding cache. */
+  precision?: PrecisionSetting;
 }
 
 export interface ModelFileInfo {
@@ -573,7 +602,8 @@ export interface WorkerMethods {
   modelInfo: { params: { ref: ModelRef }; result: ModelInfo };
   embed: { params: EmbedParams; result: EmbedResult };
   score: { params: ScoreParams; result: ScoreResult };
-  explain: { params: ExplainParams; result: { explanations: PairExplanation[] } };
+  /** bundlePrecision: the encoder precision the bundle was trained on (its manifest; fp32 when it says none) */
+  explain: { params: ExplainParams; result: { explanations: PairExplanation[]; bundlePrecision: Precision } };
   contrast: { params: ContrastParams; result: ContrastResult };
   trainBundle: { params: TrainBundleParams; result: TrainBundleResult };
   steer: { params: SteerParams; result: SteerResult };

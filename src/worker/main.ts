@@ -17,6 +17,10 @@ import {
   ResponseMeta,
   WireError,
   isToWorker,
+  ModelRef,
+  Precision,
+  resolvePrecision,
+  BUNDLE_METHODS,
 } from '../protocol/worker';
 
 const engine = new Engine();
@@ -26,8 +30,15 @@ function send(m: FromWorker): void {
   process.send?.(m);
 }
 
-function meta(started: number): ResponseMeta {
-  return { provider: engine.provider, providerNote: engine.providerNote, elapsedMs: Date.now() - started, workerPid: process.pid };
+/** The precision of the encoder a request names, resolved for this device; undefined for requests without a model. */
+function precisionOf(req: RequestMessage): Precision | undefined {
+  const params: object = req.params;
+  if (!('ref' in params)) return undefined;
+  return resolvePrecision((params as { ref: ModelRef }).ref.precision, engine.provider, BUNDLE_METHODS.has(req.method));
+}
+
+function meta(started: number, precision: Precision | undefined): ResponseMeta {
+  return { provider: engine.provider, providerNote: engine.providerNote, ...(precision ? { precision } : {}), elapsedMs: Date.now() - started, workerPid: process.pid };
 }
 
 function toWire(e: unknown): WireError {
@@ -102,11 +113,11 @@ async function handle(req: RequestMessage): Promise<void> {
   };
   try {
     const result = await dispatch(req, ctx);
-    send({ kind: 'result', id: req.id, result, meta: meta(started) });
+    send({ kind: 'result', id: req.id, result, meta: meta(started, precisionOf(req)) });
   } catch (e) {
     const err = toWire(e);
     if (ac.signal.aborted) err.code = 'E_CANCELLED';
-    send({ kind: 'error', id: req.id, error: err, meta: meta(started) });
+    send({ kind: 'error', id: req.id, error: err, meta: meta(started, precisionOf(req)) });
   } finally {
     inFlight.delete(req.id);
   }

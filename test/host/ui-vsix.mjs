@@ -176,7 +176,7 @@ try {
   timings.statusText = ((await statusItem.first().textContent()) ?? '').trim();
   const cudaPossible = fs.existsSync('/dev/nvidiactl');
   check(
-    (cudaPossible ? /all-MiniLM-L6-v2 · (CPU|CUDA) · ready/ : /all-MiniLM-L6-v2 · CPU · ready/).test(timings.statusText),
+    (cudaPossible ? /all-MiniLM-L6-v2 · (CPU|CUDA) · fp32 · ready/ : /all-MiniLM-L6-v2 · CPU · fp32 · ready/).test(timings.statusText),
     `the status bar shows the model and the device: "${timings.statusText}"`,
   );
 

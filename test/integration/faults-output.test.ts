@@ -49,8 +49,8 @@ describe('faults through the CLI with the real model', function () {
     const r = await xetrieval(['score', '-i', input]);
     assert.strictEqual(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0], /^\{"query_id":"12345678901234567890","doc_id":"9007199254740993","score":0\.\d+\}$/);
-    assert.match(lines[1], /^\{"query_id":"q2","doc_id":"7","score":0\.\d+\}$/);
+    assert.match(lines[0], /^\{"query_id":"12345678901234567890","doc_id":"9007199254740993","score":0\.\d+,"precision":"fp32"\}$/);
+    assert.match(lines[1], /^\{"query_id":"q2","doc_id":"7","score":0\.\d+,"precision":"fp32"\}$/);
   });
 
   it('score: a line that is not UTF-8 is an error naming file:line; the other lines are scored (exit 1)', async () => {

@@ -51,15 +51,29 @@ describe('engine/embedding cache', () => {
     assert.strictEqual(other.calls.length, 1);
   });
 
+  it('keeps precisions apart: an int8 encoder never gets an fp32 vector of the same text, and the key names the precision', async () => {
+    class Int8Double extends CountingEncoder {
+      readonly precision = 'int8' as const;
+    }
+    const fp32 = new CountingEncoder();
+    const int8 = new Int8Double();
+    const cache = new EmbeddingCache();
+    await cache.encode(fp32, ['ice'], { kind: 'document' });
+    await cache.encode(int8, ['ice'], { kind: 'document' });
+    assert.strictEqual(int8.calls.length, 1, 'encoded by the int8 encoder itself');
+    // the key holds the precision: 12 B + 2 B × "int8\0document\0ice".length + 64 B
+    assert.strictEqual(cache.stats(int8).bytes, 12 + 2 * 'int8\u0000document\u0000ice'.length + 64);
+  });
+
   it('evicts the least recently used texts beyond its byte budget', async () => {
     const enc = new CountingEncoder();
-    // one entry: 3 floats (12 B) + 2 B per key character + 64 B; "document\0x" is 10 characters → 96 B
-    const cache = new EmbeddingCache(2 * 96);
+    // one entry: 3 floats (12 B) + 2 B per key character + 64 B; "fp32\0document\0x" is 15 characters → 106 B
+    const cache = new EmbeddingCache(2 * 106);
     await cache.encode(enc, ['a', 'b'], { kind: 'document' });
     await cache.encode(enc, ['a'], { kind: 'document' }); // a is now the most recent
     await cache.encode(enc, ['c'], { kind: 'document' }); // evicts b
     assert.strictEqual(cache.stats(enc).entries, 2);
-    assert.ok(cache.stats(enc).bytes <= 2 * 96);
+    assert.ok(cache.stats(enc).bytes <= 2 * 106);
     await cache.encode(enc, ['a', 'b', 'c'], { kind: 'document' });
     assert.deepStrictEqual(enc.calls.map((c) => c.texts), [['a', 'b'], ['c'], ['b']]);
   });

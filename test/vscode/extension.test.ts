@@ -128,7 +128,8 @@ describe('extension', () => {
       }
       const s = api.state();
       assert.strictEqual(s.worker.status, 'ready');
-      assert.match(s.text, / · (CPU|CUDA) · ready/);
+      assert.match(s.text, / · (CPU|CUDA) · fp32 · ready/, 'device and precision (default fp32)');
+      assert.match(s.tooltip, /Precision: fp32 \(setting: fp32\)/);
       if (s.worker.status === 'ready' && s.worker.providerNote) assert.ok(s.tooltip.includes(s.worker.providerNote), 'the fallback note is not in the tooltip');
     });
 
@@ -150,13 +151,26 @@ describe('extension', () => {
       assert.ok(api.client.pid && api.client.pid !== before);
     });
 
+    it('shows a changed xetrieval.precision in the status bar without restarting the worker', async () => {
+      const before = api.client.pid;
+      const previous = config().inspect<string>('precision')?.workspaceValue;
+      await config().update('precision', 'auto', vscode.ConfigurationTarget.Workspace);
+      try {
+        await waitFor(() => / · (int8\/fp32|fp32) · /.test(api.state().text) && /setting: auto/.test(api.state().tooltip));
+        assert.strictEqual(api.client.pid, before, 'same worker');
+        assert.match(api.state().tooltip, /Precision: (int8 for scores and eval files, fp32 for explanations|fp32) \(setting: auto\)/);
+      } finally {
+        await config().update('precision', previous, vscode.ConfigurationTarget.Workspace);
+      }
+    });
+
     it('restarts a running worker when xetrieval.device changes', async () => {
       const before = api.client.pid;
       const previous = config().inspect<string>('device')?.workspaceValue;
       await config().update('device', 'cpu', vscode.ConfigurationTarget.Workspace);
       try {
         await waitFor(() => api.state().worker.status === 'ready' && api.client.pid !== before);
-        assert.match(api.state().text, / · CPU · ready/);
+        assert.match(api.state().text, / · CPU · fp32 · ready/);
       } finally {
         await config().update('device', previous, vscode.ConfigurationTarget.Workspace);
         await waitFor(() => api.state().worker.status === 'ready');

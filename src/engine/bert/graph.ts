@@ -9,11 +9,23 @@
  *   sentence_embedding            [batch, hidden]  pooled (+ L2-normalised per the model)
  *   hidden_states.{0..L}          [batch, seq, hidden]  0 = embeddings output, i = layer i output
  *   pooled_hidden_states.{0..L}   [batch, hidden]  each layer pooled like the output, not normalised
+ *
+ * Precisions (all outputs stay float32):
+ *   fp32  every weight and activation in float32.
+ *   int8  the projections (QKV, attention output, both feed-forward MatMuls)
+ *         take int8 weights, one scale per output column, and quantize their
+ *         input per token at run time (QuantizeLinear → MatMulIntegerToFloat:
+ *         onnxruntime's u8×s8 kernels, VNNI where the CPU has it); attention
+ *         then runs on the float Q, K, V (MultiHeadAttention). Embeddings,
+ *         layer norms, softmax, GELU and pooling stay float32.
+ *   fp16  float16 weights and activations end to end, for CUDA; hidden
+ *         states are cast back to float32 before pooling and output.
  */
 import { ModelError } from '../../core/errors';
 import { GraphBuilder } from '../onnx/builder';
 import { SafetensorsFile } from '../safetensors';
 import { BertArch, CheckpointSpec } from './config';
+import type { Precision } from '../../protocol/worker';
 
 const MS = 'com.microsoft';
 
@@ -37,37 +49,155 @@ function detectPrefix(st: SafetensorsFile): string {
   throw new ModelError(`${st.file}: no "embeddings.word_embeddings.weight" tensor: not a BERT checkpoint`, 'E_SAFETENSORS', st.file);
 }
 
-export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile): Uint8Array {
+/**
+ * The projections int8 quantizes, and how activations are quantized: per
+ * token (the product) or per tensor (one scale for the whole batch, as
+ * onnxruntime's DynamicQuantizeMatMul and QAttention do: faster, but a text's
+ * vector then depends on the other texts in its batch; kept for measurements,
+ * bench/fidelity.ts).
+ */
+export interface Int8Parts {
+  attention: boolean;
+  attentionOutput: boolean;
+  ffnIn: boolean;
+  ffnOut: boolean;
+  activations: 'token' | 'tensor';
+}
+export const INT8_ALL: Int8Parts = { attention: true, attentionOutput: true, ffnIn: true, ffnOut: true, activations: 'token' };
+
+/**
+ * Symmetric int8 per output column of a [rows, cols] MatMul weight: scale_c =
+ * max|W[:,c]| / 127, q = round(W / scale_c), zero point 0. Per-column scales
+ * keep one large column from flattening all the others (per tensor cost ~0.06
+ * cosine on MiniLM).
+ */
+export function quantizePerColumn(w: Float32Array, rows: number, cols: number): { q: Int8Array; scale: Float32Array } {
+  const scale = new Float32Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    for (let c = 0; c < cols; c++) {
+      const v = Math.abs(w[off + c]);
+      if (v > scale[c]) scale[c] = v;
+    }
+  }
+  for (let c = 0; c < cols; c++) scale[c] = scale[c] > 0 ? scale[c] / 127 : 1;
+  const q = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    for (let c = 0; c < cols; c++) q[off + c] = Math.max(-127, Math.min(127, Math.round(w[off + c] / scale[c])));
+  }
+  return { q, scale };
+}
+
+/**
+ * x · W with W [rows, cols] as int8 per output column and x quantized per call
+ * (uint8, one scale and zero point for the whole tensor), products summed in
+ * int32 and scaled back to float: onnxruntime's DynamicQuantizeMatMul.
+ */
+export function int8MatMul(g: GraphBuilder, x: string, name: string, W: Float32Array, rows: number, cols: number): string {
+  const { q, scale } = quantizePerColumn(W, rows, cols);
+  return g.op('DynamicQuantizeMatMul', [x, g.int8Init(`${name}_q`, [rows, cols], q), g.floatInit(`${name}_scale`, [cols], scale), g.int8Init(`${name}_zp`, [cols], new Int8Array(cols))], undefined, MS);
+}
+
+/** Constants the per-token quantized MatMuls share (made once per graph). */
+export interface PerTokenConsts {
+  eps: string;
+  c127: string;
+  c128: string;
+  zero: string;
+  one: string;
+  zp128: string;
+  flat: string;
+  rowsShape: (rows: number) => string;
+  outShape: (x: string, cols: number) => string;
+}
+
+/** `batchShape`: a [2] int64 tensor [batch, seq] (Shape of input_ids), for the MatMul outputs' shape. */
+export function perTokenConsts(g: GraphBuilder, batchShape: string): PerTokenConsts {
+  const scalar = (name: string, v: number) => g.floatInit(name, [], new Float32Array([v]));
+  const rows = new Map<number, string>();
+  const outs = new Map<number, string>();
+  return {
+    eps: scalar('q8_eps', 1e-8),
+    c127: scalar('q8_127', 127),
+    c128: scalar('q8_128', 128),
+    zero: scalar('q8_zero', 0),
+    one: scalar('q8_one', 1),
+    zp128: g.uint8Init('q8_zp128', [], new Uint8Array([128])),
+    flat: g.int64Init('q8_flat', [1], [-1]),
+    rowsShape: (n) => rows.get(n) ?? (rows.set(n, g.int64Init(`q8_rows_${n}`, [2], [-1, n])), rows.get(n)!),
+    outShape: (_x, n) => outs.get(n) ?? (outs.set(n, g.op('Concat', [batchShape, g.int64Init(`q8_cols_${n}`, [1], [n])], { axis: 0 })), outs.get(n)!),
+  };
+}
+
+/**
+ * x · W with W int8 per output column and x quantized per token: symmetric,
+ * scale_t = max|x_t| / 127, stored as uint8 around 128 so onnxruntime's
+ * u8×s8 kernels (VNNI) run it. A token's result depends on that token alone,
+ * never on the other texts in its batch or their padding.
+ */
+export function int8MatMulPerToken(g: GraphBuilder, x: string, name: string, W: Float32Array, rows: number, cols: number, c: PerTokenConsts): string {
+  const { q, scale } = quantizePerColumn(W, rows, cols);
+  const s = g.op('Div', [g.op('Max', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 }), c.eps]), c.c127]);
+  // QuantizeLinear takes one scale per row of a 2-D input (axis 0): [tokens, rows] with [tokens] scales
+  const s1 = g.op('Reshape', [s, c.flat]);
+  const zp = g.op('Cast', [g.op('Add', [g.op('Mul', [s1, c.zero]), c.c128])], { to: 2 /* UINT8 */ });
+  const xq = g.op('QuantizeLinear', [g.op('Reshape', [x, c.rowsShape(rows)]), s1, zp], { axis: 0 });
+  const y = g.op('MatMulIntegerToFloat', [xq, g.int8Init(`${name}_q`, [rows, cols], q), c.one, g.floatInit(`${name}_scale`, [cols], scale), c.zp128], undefined, MS);
+  return g.op('Mul', [g.op('Reshape', [y, c.outShape(x, cols)]), s]);
+}
+
+export interface BertGraphOptions {
+  precision?: Precision;
+  /** int8 only: which projections to quantize (default all) */
+  int8Parts?: Int8Parts;
+}
+
+export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: BertGraphOptions = {}): Uint8Array {
   const a: BertArch = spec.arch;
   const H = a.hidden;
   const p = detectPrefix(st);
   const w = (name: string, shape: number[]) => st.float32(`${p}${name}`, shape);
   const g = new GraphBuilder('xetrieval_bert');
+  const precision = opts.precision ?? 'fp32';
+  const q8 = precision === 'int8' ? (opts.int8Parts ?? INT8_ALL) : undefined;
+  const fp16 = precision === 'fp16';
+  /** a float weight in the graph's float type */
+  const fw = (name: string, dims: number[], data: Float32Array): string => (fp16 ? g.float16Init(name, dims, data) : g.floatInit(name, dims, data));
+  /** x · W for a [rows, cols] weight: int8 with a per-column scale, or plain MatMul */
+  let ptc: PerTokenConsts | undefined;
+  const matmul = (x: string, name: string, W: Float32Array, rows: number, cols: number, quantize: boolean | undefined): string => {
+    if (!quantize) return g.op('MatMul', [x, fw(name, [rows, cols], W)]);
+    return q8?.activations === 'tensor' ? int8MatMul(g, x, name, W, rows, cols) : int8MatMulPerToken(g, x, name, W, rows, cols, (ptc ??= perTokenConsts(g, shape)));
+  };
+  /** fp16 keeps float16 inside; the named hidden-state outputs are float32 */
+  const hiddenOut = (i: number): string => (fp16 ? g.fresh(`h${i}_f16`) : hiddenStateName(i));
+  const castHidden = (x: string, i: number): string => (fp16 ? g.node('Cast', [x], { attrs: { to: 1 /* FLOAT */ }, outputs: [hiddenStateName(i)] })[0] : x);
 
   const inputIds = g.input({ name: 'input_ids', type: 'int64', dims: ['batch', 'seq'] });
   const attnMask = g.input({ name: 'attention_mask', type: 'int64', dims: ['batch', 'seq'] });
 
   // Embeddings. Single-segment inputs always use token type 0, so its row is
   // folded into the position table once here instead of gathered per token.
-  const word = g.floatInit('word_embeddings', [a.vocabSize, H], w('embeddings.word_embeddings.weight', [a.vocabSize, H]));
+  const word = fw('word_embeddings', [a.vocabSize, H], w('embeddings.word_embeddings.weight', [a.vocabSize, H]));
   const pos = w('embeddings.position_embeddings.weight', [a.maxPositions, H]);
   const type0 = w('embeddings.token_type_embeddings.weight', [a.typeVocab, H]).subarray(0, H);
   const posType = new Float32Array(pos.length);
   for (let i = 0; i < a.maxPositions; i++) for (let j = 0; j < H; j++) posType[i * H + j] = pos[i * H + j] + type0[j];
-  g.floatInit('position_type_embeddings', [a.maxPositions, H], posType);
+  fw('position_type_embeddings', [a.maxPositions, H], posType);
 
   const wordEmb = g.op('Gather', [word, inputIds], { axis: 0 });
   const shape = g.op('Shape', [inputIds]);
   const seqLen = g.op('Gather', [shape, g.int64Init('one_vec', [1], [1])], { axis: 0 });
   const posSlice = g.op('Slice', ['position_type_embeddings', g.int64Init('zero_vec', [1], [0]), seqLen, 'zero_vec']);
   const emb = g.op('Add', [wordEmb, posSlice]);
-  let h = g.node('LayerNormalization', [emb, g.floatInit('emb_ln_g', [H], w('embeddings.LayerNorm.weight', [H])), g.floatInit('emb_ln_b', [H], w('embeddings.LayerNorm.bias', [H]))], {
+  let h = g.node('LayerNormalization', [emb, fw('emb_ln_g', [H], w('embeddings.LayerNorm.weight', [H])), fw('emb_ln_b', [H], w('embeddings.LayerNorm.bias', [H]))], {
     attrs: { axis: -1, epsilon: { float: a.eps } },
-    outputs: [hiddenStateName(0)],
+    outputs: [hiddenOut(0)],
   })[0];
 
   const mask32 = g.op('Cast', [attnMask], { to: 6 /* INT32 */ });
-  const hiddenNames = [h];
+  const hiddenNames = [castHidden(h, 0)];
 
   for (let l = 0; l < a.layers; l++) {
     const L = `encoder.layer.${l}.`;
@@ -82,44 +212,61 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile): Uint8
     qkvB.set(w(`${L}attention.self.query.bias`, [H]), 0);
     qkvB.set(w(`${L}attention.self.key.bias`, [H]), H);
     qkvB.set(w(`${L}attention.self.value.bias`, [H]), 2 * H);
-    const attn = g.op('Attention', [h, g.floatInit(`l${l}_qkv_w`, [H, 3 * H], qkv), g.floatInit(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
+    let attn: string;
+    if (q8?.attention && q8.activations === 'token') {
+      // per-token int8 projection, then attention on the projected Q, K, V (MultiHeadAttention adds the bias)
+      const qkvOut = int8MatMulPerToken(g, h, `l${l}_qkv_w`, qkv, H, 3 * H, (ptc ??= perTokenConsts(g, shape)));
+      const [q, k, v] = g.node('Split', [qkvOut, g.int64Init(`l${l}_qkv_split`, [3], [H, H, H])], { attrs: { axis: 2 }, nOutputs: 3 });
+      attn = g.op('MultiHeadAttention', [q, k, v, g.floatInit(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
+    } else if (q8?.attention) {
+      // QAttention takes the input already quantized (uint8, its scale and zero
+      // point) and the weight's scale per column; the weight zero point is 0
+      const [hq, hScale, hZp] = g.node('DynamicQuantizeLinear', [h], { nOutputs: 3 });
+      const { q, scale } = quantizePerColumn(qkv, H, 3 * H);
+      attn = g.op(
+        'QAttention',
+        [hq, g.int8Init(`l${l}_qkv_w_q`, [H, 3 * H], q), g.floatInit(`l${l}_qkv_b`, [3 * H], qkvB), hScale, g.floatInit(`l${l}_qkv_w_scale`, [3 * H], scale), mask32, hZp, g.int8Init(`l${l}_qkv_w_zp`, [1], new Int8Array(1))],
+        { num_heads: a.heads },
+        MS,
+      );
+    } else attn = g.op('Attention', [h, fw(`l${l}_qkv_w`, [H, 3 * H], qkv), fw(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
 
-    const ao = g.op('MatMul', [attn, g.floatInit(`l${l}_ao_w`, [H, H], transpose(w(`${L}attention.output.dense.weight`, [H, H]), H, H))]);
+    const ao = matmul(attn, `l${l}_ao_w`, transpose(w(`${L}attention.output.dense.weight`, [H, H]), H, H), H, H, q8?.attentionOutput);
     const h1 = g.op(
       'SkipLayerNormalization',
       [
         ao,
         h,
-        g.floatInit(`l${l}_ao_ln_g`, [H], w(`${L}attention.output.LayerNorm.weight`, [H])),
-        g.floatInit(`l${l}_ao_ln_b`, [H], w(`${L}attention.output.LayerNorm.bias`, [H])),
-        g.floatInit(`l${l}_ao_b`, [H], w(`${L}attention.output.dense.bias`, [H])),
+        fw(`l${l}_ao_ln_g`, [H], w(`${L}attention.output.LayerNorm.weight`, [H])),
+        fw(`l${l}_ao_ln_b`, [H], w(`${L}attention.output.LayerNorm.bias`, [H])),
+        fw(`l${l}_ao_b`, [H], w(`${L}attention.output.dense.bias`, [H])),
       ],
       { epsilon: { float: a.eps } },
       MS,
     );
 
     const I = a.intermediate;
-    const inter = g.op('MatMul', [h1, g.floatInit(`l${l}_in_w`, [H, I], transpose(w(`${L}intermediate.dense.weight`, [I, H]), I, H))]);
-    const inB = g.floatInit(`l${l}_in_b`, [I], w(`${L}intermediate.dense.bias`, [I]));
+    const inter = matmul(h1, `l${l}_in_w`, transpose(w(`${L}intermediate.dense.weight`, [I, H]), I, H), H, I, q8?.ffnIn);
+    const inB = fw(`l${l}_in_b`, [I], w(`${L}intermediate.dense.bias`, [I]));
     const act =
       a.act === 'gelu'
         ? g.op('BiasGelu', [inter, inB], undefined, MS)
         : a.act === 'gelu_tanh'
           ? g.op('FastGelu', [inter, inB], undefined, MS)
           : g.op('Relu', [g.op('Add', [inter, inB])]);
-    const out = g.op('MatMul', [act, g.floatInit(`l${l}_out_w`, [I, H], transpose(w(`${L}output.dense.weight`, [H, I]), H, I))]);
+    const out = matmul(act, `l${l}_out_w`, transpose(w(`${L}output.dense.weight`, [H, I]), H, I), I, H, q8?.ffnOut);
     h = g.node(
       'SkipLayerNormalization',
       [
         out,
         h1,
-        g.floatInit(`l${l}_out_ln_g`, [H], w(`${L}output.LayerNorm.weight`, [H])),
-        g.floatInit(`l${l}_out_ln_b`, [H], w(`${L}output.LayerNorm.bias`, [H])),
-        g.floatInit(`l${l}_out_b`, [H], w(`${L}output.dense.bias`, [H])),
+        fw(`l${l}_out_ln_g`, [H], w(`${L}output.LayerNorm.weight`, [H])),
+        fw(`l${l}_out_ln_b`, [H], w(`${L}output.LayerNorm.bias`, [H])),
+        fw(`l${l}_out_b`, [H], w(`${L}output.dense.bias`, [H])),
       ],
-      { attrs: { epsilon: { float: a.eps } }, domain: MS, outputs: [hiddenStateName(l + 1)] },
+      { attrs: { epsilon: { float: a.eps } }, domain: MS, outputs: [hiddenOut(l + 1)] },
     )[0];
-    hiddenNames.push(h);
+    hiddenNames.push(castHidden(h, l + 1));
   }
 
   // Pooling, as sentence-transformers: masked mean (count clamped at 1e-9) or the CLS row.
@@ -150,7 +297,7 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile): Uint8
 
   return g.build({
     producer: 'xetrieval',
-    docString: `BERT encoder (${a.layers} layers, ${H} hidden, ${spec.pooling.mode} pooling${spec.pooling.normalize ? ', L2-normalised' : ''})`,
-    metadata: { pooling: spec.pooling.mode, normalize: String(spec.pooling.normalize), layers: String(a.layers) },
+    docString: `BERT encoder (${a.layers} layers, ${H} hidden, ${spec.pooling.mode} pooling${spec.pooling.normalize ? ', L2-normalised' : ''}${precision === 'fp32' ? '' : `, ${precision}`})`,
+    metadata: { pooling: spec.pooling.mode, normalize: String(spec.pooling.normalize), layers: String(a.layers), ...(precision === 'fp32' ? {} : { precision }) },
   });
 }

@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { hashFileOffThread } from '../models/hashThread';
+import type { Precision } from '../../protocol/worker';
 import { CheckpointSpec } from './config';
 
 /**
@@ -24,6 +25,8 @@ export interface GraphCacheRef {
   /** a readable name for the files, e.g. the model id */
   name: string;
   weightsSha256: string;
+  /** each precision is its own graph and file (default fp32) */
+  precision?: Precision;
 }
 
 export interface CachedGraph {
@@ -32,14 +35,25 @@ export interface CachedGraph {
   verified: Promise<void>;
 }
 
-export function graphKey(spec: CheckpointSpec, weightsSha256: string): string {
-  return createHash('sha256').update(`${GRAPH_FORMAT}\u0000${weightsSha256}\u0000${JSON.stringify({ ...spec, dir: undefined })}`).digest('hex').slice(0, 24);
+/** Bump a precision's entry whenever its graph changes (fp32 is GRAPH_FORMAT alone). */
+export const PRECISION_FORMAT: Record<Exclude<Precision, 'fp32'>, string> = { int8: 'int8-per-token/1', fp16: 'fp16/1' };
+
+export function graphKey(spec: CheckpointSpec, weightsSha256: string, precision: Precision = 'fp32'): string {
+  // fp32 keeps the key it had before precisions existed, so saved graphs stay valid
+  const p = precision === 'fp32' ? '' : `\u0000${PRECISION_FORMAT[precision]}`;
+  return createHash('sha256').update(`${GRAPH_FORMAT}\u0000${weightsSha256}\u0000${JSON.stringify({ ...spec, dir: undefined })}${p}`).digest('hex').slice(0, 24);
 }
 
 function files(ref: GraphCacheRef, spec: CheckpointSpec): { graph: string; sha: string; prefix: string } {
-  const prefix = `${ref.name.replace(/[^A-Za-z0-9._-]/g, '_')}-`;
-  const graph = path.join(ref.dir, `${prefix}${graphKey(spec, ref.weightsSha256)}.onnx`);
+  const precision = ref.precision ?? 'fp32';
+  const prefix = `${ref.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${precision === 'fp32' ? '' : `${precision}-`}`;
+  const graph = path.join(ref.dir, `${prefix}${graphKey(spec, ref.weightsSha256, precision)}.onnx`);
   return { graph, sha: `${graph}.sha256`, prefix };
+}
+
+/** A file of the same model and precision (graph, its sha256 or a temp file): the name goes on with the 24-hex key. */
+function sameModelAndPrecision(file: string, prefix: string): boolean {
+  return file.startsWith(prefix) && /^[0-9a-f]{24}\./.test(file.slice(prefix.length));
 }
 
 /** The saved graph for this spec and these weights, or undefined when there is none (or it is unreadable). */
@@ -66,7 +80,7 @@ export function readCachedGraph(ref: GraphCacheRef, spec: CheckpointSpec): Cache
 /**
  * Saves a freshly built graph (atomically: temp file, then rename; the sha256
  * file last, so a graph without one is never trusted) and removes older
- * graphs of the same model. Failures only cost the next start a rebuild.
+ * graphs of the same model and precision. Failures only cost the next start a rebuild.
  */
 export async function writeCachedGraph(ref: GraphCacheRef, spec: CheckpointSpec, bytes: Uint8Array): Promise<void> {
   const f = files(ref, spec);
@@ -75,7 +89,7 @@ export async function writeCachedGraph(ref: GraphCacheRef, spec: CheckpointSpec,
     await fs.promises.mkdir(ref.dir, { recursive: true });
     for (const old of await fs.promises.readdir(ref.dir)) {
       const p = path.join(ref.dir, old);
-      if (old.startsWith(f.prefix) && p !== f.graph && p !== f.sha) removeQuietly(p);
+      if (sameModelAndPrecision(old, f.prefix) && p !== f.graph && p !== f.sha) removeQuietly(p);
     }
     // async writes and a hashing thread: saving must not hold up the first results
     await fs.promises.writeFile(tmp, bytes);

@@ -6,10 +6,13 @@
 import { onnx } from 'onnx-proto';
 
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
-export type ElemType = 'float' | 'int64' | 'int32' | 'bool';
+export type ElemType = 'float' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
 const ELEM: Record<ElemType, onnx.TensorProto.DataType> = {
   float: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
+  int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
   int64: onnx.TensorProto.DataType.INT64,
   int32: onnx.TensorProto.DataType.INT32,
   bool: onnx.TensorProto.DataType.BOOL,
@@ -52,6 +55,29 @@ export class GraphBuilder {
     const expected = dims.reduce((a, d) => a * d, 1) * 4;
     if (raw.byteLength !== expected) throw new Error(`initializer ${name}: ${raw.byteLength} bytes for dims [${dims}]`);
     this.initializers.push({ name, dims, dataType: ELEM.float, rawData: raw });
+    return name;
+  }
+
+  /** An int8 initializer (quantized weights, zero points). */
+  int8Init(name: string, dims: number[], data: Int8Array): string {
+    if (data.length !== dims.reduce((a, d) => a * d, 1)) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
+    this.initializers.push({ name, dims, dataType: ELEM.int8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
+  /** A uint8 initializer (zero points). */
+  uint8Init(name: string, dims: number[], data: Uint8Array): string {
+    if (data.length !== dims.reduce((a, d) => a * d, 1)) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
+    this.initializers.push({ name, dims, dataType: ELEM.uint8, rawData: data });
+    return name;
+  }
+
+  /** A float16 initializer, rounded from float32 (round to nearest even). */
+  float16Init(name: string, dims: number[], data: Float32Array): string {
+    if (data.length !== dims.reduce((a, d) => a * d, 1)) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
+    const h = new Uint16Array(data.length);
+    for (let i = 0; i < data.length; i++) h[i] = toHalf(data[i]);
+    this.initializers.push({ name, dims, dataType: ELEM.float16, rawData: new Uint8Array(h.buffer) });
     return name;
   }
 
@@ -99,6 +125,35 @@ export class GraphBuilder {
     });
     return onnx.ModelProto.encode(model).finish();
   }
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE float32 → float16 bits, round to nearest even; overflow to ±inf, NaN kept. */
+export function toHalf(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
 }
 
 function valueInfo(v: ValueInfo): onnx.IValueInfoProto {

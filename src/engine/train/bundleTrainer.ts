@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadQrels } from '../../core/beir';
 import { Matrix, hasMatrix, loadMatrix, saveMatrix } from '../../core/vectorStore';
-import { ExecutionProvider, ProgressEvent, ScoreTerms, TextKind, TrainBundleParams } from '../../protocol/worker';
+import { ExecutionProvider, Precision, ProgressEvent, ScoreTerms, TextKind, TrainBundleParams } from '../../protocol/worker';
 import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
 import { sentences } from '../../core/sentences';
 import { CorpusSource, readBroadCorpus, wordnetLemmas, wordnetSynonyms } from '../../train/broadCorpus';
@@ -38,7 +38,7 @@ export const GENERIC_THRESHOLD = 0.1;
 const FAMILY_COSINE = 0.4;
 
 export interface TrainBundleOptions extends Omit<TrainBundleParams, 'ref'> {
-  model: { id: string; weightsSha256: string; dim: number };
+  model: { id: string; weightsSha256: string; dim: number; precision: Precision };
   embed: (texts: string[], kind: TextKind, onDone: (done: number, total: number) => void) => Promise<Float32Array>;
   sae: SaeBackend;
   provider: ExecutionProvider;
