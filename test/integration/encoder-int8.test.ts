@@ -4,7 +4,6 @@
  * (test/fixtures/parity), our fp32 graph, and the CLI's precision plumbing.
  */
 import * as assert from 'assert';
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
@@ -12,7 +11,7 @@ import { readCheckpointSpec } from '../../src/engine/bert/config';
 import { OUTPUT_SENTENCE, buildBertGraph } from '../../src/engine/bert/graph';
 import { Encoder } from '../../src/engine/encoder';
 import { SafetensorsFile } from '../../src/engine/safetensors';
-import { FIXTURES, REPO_ROOT, cosine, minilm, readF32, testCacheDir } from './helpers';
+import { FIXTURES, REPO_ROOT, cosine, minilm, readF32, runCli, testCacheDir } from './helpers';
 
 const PARITY = path.join(FIXTURES, 'parity');
 const texts: { id: string; text: string }[] = fs
@@ -21,18 +20,7 @@ const texts: { id: string; text: string }[] = fs
   .filter(Boolean)
   .map((l) => JSON.parse(l));
 
-function cli(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'xetrieval.js'), '--device', 'cpu', '--cache-dir', testCacheDir(), ...args], { cwd: REPO_ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const cli = (args: string[], stdin: string) => runCli(['--cache-dir', testCacheDir(), ...args], stdin);
 
 describe('int8 encoder (real all-MiniLM-L6-v2)', function () {
   this.timeout(600_000);

@@ -3,6 +3,7 @@
  * paths can be tested on files we control: a wrong-shaped tensor, a cut file.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 export interface TinyOptions {
@@ -71,4 +72,20 @@ export function writeTinyBert(dir: string, tokenizerDir: string, opts: TinyOptio
     if (name === opts.nan) tensors[name].data.fill(NaN);
   }
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+}
+
+/**
+ * A tiny BERT in a fresh temporary folder, with placeholder tokenizer files:
+ * enough for graph tests, which do not depend on the vocabulary. Returns the
+ * model folder.
+ */
+export function tempTinyBert(prefix: string, opts: TinyOptions = {}): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const tok = path.join(root, 'tok');
+  fs.mkdirSync(tok);
+  fs.writeFileSync(path.join(tok, 'tokenizer.json'), '{}');
+  fs.writeFileSync(path.join(tok, 'tokenizer_config.json'), '{}');
+  const dir = path.join(root, 'model');
+  writeTinyBert(dir, tok, opts);
+  return dir;
 }

@@ -7,22 +7,15 @@ import { readCheckpointSpec } from '../../src/engine/bert/config';
 import { buildBertGraph } from '../../src/engine/bert/graph';
 import { GRAPH_FORMAT, graphKey, readCachedGraph, writeCachedGraph } from '../../src/engine/bert/graphCache';
 import { SafetensorsFile } from '../../src/engine/safetensors';
-import { writeTinyBert } from '../integration/tinyBert';
+import { tempTinyBert } from '../integration/tinyBert';
 
 describe('engine/bert graph cache', () => {
   let dir: string;
   let cacheDir: string;
 
   before(() => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-graph-'));
-    const tok = path.join(root, 'tok');
-    fs.mkdirSync(tok);
-    // the graph does not depend on the vocabulary; placeholders are enough here
-    fs.writeFileSync(path.join(tok, 'tokenizer.json'), '{}');
-    fs.writeFileSync(path.join(tok, 'tokenizer_config.json'), '{}');
-    dir = path.join(root, 'model');
-    writeTinyBert(dir, tok);
-    cacheDir = path.join(root, 'graphs');
+    dir = tempTinyBert('xetrieval-graph-');
+    cacheDir = path.join(path.dirname(dir), 'graphs');
   });
 
   const build = () => {

@@ -15,7 +15,7 @@ import { graphKey, readCachedGraph, writeCachedGraph } from '../../src/engine/be
 import { checkPrecision } from '../../src/engine/encoder';
 import { GraphBuilder, toHalf } from '../../src/engine/onnx/builder';
 import { SafetensorsFile } from '../../src/engine/safetensors';
-import { writeTinyBert } from '../integration/tinyBert';
+import { tempTinyBert } from '../integration/tinyBert';
 
 function lcg(seed: number): () => number {
   let s = seed;
@@ -148,13 +148,7 @@ describe('engine/bert int8 graph', () => {
   describe('tiny BERT', () => {
     let dir: string;
     before(() => {
-      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-int8-'));
-      const tok = path.join(root, 'tok');
-      fs.mkdirSync(tok);
-      fs.writeFileSync(path.join(tok, 'tokenizer.json'), '{}');
-      fs.writeFileSync(path.join(tok, 'tokenizer_config.json'), '{}');
-      dir = path.join(root, 'model');
-      writeTinyBert(dir, tok);
+      dir = tempTinyBert('xetrieval-int8-');
     });
 
     const run = async (precision: 'fp32' | 'int8' | 'fp16', ids: number[][]) => {

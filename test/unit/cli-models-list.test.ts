@@ -6,23 +6,12 @@
 import * as assert from 'assert';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { PassThrough } from 'stream';
-import { runCli } from '../../src/cli/program';
 import { filesDigest } from '../../src/engine/models/local';
 import { pullModel } from '../../src/engine/models/pull';
+import { cliInProcess } from './helpers/cli';
 import { fakeModelFiles, tempDir } from './helpers/modelFixtures';
 
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runCli(argv, { stdin: new PassThrough(), stdout, stderr });
-  await new Promise((r) => setImmediate(r));
-  return { code, stdout: out, stderr: err };
-}
+const cli = (argv: string[]) => cliInProcess(argv);
 
 describe('cli: models list', () => {
   let work: string;

@@ -84,7 +84,7 @@ describe('extension', () => {
     const s = api.state();
     assert.strictEqual(s.worker.status, 'stopped');
     assert.strictEqual(api.client.pid, undefined);
-    assert.match(s.text, /all-MiniLM-L6-v2 · \S+ · idle/);
+    assert.match(s.text, /all-MiniLM-L6-v2 · \S+ · \S+ · idle/); // model · device · precision · state
   });
 
   it('shows the worker log without starting the worker', async () => {
