@@ -40,6 +40,8 @@ import {
   rankMove,
   scoreParts,
   shareFractions,
+  listedFeatures,
+  minorNote,
   unrelatedNote,
   viewTip,
   snapAlpha,
@@ -371,7 +373,8 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   const fractions = shareFractions(c.pair.features);
   const maxShare = Math.max(1e-12, ...c.pair.features.map((f) => Math.abs(f.share)));
   const overlap = new Set(c.pair.shared_features);
-  const rows = sortFeatures(filterFeatures(c.pair.features, view.filter), view.sort.key, view.sort.dir);
+  const visible = listedFeatures(c.pair.features, view.showMinor);
+  const rows = sortFeatures(filterFeatures(visible, view.filter), view.sort.key, view.sort.dir);
   const expanded = new Set(view.expanded);
   const nCols = compact ? 4 : views.length + 5;
   // Steered features show their α and their activations scaled by it (steering scales the feature in both texts).
@@ -384,7 +387,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const open = expanded.has(f.id);
     const alpha = alphas.get(f.id);
     const scale = alpha ?? 1;
-    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}${f.minor ? ' minor' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
     const actTitle = (a: number) => (alpha !== undefined ? `${fmt(a * scale)} steered (α ${fmt(alpha, 2)} × ${fmt(a)})` : undefined);
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
@@ -423,12 +426,29 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     frag.append(tr);
     if (open) frag.append(examplesRow(f, nCols));
   }
-  if (rows.length === 0) frag.append(h('tr', { class: 'empty' }, h('td', { colspan: nCols }, c.pair.features.length ? 'No feature matches the filter.' : 'The query and the document share no active feature.')));
+  if (rows.length === 0) {
+    const why = !c.pair.features.length
+      ? 'The query and the document share no active feature.'
+      : !visible.length
+        ? 'No shared feature adds 0.01 to the score: this match rests on generic features and many minor ones (see the score bar above).'
+        : 'No feature matches the filter.';
+    frag.append(h('tr', { class: 'empty' }, h('td', { colspan: nCols }, why)));
+  }
+  const note = minorNote(c.pair.features, view.showMinor);
+  if (note) {
+    const toggle = h('button', { type: 'button', class: 'link', id: 'toggle-minor' }, view.showMinor ? 'Hide them' : 'Show them');
+    toggle.addEventListener('click', () => {
+      view.showMinor = !view.showMinor;
+      renderRows('state');
+      persist();
+    });
+    frag.append(h('tr', { class: 'minor-note' }, h('td', { colspan: nCols }, h('span', { class: 'muted', id: 'minor-note' }, note), ' ', toggle)));
+  }
   const tbody = byId('feature-rows');
   tbody.replaceChildren(frag);
   const tLayout = performance.now();
 
-  byId('feature-count').textContent = rows.length === c.pair.features.length ? `${rows.length} feature${rows.length === 1 ? '' : 's'}` : `${rows.length} of ${c.pair.features.length} features`;
+  byId('feature-count').textContent = rows.length === visible.length ? `${rows.length} feature${rows.length === 1 ? '' : 's'}` : `${rows.length} of ${visible.length} features`;
   for (const th of Array.from(document.querySelectorAll<HTMLElement>('#feature-table thead th'))) {
     const key = th.querySelector<HTMLElement>('button')?.dataset.sort;
     const on = key === view.sort.key;

@@ -156,7 +156,7 @@ export interface ScorePart {
  */
 export function scoreParts(t: { shared: number; one_sided: number; generic: number; bias: number; error: number }, listed: number): ScorePart[] {
   return [
-    { key: 'shared', name: 'shared features', value: t.shared, tip: `the ${listed} features listed below: active in the query and in the document (or one of its views). The table's Share column splits this part.` },
+    { key: 'shared', name: 'shared features', value: t.shared, tip: `features active in the query and in the document (or one of its views): the ${listed} listed below, and the minor ones that add under 0.01 each. The table's Share column splits this part.` },
     { key: 'one_sided', name: 'one-sided', value: t.one_sided, tip: 'features active in the query only or in the document only: their decoder directions still overlap, so they add to the score' },
     { key: 'generic', name: 'generic', value: t.generic, tip: "the bundle's generic features: dense directions active on much of any text (not ideas), so not listed" },
     { key: 'bias', name: 'bias', value: t.bias, tip: "the SAE's decoder bias: the same for every pair" },
@@ -431,4 +431,18 @@ export function highlightTerms(text: string, terms: readonly string[]): { text: 
   }
   if (at < text.length) out.push({ text: text.slice(at), hit: false });
   return out;
+}
+
+/** The features the table lists: minor ones (each adds under 0.01 to the score) only when asked for. */
+export function listedFeatures<T extends { minor?: true }>(features: readonly T[], showMinor: boolean): T[] {
+  return showMinor ? [...features] : features.filter((f) => !f.minor);
+}
+
+/** The sentence under the table about the minor features it does not list, or undefined when there are none. */
+export function minorNote(features: readonly { minor?: true; share: number }[], shown: boolean): string | undefined {
+  const minor = features.filter((f) => f.minor);
+  if (!minor.length) return undefined;
+  const sum = minor.reduce((s, f) => s + f.share, 0);
+  const what = `${minor.length} minor feature${minor.length === 1 ? '' : 's'} (each adds under 0.01 to the score; ${sum >= 0 ? '+' : '−'}${Math.abs(sum).toFixed(3)} together)`;
+  return shown ? `${what} ${minor.length === 1 ? 'is' : 'are'} listed in grey.` : `${what} ${minor.length === 1 ? 'is' : 'are'} not listed: none of them carries this match.`;
 }

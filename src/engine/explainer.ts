@@ -11,6 +11,7 @@ import {
   attributeUnits,
   compareOverlapToControl,
   decomposeScore,
+  isMinorShare,
   keptWordCount,
   occlude,
   occlusionUnits,
@@ -201,6 +202,7 @@ export class Explainer {
         share: round(shareOf.get(f.id) ?? 0),
         erasureDelta: round(deltas.get(f.id) ?? 0),
       };
+      if (isMinorShare(rec.share)) rec.minor = true;
       if (label?.detection !== undefined && label.detection !== null) rec.detection = round(label.detection, 3);
       if (label?.family) rec.family = label.family;
       if (opts.examples && label) rec.examples = label.examples.slice(0, opts.examples);

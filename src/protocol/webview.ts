@@ -169,6 +169,7 @@ function isSharedFeature(v: unknown): v is SharedFeature {
     isArrayOf(v.sharedIn, isStr) &&
     isNum(v.share) &&
     isNum(v.erasureDelta) &&
+    optional(v.minor, (x): x is true => x === true) &&
     optional(v.detection, isNum) &&
     optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isFeatureId(x.id) && isStr(x.label)) &&
     optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample)) &&
@@ -362,10 +363,12 @@ export interface PanelViewState {
   expandedText: ('query' | 'doc')[];
   /** every steering slider shown, rather than the first suggested ones and those the user added or moved */
   allSliders: boolean;
+  /** minor features (each adds under 0.01 to the score) listed in the table too */
+  showMinor: boolean;
   caseKey?: { queryId?: string; docId?: string };
 }
 
-export const DEFAULT_VIEW_STATE: PanelViewState = { sort: { key: 'share', dir: -1 }, filter: '', expanded: [], scrollY: 0, expandedText: [], allSliders: false };
+export const DEFAULT_VIEW_STATE: PanelViewState = { sort: { key: 'share', dir: -1 }, filter: '', expanded: [], scrollY: 0, expandedText: [], allSliders: false, showMinor: false };
 
 const isSortKey = (v: unknown): v is SortKey =>
   v === 'id' || v === 'label' || v === 'query' || v === 'share' || v === 'erasure' || (isStr(v) && v.startsWith('view:'));
@@ -380,6 +383,7 @@ export function restoreViewState(v: unknown): PanelViewState {
   if (isNum(v.scrollY) && v.scrollY >= 0) s.scrollY = v.scrollY;
   if (isArrayOf(v.expandedText, (x): x is 'query' | 'doc' => x === 'query' || x === 'doc')) s.expandedText = [...v.expandedText];
   if (typeof v.allSliders === 'boolean') s.allSliders = v.allSliders;
+  if (typeof v.showMinor === 'boolean') s.showMinor = v.showMinor;
   if (isObj(v.caseKey) && optional(v.caseKey.queryId, isStr) && optional(v.caseKey.docId, isStr)) {
     s.caseKey = { queryId: v.caseKey.queryId as string | undefined, docId: v.caseKey.docId as string | undefined };
   }

@@ -212,6 +212,12 @@ export interface SharedFeature {
   share: number;
   /** cosine change when this feature alone is erased from the document */
   erasureDelta: number;
+  /**
+   * adds less than 0.01 to the score either way (core/explain MINOR_SHARE):
+   * part of `score_terms.shared` but not of the explanation a person reads;
+   * the panel hides these until asked, the checks leave them out of the top 5
+   */
+  minor?: true;
   detection?: number;
   /** the feature's family (co-activating features) and the family's label */
   family?: { id: number; label: string };

@@ -156,13 +156,14 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     assert.strictEqual([...examples.matchAll(/Score = shared features -?[0-9.]+ \+ one-sided/g)].length, 5);
     // the checks that can fail: the held-out FAQ pairs, grounding against shuffled labels, erasure by share against controls
     for (const s of ['## Broad corpus', '## Generic features', '## Feature families', '## Checks that can fail']) assert.ok(report.includes(s), `REPORT.md has ${s}`);
-    assert.match(report, /\| python-faq \(held out\) \| no \| 2 \| [0-9.]+ \| [0-9.]+ \|/);
+    // relevant pairs, pairs with a listed feature, grounding over listed features, shuffled, ratio, then grounding over any share
+    assert.match(report, /\| python-faq \(held out\) \| no \| 2 \| [0-2] \| [0-9.]+ \| [0-9.]+ \| (—|[0-9.]+×) \| [0-9.]+ \([0-9.]+\) \|/);
     assert.match(report, /\| python-faq \(held out\), relevant \| 2 \| [0-9.]+ \/ [0-9.]+ \/ [0-9.]+ \|/);
     assert.match(report, /\| scifact\/sample_pairs \| yes \| 10 \|/);
     // leave one corpus out: an SAE and labels without SciFact, checked on SciFact's pairs (not in its training) and the FAQ
     assert.ok(report.includes('**Leave one corpus out.**'));
-    assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| scifact\/sample_pairs \(left out\) \| [0-9.]+ \|/);
-    assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| python-faq \(held out\) \| [0-9.]+ \|/);
+    assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| scifact\/sample_pairs \(left out\) \| \d+\/10 \| [0-9.]+ \|/);
+    assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| python-faq \(held out\) \| \d+\/2 \| [0-9.]+ \|/);
     // the SAE trains on the documents' sentences too, cached per document as <doc>#<n>
     const vectors = Number(/trained on (\d+) vectors/.exec(report)![1]);
     const sentences = JSON.parse(fs.readFileSync(path.join(work, 'embeddings', 'scifact', 'sentences.json'), 'utf8')) as { ids: string[] };

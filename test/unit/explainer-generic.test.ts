@@ -5,7 +5,7 @@
  */
 import * as assert from 'assert';
 import { SparseCode } from '../../src/core/explain/sparse';
-import { decomposeScore } from '../../src/core/explain/attribution';
+import { decomposeScore, MINOR_SHARE } from '../../src/core/explain/attribution';
 import { FeatureLabel } from '../../src/engine/bundle';
 import { Explainer, SaeEncoder, ViewBuilder } from '../../src/engine/explainer';
 
@@ -86,5 +86,24 @@ describe('explainer: generic features and the score split', () => {
     const f4 = e.features.find((f) => f.id === 4);
     if (f4) assert.deepStrictEqual(f4.family, { id: 1, label: 'fam' });
     assert.ok(e.features.filter((f) => f.id !== 4).every((f) => f.family === undefined));
+  });
+
+  it('marks a feature minor exactly when it adds under 0.01 to the score either way, and still counts it in the shared term', async () => {
+    const ex = new Explainer(sae, noViews, labels([]));
+    let rng = 7;
+    const rand = () => ((rng = (rng * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    let minor = 0;
+    let listed = 0;
+    for (let n = 0; n < 200; n++) {
+      const [e] = await ex.explainEmbedded([pair], { ...embedded, queries: unit([rand(), rand(), rand(), rand()]), docs: unit([rand(), rand(), rand(), rand()]) }, { erasure: false });
+      for (const f of e.features) {
+        assert.strictEqual(f.minor === true, Math.abs(f.share) < MINOR_SHARE, `feature ${f.id} share ${f.share} minor ${f.minor}`);
+        if (f.minor) minor++;
+        else listed++;
+      }
+      const shared = e.features.reduce((s, f) => s + f.share, 0);
+      assert.ok(Math.abs(shared - e.score_terms!.shared) < 1e-5, 'the shared term still counts the minor features');
+    }
+    assert.ok(minor > 0 && listed > 0, `both kinds occur (${minor} minor, ${listed} listed)`);
   });
 });

@@ -24,6 +24,8 @@ import {
   parseFeatureId,
   rankMove,
   scoreParts,
+  listedFeatures,
+  minorNote,
   unrelatedNote,
   viewTip,
   shareFractions,
@@ -421,7 +423,7 @@ describe('webview/model: the score explained', () => {
       ['shared', 'one_sided', 'generic', 'bias', 'error'],
     );
     assert.ok(Math.abs(parts.reduce((s, p) => s + p.value, 0) - 0.607) < 1e-12);
-    assert.match(parts[0].tip, /the 32 features listed below/);
+    assert.match(parts[0].tip, /the 32 listed below, and the minor ones that add under 0\.01 each/);
     assert.ok(parts.every((p) => p.tip.length > 20));
     assert.match(unrelatedNote(-0.041, 0.012)!, /^The retriever sees these texts as unrelated: the score is −0\.041.*share only 0\.012 of it/);
     assert.strictEqual(unrelatedNote(0.607, 0.384), undefined);
@@ -437,5 +439,24 @@ describe('webview/model: the score explained', () => {
     const c = erasureCaption({ base: 0.6, overlap: { size: 12, erased: 0.2, kept: 0.45 }, control: { size: 12, erased: 0.58, kept: 0.03 } });
     assert.match(c, /"Keep only" bars: the cosine when the document keeps just that set and loses every other feature — 0\.450 with the shared features, 0\.030 with the control\./);
     assert.match(c, /The control is a same-size set \(12\) of the document's other active features/);
+  });
+});
+
+describe('webview/model: minor features', () => {
+  const fs3 = [
+    { id: 1, share: 0.12 },
+    { id: 2, share: 0.004, minor: true as const },
+    { id: 3, share: -0.006, minor: true as const },
+    { id: 4, share: -0.03 },
+  ];
+  it('the table lists minor features only when asked, in their order', () => {
+    assert.deepStrictEqual(listedFeatures(fs3, false).map((f) => f.id), [1, 4]);
+    assert.deepStrictEqual(listedFeatures(fs3, true).map((f) => f.id), [1, 2, 3, 4]);
+  });
+  it('the note counts them and says what they add together, or nothing when there are none', () => {
+    assert.strictEqual(minorNote(fs3, false), '2 minor features (each adds under 0.01 to the score; −0.002 together) are not listed: none of them carries this match.');
+    assert.match(minorNote(fs3, true)!, /^2 minor features .* are listed in grey\.$/);
+    assert.match(minorNote([{ share: 0.009, minor: true }], false)!, /^1 minor feature \(each adds under 0\.01 to the score; \+0\.009 together\) is not listed/);
+    assert.strictEqual(minorNote([{ share: 0.2 }], false), undefined);
   });
 });

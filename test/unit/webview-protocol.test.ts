@@ -97,11 +97,13 @@ describe('protocol/webview guards', () => {
       ['metrics with a string', (c) => (c.metrics['ndcg@10'] = 'high')],
       ['score terms with a missing part', (c) => (c.pair.score_terms = { shared: 0.3, one_sided: 0.1, generic: 0.1, bias: 0 })],
       ['family without a label', (c) => (c.pair.features[0].family = { id: 3 })],
+      ['minor as false (only true or absent)', (c) => (c.pair.features[1].minor = false)],
     ];
     // the score split and a family are optional, and accepted when whole
     const whole = mutated(panelCase(), (c) => {
       c.pair.score_terms = { shared: 0.3, one_sided: 0.1, generic: 0.1, bias: 0.05, error: 0.05 };
       c.pair.features[0].family = { id: 3, label: 'concurrency' };
+      c.pair.features[1].minor = true;
     });
     assert.strictEqual(isPanelCase(whole), true);
     for (const [what, edit] of bad) assert.strictEqual(isPanelCase(mutated(panelCase(), edit)), false, what);
@@ -220,12 +222,12 @@ describe('protocol/webview view state', () => {
   it('defaults anything missing or malformed', () => {
     assert.deepStrictEqual(restoreViewState(undefined), DEFAULT_VIEW_STATE);
     assert.deepStrictEqual(restoreViewState('junk'), DEFAULT_VIEW_STATE);
-    const s = restoreViewState({ sort: { key: 'nope', dir: 1 }, filter: 3, expanded: [1, -2], scrollY: -5, expandedText: ['title'], allSliders: 'yes' });
+    const s = restoreViewState({ sort: { key: 'nope', dir: 1 }, filter: 3, expanded: [1, -2], scrollY: -5, expandedText: ['title'], allSliders: 'yes', showMinor: 1 });
     assert.deepStrictEqual(s, DEFAULT_VIEW_STATE);
   });
 
   it('keeps valid parts, including view columns and the case key', () => {
-    const saved = { sort: { key: 'view:qa', dir: 1 }, filter: 'vitamin', expanded: [12, 40], scrollY: 340, expandedText: ['doc'], allSliders: true, caseKey: { queryId: 'q1', docId: 'd1' } };
+    const saved = { sort: { key: 'view:qa', dir: 1 }, filter: 'vitamin', expanded: [12, 40], scrollY: 340, expandedText: ['doc'], allSliders: true, showMinor: true, caseKey: { queryId: 'q1', docId: 'd1' } };
     assert.deepStrictEqual(restoreViewState(structuredClone(saved)), saved);
     // The default is not shared: editing one restored state leaves the next one clean.
     restoreViewState(undefined).expanded.push(3);

@@ -111,7 +111,10 @@ export interface ExampleExplanation {
   /** the score split into shared, one-sided and generic features, bias and error */
   terms?: ScoreTerms;
   /** the shared features with the largest share of the score */
+  /** listed features (not minor), largest share first */
   top: { id: number; label: string; share: number; erasureDelta: number }[];
+  /** shared non-generic features under 0.01 each, not listed */
+  minor?: { count: number; share: number };
 }
 
 async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views: InternalizerSession, labels: FeatureLabel[]): Promise<ExampleExplanation[]> {
@@ -130,7 +133,9 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
     erasedOverlap: x.erasure?.overlap.erased ?? NaN,
     erasedControl: x.erasure?.control.erased ?? NaN,
     terms: x.score_terms,
-    top: [...x.features]
+    minor: { count: x.features.filter((f) => f.minor).length, share: x.features.filter((f) => f.minor).reduce((s, f) => s + f.share, 0) },
+    top: x.features
+      .filter((f) => !f.minor)
       .sort((a, b) => b.share - a.share || a.id - b.id)
       .slice(0, 8)
       .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta })),

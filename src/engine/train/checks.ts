@@ -2,8 +2,10 @@
  * Checks that can fail, per eval set (REPORT.md): what a reader sees on pairs
  * from a corpus, including pairs from text the bundle never trained on.
  *
- * - label grounding of the top 5 non-generic shared features by share, against
- *   the same with labels permuted across features (core/explain/grounding);
+ * - label grounding of the top 5 listed features by share (non-generic, not
+ *   minor: what a person reads), against the same with labels permuted across
+ *   features (core/explain/grounding); and the same over the top 5 of any
+ *   share, minor ones included (the definition before features were listed);
  * - erasure of the top 5 by share, against the top 5 by activation in the
  *   document and 5 random shared features, relevant and non-relevant pairs
  *   apart: erasing *any* shared set lowers the cosine, so only the comparison
@@ -44,7 +46,12 @@ export interface SetChecks {
   inTraining: boolean;
   pairs: number;
   relevant: number;
+  /** over the top 5 listed features (non-generic, not minor) of each relevant pair */
   grounding: GroundingResult;
+  /** over the top 5 non-generic shared features of any share, minor ones included */
+  groundingAnyShare: GroundingResult;
+  /** relevant pairs with at least one listed feature */
+  relevantWithListed: number;
   erasure: { relevant: ErasureTop; nonRelevant: ErasureTop };
   ranking: { queries: number; base: Record<string, number>; internalised: Record<string, number> };
   /** the feature most often in the top 5 of relevant pairs */
@@ -96,17 +103,21 @@ export async function runChecks(
   const tally = () => ({ pairs: 0, share: 0, activation: 0, random: 0, beatsAct: 0, beatsRandom: 0 });
   const er = { relevant: tally(), nonRelevant: tally() };
   const gPairs: { query: string; doc: string; top: number[] }[] = [];
+  const gPairsAny: { query: string; doc: string; top: number[] }[] = [];
   const inTop = new Map<number, number>();
   let sharedSum = 0;
   let genericSum = 0;
   pairs.forEach((p, i) => {
     const e = ex[i];
+    // the erasure comparison keeps the top 5 of any share (as before listing): the score rests on them either way
     const top = e.features.slice(0, TOP).map((f) => f.id);
+    const listed = e.features.filter((f) => !f.minor).slice(0, TOP).map((f) => f.id);
     const zq = queries.subarray(i * D, (i + 1) * D);
     const zd = docs.subarray(i * D, (i + 1) * D);
     if (p.label > 0) {
-      gPairs.push({ query: p.query, doc: p.doc, top });
-      for (const id of top) inTop.set(id, (inTop.get(id) ?? 0) + 1);
+      gPairs.push({ query: p.query, doc: p.doc, top: listed });
+      gPairsAny.push({ query: p.query, doc: p.doc, top });
+      for (const id of listed) inTop.set(id, (inTop.get(id) ?? 0) + 1);
       sharedSum += e.shared_features.length;
       genericSum += e.shared_features.filter(isGeneric).length;
     }
@@ -136,6 +147,7 @@ export async function runChecks(
   });
   const ids = [...Array(sae.dictSize).keys()].filter((j) => labelOf(j) && !isGeneric(j));
   const g = grounding(gPairs, labelOf, { top: TOP, synonyms: o.synonyms, permutation: labelPermutation(ids, o.seed) });
+  const gAny = grounding(gPairsAny, labelOf, { top: TOP, synonyms: o.synonyms, permutation: labelPermutation(ids, o.seed) });
   const fin = (t: ReturnType<typeof tally>): ErasureTop => ({
     pairs: t.pairs,
     drop: { share: t.pairs ? t.share / t.pairs : 0, activation: t.pairs ? t.activation / t.pairs : 0, random: t.pairs ? t.random / t.pairs : 0 },
@@ -151,6 +163,8 @@ export async function runChecks(
     pairs: pairs.length,
     relevant: gPairs.length,
     grounding: g,
+    groundingAnyShare: gAny,
+    relevantWithListed: gPairs.filter((x) => x.top.length > 0).length,
     erasure: { relevant: fin(er.relevant), nonRelevant: fin(er.nonRelevant) },
     ranking: { queries: qrels.size, base: evaluate(qrels, raw, RANK_METRICS).mean, internalised: evaluate(qrels, internalised, RANK_METRICS).mean },
     ...(commonest && { commonest: { id: commonest[0], label: labelOf(commonest[0]), share: commonest[1] / Math.max(1, gPairs.length) } }),
@@ -160,7 +174,7 @@ export async function runChecks(
       query: pairs[i].query,
       doc: pairs[i].doc,
       score: ex[i].score,
-      top: ex[i].features.slice(0, TOP).map((f) => ({ id: f.id, label: f.label, share: f.share })),
+      top: ex[i].features.filter((f) => !f.minor).slice(0, TOP).map((f) => ({ id: f.id, label: f.label, share: f.share })),
     })),
   };
 }

@@ -128,14 +128,15 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   if (fig.checks?.length) {
     lines.push('## Checks that can fail', '');
     lines.push(
-      'Per eval set. **Grounding**: for each relevant pair, the 5 non-generic shared features with the largest share; a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document. **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
+      'Per eval set. **Grounding**: for each relevant pair, the 5 *listed* features with the largest share, as a person reads them (non-generic, and not minor: a minor feature adds less than 0.01 to the score either way and is counted in the score\'s terms but not listed); a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document. **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Any share**: grounding of the top 5 with minor features included (the definition before minor features were left unlisted). **Listed**: relevant pairs with at least one listed feature; a pair with none has its score carried by generic features and many minor ones, and says so. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
       '',
     );
-    lines.push('| set | in training | relevant pairs | grounding | shuffled | ratio | mean \\|O(q,d)\\| (generic in it) | feature most often in the top 5 |', '|---|---|---|---|---|---|---|---|');
+    lines.push('| set | in training | relevant pairs | listed | grounding | shuffled | ratio | any share (shuffled) | mean \\|O(q,d)\\| (generic in it) | feature most often in the top 5 |', '|---|---|---|---|---|---|---|---|---|---|');
     for (const c of fig.checks) {
       const g = c.grounding;
+      const a = c.groundingAnyShare;
       lines.push(
-        `| ${c.name} | ${c.inTraining ? 'yes' : 'no'} | ${c.relevant} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${f(c.meanShared, 1)} (${f(c.meanGenericShared, 1)}) | ${c.commonest ? `${c.commonest.id} "${cellText(c.commonest.label)}" in ${pct(c.commonest.share)}` : '—'} |`,
+        `| ${c.name} | ${c.inTraining ? 'yes' : 'no'} | ${c.relevant} | ${c.relevantWithListed} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(c.meanShared, 1)} (${f(c.meanGenericShared, 1)}) | ${c.commonest ? `${c.commonest.id} "${cellText(c.commonest.label)}" in ${pct(c.commonest.share)}` : '—'} |`,
       );
     }
     lines.push('');
@@ -155,17 +156,18 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
         '**Leave one corpus out.** For each shared corpus, an SAE and labels trained on everything else (same data step, dictionary, k, epochs and seed; the internalizers are the bundle\'s), checked on that corpus\'s pairs and on the held-out FAQ:',
         '',
       );
-      lines.push('| left out | SAE vectors | FVE | dead | concept labels | set | grounding | shuffled | ratio | erasure, relevant: share / activation / random |', '|---|---|---|---|---|---|---|---|---|---|');
+      lines.push('| left out | SAE vectors | FVE | dead | concept labels | set | listed | grounding | shuffled | ratio | any share (shuffled) | erasure, relevant: share / activation / random |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const r of fig.leaveOneOut) {
         for (const c of r.checks) {
           const g = c.grounding;
           const e = c.erasure.relevant;
-          lines.push(`| ${r.leftOut} | ${r.trainVectors} | ${f(r.fve, 3)} | ${pct(r.deadFraction)} | ${r.conceptLabelled} | ${c.name} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${f(e.drop.share, 3)} / ${f(e.drop.activation, 3)} / ${f(e.drop.random, 3)} |`);
+          const a = c.groundingAnyShare;
+          lines.push(`| ${r.leftOut} | ${r.trainVectors} | ${f(r.fve, 3)} | ${pct(r.deadFraction)} | ${r.conceptLabelled} | ${c.name} | ${c.relevantWithListed}/${c.relevant} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(e.drop.share, 3)} / ${f(e.drop.activation, 3)} / ${f(e.drop.random, 3)} |`);
         }
       }
       lines.push('');
     }
-    lines.push('Top 5 labels by share on the first relevant pairs of each set:', '');
+    lines.push('Top 5 listed labels by share on the first relevant pairs of each set:', '');
     for (const c of fig.checks) {
       for (const ex of c.examples) {
         lines.push(`- **${cellText(c.name)}** — *${ex.query}* (score ${f(ex.score, 3)}): ${ex.top.map((t) => `${t.id} "${t.label}" ${f(t.share, 3)}`).join(' · ')}`);
@@ -183,6 +185,8 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       if (ex.terms) lines.push(`Score = shared features ${f(ex.terms.shared, 3)} + one-sided ${f(ex.terms.one_sided, 3)} + generic ${f(ex.terms.generic, 3)} + bias ${f(ex.terms.bias, 3)} + error ${f(ex.terms.error, 3)}.`, '');
       lines.push('| feature | label | share | erasure Δ |', '|---|---|---|---|');
       for (const t of ex.top) lines.push(`| ${t.id} | ${cellText(t.label)} | ${f(t.share, 3)} | ${f(t.erasureDelta, 3)} |`);
+      if (!ex.top.length) lines.push('| — | no listed feature: none adds 0.01 to the score | | |');
+      if (ex.minor?.count) lines.push(`| | ${ex.minor.count} minor features (under 0.01 each) | ${f(ex.minor.share, 3)} together | |`);
       lines.push('');
     }
   }
