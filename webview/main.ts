@@ -88,7 +88,7 @@ function request(msg: DistributiveOmit<Extract<Parameters<typeof post>[0], { req
   const requestId = nextRequestId++;
   if (!quiet) inFlight.add(requestId);
   // Every request that answers with a ranking goes through the gate, so a reply to an older move never overwrites a newer one.
-  if (msg.type !== 'saveSteering') rerankGate.sent(requestId);
+  if (msg.type !== 'saveSteering' && msg.type !== 'exportExplanation') rerankGate.sent(requestId);
   post({ ...msg, requestId } as Parameters<typeof post>[0]);
   updatePending();
   return requestId;
@@ -319,6 +319,7 @@ function renderFeatureSection(c: PanelCase): HTMLElement {
     filter,
     h('span', { class: 'count', id: 'feature-count' }),
     h('span', { class: 'muted' }, `${shared} shared in O(q,d)`),
+    exportButton(),
   );
 
   const cols = columnsFor(c);
@@ -364,6 +365,16 @@ function renderFeatureSection(c: PanelCase): HTMLElement {
   const table = h('table', { class: `features${compact ? ' compact' : ''}`, id: 'feature-table', 'aria-label': 'features the query shares with the document' }, colgroup, thead, tbody);
   return h('section', { class: 'feature-section', 'aria-label': 'features' }, toolbar, h('div', { class: 'table-wrap' }, table));
 }
+
+/** "Export…": the host asks for the format and the file ("Xetrieval: Export Explanation…" on this case); its answer shows beside the button. */
+function exportButton(): HTMLElement {
+  const button = h('vscode-button', { id: 'export-explanation', secondary: true, title: 'save this explanation as a Markdown report, a JSON record or a CSV feature table' }, 'Export…');
+  button.addEventListener('click', () => {
+    exportRequest = request({ type: 'exportExplanation' }, true);
+  });
+  return h('span', { class: 'export' }, button, h('span', { class: 'muted', id: 'export-message', role: 'status' }));
+}
+let exportRequest: number | undefined;
 
 /** Rebuilds the table body for the current sort/filter/expansion and reports the paint. */
 function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
@@ -901,7 +912,10 @@ function handle(m: ToWebview): void {
       return;
     case 'done':
       settle(m.replyTo);
-      if (m.message) {
+      if (m.replyTo === exportRequest) {
+        const t = document.getElementById('export-message');
+        if (t) t.textContent = m.message ?? '';
+      } else if (m.message) {
         const t = document.getElementById('status-message');
         if (t) t.textContent = m.message;
       }

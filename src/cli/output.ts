@@ -18,7 +18,7 @@ import { promises as fsp, Stats } from 'fs';
 import * as path from 'path';
 import { InputError } from '../core/errors';
 import { JsonlWriter } from '../core/jsonl';
-import { clashingInput, FileIdentity, linesBlock, tempPathFor } from '../core/output';
+import { clashingInput, describeFsError, FileIdentity, linesBlock, tempPathFor } from '../core/output';
 import { UsageError } from './context';
 
 export interface OutputOptions {
@@ -39,22 +39,7 @@ export interface Finished {
 const stat = (f: string): Promise<Stats | undefined> => fsp.stat(f).catch(() => undefined);
 const idOf = (s: Stats | undefined): FileIdentity | undefined => (s ? { dev: s.dev, ino: s.ino } : undefined);
 
-/** A system error in words a user can act on, with its code. */
-export function describeFsError(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const words: Record<string, string> = {
-    ENOSPC: 'no space left on the device',
-    EDQUOT: 'disk quota exceeded',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    EROFS: 'read-only file system',
-    ENOENT: 'no such file or folder',
-    ENOTDIR: 'a part of the path is not a folder',
-    EISDIR: 'is a folder',
-    EIO: 'input/output error',
-  };
-  return err?.code && words[err.code] ? `${words[err.code]} (${err.code})` : String(err?.message ?? e);
-}
+export { describeFsError };
 
 let serial = 0;
 

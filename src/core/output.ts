@@ -47,3 +47,20 @@ export function linesBlock(lines: readonly string[]): string {
   for (const l of lines) if (l.includes('\n')) throw new Error('an output record spans more than one line');
   return lines.length ? lines.join('\n') + '\n' : '';
 }
+
+/** A system error in words a user can act on, with its code. */
+export function describeFsError(e: unknown): string {
+  const err = e as { code?: string; message?: string } | undefined;
+  const words: Record<string, string> = {
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'read-only file system',
+    ENOENT: 'no such file or folder',
+    ENOTDIR: 'a part of the path is not a folder',
+    EISDIR: 'is a folder',
+    EIO: 'input/output error',
+  };
+  return err?.code && words[err.code] ? `${words[err.code]} (${err.code})` : String(err?.message ?? e);
+}

@@ -23,6 +23,7 @@ import { JSONL_SELECTOR, PairCodeLenses } from './codelens';
 import type { CompareSource } from './compare';
 import { compareSource } from './compareSource';
 import type { EvalRunOptions } from './evalFile';
+import { exportFlows, type ExportDialogs } from './exportFlows';
 import { FlowContext } from './flowContext';
 import { PanelHandlers, PanelPort, RecordingPanel } from './panelPort';
 import type { WordHighlightSnapshot } from './wordHighlights';
@@ -33,6 +34,7 @@ import { steeringFlows } from './steeringFlows';
 export type { CaseResult } from './flowContext';
 export { EXAMPLES_PER_FEATURE } from './flowContext';
 export type { SteeringResult } from './steeringFlows';
+export type { ExportDialogs, ExportResult } from './exportFlows';
 
 export interface EditorFlowsDeps {
   /** The current worker client; read on every request because a restart replaces it. */
@@ -91,6 +93,8 @@ export interface EditorFlows extends vscode.Disposable {
   steeringIdle(): Promise<void>;
   /** What the compare view needs of the loaded cases and the sliders (src/extension/compare.ts): the panel's file, else the active one. */
   readonly compare: CompareSource;
+  /** What "Export Explanation…" asks the user (format, file) and how it offers the result; tests replace the functions. */
+  readonly exportDialogs: ExportDialogs;
 }
 
 export function registerEditorFlows(context: vscode.ExtensionContext, deps: EditorFlowsDeps): EditorFlows {
@@ -100,6 +104,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
   const lenses = new PairCodeLenses(files);
   const cases = caseFlows(ctx);
   const steering = steeringFlows(ctx, cases.openCase);
+  const exporter = exportFlows(ctx);
 
   const cmd = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
   context.subscriptions.push(
@@ -121,6 +126,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     cmd('xetrieval.loadSteering', (uri) => steering.loadSteering(uri)),
     cmd('xetrieval.saveSteering', (uri) => steering.saveSteering(uri)),
     cmd('xetrieval.resetSteering', () => steering.resetSteering(true)),
+    cmd('xetrieval.exportExplanation', (arg) => exporter.exportExplanation(arg)),
   );
   if (deps.registerShowPanel !== false) {
     context.subscriptions.push(
@@ -178,6 +184,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
       for (const f of files.list()) await f.steering.idle();
     },
     compare: compareSource(ctx, steering),
+    exportDialogs: exporter.dialogs,
     dispose: () => undefined,
   };
 }

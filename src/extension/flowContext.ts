@@ -113,6 +113,8 @@ export class FlowContext {
     this.shownFile = file;
     if (file) this.files.active = file;
     this.panel.showCase(c);
+    // "Export Explanation…" is offered in the palette while a case is shown
+    void vscode.commands.executeCommand('setContext', 'xetrieval.caseShown', true);
     if (file?.steering.basis !== basisBefore) this.panel.setSteeringBasis(file?.steering.basis);
   }
 
@@ -122,6 +124,7 @@ export class FlowContext {
     this.shown = undefined;
     this.shownFile = undefined;
     this.panel.clear(message);
+    void vscode.commands.executeCommand('setContext', 'xetrieval.caseShown', false);
     if (hadBasis) this.panel.setSteeringBasis(undefined);
   }
 

@@ -278,6 +278,12 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
         if (!u) return { type: 'done', replyTo: r.requestId };
         return { type: 'steering', replyTo: r.requestId, ...this.applySteering(u) };
       }
+      case 'exportExplanation': {
+        // the same command as the palette's, on this panel's case (the sample panel's too)
+        const res = await vscode.commands.executeCommand<{ status: string; message?: string } | undefined>('xetrieval.exportExplanation', { case: this.current });
+        if (res?.status === 'error') throw new Error(res.message ?? 'the export failed');
+        return { type: 'done', replyTo: r.requestId, message: res?.status === 'ok' ? res.message : undefined };
+      }
     }
   }
 

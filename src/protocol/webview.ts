@@ -123,6 +123,8 @@ export interface PanelRequests {
   resetSteering: { params: Record<never, never>; reply: 'steering' };
   saveSteering: { params: Record<never, never>; reply: 'done' };
   loadSteering: { params: Record<never, never>; reply: 'steering' | 'done' };
+  /** "Export…": the host runs "Xetrieval: Export Explanation…" on the panel's case; done says where it went (nothing when cancelled) */
+  exportExplanation: { params: Record<never, never>; reply: 'done' };
 }
 export type PanelRequestType = keyof PanelRequests;
 
@@ -327,6 +329,7 @@ export function isFromWebview(v: unknown): v is FromWebview {
     case 'resetSteering':
     case 'saveSteering':
     case 'loadSteering':
+    case 'exportExplanation':
       return isInt(v.requestId);
     case 'log':
       return (
@@ -341,7 +344,7 @@ export function isFromWebview(v: unknown): v is FromWebview {
 }
 
 export function isPanelRequest(m: FromWebview): m is PanelRequest {
-  return m.type === 'setAlpha' || m.type === 'addSlider' || m.type === 'resetSteering' || m.type === 'saveSteering' || m.type === 'loadSteering';
+  return m.type === 'setAlpha' || m.type === 'addSlider' || m.type === 'resetSteering' || m.type === 'saveSteering' || m.type === 'loadSteering' || m.type === 'exportExplanation';
 }
 
 // ---------------------------------------------------------------- persisted view state

@@ -11,6 +11,7 @@ import {
 } from '../../src/core/exportExplanation';
 import { isPairExplanation } from '../../src/protocol/webview';
 import type { PairExplanation } from '../../src/protocol/worker';
+import { mdRow, parseCsv, tablesUnder } from './helpers/exportParse';
 
 /** Labels that break naive writers: commas, quotes, pipes, line breaks, Markdown markup. */
 const TRICKY = 'a, "b" | c\nd *e* `f`';
@@ -55,70 +56,6 @@ function input(): ExportInput {
     doc: 'Serum 25(OH)D and ```code``` falls.\nSecond line | with a pipe.',
     context: { model: 'all-MiniLM-L6-v2', precision: 'fp32', bundle: 'models/all-MiniLM-L6-v2', file: 'scifact.jsonl', steering: [{ id: 12, label: 'vitamin D', alpha: 0.5 }], steeredScore: 0.55 },
   };
-}
-
-/** RFC 4180 reader: quoted fields may hold commas, doubled quotes and line breaks; records end with CRLF. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let i = 0;
-  let quoted = false;
-  while (i < text.length) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (field += '"'), (i += 2);
-      else if (ch === '"') (quoted = false), i++;
-      else (field += ch), i++;
-    } else if (ch === '"') {
-      assert.strictEqual(field, '', `a quote inside an unquoted field at ${i}`);
-      quoted = true;
-      i++;
-    } else if (ch === ',') (row.push(field), (field = ''), i++);
-    else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(field);
-      rows.push(row);
-      (row = []), (field = ''), (i += 2);
-    } else {
-      assert.ok(ch !== '\n' && ch !== '\r', `a bare line break outside quotes at ${i}`);
-      (field += ch), i++;
-    }
-  }
-  assert.ok(!quoted, 'an unterminated quoted field');
-  assert.ok(field === '' && row.length === 0, 'the last record is not ended by CRLF');
-  return rows;
-}
-
-/** The cells of a Markdown table row, split at unescaped pipes and unescaped (GFM: `\|` is a pipe, `\\` a backslash). */
-function mdRow(line: string): string[] {
-  assert.ok(line.startsWith('| ') && line.endsWith(' |'), line);
-  const cells: string[] = [];
-  let cur = '';
-  for (let i = 1; i < line.length - 1; i++) {
-    const ch = line[i];
-    if (ch === '\\') (cur += line[i + 1]), i++;
-    else if (ch === '|') (cells.push(cur.trim()), (cur = ''));
-    else cur += ch;
-  }
-  cells.push(cur.trim());
-  return cells;
-}
-
-/** The Markdown tables under a heading: each a list of rows (header first, the --- row dropped). */
-function tablesUnder(md: string, heading: string): string[][][] {
-  const lines = md.split('\n');
-  const start = lines.indexOf(heading);
-  assert.ok(start >= 0, `no heading ${heading}`);
-  const end = lines.findIndex((l, i) => i > start && /^#{1,2} /.test(l));
-  const tables: string[][][] = [];
-  let cur: string[][] | undefined;
-  for (const l of lines.slice(start + 1, end < 0 ? undefined : end)) {
-    if (l.startsWith('|')) {
-      if (!cur) tables.push((cur = []));
-      if (!/^\|( ---:? \|)+$/.test(l)) cur.push(mdRow(l));
-    } else cur = undefined;
-  }
-  return tables;
 }
 
 describe('export an explanation', () => {

@@ -152,13 +152,14 @@ describe('protocol/webview guards', () => {
       { type: 'resetSteering', requestId: 4 },
       { type: 'saveSteering', requestId: 5 },
       { type: 'loadSteering', requestId: 6 },
+      { type: 'exportExplanation', requestId: 7 },
       { type: 'log', level: 'info', message: 'rendered', rendered: { rows: 200, features: 200, ms: 12.5, reason: 'case' } },
       { type: 'log', level: 'warn', message: 'CSP blocked style-src' },
     ];
     for (const m of good) assert.ok(isFromWebview(m), JSON.stringify(m));
     assert.deepStrictEqual(
       good.filter(isPanelRequest).map((m) => m.type),
-      ['setAlpha', 'setAlpha', 'addSlider', 'resetSteering', 'saveSteering', 'loadSteering'],
+      ['setAlpha', 'setAlpha', 'addSlider', 'resetSteering', 'saveSteering', 'loadSteering', 'exportExplanation'],
     );
     const bad: unknown[] = [
       {},
@@ -169,6 +170,8 @@ describe('protocol/webview guards', () => {
       { type: 'setAlpha', requestId: 1, id: '12', alpha: 1 },
       { type: 'addSlider', requestId: 1, id: 1.5 },
       { type: 'resetSteering' },
+      { type: 'exportExplanation' }, // no requestId
+      { type: 'exportExplanation', requestId: '7' },
       { type: 'log', level: 'debug', message: 'x' },
       { type: 'log', level: 'info', message: 'x', rendered: { rows: 1, features: 1, ms: 1, reason: 'other' } },
       { type: 'rerank', candidates: [], metrics: {}, elapsedMs: 1 },

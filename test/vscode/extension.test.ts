@@ -25,6 +25,7 @@ const COMMANDS = [
   'xetrieval.loadSteering',
   'xetrieval.saveSteering',
   'xetrieval.resetSteering',
+  'xetrieval.exportExplanation',
   'xetrieval.compareWithBestRelevant',
   'xetrieval.compareCandidates',
   'xetrieval.applyFlipSet',

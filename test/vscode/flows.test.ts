@@ -35,6 +35,7 @@ const FLOW_COMMANDS = [
   'xetrieval.loadSteering',
   'xetrieval.saveSteering',
   'xetrieval.resetSteering',
+  'xetrieval.exportExplanation',
   'xetrieval.closeEvalFile',
   'xetrieval.reloadEvalFile',
 ];
