@@ -180,7 +180,7 @@ export function explanationMarkdown(x: ExportInput): string {
     out.push('The score split into its parts (they add up to the score):', '');
     out.push(table(['part', 'value'], [...parts.map(([k, v]) => [k, signed(v)]), ['**score**', `**${fixed(p.score)}**`]], [false, true]), '');
   }
-  out.push(`Internalised score s′ = ${fixed(p.internalized_score)} (the query against the document and its views).`, '');
+  out.push(`Internalised score s′ = ${fixed(p.internalized_score)} (the score plus the query’s cosine with each document view the bundle’s internalizers predict).`, '');
   const views = Object.entries(p.view_scores);
   if (views.length) out.push(table(['view', '⟨z_q, v⟩'], views.map(([v, s]) => [mdCell(v), fixed(s)]), [false, true]), '');
   if (c.steering?.length) {

@@ -160,6 +160,33 @@ try {
   check(alphas.every((a) => a === '1.00'), `Reset: every α back to 1 (${alphas.join(', ')})`);
   check((await frame.locator('li.cand .move.up, li.cand .move.down').count()) === 0, 'Reset: no rank moves left');
 
+  // Export…: the button runs "Export Explanation…" on the case; answer its quick pick and save dialog with the keyboard.
+  await frame.locator('#export-explanation').click();
+  const pick = page.locator('.quick-input-widget');
+  await pick.locator('.quick-input-list-row', { hasText: 'CSV feature table' }).waitFor({ timeout: 15_000 });
+  await page.screenshot({ path: path.join(outDir, 'panel-export-pick.png') });
+  say('screenshot test-results/panel-export-pick.png');
+  await pick.locator('.quick-input-list-row', { hasText: 'CSV feature table' }).click();
+  // the save dialog (VS Code's own, in the quick input) proposes a name after the case, in the workspace folder
+  await page.waitForFunction(() => /xetrieval-[^/]*\.csv$/.test(document.querySelector('.quick-input-widget .quick-input-box input')?.value ?? ''), null, { timeout: 15_000 });
+  const proposed = await pick.locator('.quick-input-box input').inputValue();
+  say(`save dialog proposes ${proposed}`);
+  await page.keyboard.press('Enter');
+  const exported = () => fs.readdirSync(workspace).filter((f) => /^xetrieval-.*\.csv$/.test(f));
+  for (const deadline = Date.now() + 15_000; exported().length === 0 && Date.now() < deadline; ) await page.waitForTimeout(100);
+  const csvFile = exported()[0];
+  check(csvFile !== undefined && path.basename(proposed) === csvFile, `Export…: the CSV feature table written to the workspace as ${csvFile}`);
+  if (csvFile) {
+    const lines = fs.readFileSync(path.join(workspace, csvFile), 'utf8').split('\r\n').filter(Boolean);
+    check(lines[0].startsWith('query_id,doc_id,feature_id,label,') && lines.length === 201, `the CSV has a header and ${lines.length - 1} feature rows`);
+  }
+  await frame.locator('#export-message').filter({ hasText: 'Exported the CSV feature table' }).waitFor({ timeout: 10_000 });
+  check(true, `the panel says: ${await frame.locator('#export-message').textContent()}`);
+  const titleAction = await page.locator('.editor-actions [aria-label*="Export Explanation"]').count();
+  check(titleAction === 1, `the panel's title bar has the Export Explanation action (${titleAction})`);
+  await frame.locator('.feature-section .toolbar').screenshot({ path: path.join(outDir, 'panel-export-toolbar.png') });
+  say('screenshot test-results/panel-export-toolbar.png');
+
   // The error line, as the flows show it when an action fails.
   await host('error', { message: 'document "d-99" is not a loaded candidate of this query' });
   await frame.locator('.banner.error').waitFor();
