@@ -211,19 +211,24 @@ function paintHeat(): void {
   const caption = document.getElementById('heat-caption');
   if (caption) {
     caption.replaceChildren();
+    // One line whatever it says: a caption that grew a line when the pointer entered a row would push the
+    // table down under the pointer, onto another row (the notes below it are the same in both modes).
+    const line = h('div', { class: 'heat-line' });
+    caption.append(line);
     if (attr) {
       const key = (cls: string, what: string) => h('span', { class: 'heat-key' }, h('span', { class: `swatch heat ${cls} s4`, 'aria-hidden': 'true' }), what);
-      caption.append(
+      append(line, [
         h('span', { class: 'k' }, heatCaption(f)),
         f ? key('pos', 'carries it') : key('pos', 'raises it'),
         f ? key('neg', 'works against it') : key('neg', 'lowers it'),
-        h('span', null, max > 0 ? (f ? '· hover a word for its Δ' : '· hover a word for the score without it; hover a feature row for its words') : f ? '· no word of either text moves it measurably' : '· no word moves the score measurably'),
-      );
+        h('span', { class: 'heat-hint' }, max > 0 ? (f ? 'hover a word for its Δ' : 'hover a word for the score without it, a feature row for its words') : f ? 'no word of either text moves it measurably' : 'no word moves the score measurably'),
+      ]);
       const cut = (['query', 'doc'] as const).filter((s) => attr[s].truncated_at !== undefined);
-      if (cut.length) caption.append(h('span', { class: 'heat-note' }, `The ${cut.map((s) => (s === 'doc' ? 'document' : 'query')).join(' and the ')} ${cut.length > 1 ? 'are' : 'is'} cut at the model's token limit: the greyed words after it are never read.`));
-      if (attr.doc.window > 1 || attr.query.window > 1) caption.append(h('span', { class: 'heat-note' }, `Long text: measured ${Math.max(attr.query.window, attr.doc.window)} words at a time.`));
-    } else if (w?.error) caption.append(h('span', null, `Which words matter could not be measured: ${w.error}`));
-    else if (w?.requestId !== undefined) caption.append(h('span', { class: 'heat-pending' }, 'computing which words matter…'));
+      if (cut.length) caption.append(h('div', { class: 'heat-note' }, `The ${cut.map((s) => (s === 'doc' ? 'document' : 'query')).join(' and the ')} ${cut.length > 1 ? 'are' : 'is'} cut at the model's token limit: the greyed words after it are never read.`));
+      if (attr.doc.window > 1 || attr.query.window > 1) caption.append(h('div', { class: 'heat-note' }, `Long text: measured ${Math.max(attr.query.window, attr.doc.window)} words at a time.`));
+    } else if (w?.error) line.append(h('span', null, `Which words matter could not be measured: ${w.error}`));
+    else if (w?.requestId !== undefined) line.append(h('span', { class: 'heat-pending' }, 'computing which words matter…'));
+    line.title = line.textContent ?? '';
     caption.dataset.mode = report.mode;
   }
   logHeat(report);

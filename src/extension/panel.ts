@@ -244,7 +244,7 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
       for (let r = this.wordsWaiting; r; r = this.wordsWaiting) {
         this.wordsWaiting = undefined;
         try {
-          if (!this.handlers.onAttributeWords) throw new Error('which words matter is not measured for this panel');
+          if (!this.handlers.onAttributeWords) throw new Error('no worker behind this panel');
           const words = await this.handlers.onAttributeWords(r.query, r.doc);
           this.post({ type: 'words', replyTo: r.requestId, query: r.query, doc: r.doc, words });
         } catch (e) {
