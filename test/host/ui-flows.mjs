@@ -3,7 +3,7 @@
 // through the command palette, the keyboard and clicks only (no test entry,
 // no API calls), takes screenshots and prints UI timings:
 //   XETRIEVAL_CACHE_DIR=/work/main/.cache/xetrieval node test/host/ui-flows.mjs
-//     → test-results/ui-{cases,problems,panel-relevant,panel-steered,selection,panel-heat,panel-heat-feature}.png
+//     → test-results/ui-{cases,problems,panel-relevant,panel-steered,selection,panel-heat,panel-heat-feature,panel-heat-case}.png
 //       and a summary JSON of the timings on the last line; exit 0 when every step passed.
 // The cache folder reaches the extension as the workspace setting
 // xetrieval.cacheFolder (makeWorkspace in prepare.mjs); it must already hold the
@@ -169,6 +169,17 @@ try {
   const caseCaption = (await frame.locator('#heat-caption').textContent())?.trim();
   say(`which words matter for the case, ${timings.clickToWordsMs} ms after the click: ${caseCaption}`);
   check((await frame.locator('#heat-caption').getAttribute('data-mode')) === 'score', 'the eval-file case gets its word overlay through the host');
+  // the whole document, to see the words past the model's token limit greyed (then folded again for the steps below)
+  const docMore = frame.locator('#text-doc ~ button.more');
+  if (await docMore.isVisible()) {
+    await docMore.click();
+    await page.waitForTimeout(300);
+    const cutWords = await frame.locator('#text-doc .heat-cut').count();
+    say(`document unfolded: ${cutWords} greyed run(s) past the token limit`);
+    await page.screenshot({ path: path.join(outDir, 'ui-panel-heat-case.png'), clip: (await page.locator('iframe.webview.ready').first().boundingBox()) ?? undefined });
+    say('screenshot test-results/ui-panel-heat-case.png');
+    await docMore.click();
+  }
 
   // 4. Steering: click the first slider's track near its right end.
   const slider = frame.locator('input[data-slider]').first();
