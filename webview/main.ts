@@ -16,7 +16,7 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import './panel.css';
 
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
-import type { PanelCandidate, PanelCase, PanelSlider, PanelViewState, RerankUpdate, SortKey, ToWebview } from '../src/protocol/webview';
+import type { HeatReport, PanelCandidate, PanelCase, PanelSlider, PanelViewState, PanelWords, RerankUpdate, SortKey, ToWebview } from '../src/protocol/webview';
 import type { SharedFeature } from '../src/protocol/worker';
 import { erasureSvg } from './chart';
 import { append, byId, h } from './dom';
@@ -31,6 +31,13 @@ import {
   fmtPercent,
   fmtSigned,
   highlightTerms,
+  heatCaption,
+  heatRuns,
+  heatScale,
+  heatStep,
+  heatTitle,
+  heatTop,
+  heatValue,
   LatestOnly,
   metricTitle,
   movedAlphas,
@@ -143,6 +150,102 @@ function clampedText(id: 'query' | 'doc', title: string, text: string): HTMLElem
   return h('div', { class: 'text-block' }, h('div', { class: 'kicker' }, title), p, toggle);
 }
 
+// ---------------------------------------------------------------- which words matter (overlay on the texts)
+
+/** The case's word attributions (its own, or measured on request), for the texts they were measured on. */
+let words: { query: string; doc: string; words?: PanelWords; requestId?: number; error?: string } | undefined;
+/** the feature row under the pointer (or focused): the overlay shows its activation's Δ per word, else the score's */
+let heatFeature: number | undefined;
+
+/** The case's attributions: carried by the case, kept from an earlier reply for the same texts, or asked of the host (the case on screen only). */
+function wantWords(c: PanelCase): void {
+  heatFeature = undefined;
+  if (c.pair.token_attributions) {
+    words = { query: c.query, doc: c.doc, words: c.pair.token_attributions };
+    return;
+  }
+  if (words && words.query === c.query && words.doc === c.doc && (words.words || words.requestId !== undefined)) return;
+  const requestId = nextRequestId++;
+  words = { query: c.query, doc: c.doc, requestId };
+  post({ type: 'attributeWords', requestId, query: c.query, doc: c.doc });
+}
+
+/** Paints the overlay on both texts: each attributed word's background by its Δ (score, or the feature under the pointer). */
+function paintHeat(): void {
+  if (!current) return;
+  const c = current;
+  const w = words && words.query === c.query && words.doc === c.doc ? words : undefined;
+  const attr = w?.words;
+  const f = heatFeature !== undefined ? c.pair.features.find((x) => x.id === heatFeature) : undefined;
+  const fid = f?.id;
+  const max = attr ? heatScale([attr.query, attr.doc], fid) : 0;
+  const report: HeatReport = { mode: attr ? (f ? 'feature' : 'score') : w?.requestId !== undefined && !w.error ? 'pending' : 'none', ...(f ? { feature: f.id } : {}), query: { marked: 0, top: [] }, doc: { marked: 0, top: [] } };
+  for (const side of ['query', 'doc'] as const) {
+    const p = document.getElementById(`text-${side}`);
+    if (!p) continue;
+    const text = c[side];
+    const a = attr?.[side];
+    if (!a) {
+      if (p.childNodes.length !== 1 || p.textContent !== text) p.replaceChildren(text);
+      continue;
+    }
+    // the activation a feature's Δ is taken from: the query's, or the document as written
+    const base = f ? (side === 'query' ? f.query : (f.views.original ?? 0)) : c.pair.score;
+    const frag = document.createDocumentFragment();
+    let marked = 0;
+    for (const run of heatRuns(text, a.units, a.truncated_at)) {
+      if (run.cut) {
+        frag.append(h('span', { class: 'heat-cut', title: "past the model's token limit: the encoder never reads this, so it cannot matter" }, run.text));
+      } else if (run.unit !== undefined) {
+        const u = a.units[run.unit];
+        const d = heatValue(u, fid);
+        const step = heatStep(d, max);
+        if (step !== 0) marked++;
+        frag.append(h('span', { class: `heat${step > 0 ? ' pos' : step < 0 ? ' neg' : ''}${step ? ` s${Math.abs(step)}` : ''}`, title: heatTitle(d, base, a.window, f) }, run.text));
+      } else frag.append(run.text);
+    }
+    p.replaceChildren(frag);
+    p.classList.toggle('feature-heat', f !== undefined);
+    report[side] = { marked, top: heatTop(text, a.units, fid, max), ...(a.truncated_at !== undefined ? { truncatedAt: a.truncated_at } : {}) };
+  }
+  const caption = document.getElementById('heat-caption');
+  if (caption) {
+    caption.replaceChildren();
+    // One line whatever it says: a caption that grew a line when the pointer entered a row would push the
+    // table down under the pointer, onto another row (the notes below it are the same in both modes).
+    const line = h('div', { class: 'heat-line' });
+    caption.append(line);
+    if (attr) {
+      const key = (cls: string, what: string) => h('span', { class: 'heat-key' }, h('span', { class: `swatch heat ${cls} s4`, 'aria-hidden': 'true' }), what);
+      append(line, [
+        h('span', { class: 'k' }, heatCaption(f)),
+        f ? key('pos', 'carries it') : key('pos', 'raises it'),
+        f ? key('neg', 'works against it') : key('neg', 'lowers it'),
+        h('span', { class: 'heat-hint' }, max > 0 ? (f ? 'hover a word for its Δ' : 'hover a word for the score without it, a feature row for its words') : f ? 'no word of either text moves it measurably' : 'no word moves the score measurably'),
+      ]);
+      const cut = (['query', 'doc'] as const).filter((s) => attr[s].truncated_at !== undefined);
+      if (cut.length) caption.append(h('div', { class: 'heat-note' }, `The ${cut.map((s) => (s === 'doc' ? 'document' : 'query')).join(' and the ')} ${cut.length > 1 ? 'are' : 'is'} cut at the model's token limit: the greyed words after it are never read.`));
+      if (attr.doc.window > 1 || attr.query.window > 1) caption.append(h('div', { class: 'heat-note' }, `Long text: measured ${Math.max(attr.query.window, attr.doc.window)} words at a time.`));
+    } else if (w?.error) line.append(h('span', null, `Which words matter could not be measured: ${w.error}`));
+    else if (w?.requestId !== undefined) line.append(h('span', { class: 'heat-pending' }, 'computing which words matter…'));
+    line.title = line.textContent ?? '';
+    caption.dataset.mode = report.mode;
+  }
+  logHeat(report);
+}
+
+/** One log line per overlay that stays up a moment (sweeping the pointer over the table sends only the last). */
+const logHeat = debounce((r: HeatReport) => {
+  const top = (s: HeatReport['query']) => s.top.map((t) => `${t.text} ${fmtSigned(t.delta)}`).join(', ');
+  post({ type: 'log', level: 'info', message: `heat ${r.mode}${r.feature !== undefined ? ` #${r.feature}` : ''}: query ${r.query.marked} marked (${top(r.query)}), doc ${r.doc.marked} marked (${top(r.doc)})`, heat: r });
+}, 60);
+
+function setHeatFeature(id: number | undefined): void {
+  if (id === heatFeature) return;
+  heatFeature = id;
+  if (words?.words) paintHeat();
+}
+
 /** α values the table was last drawn with, so a slider move redraws it only when a listed feature's α changed. */
 let shownAlphas = '';
 function alphaKey(c: PanelCase): string {
@@ -230,6 +333,7 @@ function renderHeader(c: PanelCase): HTMLElement {
     { class: 'case-header' },
     badges,
     h('div', { class: 'texts' }, clampedText('query', 'Query', c.query), clampedText('doc', 'Document', c.doc)),
+    h('div', { class: 'heat-caption muted', id: 'heat-caption', role: 'status' }),
     note ? h('p', { class: 'unrelated-note', id: 'unrelated-note', role: 'note' }, note) : null,
     scores,
   );
@@ -357,6 +461,18 @@ function renderFeatureSection(c: PanelCase): HTMLElement {
       e.preventDefault();
       toggleRow(row);
     }
+  });
+  // The row under the pointer (or focused) shows its feature's words in the texts above; leaving it, the score's.
+  const rowFeature = (t: EventTarget | null) => {
+    const row = t instanceof Element ? t.closest<HTMLElement>('tr.feature, tr.examples-row') : null;
+    const id = row?.classList.contains('feature') ? Number(row.dataset.id) : row ? Number((row.previousElementSibling as HTMLElement | null)?.dataset.id) : NaN;
+    return Number.isInteger(id) ? id : undefined;
+  };
+  tbody.addEventListener('mouseover', (e) => setHeatFeature(rowFeature(e.target)));
+  tbody.addEventListener('mouseleave', () => setHeatFeature(tbody.contains(document.activeElement) ? rowFeature(document.activeElement) : undefined));
+  tbody.addEventListener('focusin', (e) => setHeatFeature(rowFeature(e.target)));
+  tbody.addEventListener('focusout', (e) => {
+    if (!tbody.contains(e.relatedTarget as Node | null)) setHeatFeature(undefined);
   });
 
   // Fixed layout: column widths come from the colgroup, so sorting and filtering never make columns jump.
@@ -813,6 +929,7 @@ function renderCase(c: PanelCase, t0: number): void {
   initialMetrics = c.baseMetrics ?? (c.metrics ? { ...c.metrics } : undefined);
   view.caseKey = key;
   showBanner('none');
+  wantWords(c);
 
   // Sliders first, then the ranking they move, then the erasure check: a column of its own from the top of the
   // page (the header sits over the table only), so the metrics, the sliders and the candidates fit one screen.
@@ -820,6 +937,7 @@ function renderCase(c: PanelCase, t0: number): void {
   root.replaceChildren(h('div', { class: 'layout' }, renderHeader(c), renderFeatureSection(c), aside));
   root.hidden = false;
   byId('empty').hidden = true;
+  paintHeat();
   renderCandidates(c.candidates);
   renderRows('case', t0);
   renderSteeredScore();
@@ -930,11 +1048,22 @@ function handle(m: ToWebview): void {
     case 'basis':
       local = m.basis ? new LocalSteering(m.basis) : undefined;
       return;
+    case 'words':
+      // only the answer to the latest question, for the texts still on screen
+      if (!words || m.replyTo !== words.requestId || m.query !== words.query || m.doc !== words.doc) return;
+      words = { query: m.query, doc: m.doc, words: m.words };
+      paintHeat();
+      return;
     case 'busy':
       showBanner('busy', m.message);
       return;
     case 'error':
       settle(m.replyTo);
+      if (words && m.replyTo !== undefined && m.replyTo === words.requestId) {
+        words = { query: words.query, doc: words.doc, error: m.message };
+        paintHeat();
+        return;
+      }
       document.querySelectorAll('li.cand.loading').forEach((x) => x.classList.remove('loading'));
       // A refused feature id is said under the field it was typed in.
       if (m.replyTo !== undefined && m.replyTo === addRequest) addMessage(m.message);

@@ -6,6 +6,7 @@
 import { basisCovers, basisScores } from '../src/core/explain/steeringBasis';
 import { Qrels, RANK_METRICS, Run, evaluate, rankDocs } from '../src/core/metrics';
 import { PANEL_CANDIDATES, type PanelCandidate, type PanelSlider, type PanelSteeringBasis, type RerankUpdate, type SortKey } from '../src/protocol/webview';
+import type { UnitAttribution } from '../src/core/explain/occlusion';
 import type { PairExplanation, SharedFeature } from '../src/protocol/worker';
 
 /** The document views to show, `original` first, then the usual generated ones, then the rest by name. */
@@ -445,4 +446,113 @@ export function minorNote(features: readonly { minor?: true; share: number }[], 
   const sum = minor.reduce((s, f) => s + f.share, 0);
   const what = `${minor.length} minor feature${minor.length === 1 ? '' : 's'} (each adds under 0.01 to the score; ${sum >= 0 ? '+' : '−'}${Math.abs(sum).toFixed(3)} together)`;
   return shown ? `${what} ${minor.length === 1 ? 'is' : 'are'} listed in grey.` : `${what} ${minor.length === 1 ? 'is' : 'are'} not listed: none of them carries this match.`;
+}
+
+// ---------------------------------------------------------------- word overlay (which words matter)
+
+/** Strength steps of the word overlay's backgrounds, each way. */
+export const HEAT_STEPS = 5;
+/** A word whose |Δ| is under this share of the largest |Δ| stays plain (like the editor's highlights). */
+export const HEAT_FLOOR = 0.05;
+
+type HeatUnit = Pick<UnitAttribution, 'start' | 'end' | 'score' | 'features'>;
+
+/** What a word's background shows: its Δscore, or with `feature` its Δ of that feature's activation (0 when below the floor the worker keeps). */
+export function heatValue(u: Pick<UnitAttribution, 'score' | 'features'>, feature?: number): number {
+  const v = feature === undefined ? u.score : u.features[String(feature)];
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/** The largest |Δ| over both texts: one scale, so equal colours mean equal Δ in the query and the document. */
+export function heatScale(sides: readonly { units: readonly Pick<UnitAttribution, 'score' | 'features'>[] }[], feature?: number): number {
+  let max = 0;
+  for (const s of sides) for (const u of s.units) max = Math.max(max, Math.abs(heatValue(u, feature)));
+  return max;
+}
+
+/**
+ * The strength step of Δ on a scale whose largest |Δ| is `max`: 0 (plain)
+ * under HEAT_FLOOR of it, else 1…steps in equal slices of |Δ|/max, negative
+ * for a word that works against the score (or the feature).
+ */
+export function heatStep(delta: number, max: number, steps = HEAT_STEPS): number {
+  if (!Number.isFinite(delta) || !Number.isFinite(max) || max <= 0) return 0;
+  const r = Math.min(1, Math.abs(delta) / max);
+  if (r < HEAT_FLOOR) return 0;
+  const k = Math.max(1, Math.min(steps, Math.ceil(r * steps)));
+  return delta > 0 ? k : -k;
+}
+
+export interface HeatRun {
+  text: string;
+  start: number;
+  end: number;
+  /** index into the units given, for a run that is an attributed word (or window) */
+  unit?: number;
+  /** past the model's token limit: the encoder never read it */
+  cut?: true;
+}
+
+/**
+ * The text cut into runs by character offsets: plain text, attributed units,
+ * and (from `truncatedAt` on) text the model never read. Robust to units out
+ * of order, overlapping (the earlier one keeps the characters they share),
+ * empty, without numeric offsets (left out), or reaching past the text
+ * (clamped, so offsets measured on another text can never throw). Runs cover
+ * the text exactly.
+ */
+export function heatRuns(text: string, units: readonly Pick<HeatUnit, 'start' | 'end'>[], truncatedAt?: number): HeatRun[] {
+  const n = text.length;
+  const clamp = (x: number) => Math.max(0, Math.min(n, Math.trunc(x)));
+  const spans = units
+    .map((u, i) => ({ i, start: clamp(u.start), end: clamp(u.end), ok: Number.isFinite(u.start) && Number.isFinite(u.end) }))
+    .filter((s) => s.ok && s.end > s.start)
+    .sort((a, b) => a.start - b.start || a.end - b.end || a.i - b.i);
+  const pieces: HeatRun[] = [];
+  let at = 0;
+  for (const s of spans) {
+    const start = Math.max(s.start, at);
+    if (s.end <= start) continue;
+    if (start > at) pieces.push({ text: text.slice(at, start), start: at, end: start });
+    pieces.push({ text: text.slice(start, s.end), start, end: s.end, unit: s.i });
+    at = s.end;
+  }
+  if (at < n) pieces.push({ text: text.slice(at), start: at, end: n });
+  const cut = truncatedAt !== undefined && Number.isFinite(truncatedAt) ? clamp(truncatedAt) : n;
+  if (cut >= n) return pieces;
+  const out: HeatRun[] = [];
+  for (const p of pieces) {
+    if (p.end <= cut) out.push(p);
+    else if (p.start >= cut) out.push({ ...p, cut: true });
+    else {
+      out.push({ ...p, text: text.slice(p.start, cut), end: cut });
+      out.push({ ...p, text: text.slice(cut, p.end), start: cut, cut: true });
+    }
+  }
+  return out;
+}
+
+/**
+ * A word's hover: what the text scores without it. `base`: the score, or the
+ * feature's activation in this text; `delta` = with − without, so without = base − delta.
+ */
+export function heatTitle(delta: number, base: number, window: number, feature?: { id: number; label: string }): string {
+  const what = window > 1 ? `these ${window} words` : 'this word';
+  const d = `Δ ${fmtSigned(delta)}`;
+  if (!feature) return `without ${what} the score is ${fmt(base - delta)} instead of ${fmt(base)} (${d})`;
+  return `without ${what} #${feature.id} ${feature.label || '(unlabelled)'} is ${fmt(base - delta)} instead of ${fmt(base)} in this text (${d})`;
+}
+
+/** The caption over the texts: what the overlay shows. */
+export function heatCaption(feature?: { id: number; label: string }): string {
+  return feature ? `Words by their part in #${feature.id} ${feature.label || '(unlabelled)'}` : 'Words by their part in the score';
+}
+
+/** The strongest marked units of one text, for the log tests and drivers read. */
+export function heatTop(text: string, units: readonly HeatUnit[], feature: number | undefined, max: number, n = 5): { text: string; delta: number; step: number }[] {
+  return units
+    .map((u) => ({ text: text.slice(Math.max(0, u.start), Math.max(0, u.end)), delta: heatValue(u, feature), step: heatStep(heatValue(u, feature), max) }))
+    .filter((x) => x.step !== 0)
+    .sort((a, b) => Math.abs(b.delta) - Math.abs(a.delta))
+    .slice(0, n);
 }

@@ -9,7 +9,7 @@ import { WordHighlights } from './wordHighlights';
 import * as vscode from 'vscode';
 import { EngineClient } from '../client/engineClient';
 import { caseKey } from '../core/cases';
-import type { PanelCandidate, PanelCase, RerankUpdate, SteeringUpdate } from '../protocol/webview';
+import type { PanelCandidate, PanelCase, PanelWords, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 import type { ExplainPair, FeatureInfoResult, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
 import { CaseNode, CasesTree } from './cases';
 import type { ExplainFn } from './evalFile';
@@ -20,6 +20,9 @@ import { readSettings } from './settings';
 
 /** Top-activating examples shown in an expanded feature row. */
 export const EXAMPLES_PER_FEATURE = 5;
+
+/** occluded units per text for the panel's word overlay: a paragraph is single words, a long document windows of a few */
+export const PANEL_WORD_UNITS = 64;
 
 /** What opening a case returns. */
 export interface CaseResult {
@@ -48,6 +51,8 @@ export class FlowContext {
   private readonly infoCache = new Map<string, Map<number, FeatureInfo>>();
   /** the words behind the last explained selection, as editor decorations */
   readonly words = new WordHighlights();
+  /** word attributions the panel asked for, per model and pair texts (a few recent cases: stepping back and forth costs nothing) */
+  private readonly wordsCache = new Map<string, PanelWords>();
   /** the SAE's size, as the last featureInfo answer gave it */
   dictSizeOf: { model: string; size: number } | undefined;
 
@@ -172,6 +177,29 @@ export class FlowContext {
       while (cache.size > 5000) cache.delete(cache.keys().next().value as number);
     }
     return cache;
+  }
+
+  /**
+   * Which words of the two texts the score and the listed features rest on
+   * (one encode per word or window, no notification: the panel says it is
+   * measuring). The shown case keeps them when it is these texts, so a
+   * reloaded panel does not ask again.
+   */
+  async attributeWords(query: string, doc: string): Promise<PanelWords> {
+    const key = JSON.stringify([this.ref().model, this.ref().precision ?? '', query, doc]);
+    let words = this.wordsCache.get(key);
+    if (!words) {
+      const r = await this.explain([{ query, doc }], { tokens: { maxUnits: PANEL_WORD_UNITS } });
+      const ta = r.explanations[0].token_attributions;
+      if (!ta) throw new Error('the worker answered without word attributions');
+      words = ta;
+      this.wordsCache.set(key, words);
+      while (this.wordsCache.size > 20) this.wordsCache.delete(this.wordsCache.keys().next().value as string);
+    }
+    if (this.shown && this.shown.query === query && this.shown.doc === doc && !this.shown.pair.token_attributions) {
+      this.shown = { ...this.shown, pair: { ...this.shown.pair, token_attributions: words } };
+    }
+    return words;
   }
 
   /** The explanation with each listed feature's top-activating examples and words (explanations come without them: an eval file's worth would be megabytes). */

@@ -52,8 +52,11 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
   private busy: Extract<ToWebview, { type: 'busy' }> | undefined;
   /** whether the webview has said `ready` since it was last loaded */
   private ready = false;
-  private queue: PanelRequest[] = [];
+  private queue: Exclude<PanelRequest, { type: 'attributeWords' }>[] = [];
   private draining = false;
+  /** the attributeWords request waiting for the one running to finish; a newer one supersedes it */
+  private wordsWaiting: Extract<PanelRequest, { type: 'attributeWords' }> | undefined;
+  private wordsRunning = false;
   /** unsteered metrics and ranks per eval file (then by query id, then doc id), for the changes the webview shows; never carried from one file to another */
   private baseMetrics = new Map<string, Record<string, number>>();
   private baseRanks = new Map<string, Map<string, number>>();
@@ -188,6 +191,7 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
         this.panel = undefined;
         this.ready = false;
         this.queue = [];
+        this.wordsWaiting = undefined;
         this.panelSubscriptions.forEach((d) => d.dispose());
         this.panelSubscriptions = [];
       }),
@@ -223,9 +227,32 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
       Promise.resolve()
         .then(() => this.handlers.onSelectCandidate(m.docId))
         .catch((e: unknown) => this.showError(errorMessage(e)));
+    } else if (m.type === 'attributeWords') {
+      if (this.wordsWaiting) this.post({ type: 'superseded', replyTo: this.wordsWaiting.requestId });
+      this.wordsWaiting = m;
+      if (!this.wordsRunning) void this.serveWords();
     } else if (isPanelRequest(m)) {
       this.queue.push(m);
       if (!this.draining) void this.drain();
+    }
+  }
+
+  /** Word attributions, one pair at a time and only the latest asked for: each costs an encode per word. */
+  private async serveWords(): Promise<void> {
+    this.wordsRunning = true;
+    try {
+      for (let r = this.wordsWaiting; r; r = this.wordsWaiting) {
+        this.wordsWaiting = undefined;
+        try {
+          if (!this.handlers.onAttributeWords) throw new Error('no worker behind this panel');
+          const words = await this.handlers.onAttributeWords(r.query, r.doc);
+          this.post({ type: 'words', replyTo: r.requestId, query: r.query, doc: r.doc, words });
+        } catch (e) {
+          this.post({ type: 'error', replyTo: r.requestId, message: errorMessage(e) });
+        }
+      }
+    } finally {
+      this.wordsRunning = false;
     }
   }
 
@@ -254,7 +281,7 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
     }
   }
 
-  private async serve(r: PanelRequest): Promise<ToWebview> {
+  private async serve(r: Exclude<PanelRequest, { type: 'attributeWords' }>): Promise<ToWebview> {
     switch (r.type) {
       case 'setAlpha': {
         const u = await this.handlers.onSetAlpha(r.id, r.alpha);

@@ -5,9 +5,9 @@
  * and tested apart; the message shapes are the webview protocol's own
  * (src/protocol/webview.ts), so an implementation only forwards them.
  */
-import type { PanelCase, PanelSteeringBasis, RerankUpdate, SteeringUpdate } from '../protocol/webview';
+import type { PanelCase, PanelSteeringBasis, PanelWords, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 
-export type { PanelCase, PanelSteeringBasis, RerankUpdate, SteeringUpdate };
+export type { PanelCase, PanelSteeringBasis, PanelWords, RerankUpdate, SteeringUpdate };
 
 export interface PanelPort {
   /** Opens (or reveals) the panel and shows this case. */
@@ -53,6 +53,12 @@ export interface PanelHandlers {
   onSave(): Promise<string | undefined>;
   /** Open dialog; resolves to the loaded sliders and their re-ranking, undefined when cancelled. */
   onLoad(): Promise<SteeringUpdate | undefined>;
+  /**
+   * Which words of these two texts (the case on screen's query and document)
+   * the score and its listed features rest on; absent where nothing can
+   * measure it (the sample panel). About a second per pair.
+   */
+  onAttributeWords?(query: string, doc: string): Promise<PanelWords>;
 }
 
 /**

@@ -194,6 +194,7 @@ export function steeringFlows(ctx: FlowContext, openCase: CaseFlows['openCase'])
       if (r.status === 'error') throw new Error(r.message);
       return r.status === 'ok' ? r.update : undefined;
     },
+    onAttributeWords: (query, doc) => ctx.attributeWords(query, doc),
   };
 
   return { saveSteering, loadSteering, resetSteering, applySteering, handlers };

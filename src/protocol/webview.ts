@@ -12,6 +12,7 @@
  * `replyTo` is that id (`error` included). The host may also push `case`,
  * `steering`, `busy` and `error` at any time.
  */
+import type { TextAttribution, UnitAttribution } from '../core/explain/occlusion';
 import type { BasisText, SteeringBasis } from '../core/explain/steeringBasis';
 import type { FeatureExample, PairExplanation, Precision, ScoreTerms, SharedFeature } from './worker';
 
@@ -98,6 +99,12 @@ export interface SteeringUpdate {
   note?: string;
 }
 
+/** Which words of the case's two texts the score and each listed feature rest on (occlusion, PairExplanation.token_attributions). */
+export interface PanelWords {
+  query: TextAttribution;
+  doc: TextAttribution;
+}
+
 // ---------------------------------------------------------------- host → webview
 
 export type ToWebview =
@@ -111,6 +118,8 @@ export type ToWebview =
   | { type: 'done'; replyTo: number; message?: string }
   /** a request was dropped because a later change to the same slider replaced it */
   | { type: 'superseded'; replyTo: number }
+  /** answers attributeWords: the attributions of the texts it names (the panel drops them when another case is shown by then) */
+  | { type: 'words'; replyTo: number; query: string; doc: string; words: PanelWords }
   | { type: 'busy'; message: string }
   | { type: 'error'; message: string; replyTo?: number };
 
@@ -125,6 +134,13 @@ export interface PanelRequests {
   loadSteering: { params: Record<never, never>; reply: 'steering' | 'done' };
   /** "Export…": the host runs "Xetrieval: Export Explanation…" on the panel's case; done says where it went (nothing when cancelled) */
   exportExplanation: { params: Record<never, never>; reply: 'done' };
+  /**
+   * Which words of the case shown matter (about a second per pair): asked for
+   * the case on screen only, when its explanation came without them. Served
+   * apart from the steering queue, so a slider never waits behind it; a
+   * later attributeWords supersedes an earlier one still waiting.
+   */
+  attributeWords: { params: { query: string; doc: string }; reply: 'words' };
 }
 export type PanelRequestType = keyof PanelRequests;
 
@@ -139,6 +155,26 @@ export interface PanelLog {
   message: string;
   /** a painted case: feature rows shown and the time from receiving the case to the paint */
   rendered?: { rows: number; features: number; ms: number; reason: 'case' | 'rerank' | 'steering' | 'state' };
+  /** the word overlay as painted: what it shows and, per text, the words marked, strongest first */
+  heat?: HeatReport;
+}
+
+/** What the header's word overlay shows (tests and UI drivers read it from the log). */
+export interface HeatReport {
+  /** 'score': each word's Δscore; 'feature': each word's Δ of that feature's activation; 'pending'/'none': no attributions (yet) */
+  mode: 'score' | 'feature' | 'pending' | 'none';
+  feature?: number;
+  query: HeatSide;
+  doc: HeatSide;
+}
+
+export interface HeatSide {
+  /** words (or windows) with a visible background */
+  marked: number;
+  /** the strongest of them, by |Δ|: text, Δ and the strength step (negative: against) */
+  top: { text: string; delta: number; step: number }[];
+  /** where the model's token limit cut the text, when it did */
+  truncatedAt?: number;
 }
 
 export type FromWebview = { type: 'ready' } | { type: 'selectCandidate'; docId: string } | PanelRequest | PanelLog;
@@ -179,6 +215,31 @@ function isSharedFeature(v: unknown): v is SharedFeature {
   );
 }
 
+function isUnitAttribution(v: unknown): v is UnitAttribution {
+  return isObj(v) && isStr(v.text) && isInt(v.start) && isInt(v.end) && isNum(v.score) && isNumRecord(v.features);
+}
+
+export function isTextAttribution(v: unknown): v is TextAttribution {
+  return isObj(v) && isInt(v.window) && (v.window as number) >= 1 && isArrayOf(v.units, isUnitAttribution) && optional(v.truncated_at, isInt);
+}
+
+export function isPanelWords(v: unknown): v is PanelWords {
+  return isObj(v) && isTextAttribution(v.query) && isTextAttribution(v.doc);
+}
+
+function isHeatSide(v: unknown): v is HeatSide {
+  return (
+    isObj(v) &&
+    isInt(v.marked) &&
+    isArrayOf(v.top, (x): x is HeatSide['top'][number] => isObj(x) && isStr(x.text) && isNum(x.delta) && isInt(x.step)) &&
+    optional(v.truncatedAt, isInt)
+  );
+}
+
+function isHeatReport(v: unknown): v is HeatReport {
+  return isObj(v) && ['score', 'feature', 'pending', 'none'].includes(v.mode as string) && optional(v.feature, isFeatureId) && isHeatSide(v.query) && isHeatSide(v.doc);
+}
+
 function isSetErasure(v: unknown): boolean {
   return isObj(v) && isInt(v.size) && isNum(v.erased) && isNum(v.kept);
 }
@@ -198,7 +259,8 @@ export function isPairExplanation(v: unknown): v is PairExplanation {
     isArrayOf(v.feature_explanations, (x): x is unknown => isObj(x) && isFeatureId(x.feature_id) && isStr(x.hypothesis)) &&
     isArrayOf(v.features, isSharedFeature) &&
     optional(v.score_terms, (x): x is ScoreTerms => isObj(x) && isNum(x.shared) && isNum(x.one_sided) && isNum(x.generic) && isNum(x.bias) && isNum(x.error)) &&
-    (v.erasure === undefined || (isObj(v.erasure) && isNum(v.erasure.base) && isSetErasure(v.erasure.overlap) && isSetErasure(v.erasure.control)))
+    (v.erasure === undefined || (isObj(v.erasure) && isNum(v.erasure.base) && isSetErasure(v.erasure.overlap) && isSetErasure(v.erasure.control))) &&
+    optional(v.token_attributions, isPanelWords)
   );
 }
 
@@ -304,6 +366,8 @@ export function isToWebview(v: unknown): v is ToWebview {
       return isReplyTo(v.replyTo) && optional(v.message, isStr);
     case 'superseded':
       return isReplyTo(v.replyTo);
+    case 'words':
+      return isReplyTo(v.replyTo) && isStr(v.query) && isStr(v.doc) && isPanelWords(v.words);
     case 'error':
       return isStr(v.message) && optional(v.replyTo, isInt);
     default:
@@ -331,19 +395,23 @@ export function isFromWebview(v: unknown): v is FromWebview {
     case 'loadSteering':
     case 'exportExplanation':
       return isInt(v.requestId);
+    case 'attributeWords':
+      return isInt(v.requestId) && isStr(v.query) && isStr(v.doc);
     case 'log':
       return (
         LOG_LEVELS.has(v.level as string) &&
         isStr(v.message) &&
         (v.rendered === undefined ||
-          (isObj(v.rendered) && isInt(v.rendered.rows) && isInt(v.rendered.features) && isNum(v.rendered.ms) && RENDER_REASONS.has(v.rendered.reason as string)))
+          (isObj(v.rendered) && isInt(v.rendered.rows) && isInt(v.rendered.features) && isNum(v.rendered.ms) && RENDER_REASONS.has(v.rendered.reason as string))) &&
+        optional(v.heat, isHeatReport)
       );
     default:
       return false;
   }
 }
 
-export function isPanelRequest(m: FromWebview): m is PanelRequest {
+/** Requests served in order through the steering queue (attributeWords is not one: it runs beside it). */
+export function isPanelRequest(m: FromWebview): m is Exclude<PanelRequest, { type: 'attributeWords' }> {
   return m.type === 'setAlpha' || m.type === 'addSlider' || m.type === 'resetSteering' || m.type === 'saveSteering' || m.type === 'loadSteering' || m.type === 'exportExplanation';
 }
 

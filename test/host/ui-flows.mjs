@@ -3,7 +3,7 @@
 // through the command palette, the keyboard and clicks only (no test entry,
 // no API calls), takes screenshots and prints UI timings:
 //   XETRIEVAL_CACHE_DIR=/work/main/.cache/xetrieval node test/host/ui-flows.mjs
-//     → test-results/ui-{cases,problems,panel-relevant,panel-steered,selection}.png
+//     → test-results/ui-{cases,problems,panel-relevant,panel-steered,selection,panel-heat,panel-heat-feature,panel-heat-case}.png
 //       and a summary JSON of the timings on the last line; exit 0 when every step passed.
 // The cache folder reaches the extension as the workspace setting
 // xetrieval.cacheFolder (makeWorkspace in prepare.mjs); it must already hold the
@@ -153,14 +153,33 @@ try {
   await markStale(frame);
   t = performance.now();
   await relevant.click();
-  await frame.locator('#feature-table:not([data-stale]) tbody tr.feature').first().waitFor({ timeout: 120_000 });
+  // feature rows, or the line saying why there are none (a pair whose shared features are all minor lists none)
+  await frame.locator('#feature-table:not([data-stale]) tbody tr.feature, #feature-table:not([data-stale]) tbody tr.empty').first().waitFor({ timeout: 120_000 });
   timings.clickToPanelPaintMs = since(t);
   const nFeatures = await frame.locator('#feature-table tbody tr.feature').count();
-  say(`clicked "${relevantText}" → panel painted ${nFeatures} feature rows in ${timings.clickToPanelPaintMs} ms`);
-  check(nFeatures > 0, `panel shows ${nFeatures} feature rows for the relevant candidate`);
+  const noneWhy = nFeatures ? '' : ((await frame.locator('#feature-table tbody tr.empty').textContent()) ?? '').trim();
+  say(`clicked "${relevantText}" → panel painted ${nFeatures} feature rows in ${timings.clickToPanelPaintMs} ms${noneWhy ? `: ${noneWhy}` : ''}`);
+  check(nFeatures > 0 || /minor|share no active feature/.test(noneWhy), `panel shows ${nFeatures} feature rows for the relevant candidate${noneWhy ? ', saying why' : ''}`);
   await page.waitForTimeout(600);
   await page.screenshot({ path: path.join(outDir, 'ui-panel-relevant.png') });
   say('screenshot test-results/ui-panel-relevant.png');
+  // an eval file's case comes without word attributions: the panel asks the host for them, saying so meanwhile
+  await frame.locator('#heat-caption[data-mode="score"], #heat-caption[data-mode="none"]').waitFor({ state: 'attached', timeout: 120_000 });
+  timings.clickToWordsMs = since(t);
+  const caseCaption = (await frame.locator('#heat-caption').textContent())?.trim();
+  say(`which words matter for the case, ${timings.clickToWordsMs} ms after the click: ${caseCaption}`);
+  check((await frame.locator('#heat-caption').getAttribute('data-mode')) === 'score', 'the eval-file case gets its word overlay through the host');
+  // the whole document, to see the words past the model's token limit greyed (then folded again for the steps below)
+  const docMore = frame.locator('#text-doc ~ button.more');
+  if (await docMore.isVisible()) {
+    await docMore.click();
+    await page.waitForTimeout(300);
+    const cutWords = await frame.locator('#text-doc .heat-cut').count();
+    say(`document unfolded: ${cutWords} greyed run(s) past the token limit`);
+    await page.screenshot({ path: path.join(outDir, 'ui-panel-heat-case.png'), clip: (await page.locator('iframe.webview.ready').first().boundingBox()) ?? undefined });
+    say('screenshot test-results/ui-panel-heat-case.png');
+    await docMore.click();
+  }
 
   // 4. Steering: click the first slider's track near its right end.
   const slider = frame.locator('input[data-slider]').first();
@@ -267,6 +286,30 @@ try {
   await page.waitForTimeout(600);
   await page.screenshot({ path: path.join(outDir, 'ui-selection.png') });
   say('screenshot test-results/ui-selection.png');
+  // which words matter: the texts' overlay by Δscore, then by the hovered feature row's Δ activation
+  // (the pointer first off the table: left over a row from the steps before, it would show that row's feature)
+  await f2.locator('#text-query').hover();
+  await f2.locator('#heat-caption[data-mode="score"]').waitFor({ state: 'attached', timeout: 60_000 });
+  const heatWords = async () => f2.locator('#text-doc .heat.pos, #text-doc .heat.neg, #text-query .heat.pos, #text-query .heat.neg').count();
+  const panelBox = await page.locator('iframe.webview.ready').first().boundingBox();
+  const marked = await heatWords();
+  const strongest = await f2.locator('#text-query .heat.s5, #text-doc .heat.s5').allTextContents();
+  say(`overlay by score: ${marked} words marked, strongest: ${strongest.join(', ')}; caption: ${(await f2.locator('#heat-caption').textContent())?.trim()}`);
+  check(marked > 0, 'the panel marks the words the score rests on');
+  await page.screenshot({ path: path.join(outDir, 'ui-panel-heat.png'), clip: panelBox ?? undefined });
+  say('screenshot test-results/ui-panel-heat.png');
+  const row = f2.locator('#feature-table tbody tr.feature').first();
+  const rowId = await row.getAttribute('data-id');
+  await row.hover();
+  await f2.locator(`#heat-caption[data-mode="feature"]`).waitFor({ state: 'attached', timeout: 10_000 });
+  const featureCaption = (await f2.locator('#heat-caption').textContent())?.trim() ?? '';
+  say(`hovering feature row #${rowId}: ${await heatWords()} words marked; caption: ${featureCaption}`);
+  check(featureCaption.includes(`#${rowId}`), `the caption names the hovered feature #${rowId}`);
+  await page.screenshot({ path: path.join(outDir, 'ui-panel-heat-feature.png'), clip: panelBox ?? undefined });
+  say('screenshot test-results/ui-panel-heat-feature.png');
+  await f2.locator('#text-query').hover();
+  await f2.locator('#heat-caption[data-mode="score"]').waitFor({ state: 'attached', timeout: 10_000 });
+  check(true, 'leaving the row returns the overlay to the score');
   // the words behind the score, highlighted in the editor the selection came from
   await page.locator('.tabs-container .tab').filter({ hasText: 'notes.md' }).first().click();
   // collapse the selection, which would paint over the highlights

@@ -4,6 +4,7 @@ import { SaeDecoder } from '../../src/core/explain/sparse';
 import { evaluate } from '../../src/core/metrics';
 import type { PanelCandidate, PanelSlider, PanelSteeringBasis } from '../../src/protocol/webview';
 import type { SharedFeature } from '../../src/protocol/worker';
+import type { UnitAttribution } from '../../src/core/explain/occlusion';
 import { erasureSvg, layoutErasure } from '../../webview/chart';
 import {
   byRank,
@@ -16,6 +17,13 @@ import {
   fmt,
   fmtSigned,
   highlightTerms,
+  heatCaption,
+  heatRuns,
+  heatScale,
+  heatStep,
+  heatTitle,
+  heatTop,
+  heatValue,
   LatestOnly,
   metricTitle,
   movedAlphas,
@@ -458,5 +466,105 @@ describe('webview/model: minor features', () => {
     assert.match(minorNote(fs3, true)!, /^2 minor features .* are listed in grey\.$/);
     assert.match(minorNote([{ share: 0.009, minor: true }], false)!, /^1 minor feature \(each adds under 0\.01 to the score; \+0\.009 together\) is not listed/);
     assert.strictEqual(minorNote([{ share: 0.2 }], false), undefined);
+  });
+});
+
+describe('webview/model word overlay', () => {
+  const text = 'undo the last git commit';
+  // units as the worker sends them: Δscore and per-feature Δ activation
+  const units: UnitAttribution[] = [
+    { text: 'undo', start: 0, end: 4, score: 0.02, features: { '7': -0.3 } },
+    { text: 'git', start: 14, end: 17, score: 0.1, features: { '7': 1.2, '9': 0.05 } },
+    { text: 'commit', start: 18, end: 24, score: -0.04, features: {} },
+  ];
+  const joined = (runs: { text: string }[]) => runs.map((r) => r.text).join('');
+
+  it('heatStep: 0 under 5% of the largest |Δ|, then five equal steps each way', () => {
+    assert.strictEqual(heatStep(0, 1), 0);
+    assert.strictEqual(heatStep(0.049, 1), 0);
+    assert.strictEqual(heatStep(0.05, 1), 1);
+    assert.strictEqual(heatStep(0.2, 1), 1);
+    assert.strictEqual(heatStep(0.21, 1), 2);
+    assert.strictEqual(heatStep(0.6, 1), 3);
+    assert.strictEqual(heatStep(1, 1), 5);
+    assert.strictEqual(heatStep(-1, 1), -5);
+    assert.strictEqual(heatStep(-0.3, 1), -2);
+    // beyond the scale (a value the scale was not taken from) stays the strongest step
+    assert.strictEqual(heatStep(3, 1), 5);
+    // nothing to scale by, or not a number: plain
+    assert.strictEqual(heatStep(0.1, 0), 0);
+    assert.strictEqual(heatStep(NaN, 1), 0);
+    assert.strictEqual(heatStep(0.1, Infinity), 0);
+    assert.strictEqual(heatStep(0.5, 1, 4), 2);
+  });
+
+  it('heatValue and heatScale: the score, or one feature, over both texts', () => {
+    assert.strictEqual(heatValue(units[1]), 0.1);
+    assert.strictEqual(heatValue(units[1], 7), 1.2);
+    assert.strictEqual(heatValue(units[2], 7), 0, 'a feature the word does not move');
+    assert.strictEqual(heatScale([{ units }, { units: [{ score: -0.3, features: {} }] }]), 0.3);
+    assert.strictEqual(heatScale([{ units }], 7), 1.2);
+    assert.strictEqual(heatScale([{ units }], 1234), 0);
+    assert.strictEqual(heatScale([]), 0);
+  });
+
+  it('heatRuns: plain and attributed runs covering the text exactly', () => {
+    const runs = heatRuns(text, units);
+    assert.deepStrictEqual(
+      runs.map((r) => [r.text, r.unit]),
+      [['undo', 0], [' the last ', undefined], ['git', 1], [' ', undefined], ['commit', 2]],
+    );
+    assert.strictEqual(joined(runs), text);
+    for (const r of runs) assert.strictEqual(text.slice(r.start, r.end), r.text);
+  });
+
+  it('heatRuns: unsorted, overlapping, empty and out-of-range units', () => {
+    const messy = [
+      { start: 14, end: 24 }, // 'git commit' (a window)
+      { start: 18, end: 24 }, // inside the one before: dropped
+      { start: 0, end: 4 },
+      { start: 2, end: 8 }, // overlaps 'undo': keeps only its own part
+      { start: 9, end: 9 }, // empty
+      { start: 20, end: 99 }, // past the text: clamped, then inside 'git commit'
+      { start: NaN, end: 3 },
+      { start: -5, end: 0 },
+    ];
+    const runs = heatRuns(text, messy);
+    assert.strictEqual(joined(runs), text);
+    assert.deepStrictEqual(
+      runs.filter((r) => r.unit !== undefined).map((r) => [r.text, r.unit]),
+      [['undo', 2], [' the', 3], ['git commit', 0]],
+    );
+    // no numeric offsets: left out
+    assert.ok(!runs.some((r) => r.unit === 6 || r.unit === 7));
+    // a longer text's offsets on a shorter one: all clamped, still exact
+    assert.strictEqual(joined(heatRuns('undo', units)), 'undo');
+    assert.deepStrictEqual(heatRuns('', units), []);
+    assert.deepStrictEqual(heatRuns('abc', []), [{ text: 'abc', start: 0, end: 3 }]);
+  });
+
+  it('heatRuns: the part past the token limit is cut, splitting a run that straddles it', () => {
+    const runs = heatRuns(text, units, 16);
+    assert.strictEqual(joined(runs), text);
+    assert.deepStrictEqual(
+      runs.map((r) => [r.text, r.unit, r.cut]),
+      [['undo', 0, undefined], [' the last ', undefined, undefined], ['gi', 1, undefined], ['t', 1, true], [' ', undefined, true], ['commit', 2, true]],
+    );
+    assert.ok(!heatRuns(text, units, 24).some((r) => r.cut), 'cut at the end: nothing cut');
+    assert.ok(heatRuns(text, units, 0).every((r) => r.cut), 'cut at 0: everything');
+  });
+
+  it('heatTitle, heatCaption and heatTop', () => {
+    assert.strictEqual(heatTitle(0.1, 0.55, 1), 'without this word the score is 0.450 instead of 0.550 (Δ +0.100)');
+    assert.strictEqual(heatTitle(-0.04, 0.55, 3), 'without these 3 words the score is 0.590 instead of 0.550 (Δ −0.040)');
+    assert.strictEqual(heatTitle(1.2, 2, 1, { id: 7, label: 'version control' }), 'without this word #7 version control is 0.800 instead of 2.000 in this text (Δ +1.200)');
+    assert.strictEqual(heatCaption(), 'Words by their part in the score');
+    assert.strictEqual(heatCaption({ id: 7, label: '' }), 'Words by their part in #7 (unlabelled)');
+    assert.deepStrictEqual(heatTop(text, units, undefined, 0.1), [
+      { text: 'git', delta: 0.1, step: 5 },
+      { text: 'commit', delta: -0.04, step: -2 },
+      { text: 'undo', delta: 0.02, step: 1 },
+    ]);
+    assert.deepStrictEqual(heatTop(text, units, 7, 1.2, 1), [{ text: 'git', delta: 1.2, step: 5 }]);
   });
 });

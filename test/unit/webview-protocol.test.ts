@@ -180,6 +180,48 @@ describe('protocol/webview guards', () => {
   });
 });
 
+describe('protocol/webview word attributions', () => {
+  const words = () => ({
+    query: { window: 1, units: [{ text: 'vitamin', start: 5, end: 12, score: 0.04, features: { '12': 0.9 } }] },
+    doc: { window: 2, units: [{ text: 'Vitamin D', start: 0, end: 9, score: 0.06, features: {} }], truncated_at: 20 },
+  });
+
+  it('a case may carry its attributions, and they are checked like the rest', () => {
+    assert.ok(isPanelCase(mutated(panelCase(), (c) => (c.pair.token_attributions = words()))));
+    const bad: [string, (w: any) => void][] = [
+      ['unit without offsets', (w) => delete w.query.units[0].start],
+      ['fractional offset', (w) => (w.doc.units[0].end = 9.5)],
+      ['NaN Δscore', (w) => (w.doc.units[0].score = NaN)],
+      ['feature Δ as string', (w) => (w.query.units[0].features['12'] = '0.9')],
+      ['window 0', (w) => (w.doc.window = 0)],
+      ['truncated_at as string', (w) => (w.doc.truncated_at = '20')],
+      ['no doc side', (w) => delete w.doc],
+    ];
+    for (const [what, edit] of bad) {
+      const w = words();
+      edit(w);
+      assert.strictEqual(isPanelCase(mutated(panelCase(), (c) => (c.pair.token_attributions = w))), false, what);
+      assert.strictEqual(isToWebview({ type: 'words', replyTo: 1, query: 'q', doc: 'd', words: w }), false, what);
+    }
+  });
+
+  it('the attributeWords request, its words reply and the heat report in the log', () => {
+    assert.ok(isToWebview(structuredClone({ type: 'words', replyTo: 3, query: 'q', doc: 'd', words: words() })));
+    assert.strictEqual(isToWebview({ type: 'words', query: 'q', doc: 'd', words: words() }), false, 'answers a request');
+    assert.strictEqual(isToWebview({ type: 'words', replyTo: 3, doc: 'd', words: words() }), false, 'names its texts');
+    const ask: FromWebview = { type: 'attributeWords', requestId: 9, query: 'q', doc: 'd' };
+    assert.ok(isFromWebview(ask));
+    // served beside the steering queue, not in it
+    assert.strictEqual(isPanelRequest(ask), false);
+    assert.strictEqual(isFromWebview({ type: 'attributeWords', requestId: 9, query: 'q' }), false);
+    const heat = { mode: 'feature', feature: 12, query: { marked: 1, top: [{ text: 'vitamin', delta: 0.9, step: 5 }] }, doc: { marked: 0, top: [], truncatedAt: 20 } };
+    assert.ok(isFromWebview({ type: 'log', level: 'info', message: 'heat', heat }));
+    for (const h of [{ ...heat, mode: 'other' }, { ...heat, feature: -1 }, { ...heat, doc: { marked: 0 } }, { ...heat, query: { marked: 1, top: [{ text: 'x', delta: 1, step: 0.5 }] } }]) {
+      assert.strictEqual(isFromWebview({ type: 'log', level: 'info', message: 'heat', heat: h }), false, JSON.stringify(h));
+    }
+  });
+});
+
 describe('protocol/webview steering basis', () => {
   const basis = () => ({
     features: [4, 9],

@@ -16,7 +16,9 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { XetrievalApi } from '../../src/extension/api';
 import type { CaseResult, EditorFlows, SteeringResult } from '../../src/extension/editorFlows';
-import { LocalSteering } from '../../webview/model';
+import { heatScale, heatStep, LocalSteering } from '../../webview/model';
+import type { HeatReport, PanelLog } from '../../src/protocol/webview';
+import type { UnitAttribution } from '../../src/core/explain/occlusion';
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { SelectionResult } from '../../src/extension/selection';
 import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
@@ -291,6 +293,58 @@ describe('editor flows', () => {
       // editing the text takes the highlights away: they would point at the wrong words
       await editor.edit((e) => e.insert(new vscode.Position(0, 0), 'x'));
       assert.deepStrictEqual(flows!.snapshot().words.doc, []);
+    });
+
+    it('the panel overlays which words matter on its texts: a case without attributions asks the host for them, a selection brings its own', async () => {
+      const logs: PanelLog[] = [];
+      const sub = api.panel.onDidLog((l) => logs.push(l));
+      const heatAfter = async (from: number, ok: (h: HeatReport) => boolean): Promise<HeatReport> => {
+        let found: HeatReport | undefined;
+        await waitFor(() => (found = logs.slice(from).find((l) => l.heat && ok(l.heat))?.heat) !== undefined, 120_000);
+        return found!;
+      };
+      try {
+        // a pair line opened as a case: explained without word attributions, so the panel asks for those of the case it shows
+        const from = logs.length;
+        const line = await run<CaseResult>('xetrieval.explainLine', vscode.Uri.file(pairsFile), 0);
+        assert.strictEqual(line.status, 'ok', line.message);
+        const heat = await heatAfter(from, (h) => h.mode === 'score' || h.mode === 'none');
+        assert.strictEqual(heat.mode, 'score', logs.slice(from).map((l) => l.message).join('\n'));
+        const shown = flows!.shownCase!;
+        const attr = shown.pair.token_attributions;
+        assert.ok(attr, 'the measured attributions are kept with the shown case (a reloaded panel does not ask again)');
+        // what the webview painted is the host's measurement: the same strongest words, the same number marked
+        const max = heatScale([attr.query, attr.doc]);
+        assert.ok(max > 0.005, `some word moves the score (largest |Δ| ${max})`);
+        for (const side of ['query', 'doc'] as const) {
+          const units: UnitAttribution[] = attr[side].units;
+          const text = shown[side];
+          assert.ok(units.length > 0, `${side}: no units`);
+          for (const u of units) assert.strictEqual(text.slice(u.start, u.end), u.text, `${side}: offsets of "${u.text}"`);
+          assert.strictEqual(heat[side].marked, units.filter((u) => heatStep(u.score, max) !== 0).length, side);
+          const strongest = [...units].sort((a, b) => Math.abs(b.score) - Math.abs(a.score))[0];
+          if (heatStep(strongest.score, max) !== 0) {
+            assert.strictEqual(heat[side].top[0].text, strongest.text, side);
+            assert.strictEqual(heat[side].top[0].delta, strongest.score);
+            assert.strictEqual(Math.abs(heat[side].top[0].step), Math.abs(heatStep(strongest.score, max)));
+          }
+        }
+        // one scale over both texts: the strongest word of all is at the top step
+        assert.ok([heat.query, heat.doc].some((s) => s.top.some((t) => Math.abs(t.step) === 5)), JSON.stringify(heat));
+
+        // Explain Selection's case carries its attributions: painted from them, the strongest word of the pair about git is "git"
+        const from2 = logs.length;
+        const editor = await editorWith('How do I undo my last git commit but keep the changes?\n\nRun git reset --soft HEAD~1: it moves the branch back one commit and leaves your changes staged.\n');
+        editor.selections = [new vscode.Selection(0, 0, 0, 55), new vscode.Selection(2, 0, 2, 200)];
+        const r = await run<SelectionResult>('xetrieval.explainSelection');
+        assert.strictEqual(r.status, 'ok', r.message);
+        const sel = await heatAfter(from2, (h) => h.mode === 'score' && h.query.top[0]?.text === 'git');
+        assert.strictEqual(sel.doc.top[0]?.text, 'git', JSON.stringify(sel.doc.top));
+        assert.ok(sel.doc.top[0].delta > 0.01 && sel.doc.top[0].step === 5, JSON.stringify(sel.doc.top[0]));
+        assert.ok(!logs.slice(from2).some((l) => l.heat?.mode === 'pending'), 'no request when the case brings its attributions');
+      } finally {
+        sub.dispose();
+      }
     });
 
     it('steering: a loaded config re-ranks the cases, saving writes it back, reset restores the base ranking', async function () {

@@ -35,6 +35,10 @@ describe('explanation panel', () => {
   const logs: PanelLog[] = [];
   const calls: string[] = [];
   let failSave = false;
+  /** texts the word attributions were asked for; those starting "held" wait for `release` */
+  const wordCalls: string[] = [];
+  let release: () => void = () => undefined;
+  let held = Promise.resolve();
 
   before(async () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID);
@@ -51,6 +55,11 @@ describe('explanation panel', () => {
       onSave: async () => {
         if (failSave) throw new Error('disk full');
         return sample.onSave();
+      },
+      onAttributeWords: async (query) => {
+        wordCalls.push(query);
+        if (query.startsWith('held')) await held;
+        return { query: { window: 1, units: [{ text: query, start: 0, end: query.length, score: 0.01, features: {} }] }, doc: { window: 1, units: [] } };
       },
     };
     panel = new ExplanationPanel(extensionUri, handlers, { title: 'Xetrieval test' });
@@ -154,6 +163,41 @@ describe('explanation panel', () => {
     assert.ok(err.type === 'error' && err.message === 'disk full');
     // The stored case follows the last answers: reset put every α back to 1.
     assert.ok(panel.case!.sliders.every((x) => x.alpha === 1));
+    calls.length = 0;
+  });
+
+  it('word attributions: one pair at a time beside the steering queue, the latest waiting one kept', async () => {
+    const webview = panel.webviewPanel!.webview;
+    const posted: ToWebview[] = [];
+    const original = webview.postMessage.bind(webview);
+    webview.postMessage = (m: unknown) => {
+      posted.push(m as ToWebview);
+      return original(m);
+    };
+    held = new Promise<void>((r) => (release = r));
+    const a = panel.case!.sliders[0].id;
+    const wait = async (n: number) => {
+      for (const deadline = Date.now() + 10_000; posted.length < n && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    };
+    wordCalls.length = 0;
+    try {
+      panel.handleWebviewMessage({ type: 'attributeWords', requestId: 201, query: 'held 1', doc: 'd' });
+      panel.handleWebviewMessage({ type: 'attributeWords', requestId: 202, query: 'held 2', doc: 'd' });
+      panel.handleWebviewMessage({ type: 'attributeWords', requestId: 203, query: 'held 3', doc: 'd' });
+      panel.handleWebviewMessage({ type: 'setAlpha', requestId: 204, id: a, alpha: 1 });
+      // the slider is answered while the first attribution still runs; the second was replaced by the third
+      await wait(2);
+      assert.deepStrictEqual(posted.map((m) => `${m.type} ${'replyTo' in m ? m.replyTo : '-'}`), ['superseded 202', 'rerank 204']);
+      release();
+      await wait(4);
+    } finally {
+      release();
+      webview.postMessage = original;
+    }
+    assert.deepStrictEqual(posted.map((m) => `${m.type} ${'replyTo' in m ? m.replyTo : '-'}`), ['superseded 202', 'rerank 204', 'words 201', 'words 203']);
+    assert.deepStrictEqual(wordCalls, ['held 1', 'held 3']);
+    const w = posted[3];
+    assert.ok(w.type === 'words' && w.query === 'held 3' && w.words.query.units[0].text === 'held 3');
     calls.length = 0;
   });
 
