@@ -13,3 +13,4 @@ export * from './grounding';
 export * from './families';
 export * from './occlusion';
 export * from './contrast';
+export * from './deletion';
