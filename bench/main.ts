@@ -11,6 +11,7 @@ import { benchLongLine } from './longLine';
 import { benchFeatureAgreement, benchFidelity, printFeatureAgreement, printFidelity } from './fidelity';
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
+import { benchTokens } from './tokens';
 
 function fmt(x: number | undefined, d = 1): string {
   return x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
@@ -68,6 +69,15 @@ async function main(): Promise<void> {
       console.log(`  ${q.query_id}: ${fmt(q.medianMs, 1)} ms round trip (worker ${fmt(q.workerMedianMs, 1)} ms wall, ${fmt(q.workerCpuMs, 0)} ms CPU per request; flip set ${q.flipSize || 'none within 20'}, ${q.rescored} sets re-scored)`);
     }
     console.log(`  slowest: ${fmt(r.maxMedianMs, 1)} ms (target < 200 ms; wall times grow with the machine's load: ${os.loadavg()[0].toFixed(1)} now on ${os.cpus().length} cores)`);
+  }
+  if (want('tokens')) {
+    const r = await benchTokens();
+    results.tokens = r;
+    console.log(`tokens: word attributions (explain --tokens) of SciFact doc ${r.docId} cut to ${r.tokens} tokens (${r.words} words) against query ${r.queryId} (${r.queryWords} words), CPU fp32 worker, warm, median of 3 requests`);
+    for (const c of r.cases) {
+      console.log(`  --token-units ${c.maxUnits} (document window ${c.window} word${c.window > 1 ? 's' : ''}): ${fmt(c.medianS, 2)} s (target < 2 s; runs ${c.runsS.map((x) => x.toFixed(2)).join(', ')}), ${c.encodedTexts} encoder texts per attribution`);
+    }
+    console.log(`  load average ${fmt(r.load[0], 2)} before, ${fmt(r.load[1], 2)} after, on ${os.cpus().length} CPUs`);
   }
   if (want('long-line')) {
     // a 50 MB single-line document: the line reader and the tokenizer must stop being the cost
