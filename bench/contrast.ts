@@ -22,7 +22,7 @@ export interface ContrastBenchResult {
 }
 
 /** The worker's user + system CPU time so far, in ms (Linux /proc; undefined elsewhere): less sensitive than wall time to other processes on a busy machine. */
-function cpuMs(pid: number | undefined): number | undefined {
+export function cpuMs(pid: number | undefined): number | undefined {
   try {
     const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');

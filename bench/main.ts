@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     results.tokens = r;
     console.log(`tokens: word attributions (explain --tokens) of SciFact doc ${r.docId} cut to ${r.tokens} tokens (${r.words} words) against query ${r.queryId} (${r.queryWords} words), CPU fp32 worker, warm, median of 3 requests`);
     for (const c of r.cases) {
-      console.log(`  --token-units ${c.maxUnits} (document window ${c.window} word${c.window > 1 ? 's' : ''}): ${fmt(c.medianS, 2)} s (target < 2 s; runs ${c.runsS.map((x) => x.toFixed(2)).join(', ')}), ${c.encodedTexts} encoder texts per attribution`);
+      console.log(`  --token-units ${c.maxUnits} (document window ${c.window} word${c.window > 1 ? 's' : ''}): ${fmt(c.medianS, 2)} s (target < 2 s; runs ${c.runsS.map((x) => x.toFixed(2)).join(', ')}), worker CPU ${fmt(c.workerCpuS, 2)} s per attribution, ${c.encodedTexts} encoder texts per attribution`);
     }
     console.log(`  load average ${fmt(r.load[0], 2)} before, ${fmt(r.load[1], 2)} after, on ${os.cpus().length} CPUs`);
   }

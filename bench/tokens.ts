@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EngineClient } from '../src/client/engineClient';
+import { cpuMs } from './contrast';
 import { wordSpans } from '../src/core/explain/occlusion';
 import { readCheckpointSpec } from '../src/engine/bert/config';
 import { BertTokenizer } from '../src/engine/bert/tokenize';
@@ -26,6 +27,8 @@ export interface TokensBenchCase {
   encodedTexts: number;
   medianS: number;
   runsS: number[];
+  /** the worker's CPU seconds per request (user + system; less sensitive to the machine's load than wall time) */
+  workerCpuS?: number;
 }
 
 export interface TokensBenchResult {
@@ -68,7 +71,7 @@ function pair256(tok: BertTokenizer): { query_id: string; doc_id: string; query:
   throw new Error(`no relevant pair in ${SCIFACT}/sample_pairs.jsonl has a prefix of exactly ${tok.maxTokens} tokens`);
 }
 
-export async function benchTokens(runs = 3, unitSettings: number[] = [48, 512]): Promise<TokensBenchResult> {
+export async function benchTokens(runs = 3, unitSettings: number[] = [16, 24, 48, 512]): Promise<TokensBenchResult> {
   const cacheDir = process.env.XETRIEVAL_CACHE_DIR || defaultCacheDir();
   const pulled = await ensureModel({ model: 'all-MiniLM-L6-v2', cacheDir });
   const tok = new BertTokenizer(pulled.dir, readCheckpointSpec(pulled.dir).maxTokens);
@@ -84,12 +87,15 @@ export async function benchTokens(runs = 3, unitSettings: number[] = [48, 512]):
       const ta = warm.result.explanations[0].token_attributions!;
       if (ta.doc.truncated_at !== undefined) throw new Error('the 256-token document was truncated');
       const runsS: number[] = [];
+      const cpu0 = cpuMs(client.pid);
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
         await ask();
         runsS.push((performance.now() - t0) / 1000);
       }
-      out.cases.push({ maxUnits, window: ta.doc.window, encodedTexts: ta.query.units.length + ta.doc.units.length, medianS: median(runsS), runsS });
+      const cpu1 = cpuMs(client.pid);
+      const workerCpuS = cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / 1000 / runs : undefined;
+      out.cases.push({ maxUnits, window: ta.doc.window, encodedTexts: ta.query.units.length + ta.doc.units.length, medianS: median(runsS), runsS, workerCpuS });
     }
   } finally {
     await client.dispose();

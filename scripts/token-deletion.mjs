@@ -11,7 +11,8 @@
 // occlude windows, whose words share their window's Δ. Words past the encoder's
 // limit are never counted or deleted. The random side is the mean drop over the
 // draws; the share that also beats every single draw is printed beside it.
-// Writes DIR/pairs.jsonl, DIR/explain.jsonl, DIR/deleted.jsonl, DIR/scored.jsonl
+// Writes DIR/pairs.jsonl, DIR/explain-u<units>-<first>.jsonl (chunks of 10 pairs,
+// reused when the same pairs are asked again), DIR/deleted.jsonl, DIR/scored.jsonl
 // (default DIR: xetrieval-token-deletion in the temp folder) and prints a summary
 // and a JSON line.
 import { execFileSync } from 'child_process';
@@ -54,11 +55,24 @@ if (!pairs.length) throw new Error(`${INPUT}: no pair with label > 0`);
 pairs.forEach((p, i) => (p.doc_id = `${p.doc_id}#${i}`)); // a document may be relevant to several queries
 const pairsFile = path.join(OUT, 'pairs.jsonl');
 fs.writeFileSync(pairsFile, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
-const explainFile = path.join(OUT, 'explain.jsonl');
+// in chunks of CHUNK pairs, each kept in DIR: a run stopped half-way resumes where it was
+const CHUNK = 10;
 const t0 = Date.now();
-cli('explain', '--input', pairsFile, '--output', explainFile, '--tokens', '--token-units', String(UNITS), '--no-erasure');
+const ex = [];
+for (let c = 0; c < pairs.length; c += CHUNK) {
+  const tag = `u${UNITS}-${String(c).padStart(4, '0')}`;
+  const chunkIn = path.join(OUT, `pairs-${tag}.jsonl`);
+  const chunkOut = path.join(OUT, `explain-${tag}.jsonl`);
+  const chunk = pairs.slice(c, c + CHUNK).map((p) => JSON.stringify(p)).join('\n') + '\n';
+  const done = fs.existsSync(chunkOut) && fs.existsSync(chunkIn) && fs.readFileSync(chunkIn, 'utf8') === chunk && readJsonl(chunkOut).length === chunk.split('\n').length - 1;
+  if (!done) {
+    fs.writeFileSync(chunkIn, chunk);
+    cli('--quiet', 'explain', '--input', chunkIn, '--output', chunkOut, '--tokens', '--token-units', String(UNITS), '--no-erasure');
+  }
+  ex.push(...readJsonl(chunkOut));
+  console.error(`explained ${ex.length} of ${pairs.length} pairs`);
+}
 const explainS = (Date.now() - t0) / 1000;
-const ex = readJsonl(explainFile);
 
 // 2. the deleted documents: the original, the top words gone, DRAWS random draws
 const variants = [];
@@ -75,7 +89,7 @@ pairs.forEach((p, i) => {
 const deletedFile = path.join(OUT, 'deleted.jsonl');
 fs.writeFileSync(deletedFile, variants.map((v) => JSON.stringify(v)).join('\n') + '\n');
 const scoredFile = path.join(OUT, 'scored.jsonl');
-cli('score', '--input', deletedFile, '--output', scoredFile);
+cli('--quiet', 'score', '--input', deletedFile, '--output', scoredFile);
 const scores = readJsonl(scoredFile).map((r) => r.score);
 
 // 3. figures
