@@ -129,7 +129,7 @@ const summary = {
 fs.writeFileSync(path.join(OUT, 'summary.json'), JSON.stringify({ ...summary, rows }, null, 1) + '\n');
 const f = (x, d = 4) => x.toFixed(d);
 console.log(`token deletion: ${summary.pairs} relevant pairs of ${INPUT}`);
-console.log(`  attributions: explain --tokens --token-units ${UNITS} (${summary.window.perWordPairs} of ${summary.pairs} documents one word per unit, widest window ${summary.window.max}); ${f(explainS, 1)} s`);
+console.log(`  attributions: explain --tokens --token-units ${UNITS} (${summary.window.perWordPairs} of ${summary.pairs} documents one word per unit, widest window ${summary.window.max}); ${f(explainS, 1)} s (chunks kept from an earlier run are not redone)`);
 console.log(`  deleted: ${Math.round(FRACTION * 100)}% of the attributed words (mean ${f(summary.meanDeleted, 1)} of ${f(summary.meanWords, 1)}); random: mean of ${DRAWS} seeded draws`);
 console.log(`  top deletion lowers the score more than random: ${wins}/${rows.length} = ${f(100 * summary.topBeatsRandomMean, 1)}% (target >= 90%); more than every single draw: ${beatsAll}/${rows.length}`);
 console.log(`  mean score ${f(summary.meanBase)}; mean drop: top ${f(summary.meanTopDrop)}, random ${f(summary.meanRandomDrop)}; median drop: top ${f(summary.medianTopDrop)}, random ${f(summary.medianRandomDrop)}`);
