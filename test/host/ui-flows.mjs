@@ -10,6 +10,9 @@
 // model, since the machine may have no network.
 //
 // Env: XETRIEVAL_SAMPLE_PAIRS (default /work/shared/data/scifact/sample_pairs.jsonl),
+//      XETRIEVAL_UI_NOTE (a text file: the query on its first line, a blank line, the
+//      document; default a vitamin D note) and XETRIEVAL_UI_SUFFIX (added to the
+//      selection screenshots' names, e.g. -gil), for the selection flow on other text,
 //      XETRIEVAL_HOST_VERBOSE=1, XETRIEVAL_HOST_KEEP=1 (keep the scratch folder)
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,6 +23,17 @@ import { build, makeWorkspace, root } from './prepare.mjs';
 
 const verbose = process.env.XETRIEVAL_HOST_VERBOSE === '1';
 const pairsSrc = process.env.XETRIEVAL_SAMPLE_PAIRS || '/work/shared/data/scifact/sample_pairs.jsonl';
+const noteLines = process.env.XETRIEVAL_UI_NOTE
+  ? fs.readFileSync(process.env.XETRIEVAL_UI_NOTE, 'utf8').split('\n')
+  : [
+      'Vitamin D deficiency is associated with a higher risk of multiple sclerosis.',
+      '',
+      'Low serum 25-hydroxyvitamin D levels were observed in patients with multiple sclerosis compared with healthy controls, and supplementation reduced relapse rates in a small randomized trial.',
+      '',
+    ];
+// the note's query line, as the editor and the panel show its start
+const noteStart = noteLines[0].slice(0, 20);
+const suffix = process.env.XETRIEVAL_UI_SUFFIX ?? '';
 const outDir = path.join(root, 'test-results');
 const t0 = Date.now();
 const say = (m) => console.log(`[flows ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
@@ -40,15 +54,7 @@ say(`workspace ${workspace}, model cache ${cacheDir}`);
 const pairsText = fs.readFileSync(pairsSrc, 'utf8').replace(/\n?$/, '\n');
 const nPairs = pairsText.split('\n').filter(Boolean).length;
 fs.writeFileSync(path.join(workspace, 'sample_pairs.jsonl'), `${pairsText}{"query_id": "broken", "doc_id": 7, "query": \n`);
-fs.writeFileSync(
-  path.join(workspace, 'notes.md'),
-  [
-    'Vitamin D deficiency is associated with a higher risk of multiple sclerosis.',
-    '',
-    'Low serum 25-hydroxyvitamin D levels were observed in patients with multiple sclerosis compared with healthy controls, and supplementation reduced relapse rates in a small randomized trial.',
-    '',
-  ].join('\n'),
-);
+fs.writeFileSync(path.join(workspace, 'notes.md'), noteLines.join('\n'));
 
 const server = await startServer(scratch, { env: { XETRIEVAL_CACHE_DIR: cacheDir }, verbose });
 say(`server on 127.0.0.1:${server.port}`);
@@ -259,7 +265,7 @@ try {
 
   // 5. Selection flow in a markdown file.
   await quickOpen('notes.md');
-  const editor = page.locator('.editor-instance .monaco-editor').filter({ hasText: 'Vitamin D deficiency' }).first();
+  const editor = page.locator('.editor-instance .monaco-editor').filter({ hasText: noteStart }).first();
   await editor.waitFor({ timeout: 20_000 });
   await editor.locator('.view-lines').click();
   await page.keyboard.press('Control+Home');
@@ -282,10 +288,10 @@ try {
   timings.explainSelectionToPaintMs = since(t);
   const header = (await f2.locator('header, .header, h1, h2').first().textContent().catch(() => ''))?.replace(/\s+/g, ' ').trim();
   say(`Explain Selection → painted in ${timings.explainSelectionToPaintMs} ms; header: ${header?.slice(0, 200)}`);
-  check(/Vitamin D/i.test((await f2.locator('body').textContent()) ?? ''), 'the panel shows the selected query');
+  check(((await f2.locator('body').textContent()) ?? '').includes(noteStart.split(' ').slice(0, 2).join(' ')), 'the panel shows the selected query');
   await page.waitForTimeout(600);
-  await page.screenshot({ path: path.join(outDir, 'ui-selection.png') });
-  say('screenshot test-results/ui-selection.png');
+  await page.screenshot({ path: path.join(outDir, `ui-selection${suffix}.png`) });
+  say(`screenshot test-results/ui-selection${suffix}.png`);
   // which words matter: the texts' overlay by Δscore, then by the hovered feature row's Δ activation
   // (the pointer first off the table: left over a row from the steps before, it would show that row's feature)
   await f2.locator('#text-query').hover();
@@ -296,8 +302,8 @@ try {
   const strongest = await f2.locator('#text-query .heat.s5, #text-doc .heat.s5').allTextContents();
   say(`overlay by score: ${marked} words marked, strongest: ${strongest.join(', ')}; caption: ${(await f2.locator('#heat-caption').textContent())?.trim()}`);
   check(marked > 0, 'the panel marks the words the score rests on');
-  await page.screenshot({ path: path.join(outDir, 'ui-panel-heat.png'), clip: panelBox ?? undefined });
-  say('screenshot test-results/ui-panel-heat.png');
+  await page.screenshot({ path: path.join(outDir, `ui-panel-heat${suffix}.png`), clip: panelBox ?? undefined });
+  say(`screenshot test-results/ui-panel-heat${suffix}.png`);
   const row = f2.locator('#feature-table tbody tr.feature').first();
   const rowId = await row.getAttribute('data-id');
   await row.hover();
@@ -305,8 +311,8 @@ try {
   const featureCaption = (await f2.locator('#heat-caption').textContent())?.trim() ?? '';
   say(`hovering feature row #${rowId}: ${await heatWords()} words marked; caption: ${featureCaption}`);
   check(featureCaption.includes(`#${rowId}`), `the caption names the hovered feature #${rowId}`);
-  await page.screenshot({ path: path.join(outDir, 'ui-panel-heat-feature.png'), clip: panelBox ?? undefined });
-  say('screenshot test-results/ui-panel-heat-feature.png');
+  await page.screenshot({ path: path.join(outDir, `ui-panel-heat-feature${suffix}.png`), clip: panelBox ?? undefined });
+  say(`screenshot test-results/ui-panel-heat-feature${suffix}.png`);
   await f2.locator('#text-query').hover();
   await f2.locator('#heat-caption[data-mode="score"]').waitFor({ state: 'attached', timeout: 10_000 });
   check(true, 'leaving the row returns the overlay to the score');
@@ -315,8 +321,8 @@ try {
   // collapse the selection, which would paint over the highlights
   await page.keyboard.press('Control+End');
   await page.waitForTimeout(800);
-  await page.screenshot({ path: path.join(outDir, 'ui-selection-words.png') });
-  say('screenshot test-results/ui-selection-words.png');
+  await page.screenshot({ path: path.join(outDir, `ui-selection-words${suffix}.png`) });
+  say(`screenshot test-results/ui-selection-words${suffix}.png`);
 } catch (e) {
   failures.push(String(e));
   say(`failed: ${e.stack ?? e}`);
