@@ -60,6 +60,18 @@ async function editorWith(content: string): Promise<vscode.TextEditor> {
   return vscode.window.showTextDocument(doc);
 }
 
+/**
+ * Makes `editor`'s document the active editor again and sets its selections
+ * there: a panel or an editor opened by an earlier test's late reply can take
+ * the focus between a plain `editor.selection =` and the command.
+ */
+async function select(editor: vscode.TextEditor, ...selections: vscode.Selection[]): Promise<vscode.TextEditor> {
+  const e = await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false });
+  e.selections = selections;
+  assert.strictEqual(vscode.window.activeTextEditor?.document, editor.document, 'the test editor is the active one');
+  return e;
+}
+
 describe('editor flows', () => {
   let api: XetrievalApi;
   let flows: EditorFlows | undefined;
@@ -103,18 +115,19 @@ describe('editor flows', () => {
 
   describe('selection', () => {
     it('Set Query from Selection: nothing selected or whitespace only → a warning, a selection → the query', async () => {
-      const editor = await editorWith('what causes fever in children\n   \nFever is a rise in body temperature.\n');
-      editor.selection = new vscode.Selection(0, 3, 0, 3);
+      const editor = await editorWith('what causes fever in children\nfever   vs temperature\nFever is a rise in body temperature.\n');
+      await select(editor, new vscode.Selection(0, 3, 0, 3));
       let r = await run<SelectionResult>('xetrieval.setQueryFromSelection');
       assert.strictEqual(r.status, 'warning');
       assert.match(r.message!, /nothing is selected/);
 
-      editor.selection = new vscode.Selection(1, 0, 1, 3);
+      // whitespace inside a line: VS Code itself may trim a whitespace-only line of an untitled editor once the cursor has been there
+      await select(editor, new vscode.Selection(1, 5, 1, 8));
       r = await run<SelectionResult>('xetrieval.setQueryFromSelection');
       assert.strictEqual(r.status, 'warning');
       assert.match(r.message!, /only whitespace/);
 
-      editor.selection = new vscode.Selection(0, 0, 0, 29);
+      await select(editor, new vscode.Selection(0, 0, 0, 29));
       r = await run<SelectionResult>('xetrieval.setQueryFromSelection');
       assert.strictEqual(r.status, 'ok');
       assert.strictEqual(r.query, 'what causes fever in children');
@@ -126,12 +139,12 @@ describe('editor flows', () => {
 
     it('Explain Selection: an empty selection or an empty second selection → a warning, no request', async () => {
       const editor = await editorWith('query text here\n  \ndocument text here\n');
-      editor.selection = new vscode.Selection(2, 0, 2, 0);
+      await select(editor, new vscode.Selection(2, 0, 2, 0));
       let r = await run<SelectionResult>('xetrieval.explainSelection');
       assert.strictEqual(r.status, 'warning');
       assert.match(r.message!, /nothing is selected/);
 
-      editor.selections = [new vscode.Selection(0, 0, 0, 10), new vscode.Selection(1, 0, 1, 2)];
+      await select(editor, new vscode.Selection(0, 0, 0, 10), new vscode.Selection(1, 0, 1, 2));
       r = await run<SelectionResult>('xetrieval.explainSelection');
       assert.strictEqual(r.status, 'warning');
       assert.match(r.message!, /second selection \(the document\) is empty/);
