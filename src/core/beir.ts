@@ -26,20 +26,60 @@ export interface BeirDataset {
   unknownDocs: number;
 }
 
+/** One line of a BEIR corpus.jsonl or queries.jsonl. */
+export interface BeirItem {
+  id: string;
+  /** the title as written (corpus lines only; undefined when absent or not asked for) */
+  title?: string;
+  text: string;
+  line: number;
+}
+
+/** A document's text as BEIR and sentence-transformers read it: `title + " " + text`, trimmed. */
+export function beirText(item: Pick<BeirItem, 'title' | 'text'>): string {
+  return (item.title !== undefined ? `${item.title} ${item.text}` : item.text).trim();
+}
+
+/**
+ * The one reader of BEIR corpus and queries files (`_id`, `text`, and `title`
+ * when `withTitle`), streamed in file order. A malformed line throws, unless
+ * `onError` takes it (the line is then skipped). Every 2,000 lines it lets
+ * the caller's event loop breathe and honours `signal`.
+ */
+export async function* readBeirItems(
+  file: string,
+  opts: { withTitle: boolean; onError?: (e: InputError) => void; signal?: AbortSignal },
+): AsyncGenerator<BeirItem> {
+  let n = 0;
+  for await (const rec of readJsonl(file)) {
+    if (++n % 2000 === 0) {
+      await new Promise((r) => setImmediate(r));
+      if (opts.signal?.aborted) throw new InputError({ file }, 'cancelled', 'E_CANCELLED');
+    }
+    try {
+      if (rec.error) throw rec.error;
+      const loc = { file, line: rec.line };
+      const obj = requireObject(rec.value, loc);
+      const id = requireId(obj, '_id', loc);
+      const text = requireString(obj, 'text', loc);
+      const title = opts.withTitle ? optionalString(obj, 'title', loc) : undefined;
+      yield { id, ...(title !== undefined ? { title } : {}), text, line: rec.line };
+    } catch (e) {
+      if (e instanceof InputError && opts.onError) opts.onError(e);
+      else throw e;
+    }
+  }
+}
+
 async function loadItems(file: string, withTitle: boolean): Promise<TextItem[]> {
   const items: TextItem[] = [];
   const firstLine = new Map<string, number>();
-  for await (const rec of readJsonl(file)) {
-    if (rec.error) throw rec.error; // a dataset must be whole: a skipped line would skew every metric
-    const loc = { file, line: rec.line };
-    const obj = requireObject(rec.value, loc);
-    const id = requireId(obj, '_id', loc);
-    const prev = firstLine.get(id);
-    if (prev !== undefined) throw new InputError({ ...loc, field: '_id' }, `duplicate id "${id}" (first on line ${prev})`, 'E_DUPLICATE');
-    firstLine.set(id, rec.line);
-    const text = requireString(obj, 'text', loc);
-    const title = withTitle ? optionalString(obj, 'title', loc) : undefined;
-    items.push({ id, text: (title !== undefined ? `${title} ${text}` : text).trim() });
+  // a dataset must be whole: a skipped line would skew every metric, so no onError
+  for await (const item of readBeirItems(file, { withTitle })) {
+    const prev = firstLine.get(item.id);
+    if (prev !== undefined) throw new InputError({ file, line: item.line, field: '_id' }, `duplicate id "${item.id}" (first on line ${prev})`, 'E_DUPLICATE');
+    firstLine.set(item.id, item.line);
+    items.push({ id: item.id, text: beirText(item) });
   }
   return items;
 }

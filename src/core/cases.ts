@@ -10,9 +10,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadQrels } from './beir';
+import { beirText, loadQrels, readBeirItems } from './beir';
 import { InputError } from './errors';
-import { parseJson, readJsonl, requireId, requireObject, requireString, optionalString } from './jsonl';
+import { parseJson } from './jsonl';
 import { evaluate, Qrels, RANK_METRICS, rankDocs, Run } from './metrics';
 import { Pair, parsePair } from './pairs';
 
@@ -453,27 +453,5 @@ async function scanItems(
   signal: AbortSignal | undefined,
   take: (id: string, text: string) => void,
 ): Promise<void> {
-  let n = 0;
-  for await (const rec of readJsonl(file)) {
-    // Long corpora: let the caller's event loop breathe and honour cancellation.
-    if (++n % 2000 === 0) {
-      await new Promise((r) => setImmediate(r));
-      if (signal?.aborted) throw new InputError({ file }, 'cancelled', 'E_CANCELLED');
-    }
-    if (rec.error) {
-      onError(rec.error);
-      continue;
-    }
-    const loc = { file, line: rec.line };
-    try {
-      const obj = requireObject(rec.value, loc);
-      const id = requireId(obj, '_id', loc);
-      const text = requireString(obj, 'text', loc);
-      const title = withTitle ? optionalString(obj, 'title', loc) : undefined;
-      take(id, (title !== undefined ? `${title} ${text}` : text).trim());
-    } catch (e) {
-      if (e instanceof InputError) onError(e);
-      else throw e;
-    }
-  }
+  for await (const item of readBeirItems(file, { withTitle, onError, signal })) take(item.id, beirText(item));
 }

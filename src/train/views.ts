@@ -6,8 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadQrels } from '../core/beir';
-import { readJsonl, requireId, requireObject, requireString, optionalString } from '../core/jsonl';
+import { loadQrels, readBeirItems } from '../core/beir';
 
 export type ViewName = 'qa' | 'summary' | 'purpose';
 export const VIEW_NAMES: ViewName[] = ['qa', 'summary', 'purpose'];
@@ -27,26 +26,15 @@ export interface CorpusDoc {
 }
 
 export async function readCorpus(folder: string): Promise<CorpusDoc[]> {
-  const file = path.join(folder, 'corpus.jsonl');
   const docs: CorpusDoc[] = [];
-  for await (const r of readJsonl(file)) {
-    if (r.error) throw r.error;
-    const loc = { file, line: r.line };
-    const o = requireObject(r.value, loc);
-    docs.push({ id: requireId(o, '_id', loc), title: (optionalString(o, 'title', loc) ?? '').trim(), text: requireString(o, 'text', loc) });
-  }
+  // the title stays apart: it is the summary view's supervision
+  for await (const d of readBeirItems(path.join(folder, 'corpus.jsonl'), { withTitle: true })) docs.push({ id: d.id, title: (d.title ?? '').trim(), text: d.text });
   return docs;
 }
 
 export async function readQueries(folder: string): Promise<Map<string, string>> {
-  const file = path.join(folder, 'queries.jsonl');
   const out = new Map<string, string>();
-  for await (const r of readJsonl(file)) {
-    if (r.error) throw r.error;
-    const loc = { file, line: r.line };
-    const o = requireObject(r.value, loc);
-    out.set(requireId(o, '_id', loc), requireString(o, 'text', loc));
-  }
+  for await (const q of readBeirItems(path.join(folder, 'queries.jsonl'), { withTitle: false })) out.set(q.id, q.text);
   return out;
 }
 

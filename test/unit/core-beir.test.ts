@@ -2,7 +2,8 @@ import * as assert from 'assert';
 import { existsSync, promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadBeir, loadQrels } from '../../src/core/beir';
+import { loadBeir, loadQrels, readBeirItems } from '../../src/core/beir';
+import { readCorpus, readQueries } from '../../src/train/views';
 import { InputError } from '../../src/core/errors';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -64,6 +65,40 @@ describe('core/beir', () => {
     await assert.rejects(loadBeir(broken, 'test'), /queries\.jsonl:2: invalid JSON/);
     const dup = await dataset('dup', { ...good, 'corpus.jsonl': '{"_id":"d1","text":"a"}\n\n{"_id":"d1","text":"b"}\n' });
     await assert.rejects(loadBeir(dup, 'test'), /corpus\.jsonl:3: field "_id": duplicate id "d1" \(first on line 1\)/);
+  });
+
+  it('one reader for every BEIR file: strict by default, skipping with onError, titles kept apart for the trainer', async () => {
+    const dir = await dataset('reader', { ...good, 'corpus.jsonl': '{"_id":"d1","title":" T ","text":"a"}\n{"_id":"d2","text":5}\n{"_id":"d3","text":"c"}\n' });
+    const file = path.join(dir, 'corpus.jsonl');
+    const strict = async () => {
+      for await (const _ of readBeirItems(file, { withTitle: true })) void _;
+    };
+    await assert.rejects(strict(), /corpus\.jsonl:2: field "text": expected a string, got number/);
+    const errors: string[] = [];
+    const items = [];
+    for await (const it of readBeirItems(file, { withTitle: true, onError: (e) => errors.push(e.message) })) items.push(it);
+    assert.deepStrictEqual(items, [
+      { id: 'd1', title: ' T ', text: 'a', line: 1 },
+      { id: 'd3', text: 'c', line: 3 },
+    ]);
+    assert.strictEqual(errors.length, 1);
+    assert.match(errors[0], /corpus\.jsonl:2: field "text"/);
+    // the bundle trainer's readers go through it too: title trimmed and apart, queries as a map
+    const g = await dataset('trainer', good);
+    assert.deepStrictEqual(await readCorpus(g), [
+      { id: 'd1', title: 'Title', text: 'body one' },
+      { id: 'd2', title: '', text: ' body two ' },
+      { id: '3', title: '', text: 'no title' },
+    ]);
+    assert.deepStrictEqual([...(await readQueries(g))], [['q1', 'first'], ['q2', 'unjudged'], ['q3', 'third']]);
+    // cancellation is honoured every 2,000 lines
+    const big = await dataset('big', { ...good, 'corpus.jsonl': Array.from({ length: 4500 }, (_, i) => `{"_id":"d${i}","text":"t"}`).join('\n') + '\n' });
+    const ac = new AbortController();
+    ac.abort();
+    const cancelled = async () => {
+      for await (const _ of readBeirItems(path.join(big, 'corpus.jsonl'), { withTitle: false, signal: ac.signal })) void _;
+    };
+    await assert.rejects(cancelled(), /cancelled/);
   });
 
   it('names file, line and field for bad qrels lines', async () => {
