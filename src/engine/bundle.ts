@@ -74,18 +74,84 @@ export function sha256File(file: string): string {
 export function readManifest(dir: string): BundleManifest {
   const file = path.join(dir, 'manifest.json');
   if (!fs.existsSync(file)) throw new ModelError(`${file}: explanation bundle manifest is missing`, 'E_BUNDLE', file);
-  let m: BundleManifest;
+  let value: unknown;
   try {
-    m = JSON.parse(fs.readFileSync(file, 'utf8')) as BundleManifest;
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new ModelError(`${file}: not valid JSON (${(e as Error).message})`, 'E_BUNDLE', file);
   }
-  if (m.format !== BUNDLE_FORMAT) throw new ModelError(`${file}: field "format" is ${JSON.stringify(m.format)}, expected "${BUNDLE_FORMAT}"`, 'E_BUNDLE', file);
-  const precision: unknown = m.baseModel?.precision;
-  if (precision !== undefined && precision !== 'fp32' && precision !== 'int8' && precision !== 'fp16') {
-    throw new ModelError(`${file}: field "baseModel.precision" is ${JSON.stringify(precision)}, expected "fp32", "int8" or "fp16"`, 'E_BUNDLE', file);
+  return parseManifest(value, file);
+}
+
+/**
+ * Checks a parsed manifest field by field, as strictly as the webview's
+ * messages: the engine sizes sessions and opens files from it, so a wrong type
+ * or a file path leaving the bundle folder is refused here, naming the field,
+ * not found later as a crash.
+ */
+export function parseManifest(value: unknown, file: string): BundleManifest {
+  const fail = (field: string, got: unknown, expected: string): never => {
+    throw new ModelError(`${file}: field "${field}" is ${got === undefined ? 'missing' : JSON.stringify(got)?.slice(0, 80)}, expected ${expected}`, 'E_BUNDLE', file);
+  };
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const obj = (v: unknown, field: string) => (isObj(v) ? v : fail(field, v, 'an object'));
+  const str = (v: unknown, field: string) => (typeof v === 'string' ? v : fail(field, v, 'a string'));
+  const int = (v: unknown, field: string, min: number) => (Number.isInteger(v) && (v as number) >= min ? (v as number) : fail(field, v, `a whole number ≥ ${min}`));
+  const num = (v: unknown, field: string) => (typeof v === 'number' && Number.isFinite(v) ? v : fail(field, v, 'a number'));
+  const arr = (v: unknown, field: string) => (Array.isArray(v) ? v : fail(field, v, 'an array'));
+  const sha = (v: unknown, field: string) => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? v : fail(field, v, 'a sha256 (64 hex digits)'));
+  // a bundle file is named relative to the bundle folder and stays inside it
+  const rel = (v: unknown, field: string) => {
+    const f = str(v, field);
+    return f !== '' && !path.isAbsolute(f) && !f.split(/[\\/]/).includes('..') ? f : fail(field, v, 'a path inside the bundle folder');
+  };
+  const bundleFile = (v: unknown, field: string): Record<string, unknown> => {
+    const o = obj(v, field);
+    rel(o.file, `${field}.file`);
+    sha(o.sha256, `${field}.sha256`);
+    return o;
+  };
+
+  const m = obj(value, '(manifest)');
+  if (m.format !== BUNDLE_FORMAT) fail('format', m.format, `"${BUNDLE_FORMAT}"`);
+  str(m.name, 'name');
+  const base = obj(m.baseModel, 'baseModel');
+  str(base.id, 'baseModel.id');
+  sha(base.weightsSha256, 'baseModel.weightsSha256');
+  int(base.dim, 'baseModel.dim', 1);
+  if (base.precision !== undefined && base.precision !== 'fp32' && base.precision !== 'int8' && base.precision !== 'fp16') fail('baseModel.precision', base.precision, '"fp32", "int8" or "fp16"');
+  const sae = bundleFile(m.sae, 'sae');
+  const dictSize = int(sae.dictSize, 'sae.dictSize', 1);
+  const k = int(sae.k, 'sae.k', 1);
+  if (k > dictSize) fail('sae.k', k, `at most sae.dictSize (${dictSize})`);
+  arr(m.views, 'views').forEach((v, i) => {
+    const view = bundleFile(v, `views[${i}]`);
+    str(view.name, `views[${i}].name`);
+    str(view.textSource, `views[${i}].textSource`);
+    int(view.trainPairs, `views[${i}].trainPairs`, 0);
+    num(view.valCosine, `views[${i}].valCosine`);
+  });
+  const labels = bundleFile(m.labels, 'labels');
+  str(labels.method, 'labels.method');
+  int(labels.count, 'labels.count', 0);
+  if (labels.labeller !== undefined) str(labels.labeller, 'labels.labeller');
+  if (m.steering !== undefined) arr(m.steering, 'steering').forEach((s, i) => bundleFile(s, `steering[${i}]`));
+  arr(m.trainingData, 'trainingData').forEach((d, i) => {
+    const o = obj(d, `trainingData[${i}]`);
+    str(o.dataset, `trainingData[${i}].dataset`);
+    arr(o.used, `trainingData[${i}].used`).forEach((u, j) => str(u, `trainingData[${i}].used[${j}]`));
+  });
+  if (m.generic !== undefined) {
+    const g = obj(m.generic, 'generic');
+    const t = num(g.threshold, 'generic.threshold');
+    if (!(t > 0 && t <= 1)) fail('generic.threshold', t, 'a share above 0 and at most 1');
+    int(g.count, 'generic.count', 0);
   }
-  return m;
+  arr(m.heldOut, 'heldOut').forEach((h, i) => str(h, `heldOut[${i}]`));
+  int(m.seed, 'seed', 0);
+  str(m.createdAt, 'createdAt');
+  str(m.command, 'command');
+  return m as unknown as BundleManifest;
 }
 
 /** The manifest must be for these base weights: feature ids mean nothing on another encoder. */
