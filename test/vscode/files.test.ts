@@ -19,7 +19,7 @@ import type { XetrievalApi } from '../../src/extension/api';
 import type { CaseResult, EditorFlows } from '../../src/extension/editorFlows';
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { ExplanationPanel } from '../../src/extension/panel';
-import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
+import { missingForWorkerTests } from './bundleReady';
 import { basisScores } from '../../src/core/explain/steeringBasis';
 import { highlightTerms, scoreParts, steeredScore, unrelatedNote } from '../../webview/model';
 
@@ -65,11 +65,9 @@ describe('eval files, plural', function () {
     api = await ext.activate();
     flows = api.flows;
     panel = api.panel;
-    const bundle = path.join(ext.extensionPath, 'models', MODEL, 'manifest.json');
-    const cacheDir = vscode.workspace.getConfiguration('xetrieval').get<string>('cacheFolder', '');
-    const cached = cacheDir !== '' && fs.existsSync(path.join(entryDir(cacheDir, MODEL), MANIFEST_NAME));
-    if (!fs.existsSync(bundle) || !cached) {
-      console.log(`  skipping: ${!fs.existsSync(bundle) ? `no bundle at ${bundle}` : `${MODEL} is not in the cache folder "${cacheDir}" (set XETRIEVAL_CACHE_DIR)`}`);
+    const missing = missingForWorkerTests(ext.extensionPath, MODEL);
+    if (missing) {
+      console.log(`  skipping: ${missing}`);
       this.skip();
     }
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-files-'));

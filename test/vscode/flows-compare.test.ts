@@ -14,7 +14,7 @@ import type { XetrievalApi } from '../../src/extension/api';
 import type { CompareResult } from '../../src/extension/compare';
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { CompareWords, FromCompareView } from '../../src/protocol/compare';
-import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
+import { missingForWorkerTests } from './bundleReady';
 
 const MODEL = 'all-MiniLM-L6-v2';
 const run = <T>(command: string, ...args: unknown[]) => vscode.commands.executeCommand<T>(command, ...args) as Promise<T>;
@@ -29,11 +29,9 @@ describe('compare mode', function () {
     const ext = vscode.extensions.getExtension<XetrievalApi>('xetrieval.xetrieval')!;
     api = await ext.activate();
     pairsFile = path.join(ext.extensionPath, 'examples', 'pairs.jsonl');
-    const bundle = path.join(ext.extensionPath, 'models', MODEL, 'manifest.json');
-    const cacheDir = vscode.workspace.getConfiguration('xetrieval').get<string>('cacheFolder', '');
-    const cached = cacheDir !== '' && fs.existsSync(path.join(entryDir(cacheDir, MODEL), MANIFEST_NAME));
-    if (!fs.existsSync(bundle) || !cached || !api.compare) {
-      console.log(`  skipping compare mode: ${[!fs.existsSync(bundle) && 'no bundle', !cached && `${MODEL} is not cached in "${cacheDir}"`, !api.compare && 'api.compare is missing'].filter(Boolean).join('; ')}`);
+    const missing = missingForWorkerTests(ext.extensionPath, MODEL) ?? (api.compare ? undefined : 'api.compare is missing');
+    if (missing) {
+      console.log(`  skipping compare mode: ${missing}`);
       this.skip();
     }
   });

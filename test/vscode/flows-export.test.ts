@@ -20,7 +20,7 @@ import type { CaseResult, EditorFlows, ExportResult } from '../../src/extension/
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { ExplanationPanel } from '../../src/extension/panel';
 import type { SelectionResult } from '../../src/extension/selection';
-import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
+import { missingForWorkerTests } from './bundleReady';
 import { exportBaseName } from '../../src/core/exportExplanation';
 import { isPairExplanation } from '../../src/protocol/webview';
 import type { PairExplanation } from '../../src/protocol/worker';
@@ -51,11 +51,9 @@ describe('export an explanation', function () {
     const api = await ext.activate();
     flows = api.flows;
     panel = api.panel;
-    const bundle = path.join(ext.extensionPath, 'models', MODEL, 'manifest.json');
-    const cacheDir = vscode.workspace.getConfiguration('xetrieval').get<string>('cacheFolder', '');
-    const cached = cacheDir !== '' && fs.existsSync(path.join(entryDir(cacheDir, MODEL), MANIFEST_NAME));
-    if (!fs.existsSync(bundle) || !cached) {
-      console.log(`  skipping: ${!fs.existsSync(bundle) ? `no bundle at ${bundle}` : `${MODEL} is not in the cache folder "${cacheDir}" (set XETRIEVAL_CACHE_DIR)`}`);
+    const missing = missingForWorkerTests(ext.extensionPath, MODEL);
+    if (missing) {
+      console.log(`  skipping: ${missing}`);
       this.skip();
     }
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-export-'));

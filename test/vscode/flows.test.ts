@@ -21,7 +21,7 @@ import type { HeatReport, PanelLog } from '../../src/protocol/webview';
 import type { UnitAttribution } from '../../src/core/explain/occlusion';
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { SelectionResult } from '../../src/extension/selection';
-import { entryDir, MANIFEST_NAME } from '../../src/engine/models/cache';
+import { missingForWorkerTests } from './bundleReady';
 
 const EXTENSION_ID = 'xetrieval.xetrieval';
 const MODEL = 'all-MiniLM-L6-v2';
@@ -202,14 +202,9 @@ describe('editor flows', () => {
     this.timeout(600_000);
 
     before(function () {
-      const bundle = path.join(ext.extensionPath, 'models', MODEL, 'manifest.json');
-      const cacheDir = vscode.workspace.getConfiguration('xetrieval').get<string>('cacheFolder', '');
-      const cached = cacheDir !== '' && fs.existsSync(path.join(entryDir(cacheDir, MODEL), MANIFEST_NAME));
-      if (!fs.existsSync(bundle) || !cached || !flows) {
-        const why = [!fs.existsSync(bundle) && `no bundle at ${bundle}`, !cached && `${MODEL} is not in the cache folder "${cacheDir}" (set XETRIEVAL_CACHE_DIR)`, !flows && 'api.flows is missing']
-          .filter(Boolean)
-          .join('; ');
-        console.log(`  skipping the worker-backed flow tests: ${why}`);
+      const missing = missingForWorkerTests(ext.extensionPath, MODEL) ?? (flows ? undefined : 'api.flows is missing');
+      if (missing) {
+        console.log(`  skipping the worker-backed flow tests: ${missing}`);
         this.skip();
       }
     });
