@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { EngineClient } from '../src/client/engineClient';
+import { cosine } from '../src/core/math';
 import type { Precision } from '../src/protocol/worker';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -46,17 +47,7 @@ async function main(): Promise<void> {
 
   function cosines(a: Float32Array, b: Float32Array, dim: number): number[] {
     const out: number[] = [];
-    for (let i = 0; i < a.length / dim; i++) {
-      let d = 0;
-      let na = 0;
-      let nb = 0;
-      for (let j = i * dim; j < (i + 1) * dim; j++) {
-        d += a[j] * b[j];
-        na += a[j] * a[j];
-        nb += b[j] * b[j];
-      }
-      out.push(d / Math.sqrt(na * nb));
-    }
+    for (let i = 0; i < a.length / dim; i++) out.push(cosine(a.subarray(i * dim, (i + 1) * dim), b.subarray(i * dim, (i + 1) * dim)));
     return out;
   }
 

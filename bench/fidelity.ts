@@ -19,6 +19,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadBeir, TextItem } from '../src/core/beir';
+import { cosine } from '../src/core/math';
 import { evaluate, metricKey, MetricSpec } from '../src/core/metrics';
 import { denseRun } from '../src/core/retrieval';
 import { INT8_ALL, Int8Parts } from '../src/engine/bert/graph';
@@ -62,15 +63,7 @@ function cosines(a: Float32Array, b: Float32Array, dim: number, ids: string[]): 
   let below = 0;
   let worst = '';
   for (let i = 0; i < ids.length; i++) {
-    let d = 0;
-    let na = 0;
-    let nb = 0;
-    for (let j = i * dim; j < (i + 1) * dim; j++) {
-      d += a[j] * b[j];
-      na += a[j] * a[j];
-      nb += b[j] * b[j];
-    }
-    const c = d / Math.sqrt(na * nb);
+    const c = cosine(a.subarray(i * dim, (i + 1) * dim), b.subarray(i * dim, (i + 1) * dim));
     sum += c;
     if (c < 0.99) below++;
     if (c < min) {
