@@ -8,7 +8,7 @@
  * The contrast runs in the worker (`contrast`); this file only asks for it
  * and shows it. Commands return result objects so tests can check them.
  */
-import * as crypto from 'crypto';
+import { webviewHtml } from './webviewHtml';
 import * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
 import { COMPARE_VIEW_TYPE, isFromCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../protocol/compare';
@@ -128,25 +128,7 @@ export class ComparePanel implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const nonce = crypto.randomBytes(16).toString('base64');
-    const dist = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', f)).toString();
-    const csp = ["default-src 'none'", `script-src 'nonce-${nonce}'`, `style-src ${webview.cspSource}`, `font-src ${webview.cspSource}`].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${dist('compare.css')}">
-<title>Xetrieval: Compare</title>
-</head>
-<body>
-<div id="banner" class="banner" hidden></div>
-<div id="empty" class="empty-state"><p id="empty-message">Loading…</p></div>
-<main id="app" hidden></main>
-<script nonce="${nonce}" src="${dist('compare.js')}"></script>
-</body>
-</html>`;
+    return webviewHtml(webview, this.extensionUri, 'compare', 'Xetrieval: Compare');
   }
 }
 

@@ -7,7 +7,7 @@
  * rows of DOM for nothing); it keeps its view state with the webview state
  * API and posts `ready` on every load, and the host answers with the case.
  */
-import * as crypto from 'crypto';
+import { webviewHtml } from './webviewHtml';
 import * as vscode from 'vscode';
 import type { PanelHandlers, PanelPort } from './panelPort';
 import {
@@ -356,35 +356,7 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const nonce = crypto.randomBytes(16).toString('base64');
-    const dist = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', f)).toString();
-    // lit (inside vscode-elements) styles its shadow roots with constructable
-    // stylesheets, which CSP does not govern; its <style> fallback for old
-    // engines gets the nonce through window.litNonce. No 'unsafe-inline'.
-    const csp = [
-      "default-src 'none'",
-      `script-src 'nonce-${nonce}'`,
-      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
-      `img-src ${webview.cspSource} data:`,
-      `font-src ${webview.cspSource}`,
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${dist('webview.css')}">
-<title>${escapeHtml(this.title)}</title>
-</head>
-<body>
-<div id="banner" class="banner" hidden></div>
-<div id="empty" class="empty-state"><p id="empty-message">Loading…</p></div>
-<main id="app" hidden></main>
-<script nonce="${nonce}">window.litNonce = ${JSON.stringify(nonce)};</script>
-<script nonce="${nonce}" src="${dist('webview.js')}"></script>
-</body>
-</html>`;
+    return webviewHtml(webview, this.extensionUri, 'webview', this.title);
   }
 }
 
@@ -418,8 +390,4 @@ function safeJson(v: unknown): string {
   } catch {
     return String(v);
   }
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
