@@ -99,3 +99,36 @@ export function webviewFrame(page, nth = 0) {
 export function isNoise(line) {
   return /^(Resolving connection token|Resolved connection token|Creating a socket|Updating additional builtin extensions|ChatSessionStore|\[Service Worker\])|open-vsx|ENOTFOUND/.test(line);
 }
+
+/**
+ * Runs a command from the palette (F1) once its row is on top; `match` (text
+ * or RegExp) checks the row when it differs from the title. Escape first
+ * closes a leftover quick input, but in an editor it also drops the selection.
+ */
+export async function runFromPalette(page, title, match, { escape = true } = {}) {
+  if (escape) await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
+  const want = match ?? title;
+  for (const deadline = Date.now() + 10_000; ; await page.waitForTimeout(100)) {
+    const text = ((await row.getAttribute('aria-label').catch(() => null)) ?? (await row.textContent().catch(() => ''))) || '';
+    if (typeof want === 'string' ? text.includes(want) : want.test(text)) break;
+    if (Date.now() > deadline) throw new Error(`palette: no "${want}" (top row: "${text}")`);
+  }
+  await page.keyboard.press('Enter');
+}
+
+/** Ctrl+P, file name, Enter; resolves once the file's tab is open. */
+export async function quickOpenFile(page, name) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ timeout: 10_000 });
+  await input.fill(name);
+  await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
+}

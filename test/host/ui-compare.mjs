@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openBrowser, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
+import { openBrowser, quickOpenFile, runFromPalette, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
 import { build, makeWorkspace, root } from './prepare.mjs';
 
 const outDir = path.join(root, 'test-results');
@@ -131,28 +131,10 @@ try {
 console.log(JSON.stringify({ failures }));
 process.exit(failures.length ? 1 : 0);
 
-async function palette(title) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ timeout: 10_000 });
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
-  for (const deadline = Date.now() + 10_000; ; await page.waitForTimeout(100)) {
-    const text = ((await row.getAttribute('aria-label').catch(() => null)) ?? (await row.textContent().catch(() => ''))) || '';
-    if (text.includes(title)) break;
-    if (Date.now() > deadline) throw new Error(`palette: no "${title}" (top row: "${text}")`);
-  }
-  await page.keyboard.press('Enter');
+async function palette(title, match, opts) {
+  return runFromPalette(page, title, match, opts);
 }
 
 async function quickOpen(name) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ timeout: 10_000 });
-  await input.fill(name);
-  await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
+  return quickOpenFile(page, name);
 }

@@ -29,7 +29,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { format } from 'node:util';
 import * as zlib from 'node:zlib';
-import { isNoise, openBrowser, serverMain, startServer, webviewFrame } from './lib.mjs';
+import { isNoise, openBrowser, quickOpenFile, runFromPalette, serverMain, startServer, webviewFrame } from './lib.mjs';
 import { makeWorkspace, root } from './prepare.mjs';
 
 const verbose = process.env.XETRIEVAL_HOST_VERBOSE === '1';
@@ -373,32 +373,11 @@ function readExthostLog(dir) {
 }
 
 /** F1, type the command's title, wait until the top row matches, Enter. */
-async function palette(title, match, { escape = true } = {}) {
-  // Escape closes a leftover quick input, but in an editor it also drops the selection.
-  if (escape) await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ timeout: 10_000 });
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
-  const want = match ?? title;
-  for (const deadline = Date.now() + 15_000; ; await page.waitForTimeout(100)) {
-    const text = ((await row.getAttribute('aria-label').catch(() => null)) ?? (await row.textContent().catch(() => ''))) || '';
-    if (typeof want === 'string' ? text.includes(want) : want.test(text)) break;
-    if (Date.now() > deadline) throw new Error(`palette: no "${want}" (top row: "${text}")`);
-  }
-  await page.keyboard.press('Enter');
+async function palette(title, match, opts) {
+  return runFromPalette(page, title, match, opts);
 }
 
 /** Ctrl+P, file name, Enter. */
 async function quickOpen(name) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ timeout: 10_000 });
-  await input.fill(name);
-  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: name }).first();
-  await row.waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
+  return quickOpenFile(page, name);
 }
