@@ -179,7 +179,7 @@ function paintHeat(): void {
   const f = heatFeature !== undefined ? c.pair.features.find((x) => x.id === heatFeature) : undefined;
   const fid = f?.id;
   const max = attr ? heatScale([attr.query, attr.doc], fid) : 0;
-  const report: HeatReport = { mode: attr ? (f ? 'feature' : 'score') : w?.requestId !== undefined && !w.error ? 'pending' : 'none', ...(f ? { feature: f.id } : {}), query: { marked: 0, top: [] }, doc: { marked: 0, top: [] } };
+  const report: HeatReport = { mode: attr ? (f ? 'feature' : 'score') : w?.requestId !== undefined && !w.error ? 'pending' : 'none', ...(f ? { feature: f.id } : {}), query: { chars: c.query.length, marked: 0, top: [] }, doc: { chars: c.doc.length, marked: 0, top: [] } };
   for (const side of ['query', 'doc'] as const) {
     const p = document.getElementById(`text-${side}`);
     if (!p) continue;
@@ -206,7 +206,7 @@ function paintHeat(): void {
     }
     p.replaceChildren(frag);
     p.classList.toggle('feature-heat', f !== undefined);
-    report[side] = { marked, top: heatTop(text, a.units, fid, max), ...(a.truncated_at !== undefined ? { truncatedAt: a.truncated_at } : {}) };
+    report[side] = { chars: text.length, marked, top: heatTop(text, a.units, fid, max), ...(a.truncated_at !== undefined ? { truncatedAt: a.truncated_at } : {}) };
   }
   const caption = document.getElementById('heat-caption');
   if (caption) {

@@ -169,6 +169,8 @@ export interface HeatReport {
 }
 
 export interface HeatSide {
+  /** length of the text the overlay is on: says which case a (debounced, late) report belongs to */
+  chars: number;
   /** words (or windows) with a visible background */
   marked: number;
   /** the strongest of them, by |Δ|: text, Δ and the strength step (negative: against) */
@@ -230,6 +232,7 @@ export function isPanelWords(v: unknown): v is PanelWords {
 function isHeatSide(v: unknown): v is HeatSide {
   return (
     isObj(v) &&
+    isInt(v.chars) &&
     isInt(v.marked) &&
     isArrayOf(v.top, (x): x is HeatSide['top'][number] => isObj(x) && isStr(x.text) && isNum(x.delta) && isInt(x.step)) &&
     optional(v.truncatedAt, isInt)

@@ -214,9 +214,9 @@ describe('protocol/webview word attributions', () => {
     // served beside the steering queue, not in it
     assert.strictEqual(isPanelRequest(ask), false);
     assert.strictEqual(isFromWebview({ type: 'attributeWords', requestId: 9, query: 'q' }), false);
-    const heat = { mode: 'feature', feature: 12, query: { marked: 1, top: [{ text: 'vitamin', delta: 0.9, step: 5 }] }, doc: { marked: 0, top: [], truncatedAt: 20 } };
+    const heat = { mode: 'feature', feature: 12, query: { chars: 30, marked: 1, top: [{ text: 'vitamin', delta: 0.9, step: 5 }] }, doc: { chars: 40, marked: 0, top: [], truncatedAt: 20 } };
     assert.ok(isFromWebview({ type: 'log', level: 'info', message: 'heat', heat }));
-    for (const h of [{ ...heat, mode: 'other' }, { ...heat, feature: -1 }, { ...heat, doc: { marked: 0 } }, { ...heat, query: { marked: 1, top: [{ text: 'x', delta: 1, step: 0.5 }] } }]) {
+    for (const h of [{ ...heat, mode: 'other' }, { ...heat, feature: -1 }, { ...heat, doc: { chars: 40, marked: 0 } }, { ...heat, doc: { marked: 0, top: [] } }, { ...heat, query: { chars: 30, marked: 1, top: [{ text: 'x', delta: 1, step: 0.5 }] } }]) {
       assert.strictEqual(isFromWebview({ type: 'log', level: 'info', message: 'heat', heat: h }), false, JSON.stringify(h));
     }
   });

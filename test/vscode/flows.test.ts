@@ -316,7 +316,9 @@ describe('editor flows', () => {
         const from = logs.length;
         const line = await run<CaseResult>('xetrieval.explainLine', vscode.Uri.file(pairsFile), 0);
         assert.strictEqual(line.status, 'ok', line.message);
-        const heat = await heatAfter(from, (h) => h.mode === 'score' || h.mode === 'none');
+        // the overlay's report is debounced: one for the case shown before may still arrive; take this case's (its texts' lengths)
+        const shown0 = flows!.shownCase!;
+        const heat = await heatAfter(from, (h) => (h.mode === 'score' || h.mode === 'none') && h.query.chars === shown0.query.length && h.doc.chars === shown0.doc.length);
         assert.strictEqual(heat.mode, 'score', logs.slice(from).map((l) => l.message).join('\n'));
         const shown = flows!.shownCase!;
         const attr = shown.pair.token_attributions;
