@@ -38,6 +38,7 @@ export const INT8_VARIANTS: Record<string, Int8Parts> = {
   'int8 per token, attention QKV in fp32': { ...INT8_ALL, attention: false },
   'int8 per token, FFN out in fp32': { ...INT8_ALL, ffnOut: false },
   'int8 per tensor (batch-wide activation scale; QAttention, DynamicQuantizeMatMul)': { ...INT8_ALL, activations: 'tensor' },
+  'int8 in blocks of 32 inputs per token (MatMulNBits, 8-bit, accuracy level 4)': { ...INT8_ALL, activations: 'block' },
 };
 
 export interface CosineStats {

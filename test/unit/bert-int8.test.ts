@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { readCheckpointSpec } from '../../src/engine/bert/config';
 import { onnx } from 'onnx-proto';
-import { INT8_ALL, OUTPUT_SENTENCE, buildBertGraph, int8MatMul, int8MatMulPerToken, perTokenConsts, quantizePerColumn } from '../../src/engine/bert/graph';
+import { INT8_ALL, OUTPUT_SENTENCE, buildBertGraph, int8MatMul, int8MatMulNBits, int8MatMulPerToken, perTokenConsts, quantizePerColumn } from '../../src/engine/bert/graph';
 import { graphKey, readCachedGraph, writeCachedGraph } from '../../src/engine/bert/graphCache';
 import { checkPrecision } from '../../src/engine/encoder';
 import { GraphBuilder, toHalf } from '../../src/engine/onnx/builder';
@@ -143,6 +143,32 @@ describe('engine/bert int8 graph', () => {
         norm += f * f;
       }
     assert.ok(Math.sqrt(err / norm) < 0.02, `relative error ${Math.sqrt(err / norm)}`);
+  });
+
+  it('one MatMulNBits 8-bit MatMul (the measured block variant) equals the arithmetic of its blocks written out', async () => {
+    const rnd = lcg(17);
+    const [m, rows, cols, block] = [4, 64, 6, 32];
+    const W = Float32Array.from({ length: rows * cols }, rnd);
+    // integers with 127 in every block of every row: the input's own block quantization is exact, so only the weights' shows
+    const x = Float32Array.from({ length: m * rows }, (_, i) => (i % block === 5 ? 127 * (i % 2 ? 1 : -1) : Math.round(rnd() * 200)));
+    const g = new GraphBuilder('q');
+    g.input({ name: 'x', type: 'float', dims: [m, rows] });
+    g.node('Identity', [int8MatMulNBits(g, 'x', 'w', W, rows, cols, block)], { outputs: ['y'] });
+    g.output({ name: 'y', type: 'float', dims: [m, cols] });
+    const s = await ort.InferenceSession.create(g.build({ producer: 'test' }), { logSeverityLevel: 3 });
+    const y = (await s.run({ x: new ort.Tensor('float32', x, [m, rows]) })).y.data as Float32Array;
+    await s.release();
+    for (let i = 0; i < m; i++)
+      for (let c = 0; c < cols; c++) {
+        let ref = 0;
+        for (let b = 0; b < rows / block; b++) {
+          let max = 0;
+          for (let k = b * block; k < (b + 1) * block; k++) max = Math.max(max, Math.abs(W[k * cols + c]));
+          const sc = Math.fround(max / 127);
+          for (let k = b * block; k < (b + 1) * block; k++) ref += x[i * rows + k] * Math.round(W[k * cols + c] / sc) * sc;
+        }
+        assert.ok(Math.abs(y[i * cols + c] - ref) <= 1e-4 * Math.max(1, Math.abs(ref)), `y[${i},${c}] ${y[i * cols + c]} vs ${ref}`);
+      }
   });
 
   describe('tiny BERT', () => {

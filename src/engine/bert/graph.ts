@@ -51,17 +51,18 @@ function detectPrefix(st: SafetensorsFile): string {
 
 /**
  * The projections int8 quantizes, and how activations are quantized: per
- * token (the product) or per tensor (one scale for the whole batch, as
+ * token (the product), per tensor (one scale for the whole batch, as
  * onnxruntime's DynamicQuantizeMatMul and QAttention do: faster, but a text's
- * vector then depends on the other texts in its batch; kept for measurements,
- * bench/fidelity.ts).
+ * vector then depends on the other texts in its batch) or per block of 32
+ * inputs of each token (MatMulNBits: closest to fp32, but slower than per
+ * token here). The last two are kept for measurements, bench/fidelity.ts.
  */
 export interface Int8Parts {
   attention: boolean;
   attentionOutput: boolean;
   ffnIn: boolean;
   ffnOut: boolean;
-  activations: 'token' | 'tensor';
+  activations: 'token' | 'tensor' | 'block';
 }
 export const INT8_ALL: Int8Parts = { attention: true, attentionOutput: true, ffnIn: true, ffnOut: true, activations: 'token' };
 
@@ -147,6 +148,29 @@ export function int8MatMulPerToken(g: GraphBuilder, x: string, name: string, W: 
   return g.op('Mul', [g.op('Reshape', [y, c.outShape(x, cols)]), s]);
 }
 
+/**
+ * x · W through com.microsoft.MatMulNBits with 8-bit weights: one symmetric
+ * scale per output column and block of `blockSize` input rows (stored as uint8
+ * around onnxruntime's default zero point 128), accuracy level 4 so the input
+ * is quantized to int8 per block of each token at run time. Per token, like
+ * int8MatMulPerToken, but with a scale per block: finer, so closer to fp32.
+ */
+export function int8MatMulNBits(g: GraphBuilder, x: string, name: string, W: Float32Array, rows: number, cols: number, blockSize = 32): string {
+  const blocks = Math.ceil(rows / blockSize);
+  const q = new Uint8Array(cols * blocks * blockSize).fill(128);
+  const scales = new Float32Array(cols * blocks);
+  for (let c = 0; c < cols; c++) {
+    for (let b = 0; b < blocks; b++) {
+      let m = 0;
+      for (let r = b * blockSize; r < Math.min(rows, (b + 1) * blockSize); r++) m = Math.max(m, Math.abs(W[r * cols + c]));
+      const s = m > 0 ? m / 127 : 1;
+      scales[c * blocks + b] = s;
+      for (let r = b * blockSize; r < Math.min(rows, (b + 1) * blockSize); r++) q[(c * blocks + b) * blockSize + (r - b * blockSize)] = Math.round(W[r * cols + c] / s) + 128;
+    }
+  }
+  return g.op('MatMulNBits', [x, g.uint8Init(`${name}_nb`, [cols, blocks, blockSize], q), g.floatInit(`${name}_nb_scale`, [cols * blocks], scales)], { K: rows, N: cols, bits: 8, block_size: blockSize, accuracy_level: 4 }, MS);
+}
+
 export interface BertGraphOptions {
   precision?: Precision;
   /** int8 only: which projections to quantize (default all) */
@@ -168,6 +192,7 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
   let ptc: PerTokenConsts | undefined;
   const matmul = (x: string, name: string, W: Float32Array, rows: number, cols: number, quantize: boolean | undefined): string => {
     if (!quantize) return g.op('MatMul', [x, fw(name, [rows, cols], W)]);
+    if (q8?.activations === 'block') return int8MatMulNBits(g, x, name, W, rows, cols);
     return q8?.activations === 'tensor' ? int8MatMul(g, x, name, W, rows, cols) : int8MatMulPerToken(g, x, name, W, rows, cols, (ptc ??= perTokenConsts(g, shape)));
   };
   /** fp16 keeps float16 inside; the named hidden-state outputs are float32 */
@@ -213,9 +238,9 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
     qkvB.set(w(`${L}attention.self.key.bias`, [H]), H);
     qkvB.set(w(`${L}attention.self.value.bias`, [H]), 2 * H);
     let attn: string;
-    if (q8?.attention && q8.activations === 'token') {
+    if (q8?.attention && q8.activations !== 'tensor') {
       // per-token int8 projection, then attention on the projected Q, K, V (MultiHeadAttention adds the bias)
-      const qkvOut = int8MatMulPerToken(g, h, `l${l}_qkv_w`, qkv, H, 3 * H, (ptc ??= perTokenConsts(g, shape)));
+      const qkvOut = q8.activations === 'block' ? int8MatMulNBits(g, h, `l${l}_qkv_w`, qkv, H, 3 * H) : int8MatMulPerToken(g, h, `l${l}_qkv_w`, qkv, H, 3 * H, (ptc ??= perTokenConsts(g, shape)));
       const [q, k, v] = g.node('Split', [qkvOut, g.int64Init(`l${l}_qkv_split`, [3], [H, H, H])], { attrs: { axis: 2 }, nOutputs: 3 });
       attn = g.op('MultiHeadAttention', [q, k, v, g.floatInit(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
     } else if (q8?.attention) {
