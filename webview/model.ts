@@ -365,7 +365,7 @@ export class LocalSteering {
     const rows = this.byQuery.get(queryId);
     if (!rows || !basisCovers(this.basis, alphas)) return undefined;
     const t0 = performance.now();
-    const scores = basisScores(this.basis, alphas);
+    const scores = basisScores(this.basis, alphas, this.basis.apply);
     const run: Run = new Map();
     this.basis.queryIds.forEach((qid, i) => {
       let m = run.get(qid);

@@ -161,7 +161,7 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(new Option('--tau <x>', 'activation threshold for a feature to count as active (≥ 0)').argParser(decimal(0, Infinity)).default(0))
     .option('--no-erasure', 'skip per-feature erasure and the O(q,d) vs control comparison')
     .addOption(new Option('--examples <n>', 'top-activating examples to attach to each shared feature (0 to 100)').argParser(wholeNumber(0, 100)).default(0))
-    .option('--steering <file>', 'apply a steering config (JSON) to both sides before explaining')
+    .option('--steering <file>', 'apply a steering config (JSON) before explaining, to the side(s) its "apply" names (both by default)')
     .option('--tokens', 'add token_attributions: which words the score and each shared feature rest on, by occlusion (one encode per word or window)')
     .addOption(new Option('--token-units <n>', 'with --tokens: at most this many occluded units per text; longer texts are occluded in windows of words').argParser(parseTokenUnits).default(48))
     .action(
@@ -319,7 +319,7 @@ function readSteering(file: string, model: string): SteeringSpec {
   if (id(cfg.model) !== id(model)) {
     throw new InputError({ file, field: 'model' }, `the config is for ${cfg.model}, but the model is ${model}; feature ids of another model's SAE mean nothing here`, 'E_STEERING_MISMATCH');
   }
-  return { features: cfg.features, model: cfg.model, modelSha256: cfg.modelSha256, saeSha256: cfg.saeSha256, file };
+  return { features: cfg.features, apply: cfg.apply, model: cfg.model, modelSha256: cfg.modelSha256, saeSha256: cfg.saeSha256, file };
 }
 
 /** One stderr line for an error, and its exit code. */

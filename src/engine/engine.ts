@@ -368,7 +368,7 @@ export class Engine {
 
   rerank(p: RerankParams): RerankResult {
     const t0 = performance.now();
-    const r = this.loadedSet(p.setId).rerank(p.features);
+    const r = this.loadedSet(p.setId).rerank(p.features, p.apply);
     return { ...r, elapsedMs: performance.now() - t0 };
   }
 

@@ -19,6 +19,8 @@ import {
   overlap,
   perFeatureErasure,
   steerEmbedding,
+  steersDocument,
+  steersQuery,
 } from '../core/explain';
 import { cosine } from '../core/math';
 import { ExplainOptions, ExplainPair, PairExplanation, SharedFeature, TextKind } from '../protocol/worker';
@@ -72,9 +74,10 @@ export class Explainer {
     const n = pairs.length;
     const D = e.dim;
     const tau = opts.tau ?? 0;
-    const steer = this.steerer(opts);
-    const queries = await steer(e.queries, n);
-    const docs = await steer(e.docs, n);
+    const steerQueries = this.steerer(opts, 'query');
+    const steerDocs = this.steerer(opts, 'document');
+    const queries = await steerQueries(e.queries, n);
+    const docs = await steerDocs(e.docs, n);
     const T = this.views.views.length;
     const viewVecs = T ? await this.views.apply(docs, n) : new Float32Array(0);
     // one SAE pass over queries, documents and every view
@@ -108,17 +111,18 @@ export class Explainer {
         const zd = docs.subarray(i * D, (i + 1) * D);
         const maxUnits = opts.tokens.maxUnits ?? DEFAULT_MAX_UNITS;
         out[i].token_attributions = {
-          query: await this.attributeText(pairs[i].query, 'query', zq, codes[i], zd, ids, maxUnits, words, steer),
-          doc: await this.attributeText(pairs[i].doc, 'document', zd, codes[n + i], zq, ids, maxUnits, words, steer),
+          query: await this.attributeText(pairs[i].query, 'query', zq, codes[i], zd, ids, maxUnits, words, steerQueries),
+          doc: await this.attributeText(pairs[i].doc, 'document', zd, codes[n + i], zq, ids, maxUnits, words, steerDocs),
         };
       }
     }
     return out;
   }
 
-  /** Steering as explain applies it: the same α on every vector that is scored. */
-  private steerer(opts: ExplainOptions): (z: Float32Array, n: number) => Promise<Float32Array> {
-    if (!opts.steering?.features.length) return async (z) => z;
+  /** Steering as explain applies it to one kind of text: the config's α on every such vector that is scored, when its `apply` covers the kind. */
+  private steerer(opts: ExplainOptions, kind: TextKind): (z: Float32Array, n: number) => Promise<Float32Array> {
+    const side = opts.steering?.apply;
+    if (!opts.steering?.features.length || !(kind === 'query' ? steersQuery(side) : steersDocument(side))) return async (z) => z;
     const alphas = new Map(opts.steering.features.map((f) => [f.id, f.alpha]));
     return async (z, n) => steerAll(this.sae, z, await this.sae.encode(z, n), alphas, this.sae.dim);
   }

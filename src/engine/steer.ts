@@ -6,7 +6,7 @@
  * the training pairs (selectSteering); a setting is only ever chosen when it
  * beat α = 1 there.
  */
-import { MIN_NET_QUERIES, RusAccumulator, hashUnit, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl } from '../core/explain';
+import { MIN_NET_QUERIES, RusAccumulator, hashUnit, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl, steersDocument, steersQuery, type SteeringSide } from '../core/explain';
 import { candidateListNote, rankMovingFeatures } from '../core/explain/steeringBasis';
 import { Evaluation, Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerKey, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
@@ -291,24 +291,27 @@ export class RerankSet {
     return steeringBasis(this.explainer.sae, z, [...q.codes, ...d.codes], pairs, features);
   }
 
-  rerank(features: { id: number; alpha: number }[]): { scores: number[]; metrics: Record<string, number> } {
+  /** Every pair's score with the features at their α, on the side(s) `apply` names (a config's field; both by default). */
+  rerank(features: { id: number; alpha: number }[], apply: SteeringSide = 'both'): { scores: number[]; metrics: Record<string, number> } {
     const sae = this.explainer.sae;
     const D = sae.dim;
     const alphas = new Map(features.filter((f) => f.alpha !== 1).map((f) => [f.id, f.alpha]));
-    const steered = (e: EncodedTexts, cache: Map<number, Float32Array>, row: number) => {
+    const steered = (e: EncodedTexts, on: boolean, cache: Map<number, Float32Array>, row: number) => {
       let v = cache.get(row);
       if (!v) {
-        v = alphas.size ? steerEmbedding(sae, e.z.subarray(row * D, (row + 1) * D), e.codes[row], alphas) : e.z.subarray(row * D, (row + 1) * D);
+        v = on && alphas.size ? steerEmbedding(sae, e.z.subarray(row * D, (row + 1) * D), e.codes[row], alphas) : e.z.subarray(row * D, (row + 1) * D);
         cache.set(row, v);
       }
       return v;
     };
+    const onQuery = steersQuery(apply);
+    const onDoc = steersDocument(apply);
     const qc = new Map<number, Float32Array>();
     const dc = new Map<number, Float32Array>();
     const run: Run = new Map();
     const scores = this.pairs.map((p) => {
-      const zq = steered(this.enc.q, qc, this.enc.q.index.get(p.query)!);
-      const zd = steered(this.enc.d, dc, this.enc.d.index.get(p.doc)!);
+      const zq = steered(this.enc.q, onQuery, qc, this.enc.q.index.get(p.query)!);
+      const zd = steered(this.enc.d, onDoc, dc, this.enc.d.index.get(p.doc)!);
       let s = 0;
       for (let j = 0; j < D; j++) s += zq[j] * zd[j];
       const qid = p.query_id ?? p.query;

@@ -175,7 +175,7 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
         currentKey: f?.store.currentKey,
         metrics: set?.metrics() ?? {},
         baseMetrics: set?.metrics('base') ?? {},
-        steering: f?.steering.state() ?? { ready: false, pairs: 0, sliders: [] },
+        steering: f?.steering.state() ?? { ready: false, pairs: 0, sliders: [], apply: 'both' as const },
         tree: tree.snapshot(f?.id, maxQueries),
         words: ctx.words.snapshot(),
       };

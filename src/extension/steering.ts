@@ -13,7 +13,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient, EngineError } from '../client/engineClient';
 import { LatestRunner, splitCaseKey, SUPERSEDED } from '../core/cases';
-import type { SteeringConfig } from '../core/explain/steering';
+import type { SteeringConfig, SteeringSide } from '../core/explain/steering';
 import type { PanelSlider, PanelSteeringBasis } from '../protocol/webview';
 import { resolveModelSpec } from '../engine/models/registry';
 import type { ExplainPair, ModelRef, SteeringTargetInfo } from '../protocol/worker';
@@ -52,6 +52,8 @@ export interface SteeringState {
   sliders: PanelSlider[];
   /** why the suggestions are few or none, when the file cannot show much steering */
   note?: string;
+  /** which texts the sliders steer */
+  apply: SteeringSide;
 }
 
 export class Steering implements vscode.Disposable {
@@ -59,7 +61,10 @@ export class Steering implements vscode.Disposable {
   private setId: number | undefined;
   private setPid: number | undefined;
   private preparing: Promise<void> | undefined;
+  /** the file's sliders: feature id → α. The only place α is held on the host; the panel's case and the webview get copies. */
   private readonly alphas = new Map<number, number>();
+  /** which texts the sliders steer: both, unless a loaded config says only queries or only documents */
+  private side: SteeringSide = 'both';
   private readonly labels = new Map<number, string>();
   private readonly rus = new Map<number, number>();
   private suggested = new Set<number>();
@@ -71,7 +76,12 @@ export class Steering implements vscode.Disposable {
   /** the model and SAE of the worker's set (fingerprints for a saved config, checks for a loaded one) */
   target: SteeringTargetInfo | undefined;
   /** the set's note (e.g. candidate lists too short to re-rank) */
-  note: string | undefined;
+  private setNote: string | undefined;
+  /** What the panel's slider caption says: the set's note, and which texts the sliders steer when not both. */
+  get note(): string | undefined {
+    const side = this.side === 'both' ? undefined : `The loaded config steers only the ${this.side === 'query' ? 'queries' : 'documents'}: α scales a feature in each ${this.side}, not in the ${this.side === 'query' ? 'documents' : 'queries'}.`;
+    return [this.setNote, side].filter((x) => x).join(' ') || undefined;
+  }
   /** the SAE's dictionary size, once the worker made the set: valid feature ids are below it */
   get dictSize(): number | undefined {
     return this.target?.dictSize;
@@ -129,7 +139,7 @@ export class Steering implements vscode.Disposable {
     this.setPid = meta.workerPid;
     this.target = result.target;
     this.suggested = new Set(result.suggested.map((s) => s.id));
-    this.note = result.note;
+    this.setNote = result.note;
     for (const s of result.suggested) {
       this.labels.set(s.id, s.label);
       this.rus.set(s.id, s.rus);
@@ -163,7 +173,8 @@ export class Steering implements vscode.Disposable {
     const features = [...this.alphas.keys()].sort((a, b) => a - b);
     const setId = this.setId;
     const usable = setId !== undefined && features.length > 0 && features.length <= MAX_BASIS_FEATURES && this.pairs.length === this.store.set.size;
-    const key = usable ? `${setId}:${features.join(',')}` : undefined;
+    const side = this.side;
+    const key = usable ? `${setId}:${side}:${features.join(',')}` : undefined;
     if (key === this.basisKey) return;
     this.basisKey = key;
     if (!usable) return this.setBasis(undefined);
@@ -180,6 +191,7 @@ export class Steering implements vscode.Disposable {
           queryIds: ids.map((x, i) => x?.queryId ?? pairs[i].pair.query_id ?? ''),
           docIds: ids.map((x, i) => x?.docId ?? pairs[i].pair.doc_id ?? ''),
           labels: pairs.map((p) => this.store.set.get(p.key)?.label ?? null),
+          apply: side,
         });
         this.ctx.log.info(`steering basis: ${features.length} slider feature(s) over ${pairs.length} pairs in ${elapsedMs.toFixed(1)} ms; slider moves re-rank in the panel`);
       })
@@ -218,12 +230,26 @@ export class Steering implements vscode.Disposable {
     this.refreshBasis();
   }
 
+  /** Every α back to 1, steering both texts again. */
   reset(): void {
     for (const id of this.alphas.keys()) this.alphas.set(id, 1);
+    this.setSide('both');
+  }
+
+  /** Which texts the sliders steer (a loaded config's `apply`). */
+  get steers(): SteeringSide {
+    return this.side;
+  }
+
+  private setSide(side: SteeringSide): void {
+    if (side === this.side) return;
+    this.side = side;
+    this.refreshBasis();
   }
 
   load(cfg: SteeringConfig, labels?: (id: number) => string | undefined): void {
     this.reset();
+    this.side = cfg.apply ?? 'both';
     for (const f of cfg.features) {
       this.alphas.set(f.id, f.alpha);
       const l = labels?.(f.id);
@@ -239,7 +265,7 @@ export class Steering implements vscode.Disposable {
     if (this.store.source?.split) createdFrom.split = this.store.source.split;
     // with the fingerprints, a load elsewhere refuses this config for other weights or another SAE
     const t = this.target && this.target.model === (resolveModelSpec(model)?.id ?? model) ? this.target : undefined;
-    return { model, features, apply: 'both', ...(t ? { modelSha256: t.modelSha256, saeSha256: t.saeSha256 } : {}), createdFrom };
+    return { model, features, apply: this.side, ...(t ? { modelSha256: t.modelSha256, saeSha256: t.saeSha256 } : {}), createdFrom };
   }
 
   /** The sliders with α ≠ 1, as feature id → α. */
@@ -254,7 +280,7 @@ export class Steering implements vscode.Disposable {
   }
 
   state(): SteeringState {
-    return { ready: this.setId !== undefined, setId: this.setId, pairs: this.pairs.length, sliders: this.sliders(), note: this.note };
+    return { ready: this.setId !== undefined, setId: this.setId, pairs: this.pairs.length, sliders: this.sliders(), note: this.note, apply: this.side };
   }
 
   /** Re-ranks with the current sliders; SUPERSEDED when a later change of the same slot replaced this one. */
@@ -282,12 +308,12 @@ export class Steering implements vscode.Disposable {
     if (this.setId === undefined) throw new Error('no candidate set to re-rank: explain an eval file first');
     let reply;
     try {
-      reply = await client.request('rerank', { setId: this.setId, features });
+      reply = await client.request('rerank', { setId: this.setId, features, apply: this.side });
     } catch (e) {
       // The worker restarted or dropped the set (more files loaded than it keeps) between the check and the call: make it again, once.
       if (!(e instanceof EngineError) || (e.code !== 'E_NO_SET' && e.code !== 'E_WORKER_DIED')) throw e;
       await this.createSet();
-      reply = await this.ctx.client().request('rerank', { setId: this.setId!, features });
+      reply = await this.ctx.client().request('rerank', { setId: this.setId!, features, apply: this.side });
     }
     const scores = reply.result.scores;
     this.store.set.setScores(this.pairs.map((p, i): [string, number] => [p.key, scores[i]]));

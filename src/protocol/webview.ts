@@ -13,6 +13,7 @@
  * `steering`, `busy` and `error` at any time.
  */
 import type { TextAttribution, UnitAttribution } from '../core/explain/occlusion';
+import type { SteeringSide } from '../core/explain/steering';
 import type { BasisText, SteeringBasis } from '../core/explain/steeringBasis';
 import type { FeatureExample, PairExplanation, Precision, ScoreTerms, SharedFeature } from './worker';
 
@@ -89,6 +90,8 @@ export interface PanelSteeringBasis extends SteeringBasis {
   docIds: string[];
   /** qrels grade, null when the pair has none */
   labels: (number | null)[];
+  /** which texts the sliders steer (a loaded config's `apply`): both, or only queries or documents */
+  apply: SteeringSide;
 }
 
 /** The answer to reset/load/add: the whole slider set, and the re-ranking it gives. */
@@ -346,7 +349,8 @@ export function isPanelSteeringBasis(v: unknown): v is PanelSteeringBasis {
     v.docIds.every(isStr) &&
     Array.isArray(v.labels) &&
     v.labels.length === n &&
-    v.labels.every((l) => l === null || isNum(l))
+    v.labels.every((l) => l === null || isNum(l)) &&
+    (v.apply === 'both' || v.apply === 'query' || v.apply === 'document')
   );
 }
 

@@ -10,6 +10,7 @@
  * by `progress` events; caller may send `cancel` for an id in flight.
  */
 
+import type { SteeringSide } from '../core/explain/steering';
 import type { SteeringBasis } from '../core/explain/steeringBasis';
 import type { TextAttribution } from '../core/explain/occlusion';
 
@@ -165,7 +166,7 @@ export interface ExplainOptions {
   erasure?: boolean;
   /** top-activating examples attached to each shared feature (default 0) */
   examples?: number;
-  /** steering applied to both sides before explaining */
+  /** steering applied before explaining, to the side(s) its `apply` names */
   steering?: SteeringSpec;
   /**
    * word attributions by occlusion: the score's and each listed feature's
@@ -177,6 +178,8 @@ export interface ExplainOptions {
 
 export interface SteeringSpec {
   features: { id: number; alpha: number }[];
+  /** which texts are steered (the config's `apply`); both when absent */
+  apply?: SteeringSide;
   /** what the config says it was made for; checked against the loaded model and SAE */
   model?: string;
   modelSha256?: string;
@@ -582,6 +585,8 @@ export interface RerankSetResult {
 export interface RerankParams {
   setId: number;
   features: { id: number; alpha: number }[];
+  /** which texts the features are steered in (a loaded config's `apply`); both when absent */
+  apply?: SteeringSide;
 }
 
 export interface RerankResult {

@@ -1,6 +1,9 @@
 import * as assert from 'assert';
 import { InputError } from '../../src/core/errors';
-import { SaeDecoder } from '../../src/core/explain/sparse';
+import { SaeDecoder, SparseCode } from '../../src/core/explain/sparse';
+import { basisScores, steeringBasis } from '../../src/core/explain/steeringBasis';
+import type { Explainer } from '../../src/engine/explainer';
+import { EncodedTexts, RerankSet } from '../../src/engine/steer';
 import {
   interaction,
   keyFeatures,
@@ -10,17 +13,14 @@ import {
   steerEmbedding,
   randomControl,
   steeringControl,
-  steerRun,
-  steerScores,
-  SteeringConfig,
+  SteeringSide,
   uniformConfig,
 } from '../../src/core/explain/steering';
 
-const close = (a: ArrayLike<number>, b: number[], tol = 1e-6) => {
+const close = (a: ArrayLike<number>, b: number[], tol = 1e-6, what = '') => {
   assert.strictEqual(a.length, b.length);
-  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) < tol, `[${i}] ${a[i]} vs ${b[i]}`);
+  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) < tol, `${what}[${i}] ${a[i]} vs ${b[i]}`);
 };
-const near = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
 
 // Columns w0 = e1, w1 = (0.6, 0.8, 0), w2 = e3, w3 = e2.
 const SAE: SaeDecoder = { dim: 3, dictSize: 4, wDec: Float32Array.from([1, 0.6, 0, 0, 0, 0.8, 0, 1, 0, 0, 1, 0]), bDec: Float32Array.from([0, 0, 0.2]) };
@@ -118,30 +118,62 @@ describe('explain/steering', () => {
     close(steerEmbedding(SAE, z, code, new Map([[1, 2]]), { renormalize: false }), [0.3, 1, 0.8]);
   });
 
-  it('re-ranks candidates from their codes', () => {
-    const query = { z: [1, 0, 0], code: { indices: [0], values: [1] } };
-    const A = { id: 'A', z: [0.8, 0.6, 0], code: { indices: [0, 3], values: [0.8, 0.6] } };
-    const B = { id: 'B', z: [0.6, 0, 0.8], code: { indices: [0, 2], values: [0.6, 0.8] } };
-    // Suppress feature 2 (α = 0) in documents: B' = B − 0.8·e3 = (0.6,0,0) → (1,0,0), score 1 > A's 0.8.
-    const cfg: SteeringConfig = { model: 'toy', features: [{ id: 2, alpha: 0 }], apply: 'document' };
-    const r = steerScores(SAE, cfg, query, [A, B]);
-    assert.deepStrictEqual(r.map((x) => [x.id, x.rankBefore, x.rankAfter]), [['B', 2, 1], ['A', 1, 2]]);
-    near(r[0].before, 0.6);
-    near(r[0].after, 1);
-    near(r[1].after, 0.8);
-    // The query has no feature 2, so steering only the query changes nothing.
-    const q = steerScores(SAE, { ...cfg, apply: 'query' }, query, [A, B]);
-    assert.deepStrictEqual(q.map((x) => x.id), ['A', 'B']);
-    near(q[1].after, 0.6);
-    // With a qa view (0,0,1) whose code is all feature 2: s' before = 0.6 + 0; after, the view
-    // steers to the zero vector (stays 0), so s' = 1 + 0.
-    const Bv = { ...B, views: { qa: { z: [0, 0, 1], code: { indices: [2], values: [1] } } } };
-    const v = steerScores(SAE, cfg, query, [Bv]);
-    near(v[0].before, 0.6);
-    near(v[0].after, 1);
-    const run = steerRun(SAE, cfg, new Map([['q1', { query, candidates: [A, B] }]]));
-    near(run.after.get('q1')!.get('B')!, 1);
-    near(run.before.get('q1')!.get('B')!, 0.6);
+  describe('one side or both (a config\'s "apply"), as the worker and the panel re-rank', () => {
+    // Hand-made texts over the toy SAE (w2 = e3, w3 = e2), all unit vectors:
+    //   q = (0.6, 0, 0.8)  a2 = 0.8 (and a0 = 0.6)
+    //   A = (0.8, 0.6, 0)  a3 = 0.6 (and a0 = 0.8)
+    //   B = (0, 0.6, 0.8)  a2 = 0.8, a3 = 0.6
+    // Unsteered: q·A = 0.48, q·B = 0.64, so B ranks first.
+    // Feature 2 at α = 0 removes 0.8·e3 where it is steered:
+    //   query only:    q' = (1, 0, 0)           → A 0.8,  B 0     (A first)
+    //   document only: B' = (0, 1, 0)           → A 0.48, B 0     (A first)
+    //   both:          q' = (1,0,0), B' = (0,1,0) → A 0.8, B 0
+    // Feature 3 at α = 0 removes 0.6·e2 where it is steered:
+    //   query only:    the query has no feature 3 → unchanged, 0.48 and 0.64
+    //   document only: A' = (1, 0, 0), B' = (0, 0, 1) → A 0.6, B 0.8
+    //   both:          the same as document only
+    const sparse = (ids: number[], vals: number[]) => ({ indices: Int32Array.from(ids), values: Float32Array.from(vals) });
+    const texts = { q: [0.6, 0, 0.8], A: [0.8, 0.6, 0], B: [0, 0.6, 0.8] };
+    const codes = { q: sparse([0, 2], [0.6, 0.8]), A: sparse([0, 3], [0.8, 0.6]), B: sparse([2, 3], [0.8, 0.6]) };
+    const cases: [string, Map<number, number>, SteeringSide, [number, number]][] = [
+      ['f2 α=0 query', new Map([[2, 0]]), 'query', [0.8, 0]],
+      ['f2 α=0 document', new Map([[2, 0]]), 'document', [0.48, 0]],
+      ['f2 α=0 both', new Map([[2, 0]]), 'both', [0.8, 0]],
+      ['f3 α=0 query', new Map([[3, 0]]), 'query', [0.48, 0.64]],
+      ['f3 α=0 document', new Map([[3, 0]]), 'document', [0.6, 0.8]],
+      ['f3 α=0 both', new Map([[3, 0]]), 'both', [0.6, 0.8]],
+    ];
+
+    it('the steering basis (the panel\'s re-rank) gives the hand-computed scores', () => {
+      const z = Float32Array.from([...texts.q, ...texts.A, ...texts.B]);
+      const basis = steeringBasis(SAE, z, [codes.q, codes.A, codes.B], [{ q: 0, d: 1 }, { q: 0, d: 2 }], [0, 1, 2, 3]);
+      close(basisScores(basis, new Map()), [0.48, 0.64]);
+      for (const [what, alphas, side, want] of cases) close(basisScores(basis, alphas, side), want, 1e-6, what);
+      // the default is both
+      close(basisScores(basis, new Map([[3, 0]])), [0.6, 0.8]);
+    });
+
+    it('the worker\'s live re-rank (RerankSet) gives the same scores and ranks', () => {
+      const enc = (t: Record<string, number[]>, c: Record<string, SparseCode>): EncodedTexts => ({
+        dim: 3,
+        index: new Map(Object.keys(t).map((k, i) => [k, i])),
+        z: Float32Array.from(Object.values(t).flat()),
+        codes: Object.keys(t).map((k) => c[k]),
+      });
+      const pairs = [
+        { query_id: 'q', doc_id: 'A', query: 'q', doc: 'A', label: 0 },
+        { query_id: 'q', doc_id: 'B', query: 'q', doc: 'B', label: 1 },
+      ];
+      const set = new RerankSet({ sae: SAE } as unknown as Explainer, pairs, { q: enc({ q: texts.q }, codes), d: enc({ A: texts.A, B: texts.B }, codes) });
+      close(set.rerank([]).scores, [0.48, 0.64]);
+      assert.strictEqual(set.rerank([]).metrics['mrr@10'], 1, 'unsteered, the relevant B ranks first');
+      for (const [what, alphas, side, want] of cases) {
+        const r = set.rerank([...alphas].map(([id, alpha]) => ({ id, alpha })), side);
+        close(r.scores, want, 1e-6, what);
+        // B (relevant) ranks second once A outscores it
+        assert.strictEqual(r.metrics['mrr@10'], want[0] > want[1] ? 0.5 : 1, what);
+      }
+    });
   });
 
   it('config JSON round trip and validation naming the field', () => {

@@ -6,6 +6,7 @@
 import * as assert from 'assert';
 import { SparseCode } from '../../src/core/explain/sparse';
 import { decomposeScore, MINOR_SHARE } from '../../src/core/explain/attribution';
+import { steerEmbedding } from '../../src/core/explain/steering';
 import { FeatureLabel } from '../../src/engine/bundle';
 import { Explainer, SaeEncoder, ViewBuilder } from '../../src/engine/explainer';
 
@@ -105,5 +106,25 @@ describe('explainer: generic features and the score split', () => {
       assert.ok(Math.abs(shared - e.score_terms!.shared) < 1e-5, 'the shared term still counts the minor features');
     }
     assert.ok(minor > 0 && listed > 0, `both kinds occur (${minor} minor, ${listed} listed)`);
+  });
+
+  it('explain --steering steers the side its "apply" names: the query, the document, or both', async () => {
+    const ex = new Explainer(sae, noViews, labels([]));
+    const [qc, dc] = [(await sae.encode(q, 1))[0], (await sae.encode(d, 1))[0]];
+    // a feature active in both texts, so each side's steering moves the score differently
+    const id = [...qc.indices].find((j) => [...dc.indices].includes(j))!;
+    assert.ok(id !== undefined, 'the toy pair shares a feature');
+    const alphas = new Map([[id, 0]]);
+    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, r) => s + v * b[r], 0);
+    const sq = steerEmbedding(sae, q, qc, alphas);
+    const sd = steerEmbedding(sae, d, dc, alphas);
+    const want = { query: dot(sq, d), document: dot(q, sd), both: dot(sq, sd) };
+    assert.ok(new Set(Object.values(want).map((x) => x.toFixed(4))).size === 3, `three different scores: ${JSON.stringify(want)}`);
+    for (const apply of ['query', 'document', 'both'] as const) {
+      const [e] = await ex.explainEmbedded([pair], embedded, { erasure: false, steering: { features: [{ id, alpha: 0 }], apply } });
+      assert.ok(Math.abs(e.score - want[apply]) < 1e-5, `${apply}: ${e.score} vs ${want[apply]}`);
+    }
+    const [none] = await ex.explainEmbedded([pair], embedded, { erasure: false, steering: { features: [{ id, alpha: 0 }] } });
+    assert.ok(Math.abs(none.score - want.both) < 1e-5, 'without "apply", both texts are steered');
   });
 });

@@ -338,6 +338,7 @@ describe('webview/model: steering in the panel (LocalSteering)', () => {
     queryIds: ['q1', 'q1', 'q1', 'q2', 'q2'],
     docIds: ['dA', 'dB', 'dC', 'dB', 'dE'],
     labels: [1, 0, 0, 1, null],
+    apply: 'both',
   };
   const shown: PanelCandidate[] = [
     { docId: 'dA', score: 0.8, rank: 1, baseRank: 1, label: 1, selected: true, title: 'A title' },

@@ -238,6 +238,7 @@ describe('protocol/webview steering basis', () => {
     queryIds: ['q1', 'q1'],
     docIds: ['d1', 'd2'],
     labels: [1, null],
+    apply: 'both' as string,
   });
 
   it('accepts a basis (and null), structured-cloned as postMessage sends it', () => {
@@ -254,6 +255,7 @@ describe('protocol/webview steering basis', () => {
       ['ids not parallel to the pairs', (b) => b.docIds.pop()],
       ['a label that is not a number', (b) => ((b.labels as unknown[])[1] = 'x')],
       ['a NaN', (b) => (b.pairs[0].dot = NaN)],
+      ['a side that is not both, query or document', (b) => (b.apply = 'queries')],
     ];
     for (const [what, f] of bad) {
       const b = basis();

@@ -14,9 +14,8 @@
  * vector". With α_j = 1 for all j the embedding comes back unchanged.
  */
 import { InputError } from '../errors';
-import { Run } from '../metrics';
 import { mulberry32, shuffled } from './rng';
-import { combineColumns, dot64, normalizeTo32, SaeDecoder, SparseCode, Vector } from './sparse';
+import { combineColumns, normalizeTo32, SaeDecoder, SparseCode, Vector } from './sparse';
 
 /** I_j(q,d) for every j active (non-zero) in both codes. */
 export function interaction(qCode: SparseCode, dCode: SparseCode): Map<number, number> {
@@ -195,7 +194,15 @@ export function steerEmbedding(sae: SaeDecoder, z: Vector, code: SparseCode, alp
 // ---------------------------------------------------------------------------
 // Steering configuration files
 
+/**
+ * Which texts a config steers: both (the default), only queries or only
+ * documents. Honoured wherever steering is applied: `explain --steering`,
+ * the worker's live re-rank and the panel's steering basis.
+ */
 export type SteeringSide = 'both' | 'query' | 'document';
+
+export const steersQuery = (side: SteeringSide = 'both'): boolean => side !== 'document';
+export const steersDocument = (side: SteeringSide = 'both'): boolean => side !== 'query';
 
 export interface SteeringFeature {
   id: number;
@@ -206,7 +213,7 @@ export interface SteeringConfig {
   /** The encoder the SAE was trained on, e.g. "all-MiniLM-L6-v2". */
   model: string;
   features: SteeringFeature[];
-  /** Which embeddings to steer; default "both" (the query's and the document's codes). */
+  /** Which embeddings to steer; default "both" (the query's and the document's). */
   apply?: SteeringSide;
   /** Identifies the SAE checkpoint: feature ids mean nothing in another SAE. */
   sae?: string;
@@ -334,76 +341,6 @@ export function steeringMismatch(cfg: Pick<SteeringConfig, 'model' | 'features' 
 
 export function alphaMap(cfg: SteeringConfig): Map<number, number> {
   return new Map(cfg.features.map((f) => [f.id, f.alpha]));
-}
-
-// ---------------------------------------------------------------------------
-// Re-ranking with steered embeddings (no re-encoding: codes come with the embeddings)
-
-export interface Embedded {
-  z: Vector;
-  code: SparseCode;
-}
-
-export interface SteerCandidate extends Embedded {
-  id: string;
-  /** Internaliser views (qa, summary, purpose); when present the score is s'(q,d) = ⟨z_q, z_d⟩ + Σ_t ⟨z_q, R_t(z_d)⟩. */
-  views?: Record<string, Embedded>;
-}
-
-export interface SteeredScore {
-  id: string;
-  before: number;
-  after: number;
-  /** 1-based ranks among the candidates (ties: input order). */
-  rankBefore: number;
-  rankAfter: number;
-}
-
-/** ⟨q, z_d⟩ plus ⟨q, v⟩ for each internaliser view, each embedding passed through `map` first. */
-function candidateScore(q: Vector, c: SteerCandidate, map: (e: Embedded) => Vector): number {
-  let s = dot64(q, map(c));
-  if (c.views) for (const [k, v] of Object.entries(c.views)) if (k !== 'original') s += dot64(q, map(v));
-  return s;
-}
-
-/**
- * Scores of one query's candidates before and after steering, best `after`
- * first. Scores are dot products, as the retriever computes them.
- */
-export function steerScores(sae: SaeDecoder, cfg: SteeringConfig, query: Embedded, candidates: readonly SteerCandidate[], opts: { renormalize?: boolean } = {}): SteeredScore[] {
-  const alphas = alphaMap(cfg);
-  const side = cfg.apply ?? 'both';
-  const steer = (e: Embedded) => steerEmbedding(sae, e.z, e.code, alphas, opts);
-  const raw = (e: Embedded) => e.z;
-  const q = side === 'document' ? query.z : steer(query);
-  const docMap = side === 'query' ? raw : steer;
-  const rows = candidates.map((c) => ({ id: c.id, before: candidateScore(query.z, c, raw), after: candidateScore(q, c, docMap) }));
-  const rank = (key: 'before' | 'after') => {
-    const order = rows.map((_, i) => i).sort((a, b) => rows[b][key] - rows[a][key] || a - b);
-    const r = new Array<number>(rows.length);
-    order.forEach((i, pos) => (r[i] = pos + 1));
-    return r;
-  };
-  const rb = rank('before');
-  const ra = rank('after');
-  return rows.map((r, i) => ({ ...r, rankBefore: rb[i], rankAfter: ra[i] })).sort((a, b) => a.rankAfter - b.rankAfter);
-}
-
-/** `steerScores` over many queries, as runs for `metrics.evaluate`. */
-export function steerRun(sae: SaeDecoder, cfg: SteeringConfig, queries: ReadonlyMap<string, { query: Embedded; candidates: readonly SteerCandidate[] }>, opts: { renormalize?: boolean } = {}): { before: Run; after: Run } {
-  const before: Run = new Map();
-  const after: Run = new Map();
-  for (const [qid, { query, candidates }] of queries) {
-    const b = new Map<string, number>();
-    const a = new Map<string, number>();
-    for (const s of steerScores(sae, cfg, query, candidates, opts)) {
-      b.set(s.id, s.before);
-      a.set(s.id, s.after);
-    }
-    before.set(qid, b);
-    after.set(qid, a);
-  }
-  return { before, after };
 }
 
 /** Net validation queries a steering setting must move up (up − down) to be saved: one query is chance. */

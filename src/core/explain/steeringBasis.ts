@@ -12,6 +12,7 @@
  * dot products; `basisScores` evaluates them for any α on S.
  */
 import { SaeDecoder, SparseCode, decoderColumn, dot64 } from './sparse';
+import { steersDocument, steersQuery, type SteeringSide } from './steering';
 
 export interface BasisText {
   /** positions in `features` of the S-features this text activates */
@@ -90,14 +91,19 @@ export function basisCovers(basis: Pick<SteeringBasis, 'features'>, alphas: Read
   return true;
 }
 
-/** The steered cosine of every pair, in basis order; as `steerEmbedding` on both sides then a dot product. */
-export function basisScores(basis: SteeringBasis, alphas: ReadonlyMap<number, number>): Float64Array {
+/**
+ * The steered cosine of every pair, in basis order; as `steerEmbedding` on the
+ * steered side(s) then a dot product. `apply` (a config's field): "both" steers
+ * queries and documents, "query" or "document" only that side (the other
+ * keeps its unsteered unit vector).
+ */
+export function basisScores(basis: SteeringBasis, alphas: ReadonlyMap<number, number>, apply: SteeringSide = 'both'): Float64Array {
   const S = basis.features.length;
   const g = basis.gram;
   const alpha = basis.features.map((j) => alphas.get(j) ?? 1);
   const c = basis.texts.map((t) => t.idx.map((p, k) => (alpha[p] - 1) * t.act[k]));
-  const invNorm = basis.texts.map((t, i) => {
-    const ci = c[i];
+  const none: number[] = [];
+  const invNorm = (t: BasisText, ci: number[]) => {
     let n2 = t.n2;
     for (let k = 0; k < ci.length; k++) {
       if (ci[k] === 0) continue;
@@ -105,13 +111,18 @@ export function basisScores(basis: SteeringBasis, alphas: ReadonlyMap<number, nu
       for (let l = 0; l < ci.length; l++) n2 += ci[k] * ci[l] * g[t.idx[k] * S + t.idx[l]];
     }
     return n2 > 0 ? 1 / Math.sqrt(n2) : 0;
-  });
+  };
+  const steered = basis.texts.map((t, i) => invNorm(t, c[i]));
+  const plain = basis.texts.map((t) => invNorm(t, none));
+  const onQuery = steersQuery(apply);
+  const onDoc = steersDocument(apply);
   const out = new Float64Array(basis.pairs.length);
   basis.pairs.forEach((p, i) => {
     const tq = basis.texts[p.q];
     const td = basis.texts[p.d];
-    const cq = c[p.q];
-    const cd = c[p.d];
+    // a text on the side that is not steered enters with c = 0, whatever its activations
+    const cq = onQuery ? c[p.q] : none;
+    const cd = onDoc ? c[p.d] : none;
     let s = p.dot;
     for (let k = 0; k < cd.length; k++) s += cd[k] * p.pq[k];
     for (let k = 0; k < cq.length; k++) {
@@ -120,7 +131,7 @@ export function basisScores(basis: SteeringBasis, alphas: ReadonlyMap<number, nu
       const row = tq.idx[k] * S;
       for (let l = 0; l < cd.length; l++) s += cq[k] * cd[l] * g[row + td.idx[l]];
     }
-    out[i] = s * invNorm[p.q] * invNorm[p.d];
+    out[i] = s * (onQuery ? steered[p.q] : plain[p.q]) * (onDoc ? steered[p.d] : plain[p.d]);
   });
   return out;
 }
