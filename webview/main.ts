@@ -78,10 +78,8 @@ const rerankGate = new LatestOnly();
 const inFlight = new Set<number>();
 /** the loaded eval file's steering basis: slider moves on its features re-rank here, at once */
 let local: LocalSteering | undefined;
-/** counts the moves re-ranked here; a host answer to an older move is not drawn over a newer one */
-let localMoves = 0;
-/** setAlpha requests whose move was already re-ranked here → localMoves when sent */
-const shownLocally = new Map<number, number>();
+/** setAlpha requests whose move was already re-ranked here: their answers keep the status line */
+const shownLocally = new Set<number>();
 
 const root = byId('app');
 const banner = byId('banner');
@@ -806,13 +804,14 @@ function renderSliders(sliders: PanelSlider[]): void {
     // The host still hears every settled value: it keeps the sliders, the Cases view and saved configs.
     const postAlpha = throttle((alpha: number, here: boolean) => {
       const id = request({ type: 'setAlpha', id: s.id, alpha }, here);
-      if (here) shownLocally.set(id, localMoves);
+      if (here) shownLocally.add(id);
       else if (firstMoveAt !== undefined) movedAt.set(id, firstMoveAt);
       firstMoveAt = undefined;
     }, ALPHA_THROTTLE_MS);
     const onChange = (alpha: number) => {
       const t = performance.now();
       firstMoveAt ??= t;
+      // the position on screen until the host answers: α is held by the file's steering on the host, and its next case or steering message replaces these
       s.alpha = alpha;
       out.textContent = alpha.toFixed(2);
       out.classList.toggle('changed', alpha !== 1);
@@ -966,7 +965,8 @@ function rerankHere(movedAtMs: number): boolean {
   if (!local || !current || qid === undefined || !local.has(qid)) return false;
   const u = local.rerank(new Map(current.sliders.map((s) => [s.id, s.alpha])), qid, current.pair.doc_id ?? '', current.candidates);
   if (!u) return false;
-  localMoves++;
+  // a host answer to an earlier move must not be drawn over this one
+  rerankGate.changedHere(nextRequestId);
   applyRerank(u, false);
   afterPaint('rerank', current.candidates.length, movedAtMs, 'here', () => showMoveToPaint(u.elapsedMs, performance.now() - movedAtMs, 0, 'here'));
   return true;
@@ -1004,15 +1004,13 @@ function handle(m: ToWebview): void {
       settle(m.replyTo);
       const moved = m.replyTo !== undefined ? movedAt.get(m.replyTo) : undefined;
       if (m.replyTo !== undefined) movedAt.delete(m.replyTo);
-      const here = m.replyTo !== undefined ? shownLocally.get(m.replyTo) : undefined;
-      if (here !== undefined) {
-        shownLocally.delete(m.replyTo!);
-        // Already on screen from here; the host's answer only replaces it when no move followed (same numbers,
-        // plus titles of candidates that entered the list).
-        if (here === localMoves && rerankGate.accepts(m.replyTo)) applyRerank(m, false);
+      const here = m.replyTo !== undefined && shownLocally.delete(m.replyTo);
+      if (!rerankGate.accepts(m.replyTo)) return;
+      if (here) {
+        // Already on screen from here: the same numbers, plus titles of candidates that entered the list.
+        applyRerank(m, false);
         return;
       }
-      if (!rerankGate.accepts(m.replyTo)) return;
       applyRerank(m);
       // once painted: the user's whole wait, slider move to the re-ranked list on screen
       afterPaint('rerank', current?.candidates.length ?? 0, t0, '', moved === undefined ? undefined : () => showMoveToPaint(m.elapsedMs, performance.now() - moved, t0 - moved));

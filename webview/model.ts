@@ -234,14 +234,23 @@ export function snapAlpha(x: number): number {
 }
 
 /**
- * Replies to slider changes can come back after a newer change was sent;
- * only the newest sent request's reply may update the list, else the list
- * would flicker back to an older ranking.
+ * Replies to slider changes can come back after a newer change was made;
+ * only the reply to the newest change may update the list, else the list
+ * would flicker back to an older ranking. The panel's one "latest wins" rule
+ * for rankings: a change is a request sent, or a move re-ranked here.
  */
 export class LatestOnly {
   private latest = -1;
   sent(requestId: number): void {
     this.latest = Math.max(this.latest, requestId);
+  }
+  /**
+   * A change was shown here before its request went out (a local re-rank; the
+   * request is throttled): replies to every request before `nextRequestId`,
+   * the id that request will get at the earliest, are stale.
+   */
+  changedHere(nextRequestId: number): void {
+    this.sent(nextRequestId);
   }
   /** true for the reply to the newest request sent so far (and for pushes that answer no request) */
   accepts(replyTo: number | undefined): boolean {

@@ -41,8 +41,13 @@ export interface CaseResult {
 type FeatureInfo = FeatureInfoResult['features'][number];
 
 export class FlowContext {
-  /** the case on screen, as sent (steering updates folded in) */
-  shown: PanelCase | undefined;
+  /**
+   * The case on screen as it was opened (explanation, texts, file). What
+   * steering changes is not kept here: `shown` reads the sliders from the
+   * file's Steering (the one holder of α) and the candidates and metrics from
+   * its CaseStore each time it is asked.
+   */
+  private opened: PanelCase | undefined;
   /** the file whose case the panel shows; undefined for a single pair */
   shownFile: LoadedFile | undefined;
   readonly files: EvalFiles;
@@ -76,6 +81,19 @@ export class FlowContext {
       },
     });
     this.tree = new CasesTree(this.files);
+  }
+
+  /** The case on screen, with its file's current sliders, steering note, candidates and metrics (the panel's `currentCase`). */
+  get shown(): PanelCase | undefined {
+    const c = this.opened;
+    const file = this.shownFile;
+    if (!c || !file) return c;
+    const live: Partial<PanelCase> = { sliders: file.steering.sliders(), steeringNote: file.steering.note };
+    if (this.showsCaseOf(file)) {
+      live.candidates = file.store.panelCandidates(c.pair.query_id!, c.pair.doc_id!);
+      live.metrics = file.store.set.metrics();
+    }
+    return { ...c, ...live };
   }
 
   ref(): ModelRef {
@@ -114,7 +132,7 @@ export class FlowContext {
   /** Shows a case: a file's, or (file undefined) a single pair. The panel's basis follows the case's file. */
   show(c: PanelCase, file?: LoadedFile): void {
     const basisBefore = this.shownFile?.steering.basis;
-    this.shown = c;
+    this.opened = c;
     this.shownFile = file;
     if (file) this.files.active = file;
     this.panel.showCase(c);
@@ -126,7 +144,7 @@ export class FlowContext {
   /** The panel shows nothing: its case's file was closed or is being explained again. */
   clearPanel(message: string): void {
     const hadBasis = this.shownFile?.steering.basis !== undefined;
-    this.shown = undefined;
+    this.opened = undefined;
     this.shownFile = undefined;
     this.panel.clear(message);
     void vscode.commands.executeCommand('setContext', 'xetrieval.caseShown', false);
@@ -135,24 +153,19 @@ export class FlowContext {
 
   /** The shown case is this file's, and still loaded in it. */
   showsCaseOf(file: LoadedFile): boolean {
-    const p = this.shown?.pair;
+    const p = this.opened?.pair;
     return this.shownFile === file && p?.query_id !== undefined && p.doc_id !== undefined && file.store.set.has(caseKey(p.query_id, p.doc_id));
   }
 
   /** A file's re-ranking for the panel: the shown case's candidates (when it is the file's) and the file's metrics. */
   rerankUpdateFor(file: LoadedFile, r: { elapsedMs: number }): RerankUpdate {
-    let candidates: PanelCandidate[] = [];
-    if (this.shown && this.showsCaseOf(file)) {
-      candidates = file.store.panelCandidates(this.shown.pair.query_id!, this.shown.pair.doc_id!);
-      this.shown = { ...this.shown, candidates, metrics: file.store.set.metrics(), sliders: file.steering.sliders() };
-    }
+    const p = this.opened?.pair;
+    const candidates: PanelCandidate[] = p && this.showsCaseOf(file) ? file.store.panelCandidates(p.query_id!, p.doc_id!) : [];
     return { candidates, metrics: file.store.set.metrics(), elapsedMs: r.elapsedMs };
   }
 
   steeringUpdate(file: LoadedFile, r?: { elapsedMs: number }): SteeringUpdate {
-    const rerank = r ? this.rerankUpdateFor(file, r) : undefined;
-    if (this.shown && this.showsCaseOf(file)) this.shown = { ...this.shown, sliders: file.steering.sliders(), steeringNote: file.steering.note };
-    return { sliders: file.steering.sliders(), rerank, note: file.steering.note };
+    return { sliders: file.steering.sliders(), rerank: r ? this.rerankUpdateFor(file, r) : undefined, note: file.steering.note };
   }
 
   /** A loaded file from a command argument: a Cases-view file node, its id, its URI or path; else the active file. */
@@ -196,9 +209,8 @@ export class FlowContext {
       this.wordsCache.set(key, words);
       while (this.wordsCache.size > 20) this.wordsCache.delete(this.wordsCache.keys().next().value as string);
     }
-    if (this.shown && this.shown.query === query && this.shown.doc === doc && !this.shown.pair.token_attributions) {
-      this.shown = { ...this.shown, pair: { ...this.shown.pair, token_attributions: words } };
-    }
+    const c = this.opened;
+    if (c && c.query === query && c.doc === doc && !c.pair.token_attributions) this.opened = { ...c, pair: { ...c.pair, token_attributions: words } };
     return words;
   }
 

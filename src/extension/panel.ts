@@ -6,22 +6,26 @@
  * The webview does not retain its context when hidden (it would hold ~200
  * rows of DOM for nothing); it keeps its view state with the webview state
  * API and posts `ready` on every load, and the host answers with the case.
+ *
+ * The panel keeps no case of its own: the handlers own it (`currentCase`),
+ * sliders included, so α lives in one place (the file's Steering, or the
+ * sample's). Nor does it drop slider moves: it hands each on at once, and the
+ * steering that owns α folds the moves that arrive while it re-ranks.
  */
 import { webviewHtml } from './webviewHtml';
 import * as vscode from 'vscode';
+import { LatestRunner, SUPERSEDED } from '../core/cases';
 import type { PanelHandlers, PanelPort } from './panelPort';
 import {
   isFromWebview,
   isPanelRequest,
   PANEL_VIEW_TYPE,
   restoreViewState,
-  type PanelCandidate,
   type PanelCase,
   type PanelLog,
   type PanelRequest,
   type PanelSteeringBasis,
   type PanelViewState,
-  type RerankUpdate,
   type SteeringUpdate,
   type ToWebview,
 } from '../protocol/webview';
@@ -46,7 +50,6 @@ const EMPTY_MESSAGE = 'No case loaded. Run “Xetrieval: Explain Selection” or
 export class ExplanationPanel implements PanelPort, vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private panelSubscriptions: vscode.Disposable[] = [];
-  private current: PanelCase | undefined;
   private basis: PanelSteeringBasis | undefined;
   /** a progress line still running, re-sent to a reloaded webview (errors are shown once and not repeated) */
   private busy: Extract<ToWebview, { type: 'busy' }> | undefined;
@@ -54,12 +57,13 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
   private ready = false;
   private queue: Exclude<PanelRequest, { type: 'attributeWords' }>[] = [];
   private draining = false;
-  /** the attributeWords request waiting for the one running to finish; a newer one supersedes it */
-  private wordsWaiting: Extract<PanelRequest, { type: 'attributeWords' }> | undefined;
-  private wordsRunning = false;
-  /** unsteered metrics and ranks per eval file (then by query id, then doc id), for the changes the webview shows; never carried from one file to another */
-  private baseMetrics = new Map<string, Record<string, number>>();
-  private baseRanks = new Map<string, Map<string, number>>();
+  /** the latest attributeWords request; one runs at a time, and a newer one supersedes one still waiting */
+  private wordsAsked: Extract<PanelRequest, { type: 'attributeWords' }> | undefined;
+  private readonly words = new LatestRunner(async () => {
+    const r = this.wordsAsked!;
+    if (!this.handlers.onAttributeWords) throw new Error('no worker behind this panel');
+    return { query: r.query, doc: r.doc, words: await this.handlers.onAttributeWords(r.query, r.doc) };
+  });
   private readonly logEmitter = new vscode.EventEmitter<PanelLog>();
   private readonly readyEmitter = new vscode.EventEmitter<void>();
 
@@ -82,8 +86,9 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
     return this.panel;
   }
 
+  /** The case on screen, as its owner (the handlers) has it now. */
   get case(): PanelCase | undefined {
-    return this.current;
+    return this.handlers.currentCase();
   }
 
   get isReady(): boolean {
@@ -121,12 +126,11 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
     this.options.onRestore?.(restoreViewState(state).caseKey);
   }
 
+  /** Paints `state`, which the handlers' `currentCase` answers from now on. */
   setCase(state: PanelCase): void {
-    const filled = this.withBaselines(state);
-    this.current = filled;
     this.busy = undefined;
-    if (this.panel) this.panel.title = titleFor(filled, this.title);
-    this.post({ type: 'case', state: filled });
+    if (this.panel) this.panel.title = titleFor(state, this.title);
+    this.post({ type: 'case', state });
   }
 
   /** Shows a progress banner over the current case (e.g. while a candidate is explained). */
@@ -148,12 +152,11 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
 
   /** Steering changed outside the panel (palette commands): new sliders and ranking. */
   pushSteering(update: SteeringUpdate): void {
-    this.post({ type: 'steering', ...this.applySteering(update) });
+    this.post({ type: 'steering', ...update });
   }
 
   /** Drops the case (e.g. the eval file was closed). */
   clear(message = EMPTY_MESSAGE): void {
-    this.current = undefined;
     this.busy = undefined;
     this.post({ type: 'empty', message });
   }
@@ -179,7 +182,8 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
     this.ready = false;
     panel.webview.options = this.webviewOptions();
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'xetrieval.svg');
-    if (this.current) panel.title = titleFor(this.current, this.title);
+    const shown = this.case;
+    if (shown) panel.title = titleFor(shown, this.title);
     this.panelSubscriptions.push(
       panel.webview.onDidReceiveMessage((m: unknown) => this.handleWebviewMessage(m)),
       // A hidden webview is torn down; it says `ready` again when shown.
@@ -191,7 +195,6 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
         this.panel = undefined;
         this.ready = false;
         this.queue = [];
-        this.wordsWaiting = undefined;
         this.panelSubscriptions.forEach((d) => d.dispose());
         this.panelSubscriptions = [];
       }),
@@ -213,11 +216,9 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
     const m = raw;
     if (m.type === 'ready') {
       this.ready = true;
-      // The flows' case has every steering change folded in; ours is the fallback (tests, samples).
-      const theirs = this.handlers.currentCase();
-      if (theirs && theirs !== this.current) this.current = this.withBaselines(theirs);
+      const shown = this.case;
       if (this.basis) this.post({ type: 'basis', basis: this.basis });
-      this.post(this.current ? { type: 'case', state: this.current } : { type: 'empty', message: EMPTY_MESSAGE });
+      this.post(shown ? { type: 'case', state: shown } : { type: 'empty', message: EMPTY_MESSAGE });
       if (this.busy) this.post(this.busy);
       this.readyEmitter.fire();
     } else if (m.type === 'log') {
@@ -228,53 +229,34 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
         .then(() => this.handlers.onSelectCandidate(m.docId))
         .catch((e: unknown) => this.showError(errorMessage(e)));
     } else if (m.type === 'attributeWords') {
-      if (this.wordsWaiting) this.post({ type: 'superseded', replyTo: this.wordsWaiting.requestId });
-      this.wordsWaiting = m;
-      if (!this.wordsRunning) void this.serveWords();
+      // apart from the steering queue, so a slider never waits behind an attribution (about a second each)
+      this.wordsAsked = m;
+      this.words.request('words').then(
+        (r) => this.post(r === SUPERSEDED ? { type: 'superseded', replyTo: m.requestId } : { type: 'words', replyTo: m.requestId, ...r }),
+        (e: unknown) => this.post({ type: 'error', replyTo: m.requestId, message: errorMessage(e) }),
+      );
     } else if (isPanelRequest(m)) {
       this.queue.push(m);
       if (!this.draining) void this.drain();
     }
   }
 
-  /** Word attributions, one pair at a time and only the latest asked for: each costs an encode per word. */
-  private async serveWords(): Promise<void> {
-    this.wordsRunning = true;
-    try {
-      for (let r = this.wordsWaiting; r; r = this.wordsWaiting) {
-        this.wordsWaiting = undefined;
-        try {
-          if (!this.handlers.onAttributeWords) throw new Error('no worker behind this panel');
-          const words = await this.handlers.onAttributeWords(r.query, r.doc);
-          this.post({ type: 'words', replyTo: r.requestId, query: r.query, doc: r.doc, words });
-        } catch (e) {
-          this.post({ type: 'error', replyTo: r.requestId, message: errorMessage(e) });
-        }
-      }
-    } finally {
-      this.wordsRunning = false;
-    }
-  }
-
   /**
-   * Serves requests one at a time, in order. A slider change that a later
-   * queued change to the same slider replaces is answered `superseded`
-   * without re-ranking, so dragging never builds a backlog of re-ranks.
+   * Serves requests one at a time, in order. A slider move is handed on
+   * without waiting for its answer: the steering that owns α re-ranks one at a
+   * time with the latest values and answers a move a later move of the same
+   * slider replaced `superseded`, so dragging never builds a backlog here.
    */
   private async drain(): Promise<void> {
     this.draining = true;
     try {
       for (let r = this.queue.shift(); r; r = this.queue.shift()) {
         const req = r;
-        if (req.type === 'setAlpha' && this.queue.some((q) => q.type === 'setAlpha' && q.id === req.id)) {
-          this.post({ type: 'superseded', replyTo: req.requestId });
-          continue;
-        }
-        try {
-          this.post(await this.serve(req));
-        } catch (e) {
-          this.post({ type: 'error', replyTo: req.requestId, message: errorMessage(e) });
-        }
+        const answered = this.serve(req).then(
+          (m) => this.post(m),
+          (e: unknown) => this.post({ type: 'error', replyTo: req.requestId, message: errorMessage(e) }),
+        );
+        if (req.type !== 'setAlpha') await answered;
       }
     } finally {
       this.draining = false;
@@ -285,74 +267,30 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
     switch (r.type) {
       case 'setAlpha': {
         const u = await this.handlers.onSetAlpha(r.id, r.alpha);
-        if (u === 'superseded') return { type: 'superseded', replyTo: r.requestId };
-        const s = this.current?.sliders.find((x) => x.id === r.id);
-        if (s) s.alpha = r.alpha;
-        return { type: 'rerank', replyTo: r.requestId, ...this.applyRerank(u) };
+        return u === 'superseded' ? { type: 'superseded', replyTo: r.requestId } : { type: 'rerank', replyTo: r.requestId, ...u };
       }
       case 'addSlider': {
         const u = await this.handlers.onAddSlider(r.id);
-        return { type: 'steering', replyTo: r.requestId, ...this.applySteering(u) };
+        return { type: 'steering', replyTo: r.requestId, ...u };
       }
       case 'resetSteering': {
         const u = await this.handlers.onReset();
-        return { type: 'steering', replyTo: r.requestId, ...this.applySteering(u) };
+        return { type: 'steering', replyTo: r.requestId, ...u };
       }
       case 'saveSteering':
         return { type: 'done', replyTo: r.requestId, message: await this.handlers.onSave() };
       case 'loadSteering': {
         const u = await this.handlers.onLoad();
         if (!u) return { type: 'done', replyTo: r.requestId };
-        return { type: 'steering', replyTo: r.requestId, ...this.applySteering(u) };
+        return { type: 'steering', replyTo: r.requestId, ...u };
       }
       case 'exportExplanation': {
         // the same command as the palette's, on this panel's case (the sample panel's too)
-        const res = await vscode.commands.executeCommand<{ status: string; message?: string } | undefined>('xetrieval.exportExplanation', { case: this.current });
+        const res = await vscode.commands.executeCommand<{ status: string; message?: string } | undefined>('xetrieval.exportExplanation', { case: this.case });
         if (res?.status === 'error') throw new Error(res.message ?? 'the export failed');
         return { type: 'done', replyTo: r.requestId, message: res?.status === 'ok' ? res.message : undefined };
       }
     }
-  }
-
-  /**
-   * Fills `baseMetrics` and each candidate's `baseRank` where the extension
-   * left them out: a case shown with every α at 1 is the unsteered baseline;
-   * a steered one keeps the baseline seen before.
-   */
-  private withBaselines(state: PanelCase): PanelCase {
-    const unsteered = state.sliders.every((s) => s.alpha === 1);
-    const file = state.file ?? '';
-    if (state.baseMetrics) this.baseMetrics.set(file, state.baseMetrics);
-    else if (unsteered && state.metrics) this.baseMetrics.set(file, { ...state.metrics });
-    // A case without metrics (a single pair) has no baseline at all.
-    const baseMetrics = state.metrics ? this.baseMetrics.get(file) : undefined;
-    const qid = rankKey(state);
-    let ranks = this.baseRanks.get(qid);
-    if (!ranks || unsteered) {
-      ranks = new Map(state.candidates.map((c) => [c.docId, c.baseRank ?? c.rank]));
-      this.baseRanks.set(qid, ranks);
-    }
-    return { ...state, baseMetrics, candidates: this.withBaseRanks(state.candidates, qid) };
-  }
-
-  private withBaseRanks(candidates: PanelCandidate[], qid = this.current ? rankKey(this.current) : ''): PanelCandidate[] {
-    const ranks = this.baseRanks.get(qid);
-    return candidates.map((c) => (c.baseRank !== undefined || !ranks?.has(c.docId) ? c : { ...c, baseRank: ranks.get(c.docId) }));
-  }
-
-  /** Keeps the stored case current, so a reloaded webview shows the steered state. */
-  private applyRerank(u: RerankUpdate): RerankUpdate {
-    const filled = { ...u, candidates: this.withBaseRanks(u.candidates) };
-    if (this.current) {
-      this.current.candidates = filled.candidates;
-      this.current.metrics = filled.metrics;
-    }
-    return filled;
-  }
-
-  private applySteering(u: SteeringUpdate): SteeringUpdate {
-    if (this.current) this.current.sliders = u.sliders;
-    return u.rerank ? { ...u, rerank: this.applyRerank(u.rerank) } : u;
   }
 
   private html(webview: vscode.Webview): string {
@@ -365,11 +303,6 @@ export function registerPanelSerializer(panel: ExplanationPanel): vscode.Disposa
   return vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
     deserializeWebviewPanel: async (webviewPanel, state: unknown) => panel.restore(webviewPanel, state),
   });
-}
-
-/** Base ranks are a query's within one file: two files may use the same query ids. */
-function rankKey(c: PanelCase): string {
-  return JSON.stringify([c.file ?? '', c.pair.query_id ?? '']);
 }
 
 /** "Xetrieval: q12 · d4" for a file's case; "Xetrieval: selection" for selected text (both ids are "selection" then). */

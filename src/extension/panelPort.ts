@@ -35,14 +35,20 @@ export interface PanelPort {
  * raised for it).
  */
 export interface PanelHandlers {
-  /** The case the panel should show after a (re)load of its webview; undefined when none was opened. */
+  /**
+   * The case on screen, as it is now (sliders, candidates and metrics
+   * included); undefined when none is. The handlers own it: the panel keeps no
+   * copy, and shows this one after a (re)load of its webview.
+   */
   currentCase(): PanelCase | undefined;
   /** A candidate of the case on screen's query was clicked. */
   onSelectCandidate(docId: string): Promise<void>;
   /**
-   * A slider moved. Resolves to the re-ranking of the case on screen's query
-   * plus the eval file's metrics, or 'superseded' when a later position of the
-   * same slider replaced this request before it ran.
+   * A slider moved. The panel calls it for every move without waiting for the
+   * one before, so α must be taken at once (before the first await). Resolves
+   * to the re-ranking of the case on screen's query plus the eval file's
+   * metrics, or 'superseded' when a later position of the same slider replaced
+   * this request before it ran.
    */
   onSetAlpha(id: number, alpha: number): Promise<RerankUpdate | 'superseded'>;
   /** A slider for another feature (α = 1, changes nothing until moved). */

@@ -32,7 +32,7 @@ export function wirePanel(context: vscode.ExtensionContext, handlers: PanelHandl
         sample?.dispose();
         const created: ExplanationPanel = new ExplanationPanel(context.extensionUri, steering.handlers(() => created), { ...options, title: 'Xetrieval sample' });
         sample = created;
-        created.show(samplePanelCase(n, steering), vscode.ViewColumn.One);
+        steering.show(created, samplePanelCase(n, steering), vscode.ViewColumn.One);
         return created;
       }),
     );

@@ -7,6 +7,7 @@ import { mulberry32 } from '../core/explain/rng';
 import { mrrAtK, ndcgAtK, rankDocs, recallAtK } from '../core/metrics';
 import type { PanelCandidate, PanelCase, PanelSlider, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 import type { FeatureExample, PairExplanation, SharedFeature } from '../protocol/worker';
+import type * as vscode from 'vscode';
 import type { ExplanationPanel, PanelHandlers } from './panel';
 
 // ---------------------------------------------------------------- sample case (tests, UI drivers)
@@ -87,6 +88,7 @@ export function samplePanelCase(n = 200, steering = new SampleSteering(n)): Pane
     doc: SAMPLE_DOC,
     candidates: rerank.candidates,
     metrics: rerank.metrics,
+    baseMetrics: steering.rerank(0, new Map()).metrics,
     sliders: steering.sliders(),
     device: 'CPU',
     precision: 'fp32',
@@ -109,9 +111,16 @@ const SAMPLE_CANDIDATES: { docId: string; title: string; label?: number }[] = [
   { docId: 'd-33', title: 'Vitamin K and bone health' },
 ];
 
-/** Stand-in for the worker's rerank: each candidate's score moves by Σ (α − 1)·w with fixed per-feature weights. */
+/**
+ * Stand-in for a file's Steering and the worker's rerank: each candidate's
+ * score moves by Σ (α − 1)·w with fixed per-feature weights. Like the flows
+ * for a real file, it owns the case on screen (`show`, `currentCase`) and its
+ * sliders; the panel keeps no copy.
+ */
 export class SampleSteering {
   private readonly alphas = new Map<number, number>();
+  /** the case shown, as given; its sliders, candidates and metrics are this steering's, read when asked */
+  private shown: PanelCase | undefined;
   private readonly labels = new Map<number, string>();
   private readonly base: number[];
   private readonly weights = new Map<number, number[]>();
@@ -144,10 +153,10 @@ export class SampleSteering {
     return [...this.alphas].map(([id, alpha]) => ({ id, alpha, label: this.labels.get(id) ?? `feature ${id}`, suggested: suggested.has(id), rus: suggested.get(id) }));
   }
 
-  rerank(elapsedMs = 0): RerankUpdate {
+  rerank(elapsedMs = 0, alphas: ReadonlyMap<number, number> = this.alphas): RerankUpdate {
     const scores = this.base.map((b, i) => {
       let s = b;
-      for (const [id, alpha] of this.alphas) s += (alpha - 1) * this.weightsOf(id)[i];
+      for (const [id, alpha] of alphas) s += (alpha - 1) * this.weightsOf(id)[i];
       return s;
     });
     const baseRanks = rankOf(this.base);
@@ -167,6 +176,25 @@ export class SampleSteering {
     return { candidates, metrics, elapsedMs };
   }
 
+  /** The case on screen, with this steering's sliders and ranking. */
+  currentCase(): PanelCase | undefined {
+    if (!this.shown) return undefined;
+    const r = this.rerank();
+    return { ...this.shown, sliders: this.sliders(), candidates: r.candidates, metrics: r.metrics };
+  }
+
+  /** Shows `c` in `panel` (opening it in `column`); this steering owns it from now on. */
+  show(panel: ExplanationPanel, c: PanelCase, column?: vscode.ViewColumn): void {
+    this.shown = c;
+    panel.show(this.currentCase(), column);
+  }
+
+  /** The panel shows nothing. */
+  clear(panel: ExplanationPanel, message?: string): void {
+    this.shown = undefined;
+    panel.clear(message);
+  }
+
   handlers(panel: () => ExplanationPanel | undefined): PanelHandlers {
     const timed = (): RerankUpdate => {
       const t = performance.now();
@@ -175,12 +203,13 @@ export class SampleSteering {
     };
     const update = (): SteeringUpdate => ({ sliders: this.sliders(), rerank: timed() });
     return {
-      currentCase: () => panel()?.case,
+      currentCase: () => this.currentCase(),
       onSelectCandidate: async (docId) => {
         this.selected = docId;
         const p = panel();
-        if (!p?.case) return;
-        p.setCase({ ...p.case, candidates: this.rerank().candidates, pair: { ...p.case.pair, doc_id: docId } });
+        if (!p || !this.shown) return;
+        this.shown = { ...this.shown, pair: { ...this.shown.pair, doc_id: docId } };
+        p.setCase(this.currentCase()!);
       },
       onSetAlpha: async (id, alpha) => {
         this.alphas.set(id, alpha);

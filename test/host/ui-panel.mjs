@@ -426,7 +426,7 @@ async function show(features) {
     const m = require(${JSON.stringify(bundlePath)});
     const steering = new m.SampleSteering(features);
     const p = new m.ExplanationPanel(ext.extensionUri, steering.handlers(() => p), { title: 'Xetrieval sample' });
-    p.show(m.samplePanelCase(features, steering), vscode.ViewColumn.One);
+    steering.show(p, m.samplePanelCase(features, steering), vscode.ViewColumn.One);
     panel = p;
   }
   panel.onDidLog((l) => console.log('[panel-log] ' + JSON.stringify(l)));

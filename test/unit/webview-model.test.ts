@@ -215,6 +215,18 @@ describe('webview/model: ranks and steering', () => {
     assert.strictEqual(gate.accepts(undefined), true); // host pushes
   });
 
+  it('a move re-ranked here makes every earlier request\'s reply stale, until its own (throttled) request is answered', () => {
+    const gate = new LatestOnly();
+    gate.sent(4); // a move the host re-ranks
+    gate.changedHere(5); // the next move is shown here; its request, when the throttle lets it go, is 5 or later
+    assert.strictEqual(gate.accepts(4), false, 'the answer to the earlier move is not drawn over the newer one');
+    gate.sent(5);
+    assert.strictEqual(gate.accepts(5), true);
+    gate.changedHere(6);
+    gate.sent(7); // another request took id 6 meanwhile (e.g. word attributions): still the newest
+    assert.strictEqual(gate.accepts(7), true);
+  });
+
   it('debounces: only the last call within the window runs, flush runs it now', () => {
     const { fake, advance } = fakeClock();
     const calls: number[] = [];

@@ -49,10 +49,11 @@ describe('eval files, plural', function () {
   let faq: vscode.Uri;
   let requestId = 9000;
 
-  /** What the panel's webview would send when the user moves a slider or presses Reset; resolves once the panel's case has the answer. */
+  /** What the panel's webview would send when the user moves a slider or presses Reset; resolves once the file's steering has re-ranked with it. */
   const moveSlider = async (id: number, alpha: number): Promise<void> => {
     panel.handleWebviewMessage({ type: 'setAlpha', requestId: ++requestId, id, alpha });
     await waitFor(() => panel.case?.sliders.find((s) => s.id === id)?.alpha === alpha, `slider ${id} at ${alpha}`);
+    await flows.steeringIdle();
   };
   const pressReset = async (): Promise<void> => {
     panel.handleWebviewMessage({ type: 'resetSteering', requestId: ++requestId });

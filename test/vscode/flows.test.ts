@@ -428,6 +428,34 @@ describe('editor flows', () => {
       const reset = await run<SteeringResult>('xetrieval.resetSteering');
       assert.strictEqual(reset.status, 'ok', reset.message);
       assert.deepStrictEqual(flows!.snapshot().metrics, before.baseMetrics);
+
+      // A config that steers the queries only ("apply": "query"): the worker's re-rank and the panel's basis both
+      // honour it and agree; the caption says so, a save keeps it, and Reset steers both texts again.
+      const queryOnly = path.join(tmp, 'query-only.json');
+      fs.writeFileSync(queryOnly, JSON.stringify({ model: MODEL, apply: 'query', features: ids.map((id) => ({ id, alpha: 0 })) }));
+      const loadedQ = await run<SteeringResult>('xetrieval.loadSteering', vscode.Uri.file(queryOnly));
+      assert.strictEqual(loadedQ.status, 'ok', loadedQ.message);
+      const steeredQ = flows!.snapshot(1000);
+      assert.strictEqual(steeredQ.steering.apply, 'query');
+      assert.match(flows!.shownCase!.steeringNote ?? '', /steers only the queries/);
+      const descQ = descriptions(steeredQ.tree);
+      assert.ok([...descriptions(steered.tree)].some(([k, d]) => descQ.has(k) && descQ.get(k) !== d), 'steering the queries only scores differently from steering both');
+      let basisQ = flows!.steeringBasis;
+      for (let i = 0; i < 100 && basisQ?.apply !== 'query'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        basisQ = flows!.steeringBasis;
+      }
+      assert.strictEqual(basisQ?.apply, 'query', 'the panel got the query-only basis');
+      const shownQ = flows!.shownCase!;
+      const localQ = new LocalSteering(basisQ).rerank(new Map(steeredQ.steering.sliders.map((sl) => [sl.id, sl.alpha])), shownQ.pair.query_id!, shownQ.pair.doc_id!, shownQ.candidates)!;
+      for (const [k, v] of Object.entries(steeredQ.metrics)) assert.ok(Math.abs(localQ.metrics[k] - v) < 1e-6, `query only, ${k}: panel ${localQ.metrics[k]}, host ${v}`);
+      localQ.candidates.forEach((c, i) => assert.ok(Math.abs(c.score - shownQ.candidates[i].score) < 1e-5, `query only, ${c.docId}: panel ${c.score}, host ${shownQ.candidates[i].score}`));
+      const savedQ = await run<SteeringResult>('xetrieval.saveSteering', vscode.Uri.file(path.join(tmp, 'saved-query.json')));
+      assert.strictEqual(savedQ.status, 'ok', savedQ.message);
+      assert.strictEqual(JSON.parse(fs.readFileSync(path.join(tmp, 'saved-query.json'), 'utf8')).apply, 'query');
+      await run<SteeringResult>('xetrieval.resetSteering');
+      assert.strictEqual(flows!.snapshot().steering.apply, 'both');
+      assert.deepStrictEqual(flows!.snapshot().metrics, before.baseMetrics);
     });
 
     it('explains a BEIR folder from its judged pairs, with a malformed corpus line as a Problem', async () => {

@@ -3,7 +3,8 @@
  * hand-built PanelCase (the sample, built from the protocol's types; no
  * worker) goes in, and the webview must answer `ready`, paint every feature
  * row and report it, come back after being hidden, and refuse malformed
- * messages.
+ * messages. The sample steering owns the case and its sliders, as the flows
+ * do for a real file: the panel keeps no copy.
  */
 import * as assert from 'assert';
 import * as vscode from 'vscode';
@@ -35,6 +36,10 @@ describe('explanation panel', () => {
   const logs: PanelLog[] = [];
   const calls: string[] = [];
   let failSave = false;
+  /** while set, answers to slider moves wait for it (α is taken at once, as the real steering does) */
+  let holdMoves: Promise<void> | undefined;
+  let owner: SampleSteering;
+  let sample: PanelHandlers;
   /** texts the word attributions were asked for; those starting "held" wait for `release` */
   const wordCalls: string[] = [];
   let release: () => void = () => undefined;
@@ -44,13 +49,15 @@ describe('explanation panel', () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID);
     assert.ok(ext, `${EXTENSION_ID} is not installed in this host`);
     extensionUri = ext.extensionUri;
-    const steering = new SampleSteering(200);
-    const sample = steering.handlers(() => panel);
+    owner = new SampleSteering(200);
+    sample = owner.handlers(() => panel);
     const handlers: PanelHandlers = {
       ...sample,
       onSetAlpha: async (id, alpha) => {
         calls.push(`setAlpha ${id} ${alpha}`);
-        return sample.onSetAlpha(id, alpha);
+        const u = await sample.onSetAlpha(id, alpha);
+        if (holdMoves) await holdMoves;
+        return u;
       },
       onSave: async () => {
         if (failSave) throw new Error('disk full');
@@ -76,7 +83,7 @@ describe('explanation panel', () => {
     assert.strictEqual(c.pair.features.length, 200);
     const ready = new Promise<void>((resolve) => panel.onDidBecomeReady(resolve));
     const painted = nextLog(panel, (l) => l.rendered?.reason === 'case');
-    panel.show(c, vscode.ViewColumn.One);
+    owner.show(panel, c, vscode.ViewColumn.One);
     await ready;
     assert.ok(panel.isReady);
     const log = await painted;
@@ -97,14 +104,16 @@ describe('explanation panel', () => {
     );
   });
 
-  it('repaints after steering is pushed from the host', async () => {
-    const steering = new SampleSteering(200);
+  it('repaints after steering is pushed from the host; the case it shows next is its owner\'s', async () => {
+    const n = owner.sliders().length + 1;
+    await sample.onAddSlider(5);
+    await sample.onSetAlpha(5, 1.5);
     const repaint = nextLog(panel, (l) => l.rendered?.reason === 'steering');
-    panel.pushSteering({ sliders: [...steering.sliders(), { id: 5, label: 'added', alpha: 1.5, suggested: false }], rerank: steering.rerank() });
+    panel.pushSteering({ sliders: owner.sliders(), rerank: owner.rerank() });
     const log = await repaint;
-    const n = steering.sliders().length + 1;
     assert.strictEqual(log.rendered?.rows, n, 'rows = sliders in the update');
-    assert.strictEqual(panel.case?.sliders.length, n, 'the stored case follows, for the next reload');
+    assert.strictEqual(panel.case?.sliders.length, n, 'a reloaded webview gets the owner\'s case, with the added slider');
+    assert.strictEqual(panel.case?.sliders.find((s) => s.id === 5)?.alpha, 1.5);
   });
 
   it('comes back with the case after being hidden (context is not retained)', async () => {
@@ -123,11 +132,11 @@ describe('explanation panel', () => {
     await warned;
     // Still showing the real case: a valid push still repaints.
     const repaint = nextLog(panel, (l) => l.rendered?.reason === 'case');
-    panel.setCase(samplePanelCase(50));
+    owner.show(panel, samplePanelCase(50));
     assert.strictEqual((await repaint).rendered?.rows, 50);
   });
 
-  it('answers each request once, in order, dropping moves a later move of the same slider replaced', async () => {
+  it('answers each request once, in order, handing every slider move on without waiting for the one before', async () => {
     const webview = panel.webviewPanel!.webview;
     const posted: ToWebview[] = [];
     const original = webview.postMessage.bind(webview);
@@ -136,6 +145,9 @@ describe('explanation panel', () => {
       return original(m);
     };
     const [a, b] = panel.case!.sliders.map((x) => x.id);
+    const tags = () => posted.map((m) => `${m.type} ${'replyTo' in m ? m.replyTo : '-'}`);
+    let release: () => void = () => undefined;
+    holdMoves = new Promise<void>((r) => (release = r));
     try {
       failSave = true;
       for (const m of [
@@ -149,19 +161,22 @@ describe('explanation panel', () => {
       ]) {
         panel.handleWebviewMessage(m);
       }
+      for (const deadline = Date.now() + 10_000; posted.length < 2 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      // every move reached the steering (which owns α and folds moves) while none was answered yet; save and reset, in order, did not wait for them
+      assert.deepStrictEqual(calls, [`setAlpha ${a} 0.5`, `setAlpha ${a} 0.7`, `setAlpha ${a} 0.9`, `setAlpha ${b} 1.5`]);
+      assert.deepStrictEqual(tags(), ['error 106', 'steering 107']);
+      release();
       for (const deadline = Date.now() + 10_000; posted.length < 6 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
     } finally {
+      release();
+      holdMoves = undefined;
       failSave = false;
       webview.postMessage = original;
     }
-    assert.deepStrictEqual(calls, [`setAlpha ${a} 0.5`, `setAlpha ${a} 0.9`, `setAlpha ${b} 1.5`]);
-    assert.deepStrictEqual(
-      posted.map((m) => `${m.type} ${'replyTo' in m ? m.replyTo : '-'}`),
-      ['rerank 101', 'superseded 102', 'rerank 103', 'rerank 104', 'error 106', 'steering 107'],
-    );
-    const err = posted[4];
+    assert.deepStrictEqual(tags(), ['error 106', 'steering 107', 'rerank 101', 'rerank 102', 'rerank 103', 'rerank 104']);
+    const err = posted[0];
     assert.ok(err.type === 'error' && err.message === 'disk full');
-    // The stored case follows the last answers: reset put every α back to 1.
+    // The case is its owner's: reset, the last change, put every α back to 1.
     assert.ok(panel.case!.sliders.every((x) => x.alpha === 1));
     calls.length = 0;
   });
@@ -202,7 +217,7 @@ describe('explanation panel', () => {
   });
 
   it('shows the empty state when the case is dropped, without errors', async () => {
-    panel.clear('nothing here');
+    owner.clear(panel, 'nothing here');
     await new Promise((r) => setTimeout(r, 200));
     assert.strictEqual(panel.case, undefined);
     assert.deepStrictEqual(
