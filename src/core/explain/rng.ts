@@ -22,14 +22,20 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Fisher–Yates shuffle of a copy. */
-export function shuffled<T>(items: readonly T[], rng: () => number): T[] {
-  const a = items.slice();
+/** Fisher–Yates shuffle in place (arrays and typed arrays); the project's one shuffle. */
+export function shuffleInPlace<A extends { length: number; [i: number]: unknown }>(a: A, rng: () => number): A {
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
   }
   return a;
+}
+
+/** Fisher–Yates shuffle of a copy. */
+export function shuffled<T>(items: readonly T[], rng: () => number): T[] {
+  return shuffleInPlace(items.slice(), rng);
 }
 
 /** `n` distinct items drawn uniformly (all of them, shuffled, when there are fewer). */

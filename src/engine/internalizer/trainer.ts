@@ -7,7 +7,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { CancelledError } from '../../core/errors';
-import { mulberry32 } from '../../core/explain/rng';
+import { mulberry32, shuffleInPlace } from '../../core/explain/rng';
 import { ExecutionProvider } from '../../protocol/worker';
 import {
   InternalizerWeights,
@@ -78,15 +78,6 @@ export const TRAIN_DEFAULTS = { hidden: 512, lr: 5e-4, batchSize: 128, maxEpochs
 
 /** The project's one seeded RNG (core/explain/rng): enough for shuffles and initialisation. */
 export const seededRandom = mulberry32;
-
-export function shuffleInPlace(a: Uint32Array | number[], rand: () => number): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  }
-}
 
 /** nn.Linear's default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias. */
 export function initWeights(dim: number, hidden: number, rand: () => number): InternalizerWeights {

@@ -10,7 +10,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../../core/errors';
-import { mulberry32Step } from '../../core/explain/rng';
+import { mulberry32Step, shuffleInPlace } from '../../core/explain/rng';
 import { ExecutionProvider } from '../../protocol/worker';
 import { createSession } from '../encoder';
 import { SafetensorsFile, writeSafetensors } from '../safetensors';
@@ -56,13 +56,7 @@ export class Rng {
   }
   /** Fisher–Yates in place */
   shuffle(a: Int32Array): Int32Array {
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      const t = a[i];
-      a[i] = a[j];
-      a[j] = t;
-    }
-    return a;
+    return shuffleInPlace(a, () => this.next());
   }
 }
 
