@@ -339,9 +339,5 @@ export function steeringMismatch(cfg: Pick<SteeringConfig, 'model' | 'features' 
   return undefined;
 }
 
-export function alphaMap(cfg: SteeringConfig): Map<number, number> {
-  return new Map(cfg.features.map((f) => [f.id, f.alpha]));
-}
-
 /** Net validation queries a steering setting must move up (up − down) to be saved: one query is chance. */
 export const MIN_NET_QUERIES = 2;
