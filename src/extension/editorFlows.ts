@@ -79,7 +79,7 @@ export interface EditorFlows extends vscode.Disposable {
   readonly handlers: PanelHandlers;
   /** Routes cases and steering pushes to this panel from now on. */
   connectPanel(panel: PanelPort): void;
-  /** The last case shown in the panel, as sent (steering updates folded in). */
+  /** The case on screen, with its file's current sliders, candidates and metrics (read from the file's steering and cases). */
   readonly shownCase: PanelCase | undefined;
   /** The steering basis the panel has (its case's file's), if any. */
   readonly steeringBasis: PanelSteeringBasis | undefined;
