@@ -5,9 +5,14 @@
  * touches another file's sliders or ranking.
  *
  * The set is made once per load (`rerankSet`) and made again when the worker
- * lost it (a restart, or more files than the worker keeps sets for). Slider
- * changes are coalesced: one `rerank` at a time, each with every slider's
- * latest value.
+ * lost it (a restart, or more files than the worker keeps sets for).
+ *
+ * α is held here and nowhere else on the host: the panel's case reads the
+ * sliders from here (FlowContext.shown), the panel keeps no copy, and the
+ * webview's slider positions are replaced by what this says. "Latest wins"
+ * is this class's LatestRunner: one `rerank` at a time, each with every
+ * slider's latest value (a move a later move of the same slider replaced is
+ * answered SUPERSEDED), and likewise one basis fetch at a time.
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -69,8 +74,12 @@ export class Steering implements vscode.Disposable {
   private readonly rus = new Map<number, number>();
   private suggested = new Set<number>();
   private readonly runner = new LatestRunner<Applied>(() => this.rerankNow());
-  /** set and features of the basis the panel has (or is being fetched) */
+  /** set, side and features of the basis the panel has (or is being fetched) */
   private basisKey: string | undefined;
+  /** what to ask the worker for that basis */
+  private basisWanted: { key: string; setId: number; features: number[]; side: SteeringSide; pairs: SteerPair[] } | undefined;
+  /** basis fetches, one at a time, the latest wanted next: the same runner as re-ranks, so "latest wins" has one mechanism */
+  private readonly basisRunner = new LatestRunner<void>(() => this.fetchBasis());
   private currentBasis: PanelSteeringBasis | undefined;
   private disposed = false;
   /** the model and SAE of the worker's set (fingerprints for a saved config, checks for a loaded one) */
@@ -155,6 +164,7 @@ export class Steering implements vscode.Disposable {
   dropBasis(): void {
     if (this.basisKey === undefined && this.currentBasis === undefined) return;
     this.basisKey = undefined;
+    this.basisWanted = undefined;
     this.setBasis(undefined);
   }
 
@@ -177,29 +187,37 @@ export class Steering implements vscode.Disposable {
     const key = usable ? `${setId}:${side}:${features.join(',')}` : undefined;
     if (key === this.basisKey) return;
     this.basisKey = key;
-    if (!usable) return this.setBasis(undefined);
-    const pairs = this.pairs;
-    this.ctx
-      .client()
-      .request('steeringBasis', { setId, features })
-      .then(({ result }) => {
-        if (this.basisKey !== key) return; // the sliders or the set changed meanwhile
-        const { elapsedMs, ...b } = result;
-        const ids = pairs.map((p) => splitCaseKey(p.key));
-        this.setBasis({
-          ...b,
-          queryIds: ids.map((x, i) => x?.queryId ?? pairs[i].pair.query_id ?? ''),
-          docIds: ids.map((x, i) => x?.docId ?? pairs[i].pair.doc_id ?? ''),
-          labels: pairs.map((p) => this.store.set.get(p.key)?.label ?? null),
-          apply: side,
-        });
-        this.ctx.log.info(`steering basis: ${features.length} slider feature(s) over ${pairs.length} pairs in ${elapsedMs.toFixed(1)} ms; slider moves re-rank in the panel`);
-      })
-      .catch((e: unknown) => {
-        if (this.basisKey === key) this.basisKey = undefined;
-        this.setBasis(undefined);
-        this.ctx.log.warn(`steering basis unavailable, sliders re-rank through the worker: ${e instanceof Error ? e.message : String(e)}`);
+    if (!usable) {
+      this.basisWanted = undefined;
+      return this.setBasis(undefined);
+    }
+    this.basisWanted = { key: key!, setId: setId!, features, side, pairs: this.pairs };
+    void this.basisRunner.request('basis');
+  }
+
+  private async fetchBasis(): Promise<void> {
+    const want = this.basisWanted;
+    if (!want || want.key !== this.basisKey) return;
+    const { pairs, features } = want;
+    try {
+      const { result } = await this.ctx.client().request('steeringBasis', { setId: want.setId, features });
+      if (this.basisKey !== want.key) return; // the sliders or the set changed meanwhile: the fetch for them is next
+      const { elapsedMs, ...b } = result;
+      const ids = pairs.map((p) => splitCaseKey(p.key));
+      this.setBasis({
+        ...b,
+        queryIds: ids.map((x, i) => x?.queryId ?? pairs[i].pair.query_id ?? ''),
+        docIds: ids.map((x, i) => x?.docId ?? pairs[i].pair.doc_id ?? ''),
+        labels: pairs.map((p) => this.store.set.get(p.key)?.label ?? null),
+        apply: want.side,
       });
+      this.ctx.log.info(`steering basis: ${features.length} slider feature(s) over ${pairs.length} pairs in ${elapsedMs.toFixed(1)} ms; slider moves re-rank in the panel`);
+    } catch (e) {
+      if (this.basisKey !== want.key) return;
+      this.basisKey = undefined;
+      this.setBasis(undefined);
+      this.ctx.log.warn(`steering basis unavailable, sliders re-rank through the worker: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   has(id: number): boolean {
@@ -291,6 +309,7 @@ export class Steering implements vscode.Disposable {
   async idle(): Promise<void> {
     while (this.preparing) await this.preparing;
     await this.runner.idle();
+    await this.basisRunner.idle();
   }
 
   private async rerankNow(): Promise<Applied> {
