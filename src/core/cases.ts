@@ -324,7 +324,8 @@ export function looksLikeJsonl(fileName: string, firstLine: string | undefined):
 }
 
 // ---------------------------------------------------------------------------
-// coalescing slider requests
+// one at a time, the latest next: the host's one "latest request wins" mechanism
+// (slider re-ranks and basis fetches in extension/steering.ts, word attributions in extension/panel.ts)
 
 export const SUPERSEDED = Symbol('superseded');
 
