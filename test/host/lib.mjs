@@ -107,18 +107,26 @@ export function isNoise(line) {
  */
 export async function runFromPalette(page, title, match, { escape = true } = {}) {
   if (escape) await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ timeout: 10_000 });
-  await input.fill(`>${title}`);
   const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
   const want = match ?? title;
-  for (const deadline = Date.now() + 10_000; ; await page.waitForTimeout(100)) {
-    const text = ((await row.getAttribute('aria-label').catch(() => null)) ?? (await row.textContent().catch(() => ''))) || '';
-    if (typeof want === 'string' ? text.includes(want) : want.test(text)) break;
-    if (Date.now() > deadline) throw new Error(`palette: no "${want}" (top row: "${text}")`);
+  // The palette's command list is fixed when it opens: a command contributed after that (the development
+  // extension still being registered on a loaded machine) never shows in it, so it is opened again.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(`>${title}`);
+    let text = '';
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline; await page.waitForTimeout(100)) {
+      text = ((await row.getAttribute('aria-label').catch(() => null)) ?? (await row.textContent().catch(() => ''))) || '';
+      if (typeof want === 'string' ? text.includes(want) : want.test(text)) {
+        await page.keyboard.press('Enter');
+        return;
+      }
+    }
+    if (attempt === 4) throw new Error(`palette: no "${want}" (top row: "${text}")`);
+    await page.keyboard.press('Escape');
   }
-  await page.keyboard.press('Enter');
 }
 
 /** Ctrl+P, file name, Enter; resolves once the file's tab is open. */
