@@ -248,10 +248,15 @@ function setHeatFeature(id: number | undefined): void {
 let shownAlphas = '';
 function alphaKey(c: PanelCase): string {
   const listed = new Set(c.pair.features.map((f) => f.id));
-  return c.sliders
+  return `${c.steers ?? 'both'}:${c.sliders
     .filter((s) => s.alpha !== 1 && listed.has(s.id))
     .map((s) => `${s.id}:${s.alpha}`)
-    .join(',');
+    .join(',')}`;
+}
+
+/** The texts the sliders steer, in words. */
+function steeredTexts(side: PanelCase['steers']): string {
+  return side === 'query' ? 'the query only' : side === 'document' ? 'the document only' : 'the query and the document';
 }
 
 /** The case's score under the moved sliders, beside the unsteered one. */
@@ -262,7 +267,7 @@ function renderSteeredScore(): void {
   el.hidden = s === undefined;
   if (!s) return;
   el.textContent = Math.abs(s.delta) < 5e-4 ? `unchanged by the ${s.moved} moved slider${s.moved === 1 ? '' : 's'}` : `→ ${fmt(s.score)} steered (${fmtSigned(s.delta)})`;
-  el.title = `this document's score with the ${s.moved} moved slider(s) applied to both texts; the table shows steered features with their α`;
+  el.title = `this document's score with the ${s.moved} moved slider(s) applied to ${steeredTexts(current.steers)}; the table shows steered features with their α`;
 }
 
 /** After α changed (here or from the host): the steered score, and the table when a listed feature's α changed. */
@@ -502,8 +507,10 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   const rows = sortFeatures(filterFeatures(visible, view.filter), view.sort.key, view.sort.dir);
   const expanded = new Set(view.expanded);
   const nCols = compact ? 4 : views.length + 5;
-  // Steered features show their α and their activations scaled by it (steering scales the feature in both texts).
+  // Steered features show their α and their activations scaled by it, in the texts the sliders steer.
   const alphas = movedAlphas(c.sliders);
+  const onQuery = c.steers !== 'document';
+  const onDoc = c.steers !== 'query';
   shownAlphas = alphaKey(c);
 
   const tBuild = performance.now();
@@ -511,32 +518,33 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
   for (const f of rows) {
     const open = expanded.has(f.id);
     const alpha = alphas.get(f.id);
-    const scale = alpha ?? 1;
+    const qScale = onQuery ? (alpha ?? 1) : 1;
+    const dScale = onDoc ? (alpha ?? 1) : 1;
     const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}${f.minor ? ' minor' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
-    const actTitle = (a: number) => (alpha !== undefined ? `${fmt(a * scale)} steered (α ${fmt(alpha, 2)} × ${fmt(a)})` : undefined);
+    const actTitle = (a: number, scale: number) => (alpha !== undefined && scale !== 1 ? `${fmt(a * scale)} steered (α ${fmt(alpha, 2)} × ${fmt(a)})` : undefined);
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
       h(
         'td',
         { class: 'text label', title: f.family ? `${f.label} — family: ${f.family.label} (#${f.family.id})` : f.label },
-        alpha !== undefined ? h('span', { class: 'alpha-tag num', title: `steered: α = ${fmt(alpha, 2)} scales this feature in the query and the document` }, `α ${fmt(alpha, 2)}`) : null,
+        alpha !== undefined ? h('span', { class: 'alpha-tag num', title: `steered: α = ${fmt(alpha, 2)} scales this feature in ${steeredTexts(c.steers)}` }, `α ${fmt(alpha, 2)}`) : null,
         h('span', { class: 'label-text' }, f.label || '(unlabelled)'),
         f.family && f.family.label !== f.label ? h('span', { class: 'family muted' }, ` · ${f.family.label}`) : null,
         // shown instead of the activation columns when the panel is too narrow for them
         h(
           'span',
           { class: 'acts-inline muted num' },
-          [['query', f.query] as [string, number], ...views.map((v): [string, number] => [v, f.views[v] ?? 0])]
+          [['query', f.query * qScale] as [string, number], ...views.map((v): [string, number] => [v, (f.views[v] ?? 0) * dScale])]
             .filter(([, a]) => a !== 0)
-            .map(([k, a]) => `${k} ${fmt(a * scale)}`)
+            .map(([k, a]) => `${k} ${fmt(a)}`)
             .join(' · '),
         ),
       ),
     );
-    if (!compact) tr.append(h('td', { class: 'num act q', title: actTitle(f.query) }, fmt(f.query * scale, 3, true)));
+    if (!compact) tr.append(h('td', { class: 'num act q', title: actTitle(f.query, qScale) }, fmt(f.query * qScale, 3, true)));
     for (const v of compact ? [] : views) {
       const a = f.views[v] ?? 0;
-      tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}`, title: actTitle(a) }, fmt(a * scale, 3, true)));
+      tr.append(h('td', { class: `num act${f.sharedIn.includes(v) ? ' shared' : ''}`, title: actTitle(a, dScale) }, fmt(a * dScale, 3, true)));
     }
     const bar = h('span', { class: `share-bar${f.share < 0 ? ' neg' : ''}` });
     bar.style.width = `${(Math.abs(f.share) / maxShare) * 100}%`;
@@ -655,6 +663,10 @@ function collapsible(heading: string, content: HTMLElement, id: string, descript
 
 // ---------------------------------------------------------------- steering
 
+function steeringCaption(side: PanelCase['steers']): string {
+  return side === 'query' ? 'α scales a feature in the query embedding only' : side === 'document' ? 'α scales a feature in the document embedding only' : 'α scales a feature in both embeddings';
+}
+
 function renderSteering(c: PanelCase): HTMLElement {
   const body = h('div', { class: 'steering' });
   const metrics = h('div', { class: 'metrics', id: 'metrics' });
@@ -717,7 +729,7 @@ function renderSteering(c: PanelCase): HTMLElement {
     h('div', { class: 'add-message', id: 'add-message', role: 'status', hidden: true }),
     h('div', { class: 'button-row' }, reset, save, load),
   );
-  const el = collapsible('Steering', body, 'steering', 'α scales a feature in both embeddings');
+  const el = collapsible('Steering', body, 'steering', steeringCaption(c.steers));
   // Filled once renderCase has put the section in the document (they look their containers up by id).
   queueMicrotask(() => {
     renderMetrics(c.metrics);
@@ -823,7 +835,7 @@ function renderSliders(sliders: PanelSlider[]): void {
       input.value = '1';
       onChange(1);
     });
-    const tip = `#${s.id} ${s.label || '(unlabelled)'}${s.suggested ? '\nsuggested: moves a rank in this eval file, and ranks high by RUS' : '\nadded, not suggested'}${s.rus !== undefined ? `\nRUS ${fmt(s.rus, 4)}: relevance-utility score, the mean of a(q)·a(d) over the file's relevant pairs minus over its non-relevant ones` : ''}\nα scales the feature in the query and the document; 1 leaves it as it is, 0 removes it`;
+    const tip = `#${s.id} ${s.label || '(unlabelled)'}${s.suggested ? '\nsuggested: moves a rank in this eval file, and ranks high by RUS' : '\nadded, not suggested'}${s.rus !== undefined ? `\nRUS ${fmt(s.rus, 4)}: relevance-utility score, the mean of a(q)·a(d) over the file's relevant pairs minus over its non-relevant ones` : ''}\nα scales the feature in ${steeredTexts(current?.steers)}; 1 leaves it as it is, 0 removes it`;
     el.append(
       h(
         'div',
@@ -1021,6 +1033,8 @@ function handle(m: ToWebview): void {
       if (!current) return;
       current.sliders = m.sliders;
       if (m.note !== undefined) current.steeringNote = m.note;
+      current.steers = m.steers;
+      document.getElementById('section-steering')?.setAttribute('description', steeringCaption(m.steers));
       renderSliders(m.sliders);
       reflectAlphas();
       if (m.rerank) applyRerank(m.rerank);

@@ -88,7 +88,7 @@ export class FlowContext {
     const c = this.opened;
     const file = this.shownFile;
     if (!c || !file) return c;
-    const live: Partial<PanelCase> = { sliders: file.steering.sliders(), steeringNote: file.steering.note };
+    const live: Partial<PanelCase> = { sliders: file.steering.sliders(), steeringNote: file.steering.note, steers: file.steering.steers };
     if (this.showsCaseOf(file)) {
       live.candidates = file.store.panelCandidates(c.pair.query_id!, c.pair.doc_id!);
       live.metrics = file.store.set.metrics();
@@ -165,7 +165,7 @@ export class FlowContext {
   }
 
   steeringUpdate(file: LoadedFile, r?: { elapsedMs: number }): SteeringUpdate {
-    return { sliders: file.steering.sliders(), rerank: r ? this.rerankUpdateFor(file, r) : undefined, note: file.steering.note };
+    return { sliders: file.steering.sliders(), rerank: r ? this.rerankUpdateFor(file, r) : undefined, note: file.steering.note, steers: file.steering.steers };
   }
 
   /** A loaded file from a command argument: a Cases-view file node, its id, its URI or path; else the active file. */

@@ -63,6 +63,8 @@ export interface PanelCase {
   sliders: PanelSlider[];
   /** why the file's sliders can show little (e.g. candidate lists too short for any α to move a rank) */
   steeringNote?: string;
+  /** which texts the sliders steer (a loaded config's `apply`); both when absent */
+  steers?: SteeringSide;
   /** the eval file the case belongs to (its name); absent for a single pair. Baselines and ranks are this file's. */
   file?: string;
   device: DeviceLabel;
@@ -100,6 +102,8 @@ export interface SteeringUpdate {
   rerank?: RerankUpdate;
   /** the file's steering note (see PanelCase.steeringNote) */
   note?: string;
+  /** which texts the sliders steer (see PanelCase.steers) */
+  steers?: SteeringSide;
 }
 
 /** Which words of the case's two texts the score and each listed feature rest on (occlusion, PairExplanation.token_attributions). */
@@ -194,6 +198,7 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 const optional = <T>(v: unknown, g: (x: unknown) => x is T): boolean => v === undefined || g(v);
 const isArrayOf = <T>(v: unknown, g: (x: unknown) => x is T): v is T[] => Array.isArray(v) && v.every(g);
 const isNumRecord = (v: unknown): v is Record<string, number> => isObj(v) && Object.values(v).every(isNum);
+const isSide = (v: unknown): v is SteeringSide => v === 'both' || v === 'query' || v === 'document';
 
 export const isAlpha = (v: unknown): v is number => isNum(v) && v >= 0 && v <= 2;
 export const isFeatureId = (v: unknown): v is number => isInt(v) && (v as number) >= 0;
@@ -299,6 +304,7 @@ export function isPanelCase(v: unknown): v is PanelCase {
     optional(v.baseMetrics, isNumRecord) &&
     isArrayOf(v.sliders, isPanelSlider) &&
     optional(v.steeringNote, isStr) &&
+    optional(v.steers, isSide) &&
     optional(v.file, isStr) &&
     (v.device === 'CPU' || v.device === 'CUDA') &&
     optional(v.precision, (p: unknown) => p === 'fp32' || p === 'int8' || p === 'fp16') &&
@@ -350,7 +356,7 @@ export function isPanelSteeringBasis(v: unknown): v is PanelSteeringBasis {
     Array.isArray(v.labels) &&
     v.labels.length === n &&
     v.labels.every((l) => l === null || isNum(l)) &&
-    (v.apply === 'both' || v.apply === 'query' || v.apply === 'document')
+    isSide(v.apply)
   );
 }
 
@@ -366,7 +372,7 @@ export function isToWebview(v: unknown): v is ToWebview {
     case 'rerank':
       return optional(v.replyTo, isInt) && isRerankUpdate(v);
     case 'steering':
-      return optional(v.replyTo, isInt) && optional(v.note, isStr) && isArrayOf(v.sliders, isPanelSlider) && (v.rerank === undefined || (isObj(v.rerank) && isRerankUpdate(v.rerank)));
+      return optional(v.replyTo, isInt) && optional(v.note, isStr) && optional(v.steers, isSide) && isArrayOf(v.sliders, isPanelSlider) && (v.rerank === undefined || (isObj(v.rerank) && isRerankUpdate(v.rerank)));
     case 'basis':
       return v.basis === null || isPanelSteeringBasis(v.basis);
     case 'done':

@@ -98,12 +98,14 @@ describe('protocol/webview guards', () => {
       ['score terms with a missing part', (c) => (c.pair.score_terms = { shared: 0.3, one_sided: 0.1, generic: 0.1, bias: 0 })],
       ['family without a label', (c) => (c.pair.features[0].family = { id: 3 })],
       ['minor as false (only true or absent)', (c) => (c.pair.features[1].minor = false)],
+      ['steered texts not both, query or document', (c) => (c.steers = 'queries')],
     ];
     // the score split and a family are optional, and accepted when whole
     const whole = mutated(panelCase(), (c) => {
       c.pair.score_terms = { shared: 0.3, one_sided: 0.1, generic: 0.1, bias: 0.05, error: 0.05 };
       c.pair.features[0].family = { id: 3, label: 'concurrency' };
       c.pair.features[1].minor = true;
+      c.steers = 'query';
     });
     assert.strictEqual(isPanelCase(whole), true);
     for (const [what, edit] of bad) assert.strictEqual(isPanelCase(mutated(panelCase(), edit)), false, what);
@@ -118,6 +120,7 @@ describe('protocol/webview guards', () => {
       { type: 'rerank', ...rerank },
       { type: 'steering', sliders: panelCase().sliders },
       { type: 'steering', replyTo: 4, sliders: [], rerank },
+      { type: 'steering', sliders: [], steers: 'document' },
       { type: 'done', replyTo: 5, message: 'saved' },
       { type: 'done', replyTo: 5 },
       { type: 'superseded', replyTo: 6 },

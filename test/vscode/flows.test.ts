@@ -438,6 +438,7 @@ describe('editor flows', () => {
       const steeredQ = flows!.snapshot(1000);
       assert.strictEqual(steeredQ.steering.apply, 'query');
       assert.match(flows!.shownCase!.steeringNote ?? '', /steers only the queries/);
+      assert.strictEqual(flows!.shownCase!.steers, 'query', 'the panel is told which texts the sliders steer');
       const descQ = descriptions(steeredQ.tree);
       assert.ok([...descriptions(steered.tree)].some(([k, d]) => descQ.has(k) && descQ.get(k) !== d), 'steering the queries only scores differently from steering both');
       let basisQ = flows!.steeringBasis;
