@@ -100,11 +100,20 @@ describe('engine worker process', function () {
     const basis = await client.request('steeringBasis', { setId: set.result.setId, features });
     assert.strictEqual(basis.result.pairs.length, pairs.length);
     assert.ok(basis.result.texts.some((t) => t.idx.length > 0), 'some texts activate the suggested features');
-    for (const alphas of [features.map((id) => ({ id, alpha: 1.5 })), features.map((id, i) => ({ id, alpha: i % 2 ? 0 : 2 })), [{ id: features[0], alpha: 0.25 }]]) {
-      const worker = await client.request('rerank', { setId: set.result.setId, features: alphas });
-      const local = basisScores(basis.result, new Map(alphas.map((f) => [f.id, f.alpha])));
-      worker.result.scores.forEach((s, i) => assert.ok(Math.abs(s - local[i]) < 1e-5, `pair ${i}: worker ${s}, basis ${local[i]}`));
+    const moved = new Map<string, number[]>();
+    const settings = [features.map((id) => ({ id, alpha: 1.5 })), features.map((id, i) => ({ id, alpha: i % 2 ? 0 : 2 })), [{ id: features[0], alpha: 0.25 }]];
+    for (const [k, alphas] of settings.entries()) {
+      // both texts (the default), or one side only (a config's "apply")
+      for (const apply of [undefined, 'query', 'document'] as const) {
+        const worker = await client.request('rerank', { setId: set.result.setId, features: alphas, apply });
+        const local = basisScores(basis.result, new Map(alphas.map((f) => [f.id, f.alpha])), apply);
+        worker.result.scores.forEach((s, i) => assert.ok(Math.abs(s - local[i]) < 1e-5, `${apply ?? 'both'}, pair ${i}: worker ${s}, basis ${local[i]}`));
+        moved.set(`${k}:${apply ?? 'both'}`, worker.result.scores);
+      }
     }
+    // one side is not the other, nor both (every suggested feature at α = 1.5)
+    const differ = (a: number[], b: number[]) => a.some((x, i) => Math.abs(x - b[i]) > 1e-4);
+    assert.ok(differ(moved.get('0:query')!, moved.get('0:both')!) && differ(moved.get('0:document')!, moved.get('0:both')!) && differ(moved.get('0:query')!, moved.get('0:document')!));
     await rejects(client.request('steeringBasis', { setId: set.result.setId + 1000, features }), 'E_NO_SET', /not loaded in this worker/);
   });
 
