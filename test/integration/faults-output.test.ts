@@ -177,4 +177,30 @@ describe('faults through the CLI with the real model', function () {
     assert.match(o.stderr, /other-sae\.json: field "saeSha256": the config was made with another SAE/);
     assert.strictEqual(fs.existsSync(out), false, 'nothing explained with a config that cannot apply');
   });
+
+  it('explain --steering honours "apply": the query only, the document only and both give three different scores, and a bad side is refused naming the field', async () => {
+    const input = path.join(dir, 'steer-side.jsonl');
+    await fsp.writeFile(input, pair('q', 'd', 'why is the sky blue', 'The sky is blue because of Rayleigh scattering of sunlight by the air.') + '\n');
+    const plain = path.join(dir, 'side-plain.jsonl');
+    assert.strictEqual((await xetrieval(['explain', '-i', input, '--no-erasure', '-o', plain])).code, 0);
+    // every feature the two texts share, removed (α = 0)
+    const shared: number[] = JSON.parse(fs.readFileSync(plain, 'utf8').trim()).shared_features;
+    assert.ok(shared.length > 0, 'the pair shares features');
+    const score: Record<string, number> = {};
+    for (const apply of ['both', 'query', 'document', undefined]) {
+      const cfg = path.join(dir, `side-${apply}.json`);
+      await fsp.writeFile(cfg, JSON.stringify({ model: MODEL, features: shared.map((id) => ({ id, alpha: 0 })), ...(apply ? { apply } : {}) }));
+      const out = path.join(dir, `side-${apply}.jsonl`);
+      const r = await xetrieval(['explain', '-i', input, '--no-erasure', '--steering', cfg, '-o', out]);
+      assert.strictEqual(r.code, 0, r.stderr);
+      score[apply ?? 'default'] = JSON.parse(fs.readFileSync(out, 'utf8').trim()).score;
+    }
+    assert.strictEqual(score.default, score.both, 'without "apply" both texts are steered');
+    assert.ok(new Set([score.both, score.query, score.document].map((x) => x.toFixed(4))).size === 3, JSON.stringify(score));
+    const bad = path.join(dir, 'side-bad.json');
+    await fsp.writeFile(bad, JSON.stringify({ model: MODEL, apply: 'queries', features: [{ id: 3, alpha: 2 }] }));
+    const b = await xetrieval(['explain', '-i', input, '--no-erasure', '--steering', bad, '-o', path.join(dir, 'side-bad.jsonl')]);
+    assert.notStrictEqual(b.code, 0);
+    assert.match(b.stderr, /side-bad\.json: field "apply": must be one of both, query, document, got "queries"/);
+  });
 });
