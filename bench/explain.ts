@@ -18,6 +18,8 @@ const SCIFACT = path.resolve(ROOT, '..', 'shared', 'data', 'scifact');
 
 export interface ExplainBenchResult {
   pairs: number;
+  /** ours: the encoder precision (the reference is PyTorch fp32) */
+  precision: 'fp32' | 'int8';
   ours: { seconds: number; firstResultS: number; pairsPerS: number };
   reference?: { seconds: number; firstResultS: number; loadS: number; pairsPerS: number };
   ratio?: number;
@@ -65,18 +67,18 @@ function timeProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promi
   });
 }
 
-export async function benchExplain(n = 1000): Promise<ExplainBenchResult> {
+export async function benchExplain(n = 1000, precision?: 'fp32' | 'int8'): Promise<ExplainBenchResult> {
   const bundle = path.join(ROOT, 'models', 'all-MiniLM-L6-v2');
   const cacheDir = process.env.XETRIEVAL_CACHE_DIR || defaultCacheDir();
   const pulled = await ensureModel({ model: 'all-MiniLM-L6-v2', cacheDir });
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-bench-')), 'pairs.jsonl');
   fs.writeFileSync(file, sciFactPairs(n).join('\n') + '\n');
   const env = { ...process.env, XETRIEVAL_CACHE_DIR: cacheDir };
-  const ours = await timeProcess(process.execPath, [path.join(ROOT, 'bin', 'xetrieval.js'), '--device', 'cpu', '--quiet', 'explain', '--input', file, '--output', '-', '--bundle', bundle], env);
+  const ours = await timeProcess(process.execPath, [path.join(ROOT, 'bin', 'xetrieval.js'), '--device', 'cpu', ...(precision ? ['--precision', precision] : []), '--quiet', 'explain', '--input', file, '--output', '-', '--bundle', bundle], env);
   if (ours.code !== 0) throw new Error(`xetrieval explain failed: ${ours.stderr}`);
   const lines = ours.stdout.trim().split('\n').length;
   if (lines !== n) throw new Error(`xetrieval explain wrote ${lines} lines for ${n} pairs`);
-  const result: ExplainBenchResult = { pairs: n, ours: { seconds: ours.seconds, firstResultS: ours.firstLineS, pairsPerS: n / ours.seconds } };
+  const result: ExplainBenchResult = { pairs: n, precision: precision ?? 'fp32', ours: { seconds: ours.seconds, firstResultS: ours.firstLineS, pairsPerS: n / ours.seconds } };
   const python = path.join(ROOT, '.venv-ref', 'bin', 'python');
   if (!fs.existsSync(python)) {
     result.referenceError = `no reference Python at ${python}: run scripts/reference/setup.sh`;
