@@ -1,0 +1,188 @@
+/**
+ * IMRNN modulation (Saxena et al., EACL 2026 Findings; method.md §2), pure math.
+ *
+ * A frozen encoder gives z_q and z_d (dimension D). The adapter projects both,
+ * `q_p = normalize(P z_q + b)`, `d_p = normalize(P z_d + b)` (P: D → E), then
+ *   - the query hypernet H_q(q_p) → (scale_q = sigmoid, bias_q = tanh) modulates
+ *     every candidate: `d_mod = LN_d(d_p ⊙ scale_q + bias_q)`;
+ *   - the document hypernet on the mean of the modulated candidates,
+ *     H_d(mean d_mod) → (scale_d, bias_d), refines the query:
+ *     `q_mod = LN_q(q_p ⊙ scale_d + bias_d)`;
+ *   - the score is `cos(q_mod, d_mod)`.
+ * Each H is Linear E→h, ReLU, Linear h→h/2, ReLU, Linear h/2→2E (scale ‖ bias);
+ * the dropout layers of the reference are identity at inference.
+ * This follows `IMRNN.forward` in YashSaxena21/IMRNNs (src/imrnns/model.py),
+ * LayerNorm with ε = 1e-5 as torch's default. The candidate set is part of the
+ * input: the query's refinement depends on all of it.
+ */
+import { cosine } from './math';
+
+export interface Linear {
+  /** rows (output size) */
+  out: number;
+  /** columns (input size) */
+  in: number;
+  /** [out, in] row-major, as torch's `nn.Linear.weight` */
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+export interface HyperNet {
+  l0: Linear;
+  l3: Linear;
+  l6: Linear;
+}
+
+export interface LayerNormWeights {
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+export interface ImrnnWeights {
+  /** the encoder's dimension D (the projector's input) */
+  inputDim: number;
+  /** the adapter's dimension E (the projector's output) */
+  dim: number;
+  projector: Linear;
+  queryHypernet: HyperNet;
+  docHypernet: HyperNet;
+  queryNorm: LayerNormWeights;
+  docNorm: LayerNormWeights;
+}
+
+export const LAYER_NORM_EPS = 1e-5;
+
+/** y = W x + b (float64 sums). */
+export function linear(l: Linear, x: Float32Array, out = new Float32Array(l.out)): Float32Array {
+  if (x.length !== l.in) throw new RangeError(`linear: input of ${x.length}, expected ${l.in}`);
+  const { weight: w, bias: b } = l;
+  for (let o = 0; o < l.out; o++) {
+    let s = b[o];
+    const base = o * l.in;
+    for (let i = 0; i < l.in; i++) s += w[base + i] * x[i];
+    out[o] = s;
+  }
+  return out;
+}
+
+/** `normalize(P z + b)`: the projected unit vector. */
+export function project(w: ImrnnWeights, z: Float32Array): Float32Array {
+  const p = linear(w.projector, z);
+  let n = 0;
+  for (let i = 0; i < p.length; i++) n += p[i] * p[i];
+  // torch's F.normalize divides by max(‖x‖, 1e-12)
+  n = Math.max(Math.sqrt(n), 1e-12);
+  for (let i = 0; i < p.length; i++) p[i] /= n;
+  return p;
+}
+
+export interface ScaleBias {
+  scale: Float32Array;
+  bias: Float32Array;
+}
+
+/** H(x) → (sigmoid of the first half, tanh of the second). */
+export function hypernet(h: HyperNet, x: Float32Array): ScaleBias {
+  const a = linear(h.l0, x);
+  for (let i = 0; i < a.length; i++) if (a[i] < 0) a[i] = 0;
+  const b = linear(h.l3, a);
+  for (let i = 0; i < b.length; i++) if (b[i] < 0) b[i] = 0;
+  const o = linear(h.l6, b);
+  const E = o.length / 2;
+  const scale = new Float32Array(E);
+  const bias = new Float32Array(E);
+  for (let i = 0; i < E; i++) {
+    scale[i] = 1 / (1 + Math.exp(-o[i]));
+    bias[i] = Math.tanh(o[E + i]);
+  }
+  return { scale, bias };
+}
+
+/** LN(x ⊙ scale + shift) with the norm's affine weights. */
+export function affineLayerNorm(x: Float32Array, scale: Float32Array, shift: Float32Array, ln: LayerNormWeights, out = new Float32Array(x.length)): Float32Array {
+  const E = x.length;
+  let mean = 0;
+  for (let i = 0; i < E; i++) {
+    out[i] = x[i] * scale[i] + shift[i];
+    mean += out[i];
+  }
+  mean /= E;
+  let v = 0;
+  for (let i = 0; i < E; i++) v += (out[i] - mean) ** 2;
+  const inv = 1 / Math.sqrt(v / E + LAYER_NORM_EPS);
+  for (let i = 0; i < E; i++) out[i] = (out[i] - mean) * inv * ln.weight[i] + ln.bias[i];
+  return out;
+}
+
+export interface Modulation {
+  /** E: the projected query q_p (unit) */
+  qp: Float32Array;
+  /** n × E: the projected candidates d_p (unit rows) */
+  dp: Float32Array;
+  /** E: the refined query q_mod */
+  qMod: Float32Array;
+  /** n × E: the modulated candidates d_mod */
+  dMod: Float32Array;
+  /** the query hypernet's output (applied to every candidate) */
+  queryShift: ScaleBias;
+  /** the document hypernet's output (applied to the query) */
+  docShift: ScaleBias;
+  /** n: cos(q_mod, d_mod) */
+  scores: Float32Array;
+}
+
+/**
+ * Modulates one query's candidates. `zq` has D entries; `zd` holds n rows of
+ * D (row-major). Refuses sizes that are not the adapter's.
+ */
+export function modulate(w: ImrnnWeights, zq: Float32Array, zd: Float32Array): Modulation {
+  const D = w.inputDim;
+  const E = w.dim;
+  if (zq.length !== D) throw new RangeError(`the query embedding has ${zq.length} dimensions but the adapter takes ${D}`);
+  if (zd.length % D !== 0) throw new RangeError(`the candidate embeddings (${zd.length} numbers) are not rows of ${D}`);
+  const n = zd.length / D;
+  if (n === 0) throw new RangeError('no candidates to modulate');
+  const qp = project(w, zq);
+  const dp = new Float32Array(n * E);
+  for (let j = 0; j < n; j++) dp.set(project(w, zd.subarray(j * D, (j + 1) * D)), j * E);
+  const queryShift = hypernet(w.queryHypernet, qp);
+  const dMod = new Float32Array(n * E);
+  const mean = new Float32Array(E);
+  for (let j = 0; j < n; j++) {
+    const m = affineLayerNorm(dp.subarray(j * E, (j + 1) * E), queryShift.scale, queryShift.bias, w.docNorm, dMod.subarray(j * E, (j + 1) * E));
+    for (let i = 0; i < E; i++) mean[i] += m[i];
+  }
+  for (let i = 0; i < E; i++) mean[i] /= n;
+  const docShift = hypernet(w.docHypernet, mean);
+  const qMod = affineLayerNorm(qp, docShift.scale, docShift.bias, w.queryNorm);
+  const scores = new Float32Array(n);
+  for (let j = 0; j < n; j++) scores[j] = cosine(qMod, dMod.subarray(j * E, (j + 1) * E));
+  return { qp, dp, qMod, dMod, queryShift, docShift, scores };
+}
+
+/** Checks every tensor's size against D, E and the hidden size; returns a description of the first mismatch. */
+export function checkImrnnShapes(w: ImrnnWeights): string | undefined {
+  const { inputDim: D, dim: E } = w;
+  const lin = (name: string, l: Linear, out: number, inp: number): string | undefined => {
+    if (l.out !== out || l.in !== inp) return `${name}.weight is [${l.out}, ${l.in}], expected [${out}, ${inp}]`;
+    if (l.weight.length !== out * inp) return `${name}.weight holds ${l.weight.length} numbers, expected ${out * inp}`;
+    if (l.bias.length !== out) return `${name}.bias has ${l.bias.length} entries, expected ${out}`;
+    return undefined;
+  };
+  const checks: (string | undefined)[] = [lin('projector', w.projector, E, D)];
+  for (const [name, h] of [
+    ['query_hypernet', w.queryHypernet],
+    ['doc_hypernet', w.docHypernet],
+  ] as const) {
+    const hid = h.l0.out;
+    checks.push(lin(`${name}.hypernet.0`, h.l0, hid, E), lin(`${name}.hypernet.3`, h.l3, h.l3.out, hid), lin(`${name}.hypernet.6`, h.l6, 2 * E, h.l3.out));
+  }
+  for (const [name, ln] of [
+    ['query_norm', w.queryNorm],
+    ['doc_norm', w.docNorm],
+  ] as const) {
+    if (ln.weight.length !== E) checks.push(`${name}.weight has ${ln.weight.length} entries, expected ${E}`);
+    if (ln.bias.length !== E) checks.push(`${name}.bias has ${ln.bias.length} entries, expected ${E}`);
+  }
+  return checks.find((c) => c !== undefined);
+}
