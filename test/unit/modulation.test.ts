@@ -106,6 +106,32 @@ describe('engine/modulation adapter files', () => {
     assert.strictEqual(a.metadata.dataset, 'scifact');
   });
 
+  it('matches the PyTorch reference (released code, fp32) on one query and 12 candidates: scores, q_p, q_mod, d_mod', function () {
+    const fx = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../test/fixtures/imrnn/reference.json'), 'utf8')) as {
+      query: number[];
+      candidates: number[][];
+      adapters: Record<string, { file: string; scores: number[]; q_p: number[]; q_mod: number[]; d_mod_0: number[] }>;
+    };
+    if (!fs.existsSync(released('scifact'))) this.skip();
+    const zq = Float32Array.from(fx.query);
+    const zd = Float32Array.from(fx.candidates.flat());
+    const names = Object.keys(fx.adapters);
+    assert.deepStrictEqual(names, ['scifact', 'msmarco']);
+    for (const name of names) {
+      const ref = fx.adapters[name];
+      const m = modulate(loadImrnnAdapter(path.join(RELEASED_DIR, ref.file), 384), zq, zd);
+      const maxDiff = (a: ArrayLike<number>, b: number[]) => Math.max(...b.map((x, i) => Math.abs(a[i] - x)));
+      assert.strictEqual(m.scores.length, 12);
+      assert.ok(maxDiff(m.scores, ref.scores) < 1e-5, `${name} scores: max |Δ| ${maxDiff(m.scores, ref.scores)}`);
+      assert.ok(maxDiff(m.qp, ref.q_p) < 1e-6, `${name} q_p: ${maxDiff(m.qp, ref.q_p)}`);
+      assert.ok(maxDiff(m.qMod, ref.q_mod) < 1e-4, `${name} q_mod: ${maxDiff(m.qMod, ref.q_mod)}`);
+      assert.ok(maxDiff(m.dMod.subarray(0, 256), ref.d_mod_0) < 1e-4, `${name} d_mod[0]: ${maxDiff(m.dMod, ref.d_mod_0)}`);
+      // the ranking, not only the numbers
+      const order = (s: ArrayLike<number>) => [...Array(s.length).keys()].sort((a, b) => s[b] - s[a]);
+      assert.deepStrictEqual(order(m.scores), order(ref.scores));
+    }
+  });
+
   it('refuses an adapter of the wrong input size, naming the file and the tensor', () => {
     const dir = tmp();
     const f = path.join(dir, 'small.safetensors');
