@@ -54,6 +54,14 @@ def main() -> None:
             dt = torch.from_numpy(d32).unsqueeze(0)
             q_mod, d_mod, scores = model(qt, dt)
             q_p = model.project(qt)
+            # the per-side form of the first training script (IMRNN_train.py, commit f9f7cae):
+            # each side modulated by its own hypernet, then cosine
+            d_p = model.project(dt[0])
+            qs, qb = model.query_hypernet(q_p)
+            ds, db = model.doc_hypernet(d_p)
+            q_self = torch.nn.functional.normalize(model.query_norm(q_p * qs + qb), dim=-1)
+            d_self = torch.nn.functional.normalize(model.doc_norm(d_p * ds + db), dim=-1)
+            per_side = (d_self @ q_self[0])
         adapters[name] = {
             "file": path.name,
             "sha256": sha256_file(path),
@@ -62,6 +70,7 @@ def main() -> None:
             "q_p": [float(x) for x in q_p[0]],
             "q_mod": [float(x) for x in q_mod[0]],
             "d_mod_0": [float(x) for x in d_mod[0, 0]],
+            "per_side_scores": [float(x) for x in per_side],
         }
         log(f"{name}: scores {np.round(scores[0].numpy(), 4).tolist()}")
 

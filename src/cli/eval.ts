@@ -44,7 +44,7 @@ interface Embedded {
 }
 
 /** Embeds all texts in chunks (so progress moves and Ctrl-C is honoured between chunks). */
-async function embedAll(
+export async function embedAll(
   ctx: CliContext,
   session: EngineSession,
   ref: ModelRef,

@@ -23,6 +23,7 @@ import { runExplain } from './explain';
 import { runContrast } from './contrast';
 import { parseAlphas, parseKeyFeatures, runSteer } from './steer';
 import { runTrainBundle, runTrainCorpus, runViewsGenerate } from './train';
+import { addModulateCommands } from './modulateCommands';
 import { readFileSync } from 'fs';
 import { parseSteeringConfig } from '../core/explain/steering';
 import type { ViewName } from '../train/views';
@@ -208,6 +209,8 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
         runSteer(ctx, { ...o, bundle: o.bundle ? path.resolve(o.bundle) : undefined }),
       ),
     );
+
+  addModulateCommands(program, act, { modelOption, sourceOption, parseMetrics, defaultMetrics: DEFAULT_METRICS });
 
   const train = program.command('train').description('train explanation models (SAE, internalizers, labels) — the model kit');
   train

@@ -14,7 +14,15 @@
  * This follows `IMRNN.forward` in YashSaxena21/IMRNNs (src/imrnns/model.py),
  * LayerNorm with ε = 1e-5 as torch's default. The candidate set is part of the
  * input: the query's refinement depends on all of it.
+ *
+ * The `per-side` form is the repository's first training script
+ * (IMRNN_train.py, commit f9f7cae): each side modulated by its own hypernet,
+ * `q_mod = LN_q(q_p ⊙ H_q(q_p))`, `d_mod = LN_d(d_p ⊙ H_d(d_p))`. The released
+ * checkpoints are "legacy checkpoints" converted from that code, and on
+ * SciFact they rank far better under it than under the package's form.
  */
+export type ModulationForm = 'cross' | 'per-side';
+export const MODULATION_FORMS: readonly ModulationForm[] = ['cross', 'per-side'];
 import { cosine } from './math';
 
 export interface Linear {
@@ -125,8 +133,8 @@ export interface Modulation {
   dMod: Float32Array;
   /** the query hypernet's output (applied to every candidate) */
   queryShift: ScaleBias;
-  /** the document hypernet's output (applied to the query) */
-  docShift: ScaleBias;
+  /** cross: the document hypernet's output on the candidates' mean (applied to the query); per-side: absent (one per candidate) */
+  docShift?: ScaleBias;
   /** n: cos(q_mod, d_mod) */
   scores: Float32Array;
 }
@@ -135,7 +143,7 @@ export interface Modulation {
  * Modulates one query's candidates. `zq` has D entries; `zd` holds n rows of
  * D (row-major). Refuses sizes that are not the adapter's.
  */
-export function modulate(w: ImrnnWeights, zq: Float32Array, zd: Float32Array): Modulation {
+export function modulate(w: ImrnnWeights, zq: Float32Array, zd: Float32Array, form: ModulationForm = 'cross'): Modulation {
   const D = w.inputDim;
   const E = w.dim;
   if (zq.length !== D) throw new RangeError(`the query embedding has ${zq.length} dimensions but the adapter takes ${D}`);
@@ -146,6 +154,7 @@ export function modulate(w: ImrnnWeights, zq: Float32Array, zd: Float32Array): M
   const dp = new Float32Array(n * E);
   for (let j = 0; j < n; j++) dp.set(project(w, zd.subarray(j * D, (j + 1) * D)), j * E);
   const queryShift = hypernet(w.queryHypernet, qp);
+  if (form === 'per-side') return perSide(w, qp, dp, n, queryShift);
   const dMod = new Float32Array(n * E);
   const mean = new Float32Array(E);
   for (let j = 0; j < n; j++) {
@@ -158,6 +167,19 @@ export function modulate(w: ImrnnWeights, zq: Float32Array, zd: Float32Array): M
   const scores = new Float32Array(n);
   for (let j = 0; j < n; j++) scores[j] = cosine(qMod, dMod.subarray(j * E, (j + 1) * E));
   return { qp, dp, qMod, dMod, queryShift, docShift, scores };
+}
+
+function perSide(w: ImrnnWeights, qp: Float32Array, dp: Float32Array, n: number, queryShift: ScaleBias): Modulation {
+  const E = w.dim;
+  const qMod = affineLayerNorm(qp, queryShift.scale, queryShift.bias, w.queryNorm);
+  const dMod = new Float32Array(n * E);
+  const scores = new Float32Array(n);
+  for (let j = 0; j < n; j++) {
+    const d = dp.subarray(j * E, (j + 1) * E);
+    const h = hypernet(w.docHypernet, d);
+    scores[j] = cosine(qMod, affineLayerNorm(d, h.scale, h.bias, w.docNorm, dMod.subarray(j * E, (j + 1) * E)));
+  }
+  return { qp, dp, qMod, dMod, queryShift, scores };
 }
 
 /** Checks every tensor's size against D, E and the hidden size; returns a description of the first mismatch. */
@@ -185,4 +207,33 @@ export function checkImrnnShapes(w: ImrnnWeights): string | undefined {
     if (ln.bias.length !== E) checks.push(`${name}.bias has ${ln.bias.length} entries, expected ${E}`);
   }
   return checks.find((c) => c !== undefined);
+}
+
+/** One query and its candidates, as the adapter sees them. */
+export interface CandidateGroup {
+  queryId: string;
+  zq: Float32Array;
+  docIds: string[];
+  /** docIds.length × D, row-major */
+  zd: Float32Array;
+}
+
+export interface Reranked {
+  /** cos(z_q, z_d): the encoder's own scores */
+  before: Map<string, Map<string, number>>;
+  /** cos(q_mod, d_mod) */
+  after: Map<string, Map<string, number>>;
+}
+
+/** Scores every group's candidates before (encoder cosine) and after modulation. */
+export function rerank(w: ImrnnWeights, groups: readonly CandidateGroup[], form: ModulationForm = 'cross'): Reranked {
+  const before = new Map<string, Map<string, number>>();
+  const after = new Map<string, Map<string, number>>();
+  const D = w.inputDim;
+  for (const g of groups) {
+    const m = modulate(w, g.zq, g.zd, form);
+    before.set(g.queryId, new Map(g.docIds.map((id, j) => [id, cosine(g.zq, g.zd.subarray(j * D, (j + 1) * D))])));
+    after.set(g.queryId, new Map(g.docIds.map((id, j) => [id, m.scores[j]])));
+  }
+  return { before, after };
 }

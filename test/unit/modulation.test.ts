@@ -59,7 +59,7 @@ describe('core/modulation', () => {
       assert.ok(Math.abs(m.scores[j] - expected) < 1e-4, `candidate ${j}: ${m.scores[j]} vs ${expected}`);
     }
     assert.strictEqual(m.dMod.length, 12);
-    assert.ok(m.queryShift.scale.every((s) => s === 0.5) && m.docShift.bias.every((b) => b === 0));
+    assert.ok(m.queryShift.scale.every((s) => s === 0.5) && m.docShift!.bias.every((b) => b === 0));
   });
 
   it("the query's refinement depends on the whole candidate set", () => {
@@ -106,11 +106,11 @@ describe('engine/modulation adapter files', () => {
     assert.strictEqual(a.metadata.dataset, 'scifact');
   });
 
-  it('matches the PyTorch reference (released code, fp32) on one query and 12 candidates: scores, q_p, q_mod, d_mod', function () {
+  it('matches the PyTorch reference (released code, fp32) on one query and 12 candidates: scores, q_p, q_mod, d_mod, and the per-side form', function () {
     const fx = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../test/fixtures/imrnn/reference.json'), 'utf8')) as {
       query: number[];
       candidates: number[][];
-      adapters: Record<string, { file: string; scores: number[]; q_p: number[]; q_mod: number[]; d_mod_0: number[] }>;
+      adapters: Record<string, { file: string; scores: number[]; q_p: number[]; q_mod: number[]; d_mod_0: number[]; per_side_scores: number[] }>;
     };
     if (!fs.existsSync(released('scifact'))) this.skip();
     const zq = Float32Array.from(fx.query);
@@ -129,6 +129,9 @@ describe('engine/modulation adapter files', () => {
       // the ranking, not only the numbers
       const order = (s: ArrayLike<number>) => [...Array(s.length).keys()].sort((a, b) => s[b] - s[a]);
       assert.deepStrictEqual(order(m.scores), order(ref.scores));
+      const ps = modulate(loadImrnnAdapter(path.join(RELEASED_DIR, ref.file), 384), zq, zd, 'per-side');
+      assert.ok(maxDiff(ps.scores, ref.per_side_scores) < 1e-5, `${name} per-side scores: ${maxDiff(ps.scores, ref.per_side_scores)}`);
+      assert.strictEqual(ps.docShift, undefined);
     }
   });
 
