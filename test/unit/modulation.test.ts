@@ -3,30 +3,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ModelError } from '../../src/core/errors';
-import { ImrnnWeights, Linear, modulate } from '../../src/core/modulation';
+import { modulate } from '../../src/core/modulation';
+import { lcg, linearOf, tinyAdapter } from './helpers/imrnn';
 import { imrnnTensorNames, loadImrnnAdapter, saveImrnnAdapter } from '../../src/engine/modulation/adapter';
 import { writeSafetensors } from '../../src/engine/safetensors';
 
 /** The released adapters (../shared, read-only); these tests skip without them. */
 export const RELEASED_DIR = path.resolve(__dirname, '../../../../shared/models/imrnn-minilm');
 const released = (name: string) => path.join(RELEASED_DIR, `imrnns-minilm-${name}.safetensors`);
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-}
-
-function linearOf(out: number, inp: number, rnd: () => number, scale = 0.3): Linear {
-  return { out, in: inp, weight: Float32Array.from({ length: out * inp }, () => rnd() * scale), bias: Float32Array.from({ length: out }, () => rnd() * scale) };
-}
-
-/** A small random adapter (D=6, E=4, hidden 4). */
-export function tinyAdapter(seed = 1, D = 6, E = 4, H = 4): ImrnnWeights {
-  const rnd = lcg(seed);
-  const hyper = () => ({ l0: linearOf(H, E, rnd), l3: linearOf(H / 2, H, rnd), l6: linearOf(2 * E, H / 2, rnd) });
-  const norm = () => ({ weight: Float32Array.from({ length: E }, () => 1 + rnd() * 0.2), bias: Float32Array.from({ length: E }, () => rnd() * 0.1) });
-  return { inputDim: D, dim: E, projector: linearOf(E, D, rnd, 1), queryHypernet: hyper(), docHypernet: hyper(), queryNorm: norm(), docNorm: norm() };
-}
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'xet-imrnn-'));
 
