@@ -14,7 +14,12 @@ import { InputError } from '../core/errors';
 import { checkInputFile, readJsonl } from '../core/jsonl';
 import { topK } from '../core/math';
 import { evaluate, metricKey, MetricSpec, Qrels } from '../core/metrics';
-import { CandidateGroup, ModulationForm, rerank } from '../core/modulation';
+import { cosine } from '../core/math';
+import { CandidateGroup, modulate, ModulationForm, rerank } from '../core/modulation';
+import { explainModulation, FeatureShift, ModulationExplanation, pseudoInverse, SideExplanation, TokenCosine } from '../core/modulationExplain';
+import { defaultBundleDir } from '../engine/bundle';
+import { loadBundleReader, loadTokenTable } from '../engine/modulation/explainData';
+import { entryDir } from '../engine/models/cache';
 import { parsePair } from '../core/pairs';
 import { hasMatrix, loadMatrix, Matrix, saveMatrix } from '../core/vectorStore';
 import { ImrnnAdapter, loadImrnnAdapter } from '../engine/modulation/adapter';
@@ -44,8 +49,12 @@ export interface ModulateOptions {
   queryIds?: string;
   /** metrics before/after, mean and per query, as JSON; '-' for stdout */
   output?: string;
-  /** explain the modulation of this many queries (or of `explainQueries`) */
-  explain?: (ctx: CliContext, adapter: ImrnnAdapter, groups: CandidateGroup[], texts: Map<string, string>, qrels: Qrels) => Promise<void>;
+  /** explain the modulation of the first this many queries */
+  explain?: number;
+  /** explanation bundle for the SAE reading of the shifts (default: the one shipped for the model) */
+  bundle?: string;
+  /** tokens and features listed per shift */
+  top?: number;
 }
 
 export interface Prepared {
@@ -112,7 +121,7 @@ async function modulateTo(ctx: CliContext, o: ModulateOptions, adapter: ImrnnAda
   if (o.metrics.some((m) => m.name === 'recall' && m.k >= maxCandidates(groups))) {
     w(`note: re-ranking keeps the candidate set, so recall at or beyond the ${maxCandidates(groups)} candidates cannot move\n`);
   }
-  if (o.explain) await o.explain(ctx, adapter, groups, prep.texts, qrels);
+  const explanations = o.explain ? explainGroups(ctx, o, adapter, groups.slice(0, o.explain), prep.texts, qrels, w) : undefined;
   if (out) {
     await out.writeText(
       JSON.stringify(
@@ -126,6 +135,7 @@ async function modulateTo(ctx: CliContext, o: ModulateOptions, adapter: ImrnnAda
           before: b.mean,
           after: a.mean,
           per_query: Object.fromEntries([...b.perQuery].map(([qid, v]) => [qid, { before: v, after: a.perQuery.get(qid) }])),
+          ...(explanations ? { explanations } : {}),
         },
         null,
         2,
@@ -134,6 +144,51 @@ async function modulateTo(ctx: CliContext, o: ModulateOptions, adapter: ImrnnAda
   }
   return skipped.lines > 0 ? 1 : 0;
 }
+
+/** Token and SAE-feature readings of the shifts Δq and Δd for each group (modulationExplain.ts). */
+function explainGroups(ctx: CliContext, o: ModulateOptions, adapter: ImrnnAdapter, groups: CandidateGroup[], texts: Map<string, string>, qrels: Qrels, w: (s: string) => void): (ModulationExplanation & { query_text: string; doc_text: string })[] {
+  const table = loadTokenTable(entryDir(ctx.globals.cacheDir, o.model));
+  if (table.dim !== adapter.inputDim) throw new InputError({ file: o.adapter, field: 'projector.weight' }, `the adapter takes ${adapter.inputDim}-dimensional embeddings but the token table of ${o.model} has ${table.dim}`, 'E_ADAPTER_DIM');
+  const bundleDir = o.bundle ?? defaultBundleDir(o.model);
+  const bundle = bundleDir ? loadBundleReader(bundleDir) : undefined;
+  if (!bundle) ctx.info(`no explanation bundle for ${o.model}: the shifts are read through tokens only`);
+  const pinv = pseudoInverse(adapter.projector.weight, adapter.dim, adapter.inputDim);
+  const top = o.top ?? 8;
+  const out: (ModulationExplanation & { query_text: string; doc_text: string })[] = [];
+  const f3 = (x: number) => x.toFixed(3);
+  const tok = (ts: TokenCosine[]) => ts.map((t) => `${t.token} ${t.cosine >= 0 ? '+' : '−'}${f3(Math.abs(t.cosine))}`).join(', ');
+  const feats = (fs: FeatureShift[]) => fs.map((x) => `${x.feature} "${bundle?.label(x.feature) ?? '?'}" ${x.delta >= 0 ? '+' : '−'}${f3(Math.abs(x.delta))} (${f3(x.before)}→${f3(x.after)})`).join('; ') || '—';
+  const side = (name: string, e: SideExplanation) => {
+    w(`  ${name}: ‖Δ‖ ${f3(e.shiftNorm)} (unit vectors, projected space); cos(z, z') ${f3(e.liftedCosine)}\n`);
+    w(`    tokens by |cos| with P⁺Δ: ${tok(e.tokens)}\n`);
+    if (bundle) {
+      w(`    SAE features amplified: ${feats(e.amplified)}\n`);
+      w(`    SAE features suppressed: ${feats(e.suppressed)}\n`);
+    }
+  };
+  w(`\nexplained: the first ${groups.length} quer${groups.length === 1 ? 'y' : 'ies'}; Δ = unit(modulated) − projected, lifted by P⁺ = Pᵀ(PPᵀ)⁻¹; SAE: ${bundleDir ?? 'none'}\n`);
+  for (const g of groups) {
+    const m = modulate(adapter, g.zq, g.zd, o.form);
+    const judged = qrels.get(g.queryId) ?? new Map<string, number>();
+    const before = g.docIds.map((_, j) => cosine(g.zq, g.zd.subarray(j * adapter.inputDim, (j + 1) * adapter.inputDim)));
+    const order = [...g.docIds.keys()].sort((x, y) => before[y] - before[x]);
+    const focus = order.find((j) => (judged.get(g.docIds[j]) ?? 0) > 0) ?? order[0];
+    const e = explainModulation(adapter, pinv, g.queryId, g.zq, g.zd, g.docIds, m, focus, table, bundle?.sae, top);
+    const qt = texts.get(`q:${g.queryId}`) ?? '';
+    const dt = texts.get(`d:${e.doc.docId}`) ?? '';
+    w(`\nquery ${g.queryId}: ${JSON.stringify(clip(qt, 160))}\n`);
+    w(`  document ${e.doc.docId}${(judged.get(e.doc.docId) ?? 0) > 0 ? ' (relevant)' : ''}: ${JSON.stringify(clip(dt, 120))}\n`);
+    w(`  rank ${e.doc.rankBefore} → ${e.doc.rankAfter} of ${g.docIds.length}; similarity ${f3(e.doc.scoreBefore)} → ${f3(e.doc.scoreAfter)}\n`);
+    const rel = e.candidates.filter((c) => (judged.get(c.docId) ?? 0) > 0 && c.docId !== e.doc.docId);
+    if (rel.length) w(`  other relevant: ${rel.map((c) => `${c.docId} ${c.rankBefore}→${c.rankAfter}`).join(', ')}\n`);
+    side('Δq (query)', e.query);
+    side('Δd (document)', e.doc);
+    out.push({ ...e, candidates: e.candidates, query_text: qt, doc_text: dt });
+  }
+  return out;
+}
+
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`;
 const maxCandidates = (groups: CandidateGroup[]) => Math.max(0, ...groups.map((g) => g.docIds.length));

@@ -32,6 +32,9 @@ interface ModulateFlags {
   embeddings?: string;
   queryIds?: string;
   output?: string;
+  explain?: number;
+  bundle?: string;
+  top: number;
 }
 
 export function addModulateCommands(program: Command, act: Act, sh: Shared): void {
@@ -54,6 +57,9 @@ export function addModulateCommands(program: Command, act: Act, sh: Shared): voi
     .addOption(sh.sourceOption())
     .addOption(new Option('--metrics <list>', 'comma-separated ndcg@K, recall@K, mrr@K').argParser(sh.parseMetrics).default(sh.parseMetrics(sh.defaultMetrics), sh.defaultMetrics))
     .option('-o, --output <file>', 'write the metrics before and after (mean and per query) as JSON, or - for stdout')
+    .addOption(new Option('--explain <n>', "explain the first n queries' modulation: the shifts Δq, Δd by tokens (P⁺ against the token-embedding table) and by SAE features, ranks before and after").argParser(wholeNumber(1, 10000)))
+    .option('--bundle <dir>', 'explanation bundle for --explain (default: the one shipped for the model)')
+    .addOption(new Option('--top <n>', 'with --explain: tokens and features listed per shift').argParser(wholeNumber(1, 100)).default(8))
     .action(
       act((ctx, o: ModulateFlags) =>
         runModulate(ctx, {
@@ -61,6 +67,7 @@ export function addModulateCommands(program: Command, act: Act, sh: Shared): voi
           adapter: path.resolve(o.adapter),
           data: o.data ? path.resolve(o.data) : undefined,
           embeddings: o.embeddings ? path.resolve(o.embeddings) : undefined,
+          bundle: o.bundle ? path.resolve(o.bundle) : undefined,
         }),
       ),
     );

@@ -80,6 +80,23 @@ describe('modulate CLI with the real model', function () {
     assert.ok(Math.abs(res.after['mrr@10'] - a.mean['mrr@10']) < 1e-6);
   });
 
+  it('--explain: token and SAE-feature readings of Δq and Δd, ranks before and after', async () => {
+    const dir = tmpDir('modulate-explain');
+    const out = path.join(dir, 'm.json');
+    const r = await runCli(['modulate', '--adapter', ADAPTER, '--input', PAIRS, '-o', out, '--explain', '2', '--top', '5']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(r.stdout, /tokens by \|cos\| with P⁺Δ: /);
+    assert.match(r.stdout, /SAE features amplified: \d+ "[^"]+" \+\d\.\d{3}/);
+    const res = JSON.parse(fs.readFileSync(out, 'utf8')) as { explanations: { queryId: string; query: { tokens: { token: string; cosine: number }[]; amplified: unknown[]; suppressed: unknown[] }; doc: { rankBefore: number; rankAfter: number }; candidates: unknown[] }[] };
+    assert.strictEqual(res.explanations.length, 2);
+    for (const e of res.explanations) {
+      assert.strictEqual(e.query.tokens.length, 5);
+      assert.ok(e.query.tokens.every((t) => !/^\[.*\]$/.test(t.token) && Math.abs(t.cosine) <= 1));
+      assert.ok(e.query.amplified.length + e.query.suppressed.length > 0, 'the modulation moves some SAE feature');
+      assert.ok(e.doc.rankBefore >= 1 && e.doc.rankAfter >= 1 && e.doc.rankAfter <= e.candidates.length);
+    }
+  });
+
   it('refuses an adapter for another embedding size, naming the file and the tensor', async () => {
     const dir = tmpDir('modulate-dim');
     const f = path.join(dir, 'six.safetensors');
