@@ -1,0 +1,336 @@
+/**
+ * Training an IMRNN adapter (method.md §2): the cross form's forward pass with
+ * the hypernets' dropout (p = 0.1, as the reference module in training
+ * mode), its gradient written out by hand, margin loss
+ * `max(0, m − cos(q,d+) + cos(q,d−))` averaged over a group's negatives and
+ * the batch, and Adam with L2 weight decay (torch.optim.Adam's
+ * `weight_decay`: the decay is added to the gradient). Pure math: the caller
+ * brings embeddings and groups (a positive first, then its negatives).
+ */
+import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear } from './modulation';
+
+/** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
+export function tensorsOf(w: ImrnnWeights): Float32Array[] {
+  const lin = (l: Linear) => [l.weight, l.bias];
+  const hyp = (h: HyperNet) => [...lin(h.l0), ...lin(h.l3), ...lin(h.l6)];
+  return [...lin(w.projector), ...hyp(w.queryHypernet), ...hyp(w.docHypernet), w.queryNorm.weight, w.queryNorm.bias, w.docNorm.weight, w.docNorm.bias];
+}
+
+/** An adapter of the same shapes, all zeros (gradients) or a deep copy. */
+export function cloneWeights(w: ImrnnWeights, zero = false): ImrnnWeights {
+  const c = (a: Float32Array) => (zero ? new Float32Array(a.length) : Float32Array.from(a));
+  const lin = (l: Linear): Linear => ({ out: l.out, in: l.in, weight: c(l.weight), bias: c(l.bias) });
+  const hyp = (h: HyperNet): HyperNet => ({ l0: lin(h.l0), l3: lin(h.l3), l6: lin(h.l6) });
+  return {
+    inputDim: w.inputDim,
+    dim: w.dim,
+    projector: lin(w.projector),
+    queryHypernet: hyp(w.queryHypernet),
+    docHypernet: hyp(w.docHypernet),
+    queryNorm: { weight: c(w.queryNorm.weight), bias: c(w.queryNorm.bias) },
+    docNorm: { weight: c(w.docNorm.weight), bias: c(w.docNorm.bias) },
+  };
+}
+
+/**
+ * A fresh adapter initialised as the reference module: projector as torch's
+ * nn.Linear (uniform ±1/√D for weight and bias), hypernet weights N(0, 0.01²)
+ * with zero biases, LayerNorms 1 and 0.
+ */
+export function initWeights(D: number, E: number, H: number, rand: () => number): ImrnnWeights {
+  const normal = () => {
+    const u = 1 - rand();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+  };
+  const bound = 1 / Math.sqrt(D);
+  const proj: Linear = { out: E, in: D, weight: Float32Array.from({ length: E * D }, () => (2 * rand() - 1) * bound), bias: Float32Array.from({ length: E }, () => (2 * rand() - 1) * bound) };
+  const lin = (out: number, inp: number): Linear => ({ out, in: inp, weight: Float32Array.from({ length: out * inp }, () => 0.01 * normal()), bias: new Float32Array(out) });
+  const hyp = (): HyperNet => ({ l0: lin(H, E), l3: lin(H / 2, H), l6: lin(2 * E, H / 2) });
+  return {
+    inputDim: D,
+    dim: E,
+    projector: proj,
+    queryHypernet: hyp(),
+    docHypernet: hyp(),
+    queryNorm: { weight: new Float32Array(E).fill(1), bias: new Float32Array(E) },
+    docNorm: { weight: new Float32Array(E).fill(1), bias: new Float32Array(E) },
+  };
+}
+
+function linF(l: Linear, x: Float32Array): Float32Array {
+  const out = new Float32Array(l.out);
+  const { weight: w, bias: b } = l;
+  const n = l.in;
+  for (let o = 0; o < l.out; o++) {
+    let s = b[o];
+    const base = o * n;
+    for (let i = 0; i < n; i++) s += w[base + i] * x[i];
+    out[o] = s;
+  }
+  return out;
+}
+
+/** Accumulates gW += g xᵀ, gb += g, and returns Wᵀ g when `needInput`. */
+function linB(l: Linear, gl: Linear, x: Float32Array, g: Float32Array, needInput: boolean): Float32Array | undefined {
+  const n = l.in;
+  const gi = needInput ? new Float32Array(n) : undefined;
+  for (let o = 0; o < l.out; o++) {
+    const go = g[o];
+    if (go === 0) continue;
+    gl.bias[o] += go;
+    const base = o * n;
+    for (let i = 0; i < n; i++) gl.weight[base + i] += go * x[i];
+    if (gi) for (let i = 0; i < n; i++) gi[i] += go * l.weight[base + i];
+  }
+  return gi;
+}
+
+interface HyperTape {
+  x: Float32Array;
+  r1: Float32Array;
+  r2: Float32Array;
+  /** dropout masks scaled by 1/(1−p) (undefined: no dropout) */
+  m1?: Float32Array;
+  m2?: Float32Array;
+  scale: Float32Array;
+  bias: Float32Array;
+}
+
+function hyperF(h: HyperNet, x: Float32Array, dropout: number, rand: () => number): HyperTape {
+  const mask = (n: number) => (dropout > 0 ? Float32Array.from({ length: n }, () => (rand() < dropout ? 0 : 1 / (1 - dropout))) : undefined);
+  const h1 = linF(h.l0, x);
+  const m1 = mask(h1.length);
+  for (let i = 0; i < h1.length; i++) h1[i] = (h1[i] > 0 ? h1[i] : 0) * (m1 ? m1[i] : 1);
+  const h2 = linF(h.l3, h1);
+  const m2 = mask(h2.length);
+  for (let i = 0; i < h2.length; i++) h2[i] = (h2[i] > 0 ? h2[i] : 0) * (m2 ? m2[i] : 1);
+  const o = linF(h.l6, h2);
+  const E = o.length / 2;
+  const scale = new Float32Array(E);
+  const bias = new Float32Array(E);
+  for (let i = 0; i < E; i++) {
+    scale[i] = 1 / (1 + Math.exp(-o[i]));
+    bias[i] = Math.tanh(o[E + i]);
+  }
+  return { x, r1: h1, r2: h2, m1, m2, scale, bias };
+}
+
+/** Backward through a hypernet from the gradients of its scale and bias; returns the input's gradient. */
+function hyperB(h: HyperNet, gh: HyperNet, t: HyperTape, gScale: Float32Array, gBias: Float32Array): Float32Array {
+  const E = t.scale.length;
+  const go = new Float32Array(2 * E);
+  for (let i = 0; i < E; i++) {
+    go[i] = gScale[i] * t.scale[i] * (1 - t.scale[i]);
+    go[E + i] = gBias[i] * (1 - t.bias[i] * t.bias[i]);
+  }
+  const g2 = linB(h.l6, gh.l6, t.r2, go, true)!;
+  // r2 = relu(h2)·mask: the gradient passes where r2 > 0, scaled by the mask
+  for (let i = 0; i < g2.length; i++) g2[i] = t.r2[i] > 0 ? g2[i] * (t.m2 ? t.m2[i] : 1) : 0;
+  const g1 = linB(h.l3, gh.l3, t.r1, g2, true)!;
+  for (let i = 0; i < g1.length; i++) g1[i] = t.r1[i] > 0 ? g1[i] * (t.m1 ? t.m1[i] : 1) : 0;
+  return linB(h.l0, gh.l0, t.x, g1, true)!;
+}
+
+interface LnTape {
+  xhat: Float32Array;
+  inv: number;
+  out: Float32Array;
+}
+
+function lnF(x: Float32Array, g: Float32Array, b: Float32Array): LnTape {
+  const E = x.length;
+  let mean = 0;
+  for (let i = 0; i < E; i++) mean += x[i];
+  mean /= E;
+  let v = 0;
+  for (let i = 0; i < E; i++) v += (x[i] - mean) ** 2;
+  const inv = 1 / Math.sqrt(v / E + LAYER_NORM_EPS);
+  const xhat = new Float32Array(E);
+  const out = new Float32Array(E);
+  for (let i = 0; i < E; i++) {
+    xhat[i] = (x[i] - mean) * inv;
+    out[i] = xhat[i] * g[i] + b[i];
+  }
+  return { xhat, inv, out };
+}
+
+function lnB(t: LnTape, g: Float32Array, gg: Float32Array, gb: Float32Array, gOut: Float32Array): Float32Array {
+  const E = gOut.length;
+  const gx = new Float32Array(E);
+  let m1 = 0;
+  let m2 = 0;
+  for (let i = 0; i < E; i++) {
+    const gh = gOut[i] * g[i];
+    gg[i] += gOut[i] * t.xhat[i];
+    gb[i] += gOut[i];
+    gx[i] = gh;
+    m1 += gh;
+    m2 += gh * t.xhat[i];
+  }
+  m1 /= E;
+  m2 /= E;
+  for (let i = 0; i < E; i++) gx[i] = t.inv * (gx[i] - m1 - t.xhat[i] * m2);
+  return gx;
+}
+
+interface ProjTape {
+  z: Float32Array;
+  p: Float32Array;
+  norm: number;
+}
+
+function projF(l: Linear, z: Float32Array): ProjTape {
+  const a = linF(l, z);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) n += a[i] * a[i];
+  n = Math.max(Math.sqrt(n), 1e-12);
+  for (let i = 0; i < a.length; i++) a[i] /= n;
+  return { z, p: a, norm: n };
+}
+
+function projB(l: Linear, gl: Linear, t: ProjTape, gp: Float32Array): void {
+  let d = 0;
+  for (let i = 0; i < gp.length; i++) d += gp[i] * t.p[i];
+  const ga = Float32Array.from(gp, (g, i) => (g - t.p[i] * d) / t.norm);
+  linB(l, gl, t.z, ga, false);
+}
+
+export interface TrainGroup {
+  zq: Float32Array;
+  /** rows of D: the positive first, then the negatives */
+  zd: Float32Array;
+}
+
+/**
+ * Margin loss of one group and, when `grad` is given, its gradient added to
+ * it (scaled by `weight`, e.g. 1/batch). Returns the loss (unscaled).
+ */
+export function groupLoss(w: ImrnnWeights, g: TrainGroup, margin: number, grad: ImrnnWeights | undefined, weight: number, dropout: number, rand: () => number): number {
+  const D = w.inputDim;
+  const E = w.dim;
+  const n = g.zd.length / D;
+  if (n < 2) throw new RangeError('a training group needs a positive and at least one negative');
+  const qT = projF(w.projector, g.zq);
+  const dT: ProjTape[] = [];
+  for (let j = 0; j < n; j++) dT.push(projF(w.projector, g.zd.subarray(j * D, (j + 1) * D)));
+  const hq = hyperF(w.queryHypernet, qT.p, dropout, rand);
+  const dLn: LnTape[] = [];
+  const mean = new Float32Array(E);
+  for (let j = 0; j < n; j++) {
+    const x = new Float32Array(E);
+    for (let i = 0; i < E; i++) x[i] = dT[j].p[i] * hq.scale[i] + hq.bias[i];
+    const t = lnF(x, w.docNorm.weight, w.docNorm.bias);
+    dLn.push(t);
+    for (let i = 0; i < E; i++) mean[i] += t.out[i] / n;
+  }
+  const hd = hyperF(w.docHypernet, mean, dropout, rand);
+  const y = new Float32Array(E);
+  for (let i = 0; i < E; i++) y[i] = qT.p[i] * hd.scale[i] + hd.bias[i];
+  const qLn = lnF(y, w.queryNorm.weight, w.queryNorm.bias);
+  const qm = qLn.out;
+  let qn = 0;
+  for (let i = 0; i < E; i++) qn += qm[i] * qm[i];
+  qn = Math.sqrt(qn);
+  const cos = new Float64Array(n);
+  const dn = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const d = dLn[j].out;
+    let dd = 0;
+    let nn = 0;
+    for (let i = 0; i < E; i++) {
+      dd += qm[i] * d[i];
+      nn += d[i] * d[i];
+    }
+    dn[j] = Math.sqrt(nn);
+    cos[j] = dd / (qn * dn[j]);
+  }
+  let loss = 0;
+  const gs = new Float64Array(n);
+  for (let j = 1; j < n; j++) {
+    const l = margin - cos[0] + cos[j];
+    if (l > 0) {
+      loss += l / (n - 1);
+      gs[0] -= 1 / (n - 1);
+      gs[j] += 1 / (n - 1);
+    }
+  }
+  if (!grad || loss === 0) return loss;
+  for (let j = 0; j < n; j++) gs[j] *= weight;
+
+  // cosine → q_mod and each d_mod
+  const gqm = new Float32Array(E);
+  const gdm: Float32Array[] = [];
+  for (let j = 0; j < n; j++) {
+    const d = dLn[j].out;
+    const gd = new Float32Array(E);
+    if (gs[j] !== 0) {
+      for (let i = 0; i < E; i++) {
+        gqm[i] += gs[j] * (d[i] / (qn * dn[j]) - (cos[j] * qm[i]) / (qn * qn));
+        gd[i] = gs[j] * (qm[i] / (qn * dn[j]) - (cos[j] * d[i]) / (dn[j] * dn[j]));
+      }
+    }
+    gdm.push(gd);
+  }
+  // q_mod = LN_q(q_p ⊙ s_d + b_d)
+  const gy = lnB(qLn, w.queryNorm.weight, grad.queryNorm.weight, grad.queryNorm.bias, gqm);
+  const gqp = Float32Array.from(gy, (v, i) => v * hd.scale[i]);
+  const gsd = Float32Array.from(gy, (v, i) => v * qT.p[i]);
+  const gmean = hyperB(w.docHypernet, grad.docHypernet, hd, gsd, gy);
+  // mean of the modulated candidates
+  const gsq = new Float32Array(E);
+  const gbq = new Float32Array(E);
+  for (let j = 0; j < n; j++) {
+    const gOut = gdm[j];
+    for (let i = 0; i < E; i++) gOut[i] += gmean[i] / n;
+    const gx = lnB(dLn[j], w.docNorm.weight, grad.docNorm.weight, grad.docNorm.bias, gOut);
+    const gdp = new Float32Array(E);
+    for (let i = 0; i < E; i++) {
+      gdp[i] = gx[i] * hq.scale[i];
+      gsq[i] += gx[i] * dT[j].p[i];
+      gbq[i] += gx[i];
+    }
+    projB(w.projector, grad.projector, dT[j], gdp);
+  }
+  const gqp2 = hyperB(w.queryHypernet, grad.queryHypernet, hq, gsq, gbq);
+  for (let i = 0; i < E; i++) gqp[i] += gqp2[i];
+  projB(w.projector, grad.projector, qT, gqp);
+  return loss;
+}
+
+export interface AdamState {
+  step: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+
+export function adamState(w: ImrnnWeights): AdamState {
+  const t = tensorsOf(w);
+  return { step: 0, m: t.map((x) => new Float32Array(x.length)), v: t.map((x) => new Float32Array(x.length)) };
+}
+
+/** One Adam step (β 0.9, 0.999, ε 1e-8) with L2 weight decay added to the gradient, as torch.optim.Adam. */
+export function adamStep(w: ImrnnWeights, grad: ImrnnWeights, st: AdamState, lr: number, weightDecay: number): void {
+  st.step++;
+  const b1 = 0.9;
+  const b2 = 0.999;
+  const c1 = 1 - b1 ** st.step;
+  const c2 = 1 - b2 ** st.step;
+  const ps = tensorsOf(w);
+  const gs = tensorsOf(grad);
+  for (let t = 0; t < ps.length; t++) {
+    const p = ps[t];
+    const g = gs[t];
+    const m = st.m[t];
+    const v = st.v[t];
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i] + weightDecay * p[i];
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      p[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-8);
+    }
+  }
+}
+
+export function zeroGrad(grad: ImrnnWeights): void {
+  for (const t of tensorsOf(grad)) t.fill(0);
+}
