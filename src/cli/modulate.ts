@@ -204,9 +204,6 @@ async function readIds(file: string): Promise<Set<string>> {
   return ids;
 }
 
-function refOf(ctx: CliContext, o: ModulateOptions): ModelRef {
-  return { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
-}
 
 /** Candidates from a labelled pairs file: every line of a query is one of its candidates. */
 async function fromPairs(ctx: CliContext, o: ModulateOptions, skipped: { lines: number }, only?: Set<string>): Promise<Prepared> {
@@ -242,7 +239,7 @@ async function fromPairs(ctx: CliContext, o: ModulateOptions, skipped: { lines: 
   if (!cands.size) throw new InputError({ file }, only ? 'no usable labelled pairs of the queries in --query-ids' : 'no usable labelled pairs', 'E_EMPTY');
   const qids = [...cands.keys()];
   const docs = qids.flatMap((q) => cands.get(q)!);
-  const ref = refOf(ctx, o);
+  const ref: ModelRef = { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
   const { zq, zd } = await withSession(ctx, async (s) => ({
     zq: await embedAll(ctx, s, ref, qids.map((q) => ({ id: q, text: queryText.get(q)! })), 'query', 'queries'),
     zd: await embedAll(ctx, s, ref, docs.map((d) => ({ id: d.docId, text: d.doc })), 'document', 'documents'),
@@ -272,7 +269,27 @@ async function fromBeir(ctx: CliContext, o: ModulateOptions, only?: Set<string>)
   if (!queries.length) throw new InputError({ file: o.queryIds! }, `none of these query ids is judged in ${folder} (${o.split})`, 'E_EMPTY');
   const qrels: Qrels = new Map(queries.map((q) => [q.id, data.qrels.get(q.id)!]));
   ctx.info(`${folder} (${o.split}): ${data.corpus.length} documents, ${queries.length} queries; candidates: the encoder's top ${o.candidates}`);
-  const ref = refOf(ctx, o);
+  const [docs, zq] = await embedNamed(ctx, o, [
+    { name: 'docs', items: data.corpus, kind: 'document' },
+    { name: `queries.${o.split}`, items: queries, kind: 'query' },
+  ]);
+  return candidatesOf(o, data.corpus, queries, qrels, docs, zq);
+}
+
+export interface NamedTexts {
+  /** matrix name in the --embeddings folder */
+  name: string;
+  items: { id: string; text: string }[];
+  kind: TextKind;
+}
+
+/**
+ * Embeddings of several text lists: read from the `--embeddings` folder when a
+ * matrix there has a row for every id, else encoded by the worker (one
+ * session for all) and written there.
+ */
+export async function embedNamed(ctx: CliContext, o: { model: string; source?: string; embeddings?: string }, lists: NamedTexts[]): Promise<Matrix[]> {
+  const ref: ModelRef = { model: o.model, source: o.source, cacheDir: ctx.globals.cacheDir, precision: ctx.globals.precision };
   const dir = o.embeddings;
   // a matrix on disk is used when it has a row for every text asked for
   const fromDisk = (name: string, items: { id: string }[]): Matrix | undefined => {
@@ -289,22 +306,20 @@ async function fromBeir(ctx: CliContext, o: ModulateOptions, only?: Set<string>)
     items.forEach((it, i) => rows.set(m.data.subarray(at.get(it.id)! * m.dim, (at.get(it.id)! + 1) * m.dim), i * m.dim));
     return { dim: m.dim, ids: items.map((it) => it.id), data: rows };
   };
-  const encode = async (s: EngineSession, name: string, items: { id: string; text: string }[], kind: TextKind): Promise<Matrix> => {
-    const e = await embedAll(ctx, s, ref, items, kind, name);
-    const m = { dim: e.dim, ids: items.map((it) => it.id), data: e.matrix };
-    if (dir) saveMatrix(dir, name, m, { model: o.model, precision: ctx.globals.precision });
-    return m;
-  };
-  const qName = `queries.${o.split}`;
-  let docs = fromDisk('docs', data.corpus);
-  let zq = fromDisk(qName, queries);
-  if (!docs || !zq) {
+  const out: (Matrix | undefined)[] = lists.map((l) => fromDisk(l.name, l.items));
+  if (out.some((m) => !m)) {
     await withSession(ctx, async (s) => {
-      docs ??= await encode(s, 'docs', data.corpus, 'document');
-      zq ??= await encode(s, qName, queries, 'query');
+      for (let i = 0; i < lists.length; i++) {
+        if (out[i]) continue;
+        const l = lists[i];
+        const e = await embedAll(ctx, s, ref, l.items, l.kind, l.name);
+        const m = { dim: e.dim, ids: l.items.map((it) => it.id), data: e.matrix };
+        if (dir) saveMatrix(dir, l.name, m, { model: o.model, precision: ctx.globals.precision });
+        out[i] = m;
+      }
     });
   }
-  return candidatesOf(o, data.corpus, queries, qrels, docs!, zq!);
+  return out as Matrix[];
 }
 
 function candidatesOf(o: ModulateOptions, corpus: { id: string; text: string }[], queries: { id: string; text: string }[], qrels: Qrels, docs: Matrix, zq: Matrix): Prepared {

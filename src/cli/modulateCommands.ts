@@ -8,7 +8,8 @@ import type { MetricSpec } from '../core/metrics';
 import { MODULATION_FORMS, type ModulationForm } from '../core/modulation';
 import type { CliContext } from './context';
 import { runModulate } from './modulate';
-import { wholeNumber } from './options';
+import { decimal, seed, wholeNumber } from './options';
+import { runTrainAdapter, TrainAdapterOptions } from './trainAdapter';
 
 type Act = <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<number>) => (...args: A) => Promise<void>;
 
@@ -69,6 +70,32 @@ export function addModulateCommands(program: Command, act: Act, sh: Shared): voi
           embeddings: o.embeddings ? path.resolve(o.embeddings) : undefined,
           bundle: o.bundle ? path.resolve(o.bundle) : undefined,
         }),
+      ),
+    );
+
+  const train = program.commands.find((c) => c.name() === 'train');
+  if (!train) throw new Error('the train command group is missing');
+  train
+    .command('adapter')
+    .description('train an IMRNN adapter on a BEIR split (margin loss, BM25 hard negatives, Adam, early stopping on a validation split) and write it as safetensors')
+    .requiredOption('--data <folder>', 'BEIR dataset folder')
+    .option('--split <name>', 'qrels split to train on', 'train')
+    .requiredOption('--out <file>', 'adapter file to write (.safetensors)')
+    .option('--embeddings <dir>', "a folder of embedding matrices (docs, queries.<split>) read when there, written when not")
+    .addOption(sh.modelOption())
+    .addOption(sh.sourceOption())
+    .addOption(new Option('--margin <x>', 'margin of the loss').argParser(decimal(0, 2)).default(0.3))
+    .addOption(new Option('--lr <x>', 'Adam learning rate').argParser(decimal(0, 1, { minExclusive: true })).default(1e-4))
+    .addOption(new Option('--weight-decay <x>', 'L2 weight decay').argParser(decimal(0, 1)).default(1e-5))
+    .addOption(new Option('--batch-examples <n>', 'examples per step').argParser(wholeNumber(1, 4096)).default(32))
+    .addOption(new Option('--negatives <n>', 'hard negatives per example (drawn from the BM25 top 100 each epoch)').argParser(wholeNumber(1, 99)).default(20))
+    .addOption(new Option('--epochs <n>', 'at most this many epochs').argParser(wholeNumber(1, 10000)).default(30))
+    .addOption(new Option('--patience <n>', 'stop after this many epochs without a better validation NDCG@10').argParser(wholeNumber(1, 10000)).default(3))
+    .addOption(new Option('--val-share <x>', 'share of the training queries held out for validation').argParser(decimal(0, 0.9)).default(0.1))
+    .addOption(new Option('--seed <n>', 'random seed').argParser(seed).default(13))
+    .action(
+      act((ctx, o: Omit<TrainAdapterOptions, 'batchSize' | 'maxEpochs'> & { batchExamples: number; epochs: number }) =>
+        runTrainAdapter(ctx, { ...o, batchSize: o.batchExamples, maxEpochs: o.epochs, data: path.resolve(o.data), embeddings: o.embeddings ? path.resolve(o.embeddings) : undefined }),
       ),
     );
 }

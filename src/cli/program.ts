@@ -210,8 +210,6 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
       ),
     );
 
-  addModulateCommands(program, act, { modelOption, sourceOption, parseMetrics, defaultMetrics: DEFAULT_METRICS });
-
   const train = program.command('train').description('train explanation models (SAE, internalizers, labels) — the model kit');
   train
     .command('bundle')
@@ -261,6 +259,8 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(new Option('--cap <n>', "at most this many texts per source, a seeded sample beyond it (default: each source's own, ~110k texts in all)").argParser(wholeNumber(1, 1e9)))
     .addOption(new Option('--seed <n>', 'random seed').argParser(seed).default(13))
     .action(act((ctx, o: { out: string; root: string; cap?: number; seed: number }) => runTrainCorpus(ctx, o)));
+
+  addModulateCommands(program, act, { modelOption, sourceOption, parseMetrics, defaultMetrics: DEFAULT_METRICS });
 
   const views = program.command('views').description('document view texts for internalizers');
   views

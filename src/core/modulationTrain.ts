@@ -7,7 +7,7 @@
  * `weight_decay`: the decay is added to the gradient). Pure math: the caller
  * brings embeddings and groups (a positive first, then its negatives).
  */
-import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear } from './modulation';
+import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulate } from './modulation';
 
 /** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
 export function tensorsOf(w: ImrnnWeights): Float32Array[] {
@@ -333,4 +333,163 @@ export function adamStep(w: ImrnnWeights, grad: ImrnnWeights, st: AdamState, lr:
 
 export function zeroGrad(grad: ImrnnWeights): void {
   for (const t of tensorsOf(grad)) t.fill(0);
+}
+
+export interface TrainExample {
+  queryId: string;
+  /** row of the query in `queries` */
+  query: number;
+  /** row of the positive in `docs` */
+  positive: number;
+  /** rows of its hard negatives in `docs` (BM25 top 100, judged relevant ones removed) */
+  negatives: number[];
+}
+
+export interface ValidationQuery {
+  queryId: string;
+  query: number;
+  /** rows of its candidates in `docs` (the encoder's top 100) */
+  candidates: number[];
+  judged: Map<number, number>;
+}
+
+export interface TrainOptions {
+  margin: number;
+  lr: number;
+  weightDecay: number;
+  batchSize: number;
+  /** negatives drawn per example and epoch from its hard negatives */
+  negatives: number;
+  maxEpochs: number;
+  /** epochs without a better validation NDCG@10 before stopping */
+  patience: number;
+  dropout: number;
+  hidden: number;
+  dim: number;
+  rand: () => number;
+  signal?: AbortSignal;
+}
+
+export interface EpochReport {
+  epoch: number;
+  loss: number;
+  valNdcg10: number;
+  seconds: number;
+  best: boolean;
+}
+
+export interface TrainResult {
+  weights: ImrnnWeights;
+  bestEpoch: number;
+  bestValNdcg10: number;
+  /** validation NDCG@10 of the encoder's own ranking (no adapter) */
+  baseValNdcg10: number;
+  epochs: EpochReport[];
+  examplesPerSecond: number;
+}
+
+function ndcg10(order: number[], judged: Map<number, number>): number {
+  let dcg = 0;
+  order.slice(0, 10).forEach((d, i) => {
+    const g = judged.get(d) ?? 0;
+    if (g > 0) dcg += (2 ** g - 1) / Math.log2(i + 2);
+  });
+  const ideal = [...judged.values()].filter((g) => g > 0).sort((a, b) => b - a).slice(0, 10);
+  const idcg = ideal.reduce((s, g, i) => s + (2 ** g - 1) / Math.log2(i + 2), 0);
+  return idcg > 0 ? dcg / idcg : 0;
+}
+
+/** Mean NDCG@10 of the validation queries re-ranked by `score` (candidate rows → scores). */
+function validate(val: readonly ValidationQuery[], score: (v: ValidationQuery) => ArrayLike<number>): number {
+  let s = 0;
+  for (const v of val) {
+    const sc = score(v);
+    const order = [...v.candidates.keys()].sort((a, b) => sc[b] - sc[a] || a - b).map((i) => v.candidates[i]);
+    s += ndcg10(order, v.judged);
+  }
+  return val.length ? s / val.length : 0;
+}
+
+/**
+ * Trains an adapter from scratch: shuffled batches of examples (a positive and
+ * `negatives` hard negatives each), margin loss, Adam; after each epoch the
+ * validation queries' candidates are re-ranked and the best epoch's weights
+ * are kept; stops after `patience` epochs without improvement.
+ */
+export function trainAdapter(
+  queries: Float32Array,
+  docs: Float32Array,
+  D: number,
+  examples: readonly TrainExample[],
+  val: readonly ValidationQuery[],
+  o: TrainOptions,
+  onEpoch: (r: EpochReport) => void = () => undefined,
+): TrainResult {
+  const w = initWeights(D, o.dim, o.hidden, o.rand);
+  const grad = cloneWeights(w, true);
+  const st = adamState(w);
+  const row = (m: Float32Array, i: number) => m.subarray(i * D, (i + 1) * D);
+  const gather = (rows: number[]) => {
+    const out = new Float32Array(rows.length * D);
+    rows.forEach((r, i) => out.set(row(docs, r), i * D));
+    return out;
+  };
+  const base = validate(val, (v) => v.candidates.map((c) => {
+    let s = 0;
+    const q = row(queries, v.query);
+    const d = row(docs, c);
+    for (let i = 0; i < D; i++) s += q[i] * d[i];
+    return s;
+  }));
+  let best = cloneWeights(w);
+  let bestNdcg = -1;
+  let bestEpoch = 0;
+  let since = 0;
+  const epochs: EpochReport[] = [];
+  let trained = 0;
+  let trainSeconds = 0;
+  const order = [...examples.keys()];
+  for (let epoch = 1; epoch <= o.maxEpochs; epoch++) {
+    const t0 = performance.now();
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(o.rand() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    let lossSum = 0;
+    for (let b = 0; b < order.length; b += o.batchSize) {
+      if (o.signal?.aborted) throw new Error('cancelled');
+      const batch = order.slice(b, b + o.batchSize);
+      zeroGrad(grad);
+      for (const e of batch) {
+        const ex = examples[e];
+        const negs = ex.negatives.length <= o.negatives ? ex.negatives : sampleRows(ex.negatives, o.negatives, o.rand);
+        lossSum += groupLoss(w, { zq: row(queries, ex.query), zd: gather([ex.positive, ...negs]) }, o.margin, grad, 1 / batch.length, o.dropout, o.rand);
+      }
+      adamStep(w, grad, st, o.lr, o.weightDecay);
+    }
+    trainSeconds += (performance.now() - t0) / 1000;
+    trained += order.length;
+    const valNdcg10 = validate(val, (v) => modulate(w, row(queries, v.query), gather(v.candidates)).scores);
+    const improved = valNdcg10 > bestNdcg;
+    if (improved) {
+      best = cloneWeights(w);
+      bestNdcg = valNdcg10;
+      bestEpoch = epoch;
+      since = 0;
+    } else since++;
+    const r = { epoch, loss: lossSum / Math.max(1, order.length), valNdcg10, seconds: (performance.now() - t0) / 1000, best: improved };
+    epochs.push(r);
+    onEpoch(r);
+    if (since >= o.patience) break;
+  }
+  return { weights: best, bestEpoch, bestValNdcg10: bestNdcg, baseValNdcg10: base, epochs, examplesPerSecond: trained / Math.max(1e-9, trainSeconds) };
+}
+
+function sampleRows(rows: number[], n: number, rand: () => number): number[] {
+  const a = rows.slice();
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(rand() * (a.length - i));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a.slice(0, n);
 }
