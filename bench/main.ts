@@ -12,6 +12,7 @@ import { benchFeatureAgreement, benchFidelity, printFeatureAgreement, printFidel
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 import { benchTokens } from './tokens';
+import { benchModulation, printModulation } from './modulation';
 
 function fmt(x: number | undefined, d = 1): string {
   return x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
@@ -138,6 +139,11 @@ async function main(): Promise<void> {
       console.log(`  panel render of 200 feature rows, message received → painted: ${p.paint200RowsMs} ms; re-sort of 200 rows, median of 9: ${p.resort200RowsMedianMs} ms`);
       if (failures.length) console.log(`  panel driver failures: ${failures.join('; ')}`);
     }
+  }
+  if (want('modulation')) {
+    const r = benchModulation();
+    results.modulation = r;
+    printModulation(r);
   }
   console.log(`BENCH_JSON ${JSON.stringify(results)}`);
 }

@@ -84,6 +84,62 @@ export function project(w: ImrnnWeights, z: Float32Array): Float32Array {
   return p;
 }
 
+/**
+ * The projector over many rows at once: A = Z Pᵀ + b, each row normalised.
+ * Four rows share each load of a weight (the projector is ~90% of a
+ * training step's arithmetic).
+ */
+export function projectRows(l: Linear, z: Float32Array, n: number): { p: Float32Array; norms: Float64Array } {
+  const D = l.in;
+  const E = l.out;
+  const W = l.weight;
+  const p = new Float32Array(n * E);
+  let r = 0;
+  for (; r + 3 < n; r += 4) {
+    const z0 = r * D;
+    const z1 = z0 + D;
+    const z2 = z1 + D;
+    const z3 = z2 + D;
+    for (let o = 0; o < E; o++) {
+      const wo = o * D;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let i = 0; i < D; i++) {
+        const w = W[wo + i];
+        s0 += w * z[z0 + i];
+        s1 += w * z[z1 + i];
+        s2 += w * z[z2 + i];
+        s3 += w * z[z3 + i];
+      }
+      const b = l.bias[o];
+      p[r * E + o] = s0 + b;
+      p[(r + 1) * E + o] = s1 + b;
+      p[(r + 2) * E + o] = s2 + b;
+      p[(r + 3) * E + o] = s3 + b;
+    }
+  }
+  for (; r < n; r++) {
+    const z0 = r * D;
+    for (let o = 0; o < E; o++) {
+      const wo = o * D;
+      let s = l.bias[o];
+      for (let i = 0; i < D; i++) s += W[wo + i] * z[z0 + i];
+      p[r * E + o] = s;
+    }
+  }
+  const norms = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    let q = 0;
+    for (let o = 0; o < E; o++) q += p[k * E + o] ** 2;
+    const nk = Math.max(Math.sqrt(q), 1e-12);
+    norms[k] = nk;
+    for (let o = 0; o < E; o++) p[k * E + o] /= nk;
+  }
+  return { p, norms };
+}
+
 export interface ScaleBias {
   scale: Float32Array;
   bias: Float32Array;
@@ -151,8 +207,7 @@ export function modulate(w: ImrnnWeights, zq: Float32Array, zd: Float32Array, fo
   const n = zd.length / D;
   if (n === 0) throw new RangeError('no candidates to modulate');
   const qp = project(w, zq);
-  const dp = new Float32Array(n * E);
-  for (let j = 0; j < n; j++) dp.set(project(w, zd.subarray(j * D, (j + 1) * D)), j * E);
+  const dp = projectRows(w.projector, zd, n).p;
   const queryShift = hypernet(w.queryHypernet, qp);
   if (form === 'per-side') return perSide(w, qp, dp, n, queryShift);
   const dMod = new Float32Array(n * E);

@@ -7,7 +7,7 @@
  * `weight_decay`: the decay is added to the gradient). Pure math: the caller
  * brings embeddings and groups (a positive first, then its negatives).
  */
-import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulate } from './modulation';
+import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulate, projectRows } from './modulation';
 
 /** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
 export function tensorsOf(w: ImrnnWeights): Float32Array[] {
@@ -173,26 +173,40 @@ function lnB(t: LnTape, g: Float32Array, gg: Float32Array, gb: Float32Array, gOu
   return gx;
 }
 
-interface ProjTape {
-  z: Float32Array;
-  p: Float32Array;
-  norm: number;
-}
-
-function projF(l: Linear, z: Float32Array): ProjTape {
-  const a = linF(l, z);
-  let n = 0;
-  for (let i = 0; i < a.length; i++) n += a[i] * a[i];
-  n = Math.max(Math.sqrt(n), 1e-12);
-  for (let i = 0; i < a.length; i++) a[i] /= n;
-  return { z, p: a, norm: n };
-}
-
-function projB(l: Linear, gl: Linear, t: ProjTape, gp: Float32Array): void {
-  let d = 0;
-  for (let i = 0; i < gp.length; i++) d += gp[i] * t.p[i];
-  const ga = Float32Array.from(gp, (g, i) => (g - t.p[i] * d) / t.norm);
-  linB(l, gl, t.z, ga, false);
+/** Backward of projectRows from the gradients of the normalised rows: gP += Gᵀ Z, gb += Σ G. */
+function projRowsB(gl: Linear, z: Float32Array, n: number, p: Float32Array, norms: Float64Array, gp: Float32Array): void {
+  const D = gl.in;
+  const E = gl.out;
+  const ga = new Float32Array(n * E);
+  for (let k = 0; k < n; k++) {
+    let d = 0;
+    for (let o = 0; o < E; o++) d += gp[k * E + o] * p[k * E + o];
+    for (let o = 0; o < E; o++) ga[k * E + o] = (gp[k * E + o] - p[k * E + o] * d) / norms[k];
+  }
+  const G = gl.weight;
+  for (let o = 0; o < E; o++) {
+    const wo = o * D;
+    let r = 0;
+    for (; r + 3 < n; r += 4) {
+      const g0 = ga[r * E + o];
+      const g1 = ga[(r + 1) * E + o];
+      const g2 = ga[(r + 2) * E + o];
+      const g3 = ga[(r + 3) * E + o];
+      gl.bias[o] += g0 + g1 + g2 + g3;
+      const z0 = r * D;
+      const z1 = z0 + D;
+      const z2 = z1 + D;
+      const z3 = z2 + D;
+      for (let i = 0; i < D; i++) G[wo + i] += g0 * z[z0 + i] + g1 * z[z1 + i] + g2 * z[z2 + i] + g3 * z[z3 + i];
+    }
+    for (; r < n; r++) {
+      const g0 = ga[r * E + o];
+      if (g0 === 0) continue;
+      gl.bias[o] += g0;
+      const z0 = r * D;
+      for (let i = 0; i < D; i++) G[wo + i] += g0 * z[z0 + i];
+    }
+  }
 }
 
 export interface TrainGroup {
@@ -210,9 +224,14 @@ export function groupLoss(w: ImrnnWeights, g: TrainGroup, margin: number, grad: 
   const E = w.dim;
   const n = g.zd.length / D;
   if (n < 2) throw new RangeError('a training group needs a positive and at least one negative');
-  const qT = projF(w.projector, g.zq);
-  const dT: ProjTape[] = [];
-  for (let j = 0; j < n; j++) dT.push(projF(w.projector, g.zd.subarray(j * D, (j + 1) * D)));
+  // the query and the candidates through the projector together: rows [q, d_0, …, d_{n−1}]
+  const rows = new Float32Array((n + 1) * D);
+  rows.set(g.zq, 0);
+  rows.set(g.zd, D);
+  const pr = projectRows(w.projector, rows, n + 1);
+  const qT = { p: pr.p.subarray(0, E) };
+  const dT = Array.from({ length: n }, (_, j) => ({ p: pr.p.subarray((j + 1) * E, (j + 2) * E) }));
+  const gRows = new Float32Array((n + 1) * E);
   const hq = hyperF(w.queryHypernet, qT.p, dropout, rand);
   const dLn: LnTape[] = [];
   const mean = new Float32Array(E);
@@ -283,17 +302,16 @@ export function groupLoss(w: ImrnnWeights, g: TrainGroup, margin: number, grad: 
     const gOut = gdm[j];
     for (let i = 0; i < E; i++) gOut[i] += gmean[i] / n;
     const gx = lnB(dLn[j], w.docNorm.weight, grad.docNorm.weight, grad.docNorm.bias, gOut);
-    const gdp = new Float32Array(E);
+    const off = (j + 1) * E;
     for (let i = 0; i < E; i++) {
-      gdp[i] = gx[i] * hq.scale[i];
+      gRows[off + i] = gx[i] * hq.scale[i];
       gsq[i] += gx[i] * dT[j].p[i];
       gbq[i] += gx[i];
     }
-    projB(w.projector, grad.projector, dT[j], gdp);
   }
   const gqp2 = hyperB(w.queryHypernet, grad.queryHypernet, hq, gsq, gbq);
-  for (let i = 0; i < E; i++) gqp[i] += gqp2[i];
-  projB(w.projector, grad.projector, qT, gqp);
+  for (let i = 0; i < E; i++) gRows[i] = gqp[i] + gqp2[i];
+  projRowsB(grad.projector, rows, n + 1, pr.p, pr.norms, gRows);
   return loss;
 }
 

@@ -1,0 +1,157 @@
+/**
+ * IMRNN modulation: per-query latency of re-ranking 100 candidates with a
+ * released adapter (the paper reports 1.64 ms per query on a GPU), and the
+ * training step's speed against PyTorch running the same loop
+ * (scripts/reference/imrnn_train_bench.py: the reference module in training
+ * mode, margin loss, Adam, batches of 32 groups of 1 + 20 candidates), both
+ * on seeded random unit embeddings (the arithmetic does not depend on them),
+ * taking turns over several rounds; medians.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { mulberry32 } from '../src/core/explain/rng';
+import { ImrnnWeights, modulate } from '../src/core/modulation';
+import { adamState, adamStep, cloneWeights, groupLoss, initWeights, zeroGrad } from '../src/core/modulationTrain';
+import { loadImrnnAdapter } from '../src/engine/modulation/adapter';
+
+const ROOT = ((): string => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
+
+export interface ModulationBenchResult {
+  adapter: string;
+  candidates: number;
+  queries: number;
+  latencyMs: { median: number; p90: number; mean: number };
+  train: { examples: number; batch: number; negatives: number; rounds: number };
+  ours: { examplesPerS: number; rounds: number[] };
+  reference?: { examplesPerS: number; rounds: number[]; torchThreads: number };
+  reference1?: { examplesPerS: number; rounds: number[] };
+  /** ours / PyTorch (default threads), and ours / PyTorch on one thread (ours is one thread) */
+  ratio?: number;
+  ratio1?: number;
+  referenceError?: string;
+  load: number[];
+}
+
+function unitRows(n: number, D: number, rand: () => number): Float32Array {
+  const out = new Float32Array(n * D);
+  for (let r = 0; r < n; r++) {
+    let s = 0;
+    for (let i = 0; i < D; i++) {
+      const u = 1 - rand();
+      const x = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+      out[r * D + i] = x;
+      s += x * x;
+    }
+    s = Math.sqrt(s);
+    for (let i = 0; i < D; i++) out[r * D + i] /= s;
+  }
+  return out;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function oursTrain(examples: number, batch: number, negatives: number, rand: () => number): number {
+  const D = 384;
+  const n = 1 + negatives;
+  const w: ImrnnWeights = initWeights(D, 256, 128, rand);
+  const grad = cloneWeights(w, true);
+  const st = adamState(w);
+  const steps = Math.max(1, Math.floor(examples / batch));
+  const q = unitRows((steps + 1) * batch, D, rand);
+  const d = unitRows((steps + 1) * batch * n, D, rand);
+  const step = (s: number) => {
+    zeroGrad(grad);
+    for (let b = 0; b < batch; b++) {
+      const e = s * batch + b;
+      groupLoss(w, { zq: q.subarray(e * D, (e + 1) * D), zd: d.subarray(e * n * D, (e + 1) * n * D) }, 0.3, grad, 1 / batch, 0.1, rand);
+    }
+    adamStep(w, grad, st, 1e-4, 1e-5);
+  };
+  step(steps); // warm-up, untimed
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) step(s);
+  return (steps * batch) / ((performance.now() - t0) / 1000);
+}
+
+export function benchModulation(opts: { rounds?: number; examples?: number; python?: string } = {}): ModulationBenchResult {
+  const load0 = os.loadavg()[0];
+  const adapterFile = path.resolve(ROOT, '..', 'shared', 'models', 'imrnn-minilm', 'imrnns-minilm-scifact.safetensors');
+  const adapter = loadImrnnAdapter(adapterFile, 384);
+  const rand = mulberry32(16);
+  // latency: 200 queries of 100 candidates each, after 20 untimed
+  const Q = 200;
+  const C = 100;
+  const zq = unitRows(Q, 384, rand);
+  const zd = unitRows(C, 384, rand);
+  const times: number[] = [];
+  for (let i = 0; i < Q + 20; i++) {
+    const t0 = performance.now();
+    modulate(adapter, zq.subarray((i % Q) * 384, ((i % Q) + 1) * 384), zd);
+    if (i >= 20) times.push(performance.now() - t0);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const latencyMs = { median: median(times), p90: sorted[Math.floor(0.9 * sorted.length)], mean: times.reduce((s, x) => s + x, 0) / times.length };
+
+  const rounds = opts.rounds ?? 3;
+  const examples = opts.examples ?? 640;
+  const batch = 32;
+  const negatives = 20;
+  const python = opts.python ?? path.join(ROOT, '.venv-ref', 'bin', 'python');
+  const script = path.join(ROOT, 'scripts', 'reference', 'imrnn_train_bench.py');
+  let referenceError: string | undefined = fs.existsSync(python) ? undefined : `no reference Python at ${python}: run scripts/reference/setup.sh`;
+  const ours: number[] = [];
+  const ref: number[] = [];
+  const ref1: number[] = [];
+  let torchThreads = 0;
+  const runRef = (threads: number): number | undefined => {
+    const p = spawnSync(python, [script, '--examples', String(examples), '--batch', String(batch), '--negatives', String(negatives), '--threads', String(threads)], { encoding: 'utf8', cwd: path.dirname(script) });
+    const line = p.stdout.trim().split('\n').pop() ?? '';
+    try {
+      const r = JSON.parse(line) as { examples_per_s: number; threads: number };
+      if (threads === 0) torchThreads = r.threads;
+      return r.examples_per_s;
+    } catch {
+      referenceError = `imrnn_train_bench.py failed (exit ${p.status}): ${p.stderr.slice(-300)}`;
+      return undefined;
+    }
+  };
+  for (let r = 0; r < rounds; r++) {
+    ours.push(oursTrain(examples, batch, negatives, rand));
+    if (!referenceError) {
+      const a = runRef(0);
+      const b = runRef(1);
+      if (a !== undefined) ref.push(a);
+      if (b !== undefined) ref1.push(b);
+    }
+  }
+  const oursMed = median(ours);
+  return {
+    adapter: adapterFile,
+    candidates: C,
+    queries: Q,
+    latencyMs,
+    train: { examples, batch, negatives, rounds },
+    ours: { examplesPerS: oursMed, rounds: ours },
+    ...(ref.length ? { reference: { examplesPerS: median(ref), rounds: ref, torchThreads }, ratio: oursMed / median(ref) } : {}),
+    ...(ref1.length ? { reference1: { examplesPerS: median(ref1), rounds: ref1 }, ratio1: oursMed / median(ref1) } : {}),
+    ...(referenceError ? { referenceError } : {}),
+    load: [load0, os.loadavg()[0]],
+  };
+}
+
+export function printModulation(r: ModulationBenchResult): void {
+  const f = (x: number, d = 2) => x.toFixed(d);
+  console.log(`modulation: IMRNN adapter ${path.basename(r.adapter)}, ${r.queries} queries × ${r.candidates} candidates, CPU, one thread; load average ${f(r.load[0], 1)} before, ${f(r.load[1], 1)} after, on ${os.cpus().length} CPUs`);
+  console.log(`  per-query latency: median ${f(r.latencyMs.median)} ms, p90 ${f(r.latencyMs.p90)} ms, mean ${f(r.latencyMs.mean)} ms (the paper: 1.64 ms on a GPU)`);
+  console.log(`  training, batches of ${r.train.batch} × (1 + ${r.train.negatives}) candidates, ${r.train.examples} examples per round, ${r.train.rounds} rounds taking turns, medians:`);
+  console.log(`    ours (TypeScript, one thread): ${f(r.ours.examplesPerS, 1)} examples/s (rounds ${r.ours.rounds.map((x) => f(x, 1)).join(', ')})`);
+  if (r.reference) console.log(`    PyTorch, ${r.reference.torchThreads} threads: ${f(r.reference.examplesPerS, 1)} examples/s (rounds ${r.reference.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio!)}x (target >= 1.0)`);
+  if (r.reference1) console.log(`    PyTorch, 1 thread: ${f(r.reference1.examplesPerS, 1)} examples/s (rounds ${r.reference1.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio1!)}x`);
+  if (r.referenceError) console.log(`    reference: ${r.referenceError}`);
+}
