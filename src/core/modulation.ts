@@ -206,8 +206,19 @@ export function modulate(w: ImrnnWeights, zq: Float32Array, zd: Float32Array, fo
   if (zd.length % D !== 0) throw new RangeError(`the candidate embeddings (${zd.length} numbers) are not rows of ${D}`);
   const n = zd.length / D;
   if (n === 0) throw new RangeError('no candidates to modulate');
-  const qp = project(w, zq);
-  const dp = projectRows(w.projector, zd, n).p;
+  return modulateProjected(w, project(w, zq), projectRows(w.projector, zd, n).p, form);
+}
+
+/**
+ * The same from projections already made (`qp` = project(z_q), `dp` rows of
+ * project(z_d)): the projector is fixed, so a corpus is projected once and
+ * each query then costs only the hypernets and the LayerNorms.
+ */
+export function modulateProjected(w: ImrnnWeights, qp: Float32Array, dp: Float32Array, form: ModulationForm = 'cross'): Modulation {
+  const E = w.dim;
+  if (qp.length !== E || dp.length % E !== 0) throw new RangeError(`projections must have ${E} entries per row`);
+  const n = dp.length / E;
+  if (n === 0) throw new RangeError('no candidates to modulate');
   const queryShift = hypernet(w.queryHypernet, qp);
   if (form === 'per-side') return perSide(w, qp, dp, n, queryShift);
   const dMod = new Float32Array(n * E);
@@ -285,8 +296,18 @@ export function rerank(w: ImrnnWeights, groups: readonly CandidateGroup[], form:
   const before = new Map<string, Map<string, number>>();
   const after = new Map<string, Map<string, number>>();
   const D = w.inputDim;
+  // a document's projection is the same for every query it is a candidate of: made once
+  const projected = new Map<string, Float32Array>();
+  const E = w.dim;
   for (const g of groups) {
-    const m = modulate(w, g.zq, g.zd, form);
+    if (g.zq.length !== D) throw new RangeError(`the query embedding has ${g.zq.length} dimensions but the adapter takes ${D}`);
+    const dp = new Float32Array(g.docIds.length * E);
+    g.docIds.forEach((id, j) => {
+      let p = projected.get(id);
+      if (!p) projected.set(id, (p = project(w, g.zd.subarray(j * D, (j + 1) * D))));
+      dp.set(p, j * E);
+    });
+    const m = modulateProjected(w, project(w, g.zq), dp, form);
     before.set(g.queryId, new Map(g.docIds.map((id, j) => [id, cosine(g.zq, g.zd.subarray(j * D, (j + 1) * D))])));
     after.set(g.queryId, new Map(g.docIds.map((id, j) => [id, m.scores[j]])));
   }

@@ -167,3 +167,18 @@ describe('engine/modulation adapter files', () => {
     assert.throws(() => loadImrnnAdapter(f, 6), (e: Error) => e.message.startsWith(f) && e.message.includes('tensor "doc_hypernet.hypernet.6.weight": is [6, 2], expected [8, 2]'));
   });
 });
+
+describe('core/modulation from projections made once', () => {
+  it('modulateProjected on projectRows gives exactly modulate', async () => {
+    const { modulateProjected, projectRows, project } = await import('../../src/core/modulation');
+    const w = tinyAdapter(41);
+    const rnd = lcg(8);
+    const zq = Float32Array.from({ length: 6 }, rnd);
+    const zd = Float32Array.from({ length: 5 * 6 }, rnd);
+    for (const form of ['cross', 'per-side'] as const) {
+      const a = modulate(w, zq, zd, form);
+      const b = modulateProjected(w, project(w, zq), projectRows(w.projector, zd, 5).p, form);
+      assert.deepStrictEqual([...b.scores], [...a.scores]);
+    }
+  });
+});
