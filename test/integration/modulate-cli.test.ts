@@ -97,6 +97,36 @@ describe('modulate CLI with the real model', function () {
     }
   });
 
+  it('--data: encodes a BEIR folder once into --embeddings, then reads it back with the same figures', async () => {
+    const dir = tmpDir('modulate-beir');
+    const data = path.join(dir, 'beir');
+    fs.mkdirSync(path.join(data, 'qrels'), { recursive: true });
+    // five SciFact test queries with their judged documents and 40 other documents
+    const sf = path.join(SHARED, 'data', 'scifact');
+    const qrels = fs.readFileSync(path.join(sf, 'qrels', 'test.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
+    const qids = [...new Set(qrels.map((r) => r[0]))].slice(0, 5);
+    const judged = qrels.filter((r) => qids.includes(r[0]));
+    const keepDocs = new Set(judged.map((r) => r[1]));
+    const corpus = fs.readFileSync(path.join(sf, 'corpus.jsonl'), 'utf8').trim().split('\n');
+    const docs = corpus.filter((l, i) => i < 40 || keepDocs.has((JSON.parse(l) as { _id: string })._id));
+    fs.writeFileSync(path.join(data, 'corpus.jsonl'), docs.join('\n') + '\n');
+    const queries = fs.readFileSync(path.join(sf, 'queries.jsonl'), 'utf8').trim().split('\n').filter((l) => qids.includes((JSON.parse(l) as { _id: string })._id));
+    fs.writeFileSync(path.join(data, 'queries.jsonl'), queries.join('\n') + '\n');
+    fs.writeFileSync(path.join(data, 'qrels', 'test.tsv'), ['query-id\tcorpus-id\tscore', ...judged.map((r) => r.join('\t'))].join('\n') + '\n');
+    const emb = path.join(dir, 'emb');
+    const args = ['modulate', '--adapter', ADAPTER, '--data', data, '--embeddings', emb, '--candidates', '20'];
+    const first = await runCli(args);
+    assert.strictEqual(first.code, 0, first.stderr);
+    assert.ok(fs.existsSync(path.join(emb, 'docs.f32')) && fs.existsSync(path.join(emb, 'queries.test.f32')));
+    assert.doesNotMatch(first.stderr, /embeddings read from/);
+    const second = await runCli(args);
+    assert.strictEqual(second.code, 0, second.stderr);
+    assert.match(second.stderr, /docs: \d+ embeddings read from/);
+    const table = (s: string) => s.split('\n').filter((l) => /^(ndcg|recall|mrr)@\d+ /.test(l));
+    assert.strictEqual(table(first.stdout).length, 3);
+    assert.deepStrictEqual(table(second.stdout), table(first.stdout));
+  });
+
   it('refuses an adapter for another embedding size, naming the file and the tensor', async () => {
     const dir = tmpDir('modulate-dim');
     const f = path.join(dir, 'six.safetensors');
