@@ -83,7 +83,7 @@ function oursTrain(examples: number, batch: number, negatives: number, rand: () 
 
 export function benchModulation(opts: { rounds?: number; examples?: number; python?: string } = {}): ModulationBenchResult {
   const load0 = os.loadavg()[0];
-  const adapterFile = path.resolve(ROOT, '..', 'shared', 'models', 'imrnn-minilm', 'imrnns-minilm-scifact.safetensors');
+  const adapterFile = process.env.XETRIEVAL_IMRNN_ADAPTER ?? path.resolve(ROOT, '..', 'shared', 'models', 'imrnn-minilm', 'imrnns-minilm-scifact.safetensors');
   const adapter = loadImrnnAdapter(adapterFile, 384);
   const rand = mulberry32(16);
   // latency: 200 queries of 100 candidates each, after 20 untimed
@@ -115,7 +115,7 @@ export function benchModulation(opts: { rounds?: number; examples?: number; pyth
   const examples = opts.examples ?? 640;
   const batch = 32;
   const negatives = 20;
-  const python = opts.python ?? path.join(ROOT, '.venv-ref', 'bin', 'python');
+  const python = opts.python ?? process.env.XETRIEVAL_REF_PYTHON ?? path.join(ROOT, '.venv-ref', 'bin', 'python');
   const script = path.join(ROOT, 'scripts', 'reference', 'imrnn_train_bench.py');
   let referenceError: string | undefined = fs.existsSync(python) ? undefined : `no reference Python at ${python}: run scripts/reference/setup.sh`;
   const ours: number[] = [];
