@@ -20,6 +20,19 @@
  *         layer norms, softmax, GELU and pooling stay float32.
  *   fp16  float16 weights and activations end to end, for CUDA; hidden
  *         states are cast back to float32 before pooling and output.
+ *
+ * Hook points (opts.hooks, fp32 only; a separate graph, built only for
+ * activation patching, so the default graph keeps its fused Attention op and
+ * its speed). Named as in TransformerLens/MechIR, per layer l:
+ *   blocks.{l}.hook_resid_pre   [batch, seq, hidden]        the residual stream entering the layer
+ *   blocks.{l}.attn.hook_z      [batch, seq, heads, d_head] each head's output (softmax · V, before W_O)
+ *   blocks.{l}.hook_attn_out    [batch, seq, hidden]        attention output (· W_O + b_O, before the skip layer norm)
+ *   blocks.{l}.hook_mlp_out     [batch, seq, hidden]        feed-forward output (before the skip layer norm)
+ * Each is an output, and is overwritten per position by two inputs:
+ *   patch.<hook>       [patch_batch, seq, …]  values (patch_batch 1 broadcasts one cache over the batch)
+ *   patch_mask.<hook>  bool [batch, seq] ([batch, seq, heads] for hook_z)  where to take the patch
+ * so one run does as many patched forward passes as the batch has rows. An
+ * all-false mask leaves the value untouched bit for bit (Where, not a blend).
  */
 import { ModelError } from '../../core/errors';
 import { GraphBuilder } from '../onnx/builder';
@@ -32,6 +45,13 @@ const MS = 'com.microsoft';
 export const OUTPUT_SENTENCE = 'sentence_embedding';
 export const hiddenStateName = (i: number): string => `hidden_states.${i}`;
 export const pooledHiddenStateName = (i: number): string => `pooled_hidden_states.${i}`;
+
+/** The hook points of the patchable graph, in the order MechIR's block map lists the first three. */
+export const HOOK_KINDS = ['resid_pre', 'attn_out', 'mlp_out', 'z'] as const;
+export type HookKind = (typeof HOOK_KINDS)[number];
+export const hookName = (layer: number, kind: HookKind): string => (kind === 'z' ? `blocks.${layer}.attn.hook_z` : `blocks.${layer}.hook_${kind}`);
+export const patchInputName = (layer: number, kind: HookKind): string => `patch.${hookName(layer, kind)}`;
+export const patchMaskName = (layer: number, kind: HookKind): string => `patch_mask.${hookName(layer, kind)}`;
 
 /** Transposes a PyTorch Linear weight [out, in] into MatMul's [in, out]. */
 function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
@@ -175,6 +195,8 @@ export interface BertGraphOptions {
   precision?: Precision;
   /** int8 only: which projections to quantize (default all) */
   int8Parts?: Int8Parts;
+  /** fp32 only: the patchable graph with hook points (see the top of this file) */
+  hooks?: boolean;
 }
 
 export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: BertGraphOptions = {}): Uint8Array {
@@ -186,6 +208,23 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
   const precision = opts.precision ?? 'fp32';
   const q8 = precision === 'int8' ? (opts.int8Parts ?? INT8_ALL) : undefined;
   const fp16 = precision === 'fp16';
+  const hooks = opts.hooks === true;
+  if (hooks && precision !== 'fp32') throw new ModelError(`hook points are built for fp32 only, not ${precision}`, 'E_PRECISION');
+  const nh = a.heads;
+  const dh = H / nh;
+  let lastAxis: string | undefined;
+  /** the value at a hook point: an output, overwritten where its patch mask is true */
+  const hook = (x: string, layer: number, kind: HookKind): string => {
+    const z = kind === 'z';
+    const inner = z ? [nh, dh] : [H];
+    const patch = g.input({ name: patchInputName(layer, kind), type: 'float', dims: ['patch_batch', 'seq', ...inner] });
+    const mask = g.input({ name: patchMaskName(layer, kind), type: 'bool', dims: ['batch', 'seq', ...(z ? [nh] : [])] });
+    const m = g.op('Unsqueeze', [mask, (lastAxis ??= g.int64Init('hook_last_axis', [1], [-1]))]);
+    const out = g.node('Where', [m, patch, x], { outputs: [hookName(layer, kind)] })[0];
+    g.output({ name: out, type: 'float', dims: ['batch', 'seq', ...inner] });
+    return out;
+  };
+  let hookConsts: { heads4: string; merge3: string; scale: string; maskBias: string } | undefined;
   /** a float weight in the graph's float type */
   const fw = (name: string, dims: number[], data: Float32Array): string => (fp16 ? g.float16Init(name, dims, data) : g.floatInit(name, dims, data));
   /** x · W for a [rows, cols] weight: int8 with a per-column scale, or plain MatMul */
@@ -226,6 +265,7 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
 
   for (let l = 0; l < a.layers; l++) {
     const L = `encoder.layer.${l}.`;
+    if (hooks) h = hook(h, l, 'resid_pre');
     const qw = w(`${L}attention.self.query.weight`, [H, H]);
     const kw = w(`${L}attention.self.key.weight`, [H, H]);
     const vw = w(`${L}attention.self.value.weight`, [H, H]);
@@ -238,7 +278,27 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
     qkvB.set(w(`${L}attention.self.key.bias`, [H]), H);
     qkvB.set(w(`${L}attention.self.value.bias`, [H]), 2 * H);
     let attn: string;
-    if (q8?.attention && q8.activations !== 'tensor') {
+    if (hooks) {
+      // attention spelled out, so each head's output (z) is a tensor to read and patch
+      hookConsts ??= {
+        heads4: g.int64Init('hook_heads4', [4], [0, 0, nh, dh]),
+        merge3: g.int64Init('hook_merge3', [3], [0, 0, H]),
+        scale: g.floatInit('hook_scale', [], new Float32Array([1 / Math.sqrt(dh)])),
+        // as the fused op: masked keys get -10000 before the softmax; [batch, 1, 1, seq]
+        maskBias: g.op('Unsqueeze', [
+          g.op('Mul', [g.op('Sub', [g.op('Cast', [attnMask], { to: 1 /* FLOAT */ }), g.floatInit('hook_one', [], new Float32Array([1]))]), g.floatInit('hook_filter', [], new Float32Array([10000]))]),
+          g.int64Init('hook_axes12', [2], [1, 2]),
+        ]),
+      };
+      const c = hookConsts;
+      const qkvOut = g.op('Add', [g.op('MatMul', [h, fw(`l${l}_qkv_w`, [H, 3 * H], qkv)]), fw(`l${l}_qkv_b`, [3 * H], qkvB)]);
+      const [q, k, v] = g.node('Split', [qkvOut, g.int64Init(`l${l}_qkv_split`, [3], [H, H, H])], { attrs: { axis: 2 }, nOutputs: 3 });
+      const split = (x: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [x, c.heads4])], { perm });
+      const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [split(q, [0, 2, 1, 3]), split(k, [0, 2, 3, 1])]), c.scale]), c.maskBias]);
+      const probs = g.op('Softmax', [scores], { axis: -1 });
+      const z = hook(g.op('Transpose', [g.op('MatMul', [probs, split(v, [0, 2, 1, 3])])], { perm: [0, 2, 1, 3] }), l, 'z');
+      attn = g.op('Reshape', [z, c.merge3]);
+    } else if (q8?.attention && q8.activations !== 'tensor') {
       // per-token int8 projection, then attention on the projected Q, K, V (MultiHeadAttention adds the bias)
       const qkvOut = q8.activations === 'block' ? int8MatMulNBits(g, h, `l${l}_qkv_w`, qkv, H, 3 * H) : int8MatMulPerToken(g, h, `l${l}_qkv_w`, qkv, H, 3 * H, (ptc ??= perTokenConsts(g, shape)));
       const [q, k, v] = g.node('Split', [qkvOut, g.int64Init(`l${l}_qkv_split`, [3], [H, H, H])], { attrs: { axis: 2 }, nOutputs: 3 });
@@ -257,7 +317,19 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
     } else attn = g.op('Attention', [h, fw(`l${l}_qkv_w`, [H, 3 * H], qkv), fw(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
 
     const ao = matmul(attn, `l${l}_ao_w`, transpose(w(`${L}attention.output.dense.weight`, [H, H]), H, H), H, H, q8?.attentionOutput);
-    const h1 = g.op(
+    const h1 = hooks
+      ? g.op(
+          'SkipLayerNormalization',
+          [
+            hook(g.op('Add', [ao, fw(`l${l}_ao_b`, [H], w(`${L}attention.output.dense.bias`, [H]))]), l, 'attn_out'),
+            h,
+            fw(`l${l}_ao_ln_g`, [H], w(`${L}attention.output.LayerNorm.weight`, [H])),
+            fw(`l${l}_ao_ln_b`, [H], w(`${L}attention.output.LayerNorm.bias`, [H])),
+          ],
+          { epsilon: { float: a.eps } },
+          MS,
+        )
+      : g.op(
       'SkipLayerNormalization',
       [
         ao,
@@ -280,6 +352,20 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
           ? g.op('FastGelu', [inter, inB], undefined, MS)
           : g.op('Relu', [g.op('Add', [inter, inB])]);
     const out = matmul(act, `l${l}_out_w`, transpose(w(`${L}output.dense.weight`, [H, I]), H, I), I, H, q8?.ffnOut);
+    if (hooks) {
+      h = g.node(
+        'SkipLayerNormalization',
+        [
+          hook(g.op('Add', [out, fw(`l${l}_out_b`, [H], w(`${L}output.dense.bias`, [H]))]), l, 'mlp_out'),
+          h1,
+          fw(`l${l}_out_ln_g`, [H], w(`${L}output.LayerNorm.weight`, [H])),
+          fw(`l${l}_out_ln_b`, [H], w(`${L}output.LayerNorm.bias`, [H])),
+        ],
+        { attrs: { epsilon: { float: a.eps } }, domain: MS, outputs: [hiddenOut(l + 1)] },
+      )[0];
+      hiddenNames.push(castHidden(h, l + 1));
+      continue;
+    }
     h = g.node(
       'SkipLayerNormalization',
       [
@@ -322,7 +408,7 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
 
   return g.build({
     producer: 'xetrieval',
-    docString: `BERT encoder (${a.layers} layers, ${H} hidden, ${spec.pooling.mode} pooling${spec.pooling.normalize ? ', L2-normalised' : ''}${precision === 'fp32' ? '' : `, ${precision}`})`,
-    metadata: { pooling: spec.pooling.mode, normalize: String(spec.pooling.normalize), layers: String(a.layers), ...(precision === 'fp32' ? {} : { precision }) },
+    docString: `BERT encoder (${a.layers} layers, ${H} hidden, ${spec.pooling.mode} pooling${spec.pooling.normalize ? ', L2-normalised' : ''}${precision === 'fp32' ? '' : `, ${precision}`}${hooks ? ', hook points' : ''})`,
+    metadata: { pooling: spec.pooling.mode, normalize: String(spec.pooling.normalize), layers: String(a.layers), ...(precision === 'fp32' ? {} : { precision }), ...(hooks ? { hooks: 'true' } : {}) },
   });
 }
