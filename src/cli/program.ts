@@ -26,6 +26,10 @@ import { runTrainBundle, runTrainCorpus, runViewsGenerate } from './train';
 import { addModulateCommands } from './modulateCommands';
 import { readFileSync } from 'fs';
 import { parseSteeringConfig } from '../core/explain/steering';
+import { runPatch } from './patch';
+import { runLayers } from './layers';
+import { AXIOMS, type Axiom } from '../core/patching';
+import type { PatchGranularity } from '../protocol/worker';
 import type { ViewName } from '../train/views';
 
 const DEFAULT_METRICS = 'ndcg@10,recall@100,mrr@10';
@@ -210,6 +214,37 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
       ),
     );
 
+  // --- activation patching and per-layer tools (method.md §3, §4) ---
+  program
+    .command('patch')
+    .description('activation patching with an axiom (MechIR): per pair, (s_patched − s_orig)/(s_perturbed − s_orig) for each patched component; writes one JSON line per pair')
+    .requiredOption('-i, --input <file>', 'pairs JSONL ({"query_id","doc_id","query","doc","perturbed_doc"?}), a MechIR axiom TSV, or - for stdin')
+    .option('-o, --output <file>', 'output JSONL, one line per pair, or - for stdout', '-')
+    .option('--mean <file>', 'also write the maps averaged over the pairs (JSON): heads [layers, heads] and the block map folded to [3, layers, cls/doc/perturbed/sep]')
+    .addOption(new Option('--axiom <name>', "perturbation for pairs without perturbed_doc: TFC1 (a random query term appended), TDC (the query term of highest IDF appended), LNC1 (irrelevant text appended), LNC2 (the document repeated)").choices([...AXIOMS]))
+    .option('--granularity <list>', 'comma-separated: block ([3, layers, positions]), heads ([layers, heads]), heads-by-position (with --heads)', 'block,heads')
+    .option('--heads <list>', 'heads for heads-by-position, as layer.head, e.g. 5.3,4.11')
+    .option('--idf-corpus <file>', 'BEIR corpus.jsonl for the IDF that TDC needs')
+    .addOption(new Option('--limit <n>', 'only the first N valid pairs').argParser(wholeNumber(1, 1e9)))
+    .addOption(new Option('--seed <n>', "seed of TFC1's term draw").argParser(seed).default(13))
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .action(
+      act((ctx, o: { input: string; output: string; mean?: string; axiom?: Axiom; granularity: string; heads?: string; idfCorpus?: string; limit?: number; seed: number; model: string; source?: string }) =>
+        runPatch(ctx, { ...o, granularities: parseGranularities(o.granularity), heads: o.heads !== undefined ? parseHeads(o.heads) : undefined }),
+      ),
+    );
+
+  program
+    .command('layers')
+    .description('per layer: zero- and mean-ablation of attention and feed-forward outputs with the score change, and per depth the score and the vocabulary projection of the residual stream (top tokens of query and document)')
+    .requiredOption('-i, --input <file>', 'pairs JSONL, or - for stdin')
+    .option('-o, --output <file>', 'output JSONL, or - for stdout', '-')
+    .addOption(new Option('--top <n>', 'tokens listed per depth and side').argParser(wholeNumber(1, 100)).default(10))
+    .addOption(modelOption())
+    .addOption(sourceOption())
+    .action(act((ctx, o: { input: string; output: string; top: number; model: string; source?: string }) => runLayers(ctx, { ...o, topK: o.top })));
+
   const train = program.command('train').description('train explanation models (SAE, internalizers, labels) — the model kit');
   train
     .command('bundle')
@@ -366,4 +401,23 @@ export function parseKeySize(v: string): number | 'auto' {
   } catch {
     throw new InvalidArgumentError(`expected a whole number from 1 to ${1 << 20} or "auto", got "${v}"`);
   }
+}
+
+const GRANULARITIES: readonly PatchGranularity[] = ['block', 'heads', 'heads-by-position'];
+
+/** `--granularity`: comma-separated block, heads, heads-by-position. */
+export function parseGranularities(v: string): PatchGranularity[] {
+  const out = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const badOne = out.find((x) => !(GRANULARITIES as readonly string[]).includes(x));
+  if (badOne !== undefined || out.length === 0) throw new UsageError(`--granularity: expected a comma-separated list of ${GRANULARITIES.join(', ')}, got "${v}"`);
+  return out as PatchGranularity[];
+}
+
+/** `--heads`: layer.head pairs, e.g. 5.3,4.11. */
+export function parseHeads(v: string): { layer: number; head: number }[] {
+  return v.split(',').map((x) => {
+    const m = /^\s*(\d+)\.(\d+)\s*$/.exec(x);
+    if (!m) throw new UsageError(`--heads: expected layer.head pairs such as 5.3,4.11, got "${x}"`);
+    return { layer: Number(m[1]), head: Number(m[2]) };
+  });
 }

@@ -4,7 +4,7 @@
  * protocol methods.
  */
 import * as ort from 'onnxruntime-node';
-import { InputError, ModelError } from '../core/errors';
+import { CancelledError, InputError, ModelError } from '../core/errors';
 import { steeringMismatch } from '../core/explain/steering';
 import { cosine } from '../core/math';
 import {
@@ -58,6 +58,10 @@ import { ensureModel, pullModel } from './models/pull';
 import { peekCachedModel } from './models/cache';
 import { resolveModelSpec } from './models/registry';
 import { EmbeddingCache } from './embeddingCache';
+import { HookedEncoder } from './patching/hooked';
+import { patchPair, PatchInputError } from './patching/patch';
+import { analyzeLayers, VocabTable } from './patching/layers';
+import type { LayersParams, LayersResult, PatchOutcome, PatchParams, PatchResult } from '../protocol/worker';
 
 export interface CallContext {
   signal: AbortSignal;
@@ -445,6 +449,54 @@ export class Engine {
         ...(fig.labels.llm && { meanDetectionLlm: fig.labels.llm.meanDetection, meanDetectionLlmRandom: fig.labels.llm.meanDetectionRandom }),
       },
     };
+  }
+
+  /* --- activation patching and per-layer tools (method.md §3, §4) --- */
+
+  private readonly hooked = new Map<string, Promise<{ enc: HookedEncoder; vocab?: VocabTable }>>();
+
+  /** The patchable (fp32, hook points) graph of the ref's model, built once per model folder. */
+  private async hookedFor(ref: ModelRef, ctx: CallContext): Promise<{ enc: HookedEncoder; vocab?: VocabTable }> {
+    const spec = resolveModelSpec(ref.model);
+    const { pulled } = await this.encoderFor({ ...ref, precision: 'fp32' }, ctx);
+    let p = this.hooked.get(pulled.dir);
+    if (!p) {
+      ctx.progress({ phase: 'load', done: 0, message: 'building the patchable ONNX graph' });
+      p = HookedEncoder.load(pulled.dir, { provider: this.provider, threads: this.threads, queryPrefix: spec?.queryPrefix ?? '', documentPrefix: spec?.documentPrefix ?? '' }).then((enc) => ({ enc }));
+      this.hooked.set(pulled.dir, p);
+      p.catch(() => this.hooked.delete(pulled.dir));
+    }
+    return p;
+  }
+
+  async patch(p: PatchParams, ctx: CallContext): Promise<PatchResult> {
+    const { enc } = await this.hookedFor(p.ref, ctx);
+    for (const h of p.heads ?? []) {
+      if (h.layer >= enc.layers || h.head >= enc.heads) throw new InputError({ file: 'heads' }, `head ${h.layer}.${h.head} does not exist: the model has ${enc.layers} layers of ${enc.heads} heads`, 'E_HEAD');
+    }
+    const results: PatchOutcome[] = [];
+    for (const [i, it] of p.items.entries()) {
+      try {
+        results.push({ ok: await patchPair(enc, it.query, it.doc, it.perturbed, { granularities: p.granularities, heads: p.heads, batched: p.batched, signal: ctx.signal }) });
+      } catch (e) {
+        if (!(e instanceof PatchInputError)) throw e;
+        results.push({ error: { code: e.code, message: e.message } });
+      }
+      ctx.progress({ phase: 'patch', done: i + 1, total: p.items.length });
+    }
+    return { layers: enc.layers, heads: enc.heads, results };
+  }
+
+  async layers(p: LayersParams, ctx: CallContext): Promise<LayersResult> {
+    const h = await this.hookedFor(p.ref, ctx);
+    h.vocab ??= VocabTable.load(h.enc);
+    const results = [];
+    for (const [i, pair] of p.pairs.entries()) {
+      if (ctx.signal.aborted) throw new CancelledError();
+      results.push(await analyzeLayers(h.enc, h.vocab, pair.query, pair.doc, { topK: p.topK }));
+      ctx.progress({ phase: 'layers', done: i + 1, total: p.pairs.length });
+    }
+    return { results };
   }
 }
 

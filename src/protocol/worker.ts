@@ -606,6 +606,98 @@ export interface SteeringBasisParams {
 /** `rerank` in closed form over a feature set (core/explain/steeringBasis), pairs in `rerankSet` order */
 export type SteeringBasisResult = SteeringBasis & { elapsedMs: number };
 
+/* --- activation patching and per-layer tools (method.md §3, §4) --- */
+
+export type PatchGranularity = 'block' | 'heads' | 'heads-by-position';
+
+export interface PatchItem {
+  query: string;
+  doc: string;
+  /** the document after the axiom's perturbation */
+  perturbed: string;
+}
+
+export interface PatchParams {
+  /** the hook graph is fp32: the ref's precision is not used */
+  ref: ModelRef;
+  items: PatchItem[];
+  granularities: PatchGranularity[];
+  /** heads for heads-by-position */
+  heads?: { layer: number; head: number }[];
+  /** false: one onnxruntime run per patch (for measurements) */
+  batched?: boolean;
+}
+
+export interface PairPatch {
+  /** the original document's tokens, aligned with the perturbed one's ([PAD] filler where the perturbed text has more) */
+  tokens: string[];
+  perturbed_tokens: string[];
+  /** aligned positions that differ */
+  changed: number[];
+  /** s_orig: the aligned original (filler attended, as the patched runs see it) */
+  score_original: number;
+  /** the original document alone, no filler */
+  score_original_unpadded: number;
+  score_perturbed: number;
+  /** set when the metric is undefined (s_perturbed = s_orig): no maps then */
+  undefined_reason?: string;
+  /** [3 (resid_pre, attn_out, mlp_out)][layers][positions] */
+  block?: number[][][];
+  /** [layers][heads]: each head's output (hook_z) at all positions */
+  heads?: number[][];
+  heads_by_position?: { layer: number; head: number; values: number[] }[];
+  /** patched forward passes, and the onnxruntime runs they took */
+  patched_rows: number;
+  runs: number;
+  elapsedMs: number;
+}
+
+export type PatchOutcome = { ok: PairPatch } | { error: { code: string; message: string } };
+
+export interface PatchResult {
+  layers: number;
+  heads: number;
+  results: PatchOutcome[];
+}
+
+export interface LayersParams {
+  ref: ModelRef;
+  pairs: { query: string; doc: string }[];
+  /** tokens listed per depth and side (default 10) */
+  topK?: number;
+}
+
+export interface LayerAblation {
+  layer: number;
+  /** the score with this layer's attention / feed-forward output replaced on both sides, by zeros or by its mean over the pair's tokens */
+  attn_zero: number;
+  attn_mean: number;
+  mlp_zero: number;
+  mlp_mean: number;
+}
+
+export interface DepthProjection {
+  /** 0 = embeddings, i = after layer i */
+  depth: number;
+  /** cosine of the mean-pooled residual streams of query and document at this depth */
+  score: number;
+  /** vocabulary projection: the tokens whose input embedding is closest (cosine) to the pooled residual stream */
+  query_top: { token: string; cos: number }[];
+  doc_top: { token: string; cos: number }[];
+}
+
+export interface PairLayers {
+  score: number;
+  query_tokens: number;
+  doc_tokens: number;
+  ablation: LayerAblation[];
+  depths: DepthProjection[];
+}
+
+export interface LayersResult {
+  results: PairLayers[];
+}
+
 /** method name → params and result types */
 export interface WorkerMethods {
   init: { params: InitParams; result: InitResult };
@@ -626,6 +718,10 @@ export interface WorkerMethods {
   featureInfo: { params: FeatureInfoParams; result: FeatureInfoResult };
   /** forgets a candidate set (its eval file was closed) */
   dropSet: { params: { setId: number }; result: { dropped: boolean } };
+  /** activation patching of pairs and their perturbed documents (hook graph, fp32) */
+  patch: { params: PatchParams; result: PatchResult };
+  /** per-layer ablation, depth scores and vocabulary projection of pairs */
+  layers: { params: LayersParams; result: LayersResult };
   /** test hook: exits the worker process abruptly, as a crash would */
   crash: { params: { code?: number }; result: never };
   /** test hook: sleeps, reporting progress, honouring cancellation */

@@ -77,6 +77,8 @@ const handlers: Handlers = {
   contrast: (p, ctx) => engine.contrast(p, ctx),
   dropSet: (p) => engine.dropSet(p),
   trainBundle: (p, ctx) => engine.trainBundle(p, ctx),
+  patch: (p, ctx) => engine.patch(p, ctx),
+  layers: (p, ctx) => engine.layers(p, ctx),
   crash: (p) => process.exit(p.code ?? 70),
   hang: (p) => {
     // blocks the main thread, as a runaway loop would: the heartbeat thread goes on

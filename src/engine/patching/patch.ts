@@ -8,6 +8,9 @@ import { CancelledError } from '../../core/errors';
 import { alignTokens, patchMetric } from '../../core/patching';
 import { HookKind, hookName } from '../bert/graph';
 import { HookedEncoder } from './hooked';
+import type { PairPatch } from '../../protocol/worker';
+
+export type { PairPatch };
 
 export const GRANULARITIES = ['block', 'heads', 'heads-by-position'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
@@ -23,29 +26,6 @@ export interface PatchOptions {
   /** false: one onnxruntime run per patch (the benchmark's reference) */
   batched?: boolean;
   signal?: AbortSignal;
-}
-
-export interface PairPatch {
-  /** the original document's tokens, aligned (filler where the perturbed text has more) */
-  tokens: string[];
-  perturbed_tokens: string[];
-  /** aligned positions that differ between the two */
-  changed: number[];
-  /** s_orig: the aligned original (filler tokens attended, as the patched runs see it) */
-  score_original: number;
-  /** the original document as the encoder sees it alone (no filler) */
-  score_original_unpadded: number;
-  score_perturbed: number;
-  /** why no map: the metric is undefined (s_perturbed = s_orig) */
-  undefined_reason?: string;
-  /** [3 (resid_pre, attn_out, mlp_out)][layers][positions] */
-  block?: number[][][];
-  /** [layers][heads], each head's output at all positions */
-  heads?: number[][];
-  heads_by_position?: { layer: number; head: number; values: number[] }[];
-  /** patched forward passes and the onnxruntime runs they took */
-  patched_rows: number;
-  runs: number;
 }
 
 /** A pair that cannot be patched, with the reason (never a NaN map). */
@@ -142,6 +122,7 @@ export async function patchedScores(enc: HookedEncoder, prep: PreparedPair, spec
 }
 
 export async function patchPair(enc: HookedEncoder, query: string, doc: string, perturbed: string, opts: PatchOptions): Promise<PairPatch> {
+  const started = Date.now();
   const prep = await preparePair(enc, query, doc, perturbed);
   const S = prep.orig.length;
   const tok = (ids: number[]) => ids.map((id) => enc.tokenizer.decodeId(id));
@@ -154,6 +135,7 @@ export async function patchPair(enc: HookedEncoder, query: string, doc: string, 
     score_perturbed: prep.sPert,
     patched_rows: 0,
     runs: 0,
+    elapsedMs: 0,
   };
   if (patchMetric(prep.sOrig, prep.sOrig, prep.sPert) === undefined) {
     result.undefined_reason = `the perturbation leaves the score unchanged (s_perturbed − s_orig = ${(prep.sPert - prep.sOrig).toExponential(2)}): the metric is undefined`;
@@ -177,6 +159,7 @@ export async function patchPair(enc: HookedEncoder, query: string, doc: string, 
   if (wantBlock) result.block = BLOCK_KINDS.map(() => Array.from({ length: enc.layers }, () => take(S)));
   if (wantHeads) result.heads = Array.from({ length: enc.layers }, () => take(enc.heads));
   if (hbp.length) result.heads_by_position = hbp.map(({ layer, head }) => ({ layer, head, values: take(S) }));
+  result.elapsedMs = Date.now() - started;
   return result;
 }
 
