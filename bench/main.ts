@@ -13,6 +13,7 @@ import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 import { benchTokens } from './tokens';
 import { benchModulation, printModulation } from './modulation';
+import { benchPatch } from './patch';
 
 function fmt(x: number | undefined, d = 1): string {
   return x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
@@ -144,6 +145,15 @@ async function main(): Promise<void> {
     const r = benchModulation();
     results.modulation = r;
     printModulation(r);
+  }
+  if (want('patch')) {
+    const r = await benchPatch();
+    results.patch = r;
+    console.log(`patch: head patching of one MechIR TFC1 pair (${r.pair}, ${r.tokens} tokens), ${r.patches} patches (every layer × head), CPU fp32, medians of ${r.batched.runsS.length}`);
+    console.log(`  batched (${r.batched.onnxRuns} onnxruntime run${r.batched.onnxRuns === 1 ? '' : 's'}): ${fmt(r.batched.medianS, 3)} s (target < 1 s; runs ${r.batched.runsS.map((x) => x.toFixed(3)).join(', ')})`);
+    console.log(`  one run per patch (${r.perPatch.onnxRuns} runs): ${fmt(r.perPatch.medianS, 3)} s; speed-up ${fmt(r.speedup, 2)}x; max |Δ metric| between the two ${r.maxAbsDiff.toExponential(1)}`);
+    console.log(`  one document, no patch: default graph ${fmt(r.unpatched.defaultMs, 2)} ms, hooked graph ${fmt(r.unpatched.hookedMs, 2)} ms (the default graph is unchanged by the hook points: its bytes are pinned by test/unit/bert-graph-cache)`);
+    console.log(`  load average ${fmt(r.load[0], 2)} before, ${fmt(r.load[1], 2)} after, on ${os.cpus().length} CPUs`);
   }
   console.log(`BENCH_JSON ${JSON.stringify(results)}`);
 }

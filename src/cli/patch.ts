@@ -94,6 +94,7 @@ export async function runPatch(ctx: CliContext, opts: PatchCliOptions): Promise<
   const ref = { model: opts.model, source: opts.source, cacheDir: ctx.globals.cacheDir, precision: 'fp32' as const };
   const heads = new MeanMap();
   const groups = new MeanMap();
+  const patchedGroups = new MeanMap();
   let ok = 0;
   let errors = 0;
   let undef = 0;
@@ -131,6 +132,7 @@ export async function runPatch(ctx: CliContext, opts: PatchCliOptions): Promise<
           }
           if (p.heads) heads.add(p.heads.flat(), [layers, nHeads]);
           if (p.block) groups.add(groupBlockMap(p.block, p.changed).flat(2), [3, layers, POSITION_GROUPS.length]);
+          if (p.block_groups) patchedGroups.add(p.block_groups.flat(2).map((v) => v ?? undefined), [3, layers, POSITION_GROUPS.length]);
           lines.push(JSON.stringify(patchRecord(c, p)));
         });
         await out.writeLines(lines);
@@ -169,6 +171,7 @@ export async function runPatch(ctx: CliContext, opts: PatchCliOptions): Promise<
     if (opts.mean) {
       const h = heads.result();
       const g = groups.result();
+      const pg = patchedGroups.result();
       const summary = {
         model: opts.model,
         axiom: opts.axiom ?? 'given',
@@ -179,7 +182,12 @@ export async function runPatch(ctx: CliContext, opts: PatchCliOptions): Promise<
         layers,
         heads: nHeads,
         ...(h && { heads_mean: reshape(h.mean, h.shape), heads_pairs: Math.max(...h.count) }),
-        ...(g && { block_kinds: ['resid_pre', 'attn_out', 'mlp_out'], position_groups: POSITION_GROUPS, block_groups_mean: reshape(g.mean, g.shape), block_groups_pairs: reshape(g.count, g.shape) }),
+        block_kinds: ['resid_pre', 'attn_out', 'mlp_out'],
+        position_groups: POSITION_GROUPS,
+        // the per-position block map, each group's positions averaged, then averaged over pairs
+        ...(g && { block_groups_mean: reshape(g.mean, g.shape), block_groups_pairs: reshape(g.count, g.shape) }),
+        // each group's positions patched at once (--granularity block-groups), averaged over pairs
+        ...(pg && { block_groups_patched_mean: reshape(pg.mean, pg.shape), block_groups_patched_pairs: reshape(pg.count, pg.shape) }),
       };
       fs.writeFileSync(opts.mean, JSON.stringify(summary, null, 1) + '\n');
     }
@@ -216,6 +224,7 @@ function patchRecord(c: { pair: PatchPair; axiom: string; term?: string }, p: Pa
     perturbed_tokens: p.perturbed_tokens,
     changed: p.changed,
     ...(p.block && { block: p.block.map((k) => k.map(r7)), block_groups: groupBlockMap(p.block, p.changed).map((k) => k.map((row) => row.map((v) => (v === undefined ? null : round7(v))))) }),
+    ...(p.block_groups && { block_groups_patched: p.block_groups.map((k) => k.map((row) => row.map((v) => (v === null ? null : round7(v))))) }),
     ...(p.heads && { heads: p.heads.map(r7) }),
     ...(p.heads_by_position && { heads_by_position: p.heads_by_position.map((h) => ({ ...h, values: r7(h.values) })) }),
     patched_rows: p.patched_rows,

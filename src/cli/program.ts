@@ -222,7 +222,7 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .option('-o, --output <file>', 'output JSONL, one line per pair, or - for stdout', '-')
     .option('--mean <file>', 'also write the maps averaged over the pairs (JSON): heads [layers, heads] and the block map folded to [3, layers, cls/doc/perturbed/sep]')
     .addOption(new Option('--axiom <name>', "perturbation for pairs without perturbed_doc: TFC1 (a random query term appended), TDC (the query term of highest IDF appended), LNC1 (irrelevant text appended), LNC2 (the document repeated)").choices([...AXIOMS]))
-    .option('--granularity <list>', 'comma-separated: block ([3, layers, positions]), heads ([layers, heads]), heads-by-position (with --heads)', 'block,heads')
+    .option('--granularity <list>', 'comma-separated: block ([3, layers, positions]), block-groups ([3, layers, 4]: the positions of cls, doc, perturbed, sep each patched at once), heads ([layers, heads]), heads-by-position (with --heads)', 'block,heads')
     .option('--heads <list>', 'heads for heads-by-position, as layer.head, e.g. 5.3,4.11')
     .option('--idf-corpus <file>', 'BEIR corpus.jsonl for the IDF that TDC needs')
     .addOption(new Option('--limit <n>', 'only the first N valid pairs').argParser(wholeNumber(1, 1e9)))
@@ -403,7 +403,7 @@ export function parseKeySize(v: string): number | 'auto' {
   }
 }
 
-const GRANULARITIES: readonly PatchGranularity[] = ['block', 'heads', 'heads-by-position'];
+const GRANULARITIES: readonly PatchGranularity[] = ['block', 'block-groups', 'heads', 'heads-by-position'];
 
 /** `--granularity`: comma-separated block, heads, heads-by-position. */
 export function parseGranularities(v: string): PatchGranularity[] {

@@ -608,7 +608,7 @@ export type SteeringBasisResult = SteeringBasis & { elapsedMs: number };
 
 /* --- activation patching and per-layer tools (method.md §3, §4) --- */
 
-export type PatchGranularity = 'block' | 'heads' | 'heads-by-position';
+export type PatchGranularity = 'block' | 'block-groups' | 'heads' | 'heads-by-position';
 
 export interface PatchItem {
   query: string;
@@ -643,6 +643,8 @@ export interface PairPatch {
   undefined_reason?: string;
   /** [3 (resid_pre, attn_out, mlp_out)][layers][positions] */
   block?: number[][][];
+  /** [3][layers][4]: all positions of a group (cls, doc, perturbed, sep) patched at once; null for a group without positions */
+  block_groups?: (number | null)[][][];
   /** [layers][heads]: each head's output (hook_z) at all positions */
   heads?: number[][];
   heads_by_position?: { layer: number; head: number; values: number[] }[];

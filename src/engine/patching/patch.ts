@@ -5,14 +5,14 @@
  * cached perturbed value, and report (s_patched − s_orig)/(s_perturbed − s_orig).
  */
 import { CancelledError } from '../../core/errors';
-import { alignTokens, patchMetric } from '../../core/patching';
+import { alignTokens, patchMetric, positionGroup, POSITION_GROUPS } from '../../core/patching';
 import { HookKind, hookName } from '../bert/graph';
 import { HookedEncoder } from './hooked';
 import type { PairPatch } from '../../protocol/worker';
 
 export type { PairPatch };
 
-export const GRANULARITIES = ['block', 'heads', 'heads-by-position'] as const;
+export const GRANULARITIES = ['block', 'block-groups', 'heads', 'heads-by-position'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
 /** the block map's first axis, as MechIR's block_all */
 export const BLOCK_KINDS = ['resid_pre', 'attn_out', 'mlp_out'] as const satisfies readonly HookKind[];
@@ -149,6 +149,11 @@ export async function patchPair(enc: HookedEncoder, query: string, doc: string, 
   if (wantHeads) for (let l = 0; l < enc.layers; l++) for (let h = 0; h < enc.heads; h++) specs.push({ layer: l, kind: 'z', positions: all, head: h });
   const hbp = opts.granularities.includes('heads-by-position') ? (opts.heads ?? []) : [];
   for (const { layer, head } of hbp) for (let pos = 0; pos < S; pos++) specs.push({ layer, kind: 'z', positions: [pos], head });
+  // block-groups: every position of a group patched at once (cls, doc, perturbed, sep)
+  const changed = new Set(prep.changed);
+  const groupPositions = POSITION_GROUPS.map((g) => all.filter((pos) => positionGroup(pos, S, changed) === g));
+  const wantGroups = opts.granularities.includes('block-groups');
+  if (wantGroups) for (const kind of BLOCK_KINDS) for (let l = 0; l < enc.layers; l++) for (const positions of groupPositions) specs.push({ layer: l, kind, positions });
 
   const { scores, runs } = await patchedScores(enc, prep, specs, opts);
   result.patched_rows = specs.length;
@@ -159,6 +164,8 @@ export async function patchPair(enc: HookedEncoder, query: string, doc: string, 
   if (wantBlock) result.block = BLOCK_KINDS.map(() => Array.from({ length: enc.layers }, () => take(S)));
   if (wantHeads) result.heads = Array.from({ length: enc.layers }, () => take(enc.heads));
   if (hbp.length) result.heads_by_position = hbp.map(({ layer, head }) => ({ layer, head, values: take(S) }));
+  // a group without positions (a document with nothing but the change) has no value: null, never 0
+  if (wantGroups) result.block_groups = BLOCK_KINDS.map(() => Array.from({ length: enc.layers }, () => take(POSITION_GROUPS.length).map((v, g) => (groupPositions[g].length ? v : null))));
   result.elapsedMs = Date.now() - started;
   return result;
 }

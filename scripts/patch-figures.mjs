@@ -1,0 +1,154 @@
+// Figures for activation patching (`xetrieval patch`) and the per-layer tools
+// (`xetrieval layers`): heatmaps as one HTML page of SVGs, and a Markdown
+// summary on stdout. No plotting library: the SVG is written here.
+//
+//   node scripts/patch-figures.mjs --out figs/ \
+//     --axiom TFC1 TFC1_maps.jsonl TFC1_mean.json --axiom TDC TDC_maps.jsonl TDC_mean.json \
+//     [--block example_block.jsonl] [--layers layers.jsonl]
+//
+// Then, for PNGs: chromium --headless --screenshot=figs/patching.png --window-size=1400,3000 figs/patching.html
+import * as fs from 'fs';
+import * as path from 'path';
+
+const args = process.argv.slice(2);
+const axioms = [];
+let out = 'figs';
+let blockFile;
+let layersFile;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--axiom') axioms.push({ name: args[++i], maps: args[++i], mean: args[++i] });
+  else if (args[i] === '--out') out = args[++i];
+  else if (args[i] === '--block') blockFile = args[++i];
+  else if (args[i] === '--layers') layersFile = args[++i];
+  else throw new Error(`unknown argument ${args[i]}`);
+}
+fs.mkdirSync(out, { recursive: true });
+const jsonl = (f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const f2 = (x) => (x === null || x === undefined ? '–' : x.toFixed(2));
+
+/** diverging colour: blue < 0 < red, saturating at ±scale */
+function colour(v, scale) {
+  if (v === null || v === undefined) return '#ddd';
+  const t = Math.max(-1, Math.min(1, v / scale));
+  const c = (a, b) => Math.round(a + (b - a) * Math.abs(t));
+  return t >= 0 ? `rgb(255,${c(255, 40)},${c(255, 40)})` : `rgb(${c(255, 40)},${c(255, 90)},255)`;
+}
+
+function heatmap(title, m, rowLabels, colLabels, { cell = 38, scale, values = true, rotate = false } = {}) {
+  const flat = m.flat().filter((x) => x !== null && x !== undefined);
+  scale ??= Math.max(1e-9, ...flat.map(Math.abs));
+  const left = 90;
+  const top = rotate ? 110 : 40;
+  const w = left + colLabels.length * cell + 20;
+  const h = top + m.length * 26 + 30;
+  let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`;
+  s += `<text x="4" y="14" font-size="13" font-weight="bold">${esc(title)} (colour scale ±${scale.toFixed(2)})</text>`;
+  colLabels.forEach((c, j) => {
+    const x = left + j * cell + cell / 2;
+    s += rotate ? `<text transform="translate(${x + 4},${top - 4}) rotate(-60)" font-size="10">${esc(c)}</text>` : `<text x="${x}" y="${top - 6}" text-anchor="middle">${esc(c)}</text>`;
+  });
+  m.forEach((row, i) => {
+    s += `<text x="${left - 6}" y="${top + i * 26 + 17}" text-anchor="end">${esc(rowLabels[i])}</text>`;
+    row.forEach((v, j) => {
+      s += `<rect x="${left + j * cell}" y="${top + i * 26}" width="${cell - 1}" height="25" fill="${colour(v, scale)}"/>`;
+      if (values) s += `<text x="${left + j * cell + cell / 2}" y="${top + i * 26 + 17}" text-anchor="middle" font-size="10">${f2(v)}</text>`;
+    });
+  });
+  return s + '</svg>';
+}
+
+const md = [];
+const svgs = [];
+const layerLabels = (n) => Array.from({ length: n }, (_, l) => `layer ${l}`);
+const KINDS = ['resid_pre', 'attn_out', 'mlp_out'];
+const GROUPS = ['cls', 'doc', 'perturbed', 'sep'];
+const summary = {};
+
+for (const ax of axioms) {
+  const mean = JSON.parse(fs.readFileSync(ax.mean, 'utf8'));
+  const maps = jsonl(ax.maps);
+  const defined = maps.filter((r) => r.heads);
+  const deltas = maps.map((r) => r.delta);
+  const headCols = Array.from({ length: mean.heads }, (_, h) => `h${h}`);
+  md.push(`### ${ax.name}: ${mean.pairs} pairs patched (${mean.undefined_metric} with an undefined metric, ${mean.errors} refused)`);
+  md.push('');
+  md.push(`Mean Δ = s_perturbed − s_orig: ${(deltas.reduce((a, b) => a + b, 0) / deltas.length).toFixed(4)}; positive in ${deltas.filter((d) => d > 0).length}/${deltas.length} pairs; mean |Δ| ${(deltas.reduce((a, b) => a + Math.abs(b), 0) / deltas.length).toFixed(4)}; mean changed tokens ${(maps.reduce((a, r) => a + r.changed.length, 0) / maps.length).toFixed(2)}; mean length ${(maps.reduce((a, r) => a + r.tokens.length, 0) / maps.length).toFixed(1)} tokens.`);
+  md.push('');
+  if (mean.heads_mean) {
+    svgs.push(heatmap(`${ax.name}: head map [layer × head], mean metric over ${mean.heads_pairs} pairs`, mean.heads_mean, layerLabels(mean.layers), headCols));
+    const ranked = mean.heads_mean.flatMap((row, l) => row.map((v, h) => ({ l, h, v }))).sort((a, b) => b.v - a.v);
+    // how often each head is a pair's own top head
+    const top = new Map();
+    for (const r of defined) {
+      let best = { l: 0, h: 0, v: -Infinity };
+      r.heads.forEach((row, l) => row.forEach((v, h) => v > best.v && (best = { l, h, v })));
+      const k = `${best.l}.${best.h}`;
+      top.set(k, (top.get(k) ?? 0) + 1);
+    }
+    const topList = [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    md.push(`Heads with the largest mean metric (layer.head: mean): ${ranked.slice(0, 6).map((x) => `${x.l}.${x.h}: ${x.v.toFixed(3)}`).join(', ')}; most negative: ${ranked.slice(-3).reverse().map((x) => `${x.l}.${x.h}: ${x.v.toFixed(3)}`).join(', ')}.`);
+    md.push(`A pair's own top head: ${topList.map(([k, n]) => `${k} in ${n}`).join(', ')} of ${defined.length} pairs.`);
+    const perLayer = mean.heads_mean.map((row) => row.reduce((a, b) => a + b, 0));
+    md.push(`Sum of head metrics per layer: ${perLayer.map((x, l) => `L${l} ${x.toFixed(2)}`).join(', ')}.`);
+    md.push('');
+    summary[ax.name] = { heads: mean.heads_mean, ranked };
+  }
+  if (mean.block_groups_patched_mean) {
+    KINDS.forEach((k, i) => {
+      svgs.push(heatmap(`${ax.name}: block map, ${k} [layer × position group], each group's positions patched at once, mean over ${mean.pairs} pairs`, mean.block_groups_patched_mean[i], layerLabels(mean.layers), GROUPS, { cell: 70, scale: 1 }));
+    });
+    md.push(`Block map, each position group patched at once (rows: layer; columns: ${GROUPS.join(' / ')}), mean metric:`);
+    md.push('');
+    md.push(`| | ${KINDS.map((k) => GROUPS.map((g) => `${k} ${g}`).join(' | ')).join(' | ')} |`);
+    md.push(`|---|${KINDS.flatMap(() => GROUPS.map(() => '---')).join('|')}|`);
+    for (let l = 0; l < mean.layers; l++) md.push(`| layer ${l} | ${KINDS.map((_, i) => mean.block_groups_patched_mean[i][l].map(f2).join(' | ')).join(' | ')} |`);
+    md.push('');
+    summary[ax.name] = { ...summary[ax.name], groups: mean.block_groups_patched_mean };
+  }
+}
+
+if (summary.TFC1?.heads && summary.TDC?.heads) {
+  const diff = summary.TFC1.heads.map((row, l) => row.map((v, h) => v - summary.TDC.heads[l][h]));
+  svgs.push(heatmap('TFC1 − TDC: difference of the mean head maps', diff, layerLabels(diff.length), diff[0].map((_, h) => `h${h}`)));
+  const a = summary.TFC1.heads.flat();
+  const b = summary.TDC.heads.flat();
+  const ma = a.reduce((x, y) => x + y, 0) / a.length;
+  const mb = b.reduce((x, y) => x + y, 0) / b.length;
+  const cov = a.reduce((s, x, i) => s + (x - ma) * (b[i] - mb), 0);
+  const r = cov / Math.sqrt(a.reduce((s, x) => s + (x - ma) ** 2, 0) * b.reduce((s, x) => s + (x - mb) ** 2, 0));
+  const topA = new Set(summary.TFC1.ranked.slice(0, 6).map((x) => `${x.l}.${x.h}`));
+  const shared = summary.TDC.ranked.slice(0, 6).map((x) => `${x.l}.${x.h}`).filter((k) => topA.has(k));
+  md.push(`### TFC1 vs TDC`);
+  md.push('');
+  md.push(`Pearson correlation of the two mean head maps: ${r.toFixed(3)}; top-6 heads shared: ${shared.length ? shared.join(', ') : 'none'}.`);
+  md.push('');
+}
+
+if (blockFile) {
+  for (const r of jsonl(blockFile).filter((x) => x.block)) {
+    const cols = r.perturbed_tokens.map((t, i) => (r.changed.includes(i) ? `*${t}` : t));
+    KINDS.forEach((k, i) => {
+      svgs.push(heatmap(`${r.axiom} ${r.query_id}/${r.doc_id}: block map ${k} [layer × position] (columns: perturbed tokens, * = changed)`, r.block[i], layerLabels(r.block[i].length), cols, { cell: 22, scale: 1, values: false, rotate: true }));
+    });
+  }
+}
+
+if (layersFile) {
+  md.push('### Vocabulary projection per depth (mean-pooled residual stream onto the token-embedding table, cosine), ablation per layer');
+  md.push('');
+  for (const r of jsonl(layersFile)) {
+    md.push(`**${r.query_id} / ${r.doc_id}** (label ${r.label ?? '–'}, score ${r.score.toFixed(3)})`);
+    md.push('');
+    md.push('| depth | q·d at depth | query top tokens | document top tokens |');
+    md.push('|---|---|---|---|');
+    for (const d of r.depths) md.push(`| ${d.depth} | ${d.score.toFixed(3)} | ${d.query_top.slice(0, 8).join(' ')} | ${d.doc_top.slice(0, 8).join(' ')} |`);
+    md.push('');
+    md.push(`Score change when ablated (attn zero / attn mean / mlp zero / mlp mean): ${r.ablation.map((a) => `L${a.layer} ${a.attn_zero_delta.toFixed(3)} / ${a.attn_mean_delta.toFixed(3)} / ${a.mlp_zero_delta.toFixed(3)} / ${a.mlp_mean_delta.toFixed(3)}`).join('; ')}`);
+    md.push('');
+  }
+}
+
+fs.writeFileSync(path.join(out, 'patching.html'), `<!doctype html><html><body style="background:#fff;margin:8px">${svgs.map((s) => `<div style="margin:6px 0">${s}</div>`).join('\n')}</body></html>\n`);
+fs.writeFileSync(path.join(out, 'patching.md'), md.join('\n') + '\n');
+console.log(md.join('\n'));
