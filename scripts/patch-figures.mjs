@@ -15,7 +15,12 @@ const axioms = [];
 let out = 'figs';
 let blockFile;
 let layersFile;
+const hbpFiles = [];
 for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--heads-by-position') {
+    hbpFiles.push({ name: args[++i], file: args[++i] });
+    continue;
+  }
   if (args[i] === '--axiom') axioms.push({ name: args[++i], maps: args[++i], mean: args[++i] });
   else if (args[i] === '--out') out = args[++i];
   else if (args[i] === '--block') blockFile = args[++i];
@@ -134,10 +139,68 @@ if (blockFile) {
   }
 }
 
+for (const hf of hbpFiles) {
+  // each chosen head patched at one position at a time, folded into the position groups
+  const recs = jsonl(hf.file).filter((r) => r.heads_by_position);
+  const acc = new Map();
+  for (const r of recs) {
+    const changed = new Set(r.changed);
+    for (const h of r.heads_by_position) {
+      const key = `${h.layer}.${h.head}`;
+      const a = acc.get(key) ?? GROUPS.map(() => ({ sum: 0, n: 0 }));
+      h.values.forEach((v, pos) => {
+        const g = pos === 0 ? 0 : pos === h.values.length - 1 ? 3 : changed.has(pos) ? 2 : 1;
+        a[g].sum += v;
+        a[g].n++;
+      });
+      acc.set(key, a);
+    }
+  }
+  const rows = [...acc.entries()];
+  md.push(`### ${hf.name}: chosen heads patched one position at a time (${recs.length} pairs), mean metric per position in each group`);
+  md.push('');
+  md.push(`| head | ${GROUPS.join(' | ')} |`);
+  md.push(`|---|${GROUPS.map(() => '---').join('|')}|`);
+  for (const [k, a] of rows) md.push(`| ${k} | ${a.map((x) => (x.n ? (x.sum / x.n).toFixed(3) : '–')).join(' | ')} |`);
+  md.push('');
+  svgs.push(heatmap(`${hf.name}: heads by position, mean metric per position of each group`, rows.map(([, a]) => a.map((x) => (x.n ? x.sum / x.n : null))), rows.map(([k]) => `head ${k}`), GROUPS, { cell: 70 }));
+}
+
+if (layersFile) {
+  const recs = jsonl(layersFile);
+  const rel = recs.filter((r) => (r.label ?? 0) > 0);
+  const non = recs.filter((r) => (r.label ?? 0) === 0);
+  const avg = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  if (rel.length && non.length) {
+    md.push(`### Layers on ${recs.length} pairs (${rel.length} relevant, ${non.length} not): at which depth does the match form?`);
+    md.push('');
+    md.push('| depth | mean q·d (relevant) | mean q·d (not) | gap |');
+    md.push('|---|---|---|---|');
+    for (let d = 0; d < recs[0].depths.length; d++) {
+      const a = avg(rel.map((r) => r.depths[d].score));
+      const b = avg(non.map((r) => r.depths[d].score));
+      md.push(`| ${d} | ${a.toFixed(3)} | ${b.toFixed(3)} | ${(a - b).toFixed(3)} |`);
+    }
+    md.push('');
+    md.push('Ablation: mean score change, and the relevant − not-relevant gap of the final score after it (unablated gap ' + (avg(rel.map((r) => r.score)) - avg(non.map((r) => r.score))).toFixed(3) + '):');
+    md.push('');
+    md.push('| layer | attn zero Δ | attn mean Δ | mlp zero Δ | mlp mean Δ | gap: attn zero | attn mean | mlp zero | mlp mean |');
+    md.push('|---|---|---|---|---|---|---|---|---|');
+    const keys = ['attn_zero', 'attn_mean', 'mlp_zero', 'mlp_mean'];
+    for (let l = 0; l < recs[0].ablation.length; l++) {
+      const d = keys.map((k) => avg(recs.map((r) => r.ablation[l][`${k}_delta`])).toFixed(3));
+      const g = keys.map((k) => (avg(rel.map((r) => r.ablation[l][k])) - avg(non.map((r) => r.ablation[l][k]))).toFixed(3));
+      md.push(`| ${l} | ${d.join(' | ')} | ${g.join(' | ')} |`);
+    }
+    md.push('');
+  }
+}
+
 if (layersFile) {
   md.push('### Vocabulary projection per depth (mean-pooled residual stream onto the token-embedding table, cosine), ablation per layer');
   md.push('');
-  for (const r of jsonl(layersFile)) {
+  // the first pairs of each of a few queries: a relevant document and non-relevant ones side by side
+  for (const r of jsonl(layersFile).slice(0, 6)) {
     md.push(`**${r.query_id} / ${r.doc_id}** (label ${r.label ?? '–'}, score ${r.score.toFixed(3)})`);
     md.push('');
     md.push('| depth | q·d at depth | query top tokens | document top tokens |');

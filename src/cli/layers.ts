@@ -15,6 +15,7 @@ export interface LayersCliOptions {
   input: string;
   output: string;
   topK: number;
+  headTopK: number;
 }
 
 export function runLayers(ctx: CliContext, opts: LayersCliOptions): Promise<number> {
@@ -27,7 +28,7 @@ export function runLayers(ctx: CliContext, opts: LayersCliOptions): Promise<numb
     // a pair takes about a second: write results often
     chunkSize: () => 8,
     run: async (session, pairs) => {
-      const r = await session.call('layers', { ref, pairs: pairs.map((p) => ({ query: p.query, doc: p.doc })), topK: opts.topK });
+      const r = await session.call('layers', { ref, pairs: pairs.map((p) => ({ query: p.query, doc: p.doc })), topK: opts.topK, headTopK: opts.headTopK });
       return pairs.map((p, i) => {
         const x = r.results[i];
         return {
@@ -56,6 +57,7 @@ export function runLayers(ctx: CliContext, opts: LayersCliOptions): Promise<numb
             query_top_cos: d.query_top.map((t) => round7(t.cos)),
             doc_top_cos: d.doc_top.map((t) => round7(t.cos)),
           })),
+          ...(x.heads ? { heads: x.heads } : {}),
         };
       });
     },

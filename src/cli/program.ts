@@ -241,9 +241,10 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .requiredOption('-i, --input <file>', 'pairs JSONL, or - for stdin')
     .option('-o, --output <file>', 'output JSONL, or - for stdout', '-')
     .addOption(new Option('--top <n>', 'tokens listed per depth and side').argParser(wholeNumber(1, 100)).default(10))
+    .addOption(new Option('--head-top <n>', "also list each head's output projected onto the vocabulary, this many tokens per head and side (0: off; ~2 s more per pair)").argParser(wholeNumber(0, 100)).default(0))
     .addOption(modelOption())
     .addOption(sourceOption())
-    .action(act((ctx, o: { input: string; output: string; top: number; model: string; source?: string }) => runLayers(ctx, { ...o, topK: o.top })));
+    .action(act((ctx, o: { input: string; output: string; top: number; headTop: number; model: string; source?: string }) => runLayers(ctx, { ...o, topK: o.top, headTopK: o.headTop })));
 
   const train = program.command('train').description('train explanation models (SAE, internalizers, labels) — the model kit');
   train

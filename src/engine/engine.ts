@@ -60,7 +60,7 @@ import { resolveModelSpec } from './models/registry';
 import { EmbeddingCache } from './embeddingCache';
 import { HookedEncoder } from './patching/hooked';
 import { patchPair, PatchInputError } from './patching/patch';
-import { analyzeLayers, VocabTable } from './patching/layers';
+import { analyzeLayers, attentionOutputWeights, VocabTable } from './patching/layers';
 import type { LayersParams, LayersResult, PatchOutcome, PatchParams, PatchResult } from '../protocol/worker';
 
 export interface CallContext {
@@ -453,10 +453,10 @@ export class Engine {
 
   /* --- activation patching and per-layer tools (method.md §3, §4) --- */
 
-  private readonly hooked = new Map<string, Promise<{ enc: HookedEncoder; vocab?: VocabTable }>>();
+  private readonly hooked = new Map<string, Promise<{ enc: HookedEncoder; vocab?: VocabTable; wo?: Float32Array[] }>>();
 
   /** The patchable (fp32, hook points) graph of the ref's model, built once per model folder. */
-  private async hookedFor(ref: ModelRef, ctx: CallContext): Promise<{ enc: HookedEncoder; vocab?: VocabTable }> {
+  private async hookedFor(ref: ModelRef, ctx: CallContext): Promise<{ enc: HookedEncoder; vocab?: VocabTable; wo?: Float32Array[] }> {
     const spec = resolveModelSpec(ref.model);
     const { pulled } = await this.encoderFor({ ...ref, precision: 'fp32' }, ctx);
     let p = this.hooked.get(pulled.dir);
@@ -490,10 +490,11 @@ export class Engine {
   async layers(p: LayersParams, ctx: CallContext): Promise<LayersResult> {
     const h = await this.hookedFor(p.ref, ctx);
     h.vocab ??= VocabTable.load(h.enc);
+    if (p.headTopK) h.wo ??= attentionOutputWeights(h.enc);
     const results = [];
     for (const [i, pair] of p.pairs.entries()) {
       if (ctx.signal.aborted) throw new CancelledError();
-      results.push(await analyzeLayers(h.enc, h.vocab, pair.query, pair.doc, { topK: p.topK }));
+      results.push(await analyzeLayers(h.enc, h.vocab, pair.query, pair.doc, { topK: p.topK, headTopK: p.headTopK, wo: h.wo }));
       ctx.progress({ phase: 'layers', done: i + 1, total: p.pairs.length });
     }
     return { results };

@@ -667,6 +667,8 @@ export interface LayersParams {
   pairs: { query: string; doc: string }[];
   /** tokens listed per depth and side (default 10) */
   topK?: number;
+  /** also project each head's output (its part of the attention output, pooled) onto the vocabulary, this many tokens (default 0: off) */
+  headTopK?: number;
 }
 
 export interface LayerAblation {
@@ -694,6 +696,8 @@ export interface PairLayers {
   doc_tokens: number;
   ablation: LayerAblation[];
   depths: DepthProjection[];
+  /** with headTopK: per layer and head, the tokens closest to the head's pooled output (z_h · W_O[h]) */
+  heads?: { layer: number; head: number; query_top: string[]; doc_top: string[] }[];
 }
 
 export interface LayersResult {

@@ -73,7 +73,7 @@ describe('xetrieval patch / layers (real model)', function () {
   it('layers: ablation per layer and vocabulary projection per depth', async () => {
     const input = path.join(dir, 'one.jsonl');
     fs.writeFileSync(input, JSON.stringify(egg) + '\n');
-    const r = await runCli(['layers', '-i', input, '--top', '5']);
+    const r = await runCli(['layers', '-i', input, '--top', '5', '--head-top', '3']);
     assert.strictEqual(r.code, 0, r.stderr);
     const [rec] = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
     assert.strictEqual(rec.ablation.length, 6);
@@ -83,6 +83,9 @@ describe('xetrieval patch / layers (real model)', function () {
     assert.ok(Math.abs(rec.depths[6].score - rec.score) < 1e-5);
     // the embedding layer projects onto the text's own words
     assert.ok(rec.depths[0].query_top.includes('egg'), rec.depths[0].query_top.join(' '));
+    // each head's output projected too: 6 layers × 12 heads, 3 tokens a side
+    assert.strictEqual(rec.heads.length, 72);
+    assert.deepStrictEqual([rec.heads[71].layer, rec.heads[71].head, rec.heads[71].doc_top.length], [5, 11, 3]);
     for (const a of rec.ablation) assert.ok(Number.isFinite(a.attn_zero) && Math.abs(a.attn_zero_delta - (a.attn_zero - rec.score)) < 1e-5);
   });
 });

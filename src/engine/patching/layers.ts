@@ -75,13 +75,36 @@ function meanRows(x: Float32Array, seq: number, H: number): Float32Array {
   return m;
 }
 
-export async function analyzeLayers(enc: HookedEncoder, vocab: VocabTable, query: string, doc: string, opts: { topK?: number } = {}): Promise<PairLayers> {
+/** Each layer's attention output weight as MatMul's [in = heads · d_head, out = hidden], for a head's own part of the output. */
+export function attentionOutputWeights(enc: HookedEncoder): Float32Array[] {
+  const st = SafetensorsFile.open(path.join(enc.dir, 'model.safetensors'));
+  const H = enc.hidden;
+  const p = ['', 'bert.', 'model.'].find((x) => st.has(`${x}embeddings.word_embeddings.weight`)) ?? '';
+  return Array.from({ length: enc.layers }, (_, l) => {
+    const w = st.float32(`${p}encoder.layer.${l}.attention.output.dense.weight`, [H, H]); // [out, in]
+    const t = new Float32Array(H * H);
+    for (let o = 0; o < H; o++) for (let i = 0; i < H; i++) t[i * H + o] = w[o * H + i];
+    return t;
+  });
+}
+
+export async function analyzeLayers(
+  enc: HookedEncoder,
+  vocab: VocabTable,
+  query: string,
+  doc: string,
+  opts: { topK?: number; headTopK?: number; wo?: Float32Array[] } = {},
+): Promise<PairLayers> {
   const H = enc.hidden;
   const L = enc.layers;
   const k = opts.topK ?? 10;
   const texts = [enc.tokenize(query, 'query').ids, enc.tokenize(doc, 'document').ids];
   const comps = ['attn_out', 'mlp_out'] as const;
-  const fetch = [...Array.from({ length: L + 1 }, (_, i) => hiddenStateName(i)), ...comps.flatMap((c) => Array.from({ length: L }, (_, l) => hookName(l, c)))];
+  const fetch = [
+    ...Array.from({ length: L + 1 }, (_, i) => hiddenStateName(i)),
+    ...comps.flatMap((c) => Array.from({ length: L }, (_, l) => hookName(l, c))),
+    ...(opts.headTopK ? Array.from({ length: L }, (_, l) => hookName(l, 'z')) : []),
+  ];
   const clean = await Promise.all(texts.map((ids) => enc.run({ ids: [ids], fetch })));
   const score = cosine(clean[0].embeddings, clean[1].embeddings);
 
@@ -133,5 +156,26 @@ export async function analyzeLayers(enc: HookedEncoder, vocab: VocabTable, query
     const [qm, dm] = texts.map((ids, t) => meanRows(clean[t].outputs[hiddenStateName(d)], ids.length, H));
     depths.push({ depth: d, score: cosine(qm, dm), query_top: vocab.top(qm, k), doc_top: vocab.top(dm, k) });
   }
-  return { score, query_tokens: texts[0].length, doc_tokens: texts[1].length, ablation, depths };
+  const result: PairLayers = { score, query_tokens: texts[0].length, doc_tokens: texts[1].length, ablation, depths };
+  if (opts.headTopK && opts.wo) {
+    // a head's part of the attention output is z_h · W_O[rows of h]; pooled over tokens first (it is linear)
+    const dh = enc.dHead;
+    result.heads = [];
+    for (let l = 0; l < L; l++) {
+      const zMeans = texts.map((ids, t) => meanRows(clean[t].outputs[hookName(l, 'z')], ids.length, H));
+      for (let h = 0; h < enc.heads; h++) {
+        const [qt, dt] = zMeans.map((z) => {
+          const o = new Float32Array(H);
+          for (let k = 0; k < dh; k++) {
+            const zk = z[h * dh + k];
+            const row = (h * dh + k) * H;
+            for (let j = 0; j < H; j++) o[j] += zk * opts.wo![l][row + j];
+          }
+          return vocab.top(o, opts.headTopK!).map((x) => x.token);
+        });
+        result.heads.push({ layer: l, head: h, query_top: qt, doc_top: dt });
+      }
+    }
+  }
+  return result;
 }
