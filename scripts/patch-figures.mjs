@@ -76,12 +76,28 @@ for (const ax of axioms) {
   const defined = maps.filter((r) => r.heads);
   const deltas = maps.map((r) => r.delta);
   const headCols = Array.from({ length: mean.heads }, (_, h) => `h${h}`);
+  // Δ-weighted mean = Σ(s_patched − s_orig) / Σ(s_perturbed − s_orig): pairs whose perturbation barely moves the score do not dominate
+  const weighted = (get) => {
+    const rs = maps.filter((r) => get(r));
+    const shape = get(rs[0]);
+    const den = rs.reduce((a, r) => a + r.delta, 0);
+    const map = (m, f) => (Array.isArray(m) ? m.map((x, i) => map(x, (r) => f(r)[i])) : rs.reduce((a, r) => a + (f(r) ?? 0) * r.delta, 0) / den);
+    return map(shape, get);
+  };
   md.push(`### ${ax.name}: ${mean.pairs} pairs patched (${mean.undefined_metric} with an undefined metric, ${mean.errors} refused)`);
   md.push('');
   md.push(`Mean Δ = s_perturbed − s_orig: ${(deltas.reduce((a, b) => a + b, 0) / deltas.length).toFixed(4)}; positive in ${deltas.filter((d) => d > 0).length}/${deltas.length} pairs; mean |Δ| ${(deltas.reduce((a, b) => a + Math.abs(b), 0) / deltas.length).toFixed(4)}; mean changed tokens ${(maps.reduce((a, r) => a + r.changed.length, 0) / maps.length).toFixed(2)}; mean length ${(maps.reduce((a, r) => a + r.tokens.length, 0) / maps.length).toFixed(1)} tokens.`);
   md.push('');
   if (mean.heads_mean) {
-    svgs.push(heatmap(`${ax.name}: head map [layer × head], mean metric over ${mean.heads_pairs} pairs`, mean.heads_mean, layerLabels(mean.layers), headCols));
+    const hw = weighted((r) => r.heads);
+    svgs.push(heatmap(`${ax.name}: head map [layer × head], Δ-weighted mean metric over ${mean.heads_pairs} pairs`, hw, layerLabels(mean.layers), headCols, { scale: 0.5 }));
+    svgs.push(heatmap(`${ax.name}: head map [layer × head], plain mean metric over ${mean.heads_pairs} pairs (MechIR's average)`, mean.heads_mean, layerLabels(mean.layers), headCols));
+    const rw = hw.flatMap((row, l) => row.map((v, h) => ({ l, h, v }))).sort((a, b) => b.v - a.v);
+    md.push(`Δ-weighted head map (Σ(s_patched − s_orig)/Σ(s_perturbed − s_orig)), top heads: ${rw.slice(0, 6).map((x) => `${x.l}.${x.h}: ${x.v.toFixed(3)}`).join(', ')}; most negative: ${rw.slice(-3).reverse().map((x) => `${x.l}.${x.h}: ${x.v.toFixed(3)}`).join(', ')}; per layer sum: ${hw.map((row, l) => `L${l} ${row.reduce((a, b) => a + b, 0).toFixed(2)}`).join(', ')}.`);
+    const med = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const hm = mean.heads_mean.map((row, l) => row.map((_, h) => med(defined.map((r) => r.heads[l][h]))));
+    const rm = hm.flatMap((row, l) => row.map((v, h) => ({ l, h, v }))).sort((a, b) => b.v - a.v);
+    md.push(`Median over pairs, top heads: ${rm.slice(0, 6).map((x) => `${x.l}.${x.h}: ${x.v.toFixed(3)}`).join(', ')}.`);
     const ranked = mean.heads_mean.flatMap((row, l) => row.map((v, h) => ({ l, h, v }))).sort((a, b) => b.v - a.v);
     // how often each head is a pair's own top head
     const top = new Map();
@@ -97,13 +113,20 @@ for (const ax of axioms) {
     const perLayer = mean.heads_mean.map((row) => row.reduce((a, b) => a + b, 0));
     md.push(`Sum of head metrics per layer: ${perLayer.map((x, l) => `L${l} ${x.toFixed(2)}`).join(', ')}.`);
     md.push('');
-    summary[ax.name] = { heads: mean.heads_mean, ranked };
+    summary[ax.name] = { heads: hw, ranked: rw };
   }
   if (mean.block_groups_patched_mean) {
+    const bw = weighted((r) => r.block_groups_patched);
     KINDS.forEach((k, i) => {
-      svgs.push(heatmap(`${ax.name}: block map, ${k} [layer × position group], each group's positions patched at once, mean over ${mean.pairs} pairs`, mean.block_groups_patched_mean[i], layerLabels(mean.layers), GROUPS, { cell: 70, scale: 1 }));
+      svgs.push(heatmap(`${ax.name}: block map ${k} [layer × position group], each group patched at once, Δ-weighted mean over ${mean.pairs} pairs`, bw[i], layerLabels(mean.layers), GROUPS, { cell: 70, scale: 1 }));
     });
-    md.push(`Block map, each position group patched at once (rows: layer; columns: ${GROUPS.join(' / ')}), mean metric:`);
+    md.push(`Block map, each position group patched at once, Δ-weighted mean (rows: layer; columns: ${GROUPS.join(' / ')}):`);
+    md.push('');
+    md.push(`| | ${KINDS.map((k) => GROUPS.map((g) => `${k} ${g}`).join(' | ')).join(' | ')} |`);
+    md.push(`|---|${KINDS.flatMap(() => GROUPS.map(() => '---')).join('|')}|`);
+    for (let l = 0; l < mean.layers; l++) md.push(`| layer ${l} | ${KINDS.map((_, i) => bw[i][l].map(f2).join(' | ')).join(' | ')} |`);
+    md.push('');
+    md.push(`The same, plain mean of the per-pair metric (MechIR's average):`);
     md.push('');
     md.push(`| | ${KINDS.map((k) => GROUPS.map((g) => `${k} ${g}`).join(' | ')).join(' | ')} |`);
     md.push(`|---|${KINDS.flatMap(() => GROUPS.map(() => '---')).join('|')}|`);
