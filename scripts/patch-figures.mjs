@@ -45,7 +45,7 @@ function heatmap(title, m, rowLabels, colLabels, { cell = 38, scale, values = tr
   scale ??= Math.max(1e-9, ...flat.map(Math.abs));
   const left = 90;
   const top = rotate ? 110 : 40;
-  const w = left + colLabels.length * cell + 20;
+  const w = Math.max(left + colLabels.length * cell + 20, title.length * 7 + 120);
   const h = top + m.length * 26 + 30;
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`;
   s += `<text x="4" y="14" font-size="13" font-weight="bold">${esc(title)} (colour scale ±${scale.toFixed(2)})</text>`;
@@ -170,7 +170,8 @@ for (const hf of hbpFiles) {
     const changed = new Set(r.changed);
     for (const h of r.heads_by_position) {
       const key = `${h.layer}.${h.head}`;
-      const a = acc.get(key) ?? GROUPS.map(() => ({ sum: 0, n: 0 }));
+      const a = acc.get(key) ?? GROUPS.map(() => ({ sum: 0, n: 0, pairs: 0 }));
+      a.forEach((x) => x.pairs++);
       h.values.forEach((v, pos) => {
         const g = pos === 0 ? 0 : pos === h.values.length - 1 ? 3 : changed.has(pos) ? 2 : 1;
         a[g].sum += v;
@@ -180,11 +181,11 @@ for (const hf of hbpFiles) {
     }
   }
   const rows = [...acc.entries()];
-  md.push(`### ${hf.name}: chosen heads patched one position at a time (${recs.length} pairs), mean metric per position in each group`);
+  md.push(`### ${hf.name}: chosen heads patched one position at a time (${recs.length} pairs): mean metric per position of each group, and the group's sum (mean over pairs)`);
   md.push('');
-  md.push(`| head | ${GROUPS.join(' | ')} |`);
-  md.push(`|---|${GROUPS.map(() => '---').join('|')}|`);
-  for (const [k, a] of rows) md.push(`| ${k} | ${a.map((x) => (x.n ? (x.sum / x.n).toFixed(3) : '–')).join(' | ')} |`);
+  md.push(`| head | ${GROUPS.map((g) => `${g} per position`).join(' | ')} | ${GROUPS.map((g) => `${g} sum`).join(' | ')} |`);
+  md.push(`|---|${GROUPS.map(() => '---|---').join('|')}|`);
+  for (const [k, a] of rows) md.push(`| ${k} | ${a.map((x) => (x.n ? (x.sum / x.n).toFixed(3) : '–')).join(' | ')} | ${a.map((x) => (x.sum / x.pairs).toFixed(3)).join(' | ')} |`);
   md.push('');
   svgs.push(heatmap(`${hf.name}: heads by position, mean metric per position of each group`, rows.map(([, a]) => a.map((x) => (x.n ? x.sum / x.n : null))), rows.map(([k]) => `head ${k}`), GROUPS, { cell: 70 }));
 }
