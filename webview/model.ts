@@ -157,7 +157,7 @@ export interface ScorePart {
  */
 export function scoreParts(t: { shared: number; one_sided: number; generic: number; bias: number; error: number }, listed: number): ScorePart[] {
   return [
-    { key: 'shared', name: 'shared features', value: t.shared, tip: `features active in the query and in the document (or one of its views): the ${listed} listed below, and the minor ones that add under 0.01 each. The table's Share column splits this part.` },
+    { key: 'shared', name: 'shared features', value: t.shared, tip: `features active in the query and in the document (or one of its views): the ${listed} listed below, the minor ones that add under 0.01 each, and the weakly active ones whose labels name what they pick up elsewhere. The table's Share column splits this part.` },
     { key: 'one_sided', name: 'one-sided', value: t.one_sided, tip: 'features active in the query only or in the document only: their decoder directions still overlap, so they add to the score' },
     { key: 'generic', name: 'generic', value: t.generic, tip: "the bundle's generic features: dense directions active on much of any text (not ideas), so not listed" },
     { key: 'bias', name: 'bias', value: t.bias, tip: "the SAE's decoder bias: the same for every pair" },
@@ -443,18 +443,31 @@ export function highlightTerms(text: string, terms: readonly string[]): { text: 
   return out;
 }
 
-/** The features the table lists: minor ones (each adds under 0.01 to the score) only when asked for. */
-export function listedFeatures<T extends { minor?: true }>(features: readonly T[], showMinor: boolean): T[] {
-  return showMinor ? [...features] : features.filter((f) => !f.minor);
+/** The features the table lists: minor ones (each adds under 0.01 to the score) and weakly active ones only when asked for. */
+export function listedFeatures<T extends { minor?: true; weak?: true }>(features: readonly T[], showMinor: boolean): T[] {
+  return showMinor ? [...features] : features.filter((f) => !f.minor && !f.weak);
 }
 
-/** The sentence under the table about the minor features it does not list, or undefined when there are none. */
-export function minorNote(features: readonly { minor?: true; share: number }[], shown: boolean): string | undefined {
+/** The sentences under the table about the minor and the weakly active features it does not list, or undefined when there are none. */
+export function minorNote(features: readonly { minor?: true; weak?: true; share: number }[], shown: boolean): string | undefined {
   const minor = features.filter((f) => f.minor);
-  if (!minor.length) return undefined;
-  const sum = minor.reduce((s, f) => s + f.share, 0);
-  const what = `${minor.length} minor feature${minor.length === 1 ? '' : 's'} (each adds under 0.01 to the score; ${sum >= 0 ? '+' : '−'}${Math.abs(sum).toFixed(3)} together)`;
-  return shown ? `${what} ${minor.length === 1 ? 'is' : 'are'} listed in grey.` : `${what} ${minor.length === 1 ? 'is' : 'are'} not listed: none of them carries this match.`;
+  const weak = features.filter((f) => f.weak && !f.minor);
+  if (!minor.length && !weak.length) return undefined;
+  const together = (fs: readonly { share: number }[]) => {
+    const sum = fs.reduce((s, f) => s + f.share, 0);
+    return `${sum >= 0 ? '+' : '−'}${Math.abs(sum).toFixed(3)} together`;
+  };
+  const out: string[] = [];
+  if (minor.length) {
+    const what = `${minor.length} minor feature${minor.length === 1 ? '' : 's'} (each adds under 0.01 to the score; ${together(minor)})`;
+    out.push(shown ? `${what} ${minor.length === 1 ? 'is' : 'are'} listed in grey.` : `${what} ${minor.length === 1 ? 'is' : 'are'} not listed: none of them carries this match.`);
+  }
+  if (weak.length) {
+    const one = weak.length === 1;
+    const what = `${weak.length} weakly active feature${one ? '' : 's'} (under a quarter of ${one ? 'its' : 'their'} strongest activation; ${together(weak)})`;
+    out.push(shown ? `${what} ${one ? 'is' : 'are'} listed in grey: ${one ? 'its label names' : 'their labels name'} what ${one ? 'it picks' : 'they pick'} up elsewhere.` : `${what} ${one ? 'is' : 'are'} not listed: ${one ? 'its label names' : 'their labels name'} what ${one ? 'it picks' : 'they pick'} up elsewhere, not this match.`);
+  }
+  return out.join(' ');
 }
 
 // ---------------------------------------------------------------- word overlay (which words matter)

@@ -4,6 +4,7 @@
  * it came from) and the feature table as CSV. Pure: the extension's "Export
  * Explanation…" command writes what these return.
  */
+import { isListed } from './explain/attribution';
 import type { TextAttribution } from './explain/occlusion';
 import type { PairExplanation, Precision, SharedFeature } from '../protocol/worker';
 
@@ -87,7 +88,7 @@ function byShare(features: readonly SharedFeature[]): SharedFeature[] {
 /** The feature table, one row per feature, minor ones included (column `minor`). */
 export function featureTableCsv(x: ExportInput): string {
   const views = viewNames(x.pair);
-  const header = ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', ...views.map((v) => `view:${v}`), 'shared_in', 'in_overlap', 'minor'];
+  const header = ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', ...views.map((v) => `view:${v}`), 'shared_in', 'in_overlap', 'minor', 'weak'];
   const overlap = new Set(x.pair.shared_features);
   const rows = byShare(x.pair.features).map((f) => [
     x.pair.query_id,
@@ -103,6 +104,7 @@ export function featureTableCsv(x: ExportInput): string {
     f.sharedIn.join(';'),
     overlap.has(f.id),
     f.minor === true,
+    f.weak === true,
   ]);
   return csvRecords([header, ...rows]);
 }
@@ -188,8 +190,9 @@ export function explanationMarkdown(x: ExportInput): string {
     out.push(`Steering of the eval file: ${list}${c.steeredScore !== undefined ? `; steered score ${fixed(c.steeredScore)}` : ''}. The explanation is of the unsteered embeddings.`, '');
   }
 
-  const listed = byShare(p.features.filter((f) => !f.minor));
+  const listed = byShare(p.features.filter(isListed));
   const minor = p.features.filter((f) => f.minor);
+  const weak = p.features.filter((f) => f.weak && !f.minor);
   const overlap = new Set(p.shared_features);
   out.push('## Features', '');
   if (listed.length) {
@@ -209,10 +212,14 @@ export function explanationMarkdown(x: ExportInput): string {
     out.push('Share: the feature’s part of the score. Erasure Δ: the cosine’s change when the feature alone is erased from the document. Activations: in the query and in each document view.');
     if (listed.some((f) => !overlap.has(f.id))) out.push('† not in O(q,d): shared with one of the document’s views only.');
     out.push('');
-  } else out.push('No shared feature adds 0.01 to the score.', '');
+  } else out.push(weak.length ? 'No shared feature both adds 0.01 to the score and is strongly active here.' : 'No shared feature adds 0.01 to the score.', '');
   if (minor.length) {
     const sum = minor.reduce((s, f) => s + f.share, 0);
     out.push(`${minor.length} minor feature${minor.length === 1 ? '' : 's'} (each adds under 0.01 to the score either way) ${minor.length === 1 ? 'adds' : 'add'} ${signed(sum)} together; the CSV feature table lists them.`, '');
+  }
+  if (weak.length) {
+    const sum = weak.reduce((s, f) => s + f.share, 0);
+    out.push(`${weak.length} weakly active feature${weak.length === 1 ? '' : 's'} (under a quarter of ${weak.length === 1 ? 'its' : 'their'} strongest activation, so ${weak.length === 1 ? 'its label names' : 'their labels name'} what ${weak.length === 1 ? 'it picks' : 'they pick'} up elsewhere) ${weak.length === 1 ? 'adds' : 'add'} ${signed(sum)} together: ${weak.map((f) => `#${f.id} ${mdCell(f.label)}`).join(', ')}; the CSV feature table lists them.`, '');
   }
 
   if (p.erasure) {

@@ -48,6 +48,13 @@ export interface FeatureLabel {
   examples: { text: string; activation: number; source: string }[];
 }
 
+/** A feature's strongest activation among its top-activating examples in the labelling corpus (0 without examples). */
+export function strongestActivation(l: Pick<FeatureLabel, 'examples'>): number {
+  let m = 0;
+  for (const e of l.examples) m = Math.max(m, e.activation);
+  return m;
+}
+
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   name: string;

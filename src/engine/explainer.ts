@@ -12,6 +12,7 @@ import {
   compareOverlapToControl,
   decomposeScore,
   isMinorShare,
+  isWeakActivation,
   keptWordCount,
   occlude,
   occlusionUnits,
@@ -24,7 +25,7 @@ import {
 } from '../core/explain';
 import { cosine } from '../core/math';
 import { ExplainOptions, ExplainPair, PairExplanation, SharedFeature, TextKind } from '../protocol/worker';
-import { FeatureLabel, LabelLookup } from './bundle';
+import { FeatureLabel, LabelLookup, strongestActivation } from './bundle';
 
 /** What the explainer needs of an SAE: its decoder and a batched encoder. */
 export interface SaeEncoder extends SaeDecoder {
@@ -207,6 +208,9 @@ export class Explainer {
         erasureDelta: round(deltas.get(f.id) ?? 0),
       };
       if (isMinorShare(rec.share)) rec.minor = true;
+      // the weaker side: the query, or the strongest of the document's views it is shared in
+      const docSide = Math.max(0, ...f.sharedIn.map((v) => f.views[v] ?? 0));
+      if (label && isWeakActivation(Math.min(f.query, docSide), strongestActivation(label))) rec.weak = true;
       if (label?.detection !== undefined && label.detection !== null) rec.detection = round(label.detection, 3);
       if (label?.family) rec.family = label.family;
       if (opts.examples && label) rec.examples = label.examples.slice(0, opts.examples);

@@ -218,6 +218,7 @@ function isSharedFeature(v: unknown): v is SharedFeature {
     isNum(v.share) &&
     isNum(v.erasureDelta) &&
     optional(v.minor, (x): x is true => x === true) &&
+    optional(v.weak, (x): x is true => x === true) &&
     optional(v.detection, isNum) &&
     optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isFeatureId(x.id) && isStr(x.label)) &&
     optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample)) &&

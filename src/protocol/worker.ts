@@ -221,6 +221,11 @@ export interface SharedFeature {
    * the panel hides these until asked, the checks leave them out of the top 5
    */
   minor?: true;
+  /**
+   * weakly active: on its weaker side, under a quarter of its strongest activation in the bundle's corpus, so
+   * its label names what it picks up elsewhere, not here (core/explain WEAK_ACTIVATION); counted, not listed
+   */
+  weak?: true;
   detection?: number;
   /** the feature's family (co-activating features) and the family's label */
   family?: { id: number; label: string };

@@ -5,7 +5,7 @@
  */
 import * as assert from 'assert';
 import { SparseCode } from '../../src/core/explain/sparse';
-import { decomposeScore, MINOR_SHARE } from '../../src/core/explain/attribution';
+import { decomposeScore, isListed, isWeakActivation, MINOR_SHARE, WEAK_ACTIVATION } from '../../src/core/explain/attribution';
 import { steerEmbedding } from '../../src/core/explain/steering';
 import { FeatureLabel } from '../../src/engine/bundle';
 import { Explainer, SaeEncoder, ViewBuilder } from '../../src/engine/explainer';
@@ -106,6 +106,36 @@ describe('explainer: generic features and the score split', () => {
       assert.ok(Math.abs(shared - e.score_terms!.shared) < 1e-5, 'the shared term still counts the minor features');
     }
     assert.ok(minor > 0 && listed > 0, `both kinds occur (${minor} minor, ${listed} listed)`);
+  });
+
+  it('marks a shared feature weakly active exactly when its weaker side is under a quarter of its strongest activation in the bundle, and leaves it unlisted', async () => {
+    // every feature's strongest example activation is 0.8: weak below 0.2 on the weaker side
+    const strongest = 0.8;
+    const withExamples = labels([]);
+    const lookup = { get: (id: number) => ({ ...withExamples.get(id)!, examples: [{ text: 't', activation: strongest / 2, source: 's' }, { text: 'u', activation: strongest, source: 's' }] }), size: withExamples.size };
+    const ex = new Explainer(sae, noViews, lookup);
+    let rng = 11;
+    const rand = () => ((rng = (rng * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    let weak = 0;
+    let strong = 0;
+    for (let n = 0; n < 200; n++) {
+      const [e] = await ex.explainEmbedded([pair], { ...embedded, queries: unit([rand(), rand(), rand(), rand()]), docs: unit([rand(), rand(), rand(), rand()]) }, { erasure: false });
+      for (const f of e.features) {
+        const weaker = Math.min(f.query, Math.max(...f.sharedIn.map((v) => f.views[v])));
+        // activations in the output are rounded to 6 decimals: decide only away from the threshold
+        if (Math.abs(weaker - WEAK_ACTIVATION * strongest) > 1e-5) assert.strictEqual(f.weak === true, weaker < WEAK_ACTIVATION * strongest, `feature ${f.id}: weaker side ${weaker}, weak ${f.weak}`);
+        assert.strictEqual(isListed(f), !f.minor && !f.weak);
+        if (f.weak) weak++;
+        else strong++;
+      }
+    }
+    assert.ok(weak > 0 && strong > 0, `both kinds occur (${weak} weak, ${strong} not)`);
+    // without examples the strongest activation is unknown: never weak
+    const [plain] = await new Explainer(sae, noViews, labels([])).explainEmbedded([pair], embedded, { erasure: false });
+    assert.ok(plain.features.every((f) => f.weak === undefined));
+    assert.strictEqual(isWeakActivation(0.1, 0), false);
+    assert.strictEqual(isWeakActivation(0.19, 0.8), true);
+    assert.strictEqual(isWeakActivation(0.2, 0.8), false);
   });
 
   it('explain --steering steers the side its "apply" names: the query, the document, or both', async () => {

@@ -444,7 +444,7 @@ describe('webview/model: the score explained', () => {
       ['shared', 'one_sided', 'generic', 'bias', 'error'],
     );
     assert.ok(Math.abs(parts.reduce((s, p) => s + p.value, 0) - 0.607) < 1e-12);
-    assert.match(parts[0].tip, /the 32 listed below, and the minor ones that add under 0\.01 each/);
+    assert.match(parts[0].tip, /the 32 listed below, the minor ones that add under 0\.01 each, and the weakly active ones/);
     assert.ok(parts.every((p) => p.tip.length > 20));
     assert.match(unrelatedNote(-0.041, 0.012)!, /^The retriever sees these texts as unrelated: the score is −0\.041.*share only 0\.012 of it/);
     assert.strictEqual(unrelatedNote(0.607, 0.384), undefined);
@@ -479,6 +479,16 @@ describe('webview/model: minor features', () => {
     assert.match(minorNote(fs3, true)!, /^2 minor features .* are listed in grey\.$/);
     assert.match(minorNote([{ share: 0.009, minor: true }], false)!, /^1 minor feature \(each adds under 0\.01 to the score; \+0\.009 together\) is not listed/);
     assert.strictEqual(minorNote([{ share: 0.2 }], false), undefined);
+  });
+  it('weakly active features are left out of the table like minor ones, with their own sentence', () => {
+    const fs = [...fs3, { id: 5, share: 0.02, weak: true as const }, { id: 6, share: 0.005, minor: true as const, weak: true as const }];
+    assert.deepStrictEqual(listedFeatures(fs, false).map((f) => f.id), [1, 4]);
+    assert.deepStrictEqual(listedFeatures(fs, true).map((f) => f.id), [1, 2, 3, 4, 5, 6]);
+    assert.strictEqual(
+      minorNote(fs, false),
+      '3 minor features (each adds under 0.01 to the score; +0.003 together) are not listed: none of them carries this match. 1 weakly active feature (under a quarter of its strongest activation; +0.020 together) is not listed: its label names what it picks up elsewhere, not this match.',
+    );
+    assert.match(minorNote([{ share: 0.03, weak: true }, { share: 0.02, weak: true }], true)!, /^2 weakly active features .* are listed in grey: their labels name what they pick up elsewhere\.$/);
   });
 });
 

@@ -107,6 +107,7 @@ describe('export an explanation', function () {
       assert.strictEqual(Number(r[col('share')]), f.share);
       assert.strictEqual(Number(r[col('erasure_delta')]), f.erasureDelta);
       assert.strictEqual(r[col('minor')], String(f.minor === true));
+      assert.strictEqual(r[col('weak')], String(f.weak === true));
     }
     const shares = rows.map((r) => Number(r[col('share')]));
     assert.deepStrictEqual(shares, [...shares].sort((a, b) => b - a), 'by share, largest first');
@@ -118,13 +119,15 @@ describe('export an explanation', function () {
     const parts = split.slice(1, -1).map((r) => Number(r[1].replace('−', '-')));
     assert.strictEqual(parts.length, 5, 'shared, one-sided, generic, bias, error');
     assert.ok(Math.abs(parts.reduce((a, b) => a + b, 0) - p.score) < 5e-4 * 5, 'the parts (4 decimals) add up to the score');
-    const listed = p.features.filter((f) => !f.minor);
+    const listed = p.features.filter((f) => !f.minor && !f.weak);
     const [table] = tablesUnder(md, '## Features');
     assert.strictEqual(table.length - 1, listed.length, 'a row per listed feature');
     assert.ok(table.every((r) => r.length === table[0].length), 'no label split a row');
     assert.deepStrictEqual(table.slice(1).map((r) => r[1]).sort(), listed.map((f) => f.label.replace(/\r\n|\r|\n/g, ' ').trim()).sort(), 'the labels read back');
     const minor = p.features.filter((f) => f.minor).length;
     if (minor) assert.match(md, new RegExp(`\\n${minor} minor features? \\(each adds under 0\\.01`));
+    const weak = p.features.filter((f) => f.weak && !f.minor).length;
+    if (weak) assert.match(md, new RegExp(`\\n${weak} weakly active features? \\(under a quarter`));
     if (p.erasure) assert.deepStrictEqual(tablesUnder(md, '## Erasure of O(q,d)')[0].slice(1).map((r) => r[0]), ['O(q,d)', 'control']);
     return md;
   }

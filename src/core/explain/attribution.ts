@@ -37,6 +37,29 @@ import { columnDots, codeDirection, dot64, SaeDecoder, SparseCode, Vector } from
  */
 export const MINOR_SHARE = 0.01;
 
+/**
+ * A shared feature whose activation, on the weaker of the two sides, is under
+ * this fraction of the feature's strongest activation in the bundle's
+ * labelling corpus is weakly active: its label names what it fires on when it
+ * fires strongly, not what it picks up here (detection falls from the top
+ * activation decile to the bottom one: REPORT.md's table by decile). Such a
+ * feature stays in the score and the feature list, flagged, but is not listed
+ * for a person to read. Examples on the default bundle: "hiv" (0.18 of its
+ * strongest) on "why does ice float on water?", "help" (0.24) on the boiled-egg
+ * pair; kept: "water" (0.40), "thread" (0.45) on the GIL pair.
+ */
+export const WEAK_ACTIVATION = 0.25;
+
+/** Whether a shared feature is weakly active on a pair (see WEAK_ACTIVATION): `activation` on its weaker side, `strongest` its bundle maximum (0 when unknown: never weak). */
+export function isWeakActivation(activation: number, strongest: number): boolean {
+  return strongest > 0 && activation < WEAK_ACTIVATION * strongest;
+}
+
+/** Whether a shared feature is listed for a person to read: neither minor nor weakly active. */
+export function isListed(f: { minor?: true; weak?: true }): boolean {
+  return !f.minor && !f.weak;
+}
+
 /** Whether a feature's share is too small to list (see MINOR_SHARE). */
 export function isMinorShare(share: number): boolean {
   return Math.abs(share) < MINOR_SHARE;

@@ -11,12 +11,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadQrels } from '../../core/beir';
 import { Matrix, hasMatrix, loadMatrix, saveMatrix } from '../../core/vectorStore';
-import { ExecutionProvider, Precision, ProgressEvent, ScoreTerms, TextKind, TrainBundleParams } from '../../protocol/worker';
+import { ExecutionProvider, PairExplanation, Precision, ProgressEvent, ScoreTerms, TextKind, TrainBundleParams } from '../../protocol/worker';
 import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
 import { sentences } from '../../core/sentences';
 import { CorpusSource, readBroadCorpus, wordnetLemmas, wordnetSynonyms } from '../../train/broadCorpus';
 import { hashUnit } from '../../core/explain/labels';
 import { familyLabel, featureFamilies } from '../../core/explain/families';
+import { isListed } from '../../core/explain/attribution';
 import { runChecks, CheckPair, SetChecks } from './checks';
 import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } from '../bundle';
 import { InternalizerSession, saveInternalizer } from '../internalizer/model';
@@ -111,11 +112,15 @@ export interface ExampleExplanation {
   /** the score split into shared, one-sided and generic features, bias and error */
   terms?: ScoreTerms;
   /** the shared features with the largest share of the score */
-  /** listed features (not minor), largest share first */
+  /** listed features (neither minor nor weakly active), largest share first */
   top: { id: number; label: string; share: number; erasureDelta: number }[];
   /** shared non-generic features under 0.01 each, not listed */
   minor?: { count: number; share: number };
+  /** shared features of 0.01 or more that are weakly active (core/explain WEAK_ACTIVATION), not listed */
+  weak?: { count: number; share: number; labels: string[] };
 }
+
+const weakOf = (x: PairExplanation) => x.features.filter((f) => f.weak && !f.minor);
 
 async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views: InternalizerSession, labels: FeatureLabel[]): Promise<ExampleExplanation[]> {
   const byId = new Map(labels.map((l) => [l.id, l]));
@@ -134,8 +139,9 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
     erasedControl: x.erasure?.control.erased ?? NaN,
     terms: x.score_terms,
     minor: { count: x.features.filter((f) => f.minor).length, share: x.features.filter((f) => f.minor).reduce((s, f) => s + f.share, 0) },
+    weak: { count: weakOf(x).length, share: weakOf(x).reduce((s, f) => s + f.share, 0), labels: weakOf(x).map((f) => f.label) },
     top: x.features
-      .filter((f) => !f.minor)
+      .filter(isListed)
       .sort((a, b) => b.share - a.share || a.id - b.id)
       .slice(0, 8)
       .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta })),

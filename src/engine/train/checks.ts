@@ -14,7 +14,7 @@
  * - how often one feature sits in the top 5 (a dense direction shows up as a
  *   feature "explaining" most pairs).
  */
-import { erase, grounding, labelPermutation, mulberry32, sample, GroundingResult, Synonyms } from '../../core/explain';
+import { erase, grounding, isListed, labelPermutation, mulberry32, sample, GroundingResult, Synonyms } from '../../core/explain';
 import { cosine } from '../../core/math';
 import { Qrels, RANK_METRICS, Run, evaluate } from '../../core/metrics';
 import { ExplainPair, PairExplanation } from '../../protocol/worker';
@@ -111,7 +111,7 @@ export async function runChecks(
     const e = ex[i];
     // the erasure comparison keeps the top 5 of any share (as before listing): the score rests on them either way
     const top = e.features.slice(0, TOP).map((f) => f.id);
-    const listed = e.features.filter((f) => !f.minor).slice(0, TOP).map((f) => f.id);
+    const listed = e.features.filter(isListed).slice(0, TOP).map((f) => f.id);
     const zq = queries.subarray(i * D, (i + 1) * D);
     const zd = docs.subarray(i * D, (i + 1) * D);
     if (p.label > 0) {
@@ -174,7 +174,7 @@ export async function runChecks(
       query: pairs[i].query,
       doc: pairs[i].doc,
       score: ex[i].score,
-      top: ex[i].features.filter((f) => !f.minor).slice(0, TOP).map((f) => ({ id: f.id, label: f.label, share: f.share })),
+      top: ex[i].features.filter(isListed).slice(0, TOP).map((f) => ({ id: f.id, label: f.label, share: f.share })),
     })),
   };
 }
