@@ -29,7 +29,7 @@ function featureRows(title: string, fs: ModulationFeatureShift[], kind: 'amplifi
         'li',
         { title: `feature #${f.id}: activation ${fmt(f.before)} → ${fmt(f.after)}` },
         h('span', { class: 'id num' }, `#${f.id}`),
-        h('span', { class: 'label' }, f.label || '(no label)'),
+        h('span', { class: 'label', title: f.label }, f.label || '(no label)'),
         h('span', { class: `delta num ${kind === 'amplified' ? 'up' : 'down'}` }, fmtSigned(f.delta)),
         h('span', { class: 'acts num muted' }, `${fmt(f.before)}→${fmt(f.after)}`),
       ),
