@@ -69,6 +69,7 @@ try {
   const noteText = (await note.first().textContent())?.trim() ?? '';
   say(`notification: ${noteText}`);
   check(/NDCG@10 0\.\d{3} → 0\.\d{3}.*MRR@10.*Recall@100/.test(noteText), 'the notification gives NDCG@10, MRR@10 and Recall@100 before → after');
+  await page.waitForTimeout(1000); // the progress toast gone
   await page.screenshot({ path: path.join(outDir, 'ui-modulation-notification.png') });
 
   // a failing query's relevant document, from the Cases view
