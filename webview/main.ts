@@ -58,6 +58,7 @@ import {
   visibleSliders,
 } from './model';
 import { loadViewState, log, onHostMessage, post, saveViewState } from './vscode';
+import { renderModulation } from './modulation';
 
 /** At most one setAlpha request per slider per this many ms while it is dragged. */
 const ALPHA_THROTTLE_MS = 30;
@@ -946,7 +947,8 @@ function renderCase(c: PanelCase, t0: number): void {
 
   // Sliders first, then the ranking they move, then the erasure check: a column of its own from the top of the
   // page (the header sits over the table only), so the metrics, the sliders and the candidates fit one screen.
-  const aside = h('aside', { class: 'side', 'aria-label': 'steering and candidates' }, renderSteering(c), renderCandidateSection(), renderErasure(c));
+  // The IMRNN adapter's reading of the case, first when one is set: the user asked for it last.
+  const aside = h('aside', { class: 'side', 'aria-label': 'steering and candidates' }, renderModulation(c.modulation), renderSteering(c), renderCandidateSection(), renderErasure(c));
   root.replaceChildren(h('div', { class: 'layout' }, renderHeader(c), renderFeatureSection(c), aside));
   root.hidden = false;
   byId('empty').hidden = true;
@@ -1071,6 +1073,17 @@ function handle(m: ToWebview): void {
     case 'busy':
       showBanner('busy', m.message);
       return;
+    case 'modulation': {
+      // only for the case on screen
+      if (!current || current.pair.query_id !== m.modulation.queryId || current.pair.doc_id !== m.modulation.docId) return;
+      current.modulation = m.modulation;
+      const el = renderModulation(m.modulation)!;
+      const old = document.getElementById('section-modulation');
+      if (old) old.replaceWith(el);
+      else document.querySelector('aside.side')?.prepend(el);
+      log('info', `modulation ${m.modulation.status} for ${m.modulation.queryId}/${m.modulation.docId}`);
+      return;
+    }
     case 'error':
       settle(m.replyTo);
       if (words && m.replyTo !== undefined && m.replyTo === words.requestId) {

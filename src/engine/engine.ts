@@ -62,6 +62,8 @@ import { HookedEncoder } from './patching/hooked';
 import { patchPair, PatchInputError } from './patching/patch';
 import { analyzeLayers, attentionOutputWeights, VocabTable } from './patching/layers';
 import type { LayersParams, LayersResult, PatchOutcome, PatchParams, PatchResult } from '../protocol/worker';
+import { ModulationService } from './modulation/service';
+import type { ModulateParams, ModulateResult } from '../protocol/worker';
 
 export interface CallContext {
   signal: AbortSignal;
@@ -93,6 +95,8 @@ export class Engine {
   private rerankIds = 0;
   /** texts already encoded, so re-explaining, steering and the live-steering set skip the encoder */
   readonly embeddings = new EmbeddingCache();
+  /** IMRNN adapters, token table and SAE reader for `modulate` */
+  private readonly modulation = new ModulationService();
 
   async init(device: DeviceSetting, threads?: number): Promise<InitResult> {
     this.threads = threads;
@@ -404,6 +408,19 @@ export class Engine {
       throw new ModelError(`candidate set ${setId} is not loaded in this worker (it was replaced or the worker restarted); load the eval file again`, 'E_NO_SET');
     }
     return set;
+  }
+
+  /** IMRNN re-ranking of labelled pairs (engine/modulation/service.ts) on the encoder's vectors through the embedding cache; fp32 under auto, as the adapters were trained. */
+  async modulate(p: ModulateParams, ctx: CallContext): Promise<ModulateResult> {
+    const { encoder, pulled } = await this.encoderFor(p.ref, ctx, true);
+    const model = resolveModelSpec(p.ref.model)?.id ?? p.ref.model;
+    return this.modulation.modulate(p, {
+      dim: encoder.dim,
+      modelDir: pulled.dir,
+      bundleDir: p.bundleDir ?? defaultBundleDir(model),
+      embed: async (texts, kind) =>
+        (await this.embeddings.encode(encoder, texts, { kind, batchSize: p.batchSize, signal: ctx.signal, onBatch: (done, total) => ctx.progress({ phase: `encode ${kind}s`, done, total }) })).embeddings,
+    });
   }
 
   async trainBundle(p: TrainBundleParams, ctx: CallContext): Promise<TrainBundleResult> {

@@ -170,7 +170,10 @@ export function caseFlows(ctx: FlowContext) {
             // The tree fills as the run goes: show it.
             if (!ctx.tree.view.visible) void vscode.commands.executeCommand('xetrieval.cases.focus').then(undefined, () => undefined);
           },
-          onLoaded: (file, pairs) => file.steering.prepare(pairs),
+          onLoaded: (file, pairs) => {
+            file.steering.prepare(pairs);
+            ctx.modulation.loaded(file, pairs);
+          },
         },
         opts ?? {},
       );

@@ -30,11 +30,13 @@ import type { WordHighlightSnapshot } from './wordHighlights';
 import { explainSelection, QueryState, setQueryFromSelection } from './selection';
 import type { SteeringState } from './steering';
 import { steeringFlows } from './steeringFlows';
+import { modulationFlows } from './modulationFlows';
 
 export type { CaseResult } from './flowContext';
 export { EXAMPLES_PER_FEATURE } from './flowContext';
 export type { SteeringResult } from './steeringFlows';
 export type { ExportDialogs, ExportResult } from './exportFlows';
+export type { ModulationResult } from './modulationFlows';
 
 export interface EditorFlowsDeps {
   /** The current worker client; read on every request because a restart replaces it. */
@@ -105,6 +107,8 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
   const cases = caseFlows(ctx);
   const steering = steeringFlows(ctx, cases.openCase);
   const exporter = exportFlows(ctx);
+  const modulation = modulationFlows(ctx);
+  ctx.modulation = { of: modulation.forCase, shown: () => void modulation.refreshShown(), loaded: modulation.loaded };
 
   const cmd = (id: string, fn: (...args: unknown[]) => unknown) => vscode.commands.registerCommand(id, fn);
   context.subscriptions.push(
@@ -127,6 +131,8 @@ export function registerEditorFlows(context: vscode.ExtensionContext, deps: Edit
     cmd('xetrieval.saveSteering', (uri) => steering.saveSteering(uri)),
     cmd('xetrieval.resetSteering', () => steering.resetSteering(true)),
     cmd('xetrieval.exportExplanation', (arg) => exporter.exportExplanation(arg)),
+    cmd('xetrieval.modulateWithAdapter', (arg) => modulation.modulateWithAdapter(arg)),
+    cmd('xetrieval.clearModulationAdapter', () => modulation.clearAdapter()),
   );
   if (deps.registerShowPanel !== false) {
     context.subscriptions.push(

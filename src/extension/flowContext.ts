@@ -9,7 +9,7 @@ import { WordHighlights } from './wordHighlights';
 import * as vscode from 'vscode';
 import { EngineClient } from '../client/engineClient';
 import { caseKey } from '../core/cases';
-import type { PanelCandidate, PanelCase, PanelWords, RerankUpdate, SteeringUpdate } from '../protocol/webview';
+import type { PanelCandidate, PanelCase, PanelModulation, PanelWords, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 import type { ExplainPair, FeatureInfoResult, ModelRef, PairExplanation, ResponseMeta } from '../protocol/worker';
 import { CaseNode, CasesTree } from './cases';
 import type { ExplainFn } from './evalFile';
@@ -60,6 +60,12 @@ export class FlowContext {
   private readonly wordsCache = new Map<string, PanelWords>();
   /** the SAE's size, as the last featureInfo answer gave it */
   dictSizeOf: { model: string; size: number } | undefined;
+  /** IMRNN modulation (modulationFlows.ts): the shown case's, a case just shown, a file's pairs just loaded */
+  modulation: {
+    of(c: PanelCase, file: LoadedFile | undefined): PanelModulation | undefined;
+    shown(): void;
+    loaded(file: LoadedFile, pairs: { key: string; pair: ExplainPair }[]): void;
+  } = { of: () => undefined, shown: () => undefined, loaded: () => undefined };
 
   constructor(
     readonly context: vscode.ExtensionContext,
@@ -88,7 +94,7 @@ export class FlowContext {
     const c = this.opened;
     const file = this.shownFile;
     if (!c || !file) return c;
-    const live: Partial<PanelCase> = { sliders: file.steering.sliders(), steeringNote: file.steering.note, steers: file.steering.steers };
+    const live: Partial<PanelCase> = { sliders: file.steering.sliders(), steeringNote: file.steering.note, steers: file.steering.steers, modulation: this.modulation.of(c, file) };
     if (this.showsCaseOf(file)) {
       live.candidates = file.store.panelCandidates(c.pair.query_id!, c.pair.doc_id!);
       live.metrics = file.store.set.metrics();
@@ -139,6 +145,7 @@ export class FlowContext {
     // "Export Explanation…" is offered in the palette while a case is shown
     void vscode.commands.executeCommand('setContext', 'xetrieval.caseShown', true);
     if (file?.steering.basis !== basisBefore) this.panel.setSteeringBasis(file?.steering.basis);
+    this.modulation.shown();
   }
 
   /** The panel shows nothing: its case's file was closed or is being explained again. */

@@ -22,6 +22,7 @@ import {
   PANEL_VIEW_TYPE,
   restoreViewState,
   type PanelCase,
+  type PanelModulation,
   type PanelLog,
   type PanelRequest,
   type PanelSteeringBasis,
@@ -153,6 +154,11 @@ export class ExplanationPanel implements PanelPort, vscode.Disposable {
   /** Steering changed outside the panel (palette commands): new sliders and ranking. */
   pushSteering(update: SteeringUpdate): void {
     this.post({ type: 'steering', ...update });
+  }
+
+  /** The shown case's modulation (a reloaded webview gets it inside the case, from `currentCase`). */
+  setModulation(modulation: PanelModulation): void {
+    this.post({ type: 'modulation', modulation });
   }
 
   /** Drops the case (e.g. the eval file was closed). */

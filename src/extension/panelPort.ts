@@ -5,9 +5,9 @@
  * and tested apart; the message shapes are the webview protocol's own
  * (src/protocol/webview.ts), so an implementation only forwards them.
  */
-import type { PanelCase, PanelSteeringBasis, PanelWords, RerankUpdate, SteeringUpdate } from '../protocol/webview';
+import type { PanelCase, PanelModulation, PanelSteeringBasis, PanelWords, RerankUpdate, SteeringUpdate } from '../protocol/webview';
 
-export type { PanelCase, PanelSteeringBasis, PanelWords, RerankUpdate, SteeringUpdate };
+export type { PanelCase, PanelModulation, PanelSteeringBasis, PanelWords, RerankUpdate, SteeringUpdate };
 
 export interface PanelPort {
   /** Opens (or reveals) the panel and shows this case. */
@@ -27,6 +27,8 @@ export interface PanelPort {
   showError?(message: string): void;
   /** Drops the case on screen (its eval file was closed or is being explained again), saying why. */
   clear(message: string): void;
+  /** The shown case's modulation by an IMRNN adapter (pending, measured or failed). */
+  setModulation?(m: PanelModulation): void;
 }
 
 /**
@@ -76,6 +78,7 @@ export class RecordingPanel implements PanelPort {
   lastSteering: SteeringUpdate | undefined;
   lastBasis: PanelSteeringBasis | undefined;
   lastError: string | undefined;
+  lastModulation: PanelModulation | undefined;
   cases = 0;
 
   constructor(private readonly log?: (line: string) => void) {}
@@ -101,6 +104,10 @@ export class RecordingPanel implements PanelPort {
 
   showError(message: string): void {
     this.lastError = message;
+  }
+
+  setModulation(m: PanelModulation): void {
+    this.lastModulation = m;
   }
 
   clear(message: string): void {

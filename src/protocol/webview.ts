@@ -15,7 +15,7 @@
 import type { TextAttribution, UnitAttribution } from '../core/explain/occlusion';
 import type { SteeringSide } from '../core/explain/steering';
 import type { BasisText, SteeringBasis } from '../core/explain/steeringBasis';
-import type { FeatureExample, PairExplanation, Precision, ScoreTerms, SharedFeature } from './worker';
+import type { FeatureExample, ModulationCaseExplanation, ModulationSideShift, PairExplanation, Precision, ScoreTerms, SharedFeature } from './worker';
 
 export const PANEL_VIEW_TYPE = 'xetrieval.panel';
 
@@ -71,6 +71,26 @@ export interface PanelCase {
   /** the encoder precision that produced the explanation */
   precision?: Precision;
   model: string;
+  /** the case under the IMRNN adapter set with "Modulate with IMRNN Adapter…" (absent when none is set) */
+  modulation?: PanelModulation;
+}
+
+/**
+ * The shown case under an IMRNN adapter: pending while the worker measures
+ * it, then its rank and similarity before → after and the shifts of its query
+ * and document (tokens, SAE features), or why it failed.
+ */
+export interface PanelModulation {
+  queryId: string;
+  docId: string;
+  /** the adapter's file name, and its full path */
+  adapter: string;
+  adapterPath: string;
+  status: 'pending' | 'ready' | 'error';
+  message?: string;
+  explanation?: ModulationCaseExplanation;
+  /** the case's eval file re-ranked: NDCG@10, MRR@10, Recall@100 before and after */
+  fileMetrics?: { before: Record<string, number>; after: Record<string, number>; queries: number };
 }
 
 /** The answer to a slider change: the case's candidates re-ranked and the eval file's metrics. */
@@ -128,7 +148,9 @@ export type ToWebview =
   /** answers attributeWords: the attributions of the texts it names (the panel drops them when another case is shown by then) */
   | { type: 'words'; replyTo: number; query: string; doc: string; words: PanelWords }
   | { type: 'busy'; message: string }
-  | { type: 'error'; message: string; replyTo?: number };
+  | { type: 'error'; message: string; replyTo?: number }
+  /** the shown case's modulation changed (measured, failed, or the adapter was set); the panel drops it when another case is shown */
+  | { type: 'modulation'; modulation: PanelModulation };
 
 // ---------------------------------------------------------------- webview → host
 
@@ -309,7 +331,50 @@ export function isPanelCase(v: unknown): v is PanelCase {
     optional(v.file, isStr) &&
     (v.device === 'CPU' || v.device === 'CUDA') &&
     optional(v.precision, (p: unknown) => p === 'fp32' || p === 'int8' || p === 'fp16') &&
-    isStr(v.model)
+    isStr(v.model) &&
+    optional(v.modulation, isPanelModulation)
+  );
+}
+
+function isModulationSide(v: unknown): v is ModulationSideShift {
+  const feat = (x: unknown) => isObj(x) && isFeatureId(x.id) && isStr(x.label) && isNum(x.before) && isNum(x.after) && isNum(x.delta);
+  return (
+    isObj(v) &&
+    isNum(v.shiftNorm) &&
+    isNum(v.liftedCosine) &&
+    isArrayOf(v.tokens, (x): x is unknown => isObj(x) && isStr(x.token) && isNum(x.cosine)) &&
+    isArrayOf(v.amplified, (x): x is unknown => feat(x)) &&
+    isArrayOf(v.suppressed, (x): x is unknown => feat(x))
+  );
+}
+
+function isModulationCase(v: unknown): v is ModulationCaseExplanation {
+  return (
+    isObj(v) &&
+    isStr(v.query_id) &&
+    isStr(v.doc_id) &&
+    isInt(v.rankBefore) &&
+    isInt(v.rankAfter) &&
+    isNum(v.scoreBefore) &&
+    isNum(v.scoreAfter) &&
+    isInt(v.candidates) &&
+    isModulationSide(v.query) &&
+    isModulationSide(v.doc) &&
+    typeof v.sae === 'boolean'
+  );
+}
+
+export function isPanelModulation(v: unknown): v is PanelModulation {
+  return (
+    isObj(v) &&
+    isStr(v.queryId) &&
+    isStr(v.docId) &&
+    isStr(v.adapter) &&
+    isStr(v.adapterPath) &&
+    (v.status === 'pending' || v.status === 'ready' || v.status === 'error') &&
+    optional(v.message, isStr) &&
+    optional(v.explanation, isModulationCase) &&
+    (v.fileMetrics === undefined || (isObj(v.fileMetrics) && isNumRecord(v.fileMetrics.before) && isNumRecord(v.fileMetrics.after) && isInt(v.fileMetrics.queries)))
   );
 }
 
@@ -384,6 +449,8 @@ export function isToWebview(v: unknown): v is ToWebview {
       return isReplyTo(v.replyTo) && isStr(v.query) && isStr(v.doc) && isPanelWords(v.words);
     case 'error':
       return isStr(v.message) && optional(v.replyTo, isInt);
+    case 'modulation':
+      return isPanelModulation(v.modulation);
     default:
       return false;
   }

@@ -29,7 +29,7 @@ export type PrecisionSetting = 'auto' | Precision;
 export const PRECISION_SETTINGS: readonly PrecisionSetting[] = ['auto', 'fp32', 'int8', 'fp16'];
 
 /** Requests whose vectors meet an explanation bundle (its SAE, internalizers, labels), or make one. */
-export const BUNDLE_METHODS: ReadonlySet<string> = new Set(['explain', 'contrast', 'steer', 'internalize', 'rerankSet', 'trainBundle']);
+export const BUNDLE_METHODS: ReadonlySet<string> = new Set(['explain', 'contrast', 'steer', 'internalize', 'rerankSet', 'trainBundle', 'modulate']);
 
 /**
  * How the worker reads a precision setting. `auto`: int8 on the CPU for plain
@@ -709,6 +709,81 @@ export interface LayersResult {
   results: PairLayers[];
 }
 
+// ---------------------------------------------------------------- IMRNN modulation (method.md §2)
+
+/** An IMRNN adapter's forward: the released package's (`cross`) or the first training script's (`per-side`); core/modulation.ts. */
+export type ModulationFormName = 'cross' | 'per-side';
+
+export interface ModulateParams {
+  ref: ModelRef;
+  /** the adapter, a .safetensors file in the released layout; the worker keeps it loaded per path and content hash */
+  adapter: string;
+  form?: ModulationFormName;
+  /** labelled pairs grouped by query_id: each query's lines are its candidates (an eval file, or one query of it) */
+  pairs: ExplainPair[];
+  /** also explain this case: its query's and document's shifts as tokens and SAE features */
+  explain?: { query_id: string; doc_id: string };
+  /** explanation bundle for the SAE reading (default: the one shipped for the model) */
+  bundleDir?: string;
+  /** tokens and features listed per shift (default 8) */
+  top?: number;
+  batchSize?: number;
+}
+
+export interface ModulationTokenShift {
+  token: string;
+  /** cosine of the token's embedding with the lifted shift P⁺Δ */
+  cosine: number;
+}
+
+export interface ModulationFeatureShift {
+  id: number;
+  label: string;
+  /** SAE activation of the encoder vector before and of the lifted vector after */
+  before: number;
+  after: number;
+  delta: number;
+}
+
+/** One side's shift Δ = unit(modulated) − projected, read through tokens and the SAE (core/modulationExplain.ts). */
+export interface ModulationSideShift {
+  /** ‖Δ‖ between unit vectors in the adapter's space */
+  shiftNorm: number;
+  /** cos(z, z′): how far the lifted vector moved in the encoder's space */
+  liftedCosine: number;
+  tokens: ModulationTokenShift[];
+  amplified: ModulationFeatureShift[];
+  suppressed: ModulationFeatureShift[];
+}
+
+export interface ModulationCaseExplanation {
+  query_id: string;
+  doc_id: string;
+  /** 1-based ranks among the query's candidates, and the cosines, before (encoder) and after (cos(q_mod, d_mod)) */
+  rankBefore: number;
+  rankAfter: number;
+  scoreBefore: number;
+  scoreAfter: number;
+  /** the query's candidates */
+  candidates: number;
+  query: ModulationSideShift;
+  doc: ModulationSideShift;
+  /** false when the model has no bundle: the shifts are read through tokens only */
+  sae: boolean;
+}
+
+export interface ModulateResult {
+  adapter: { file: string; sha256: string; inputDim: number; dim: number; metadata: Record<string, string>; fromCache: boolean };
+  form: ModulationFormName;
+  /** per pair, in the order given: the encoder's cosine and the modulated score */
+  before: number[];
+  after: number[];
+  /** NDCG@10, MRR@10, Recall@100 over queries with a judged relevant candidate (empty without labels) */
+  metrics: { before: RankMetrics; after: RankMetrics; queries: number };
+  explanation?: ModulationCaseExplanation;
+  elapsedMs: number;
+}
+
 /** method name → params and result types */
 export interface WorkerMethods {
   init: { params: InitParams; result: InitResult };
@@ -739,6 +814,8 @@ export interface WorkerMethods {
   sleep: { params: { ms: number }; result: { slept: number } };
   /** test hook: blocks the worker's main thread for `ms`, with no progress and no way to cancel (a runaway loop) */
   hang: { params: { ms: number }; result: { hung: number } };
+  /** re-ranks labelled pairs with an IMRNN adapter; with `explain`, one case's shifts as tokens and SAE features */
+  modulate: { params: ModulateParams; result: ModulateResult };
 }
 
 export type WorkerMethod = keyof WorkerMethods;

@@ -79,6 +79,7 @@ const handlers: Handlers = {
   trainBundle: (p, ctx) => engine.trainBundle(p, ctx),
   patch: (p, ctx) => engine.patch(p, ctx),
   layers: (p, ctx) => engine.layers(p, ctx),
+  modulate: (p, ctx) => engine.modulate(p, ctx),
   crash: (p) => process.exit(p.code ?? 70),
   hang: (p) => {
     // blocks the main thread, as a runaway loop would: the heartbeat thread goes on

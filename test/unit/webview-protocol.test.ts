@@ -284,3 +284,46 @@ describe('protocol/webview view state', () => {
     assert.deepStrictEqual(restoreViewState(undefined).expanded, []);
   });
 });
+
+describe('protocol/webview modulation', () => {
+  const side = () => ({
+    shiftNorm: 0.61,
+    liftedCosine: 0.84,
+    tokens: [{ token: 'protein', cosine: 0.2 }],
+    amplified: [{ id: 3920, label: 'protein', before: 0.15, after: 0.26, delta: 0.11 }],
+    suppressed: [{ id: 2846, label: 'medical', before: 0.11, after: 0, delta: -0.11 }],
+  });
+  const ready = () => ({
+    queryId: 'q1',
+    docId: 'd1',
+    adapter: 'a.safetensors',
+    adapterPath: '/x/a.safetensors',
+    status: 'ready' as const,
+    explanation: { query_id: 'q1', doc_id: 'd1', rankBefore: 5, rankAfter: 1, scoreBefore: 0.29, scoreAfter: 0.46, candidates: 100, query: side(), doc: side(), sae: true },
+    fileMetrics: { before: { 'ndcg@10': 0.64 }, after: { 'ndcg@10': 0.73 }, queries: 300 },
+  });
+
+  it('a case may carry its modulation, and the modulation message is checked like the rest', () => {
+    assert.ok(isPanelCase({ ...panelCase(), modulation: ready() }));
+    assert.ok(isToWebview({ type: 'modulation', modulation: ready() }));
+    assert.ok(isToWebview({ type: 'modulation', modulation: { queryId: 'q1', docId: 'd1', adapter: 'a', adapterPath: '/a', status: 'pending', message: 'Modulating…' } }));
+    assert.ok(isToWebview(structuredClone({ type: 'modulation', modulation: { ...ready(), status: 'error', explanation: undefined, message: 'x.safetensors: tensor "projector.weight": …' } })));
+  });
+
+  it('rejects a modulation with wrong or missing fields', () => {
+    const bad: ((m: any) => void)[] = [
+      (m) => (m.status = 'done'),
+      (m) => delete m.adapterPath,
+      (m) => (m.explanation.rankAfter = 1.5),
+      (m) => (m.explanation.query.tokens[0].cosine = 'high'),
+      (m) => (m.explanation.doc.amplified[0].id = -1),
+      (m) => delete m.explanation.sae,
+      (m) => (m.fileMetrics.after = { 'ndcg@10': 'up' }),
+    ];
+    for (const edit of bad) {
+      const m = mutated(ready(), edit);
+      assert.ok(!isToWebview({ type: 'modulation', modulation: m }), JSON.stringify(m));
+      assert.ok(!isPanelCase({ ...panelCase(), modulation: m }));
+    }
+  });
+});

@@ -31,6 +31,8 @@ const COMMANDS = [
   'xetrieval.applyFlipSet',
   'xetrieval.closeEvalFile',
   'xetrieval.reloadEvalFile',
+  'xetrieval.modulateWithAdapter',
+  'xetrieval.clearModulationAdapter',
 ];
 
 const config = () => vscode.workspace.getConfiguration('xetrieval');
