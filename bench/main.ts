@@ -14,6 +14,7 @@ import { benchSae } from './sae';
 import { benchTokens } from './tokens';
 import { benchModulation, printModulation } from './modulation';
 import { benchPatch } from './patch';
+import { benchGrounding, printGrounding } from './grounding';
 
 function fmt(x: number | undefined, d = 1): string {
   return x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
@@ -24,13 +25,18 @@ async function main(): Promise<void> {
   const flags = new Set(args.filter((a) => a.startsWith('--')));
   const only = args.filter((a, i) => !a.startsWith('--') && !['--fp32-from', '--n', '--rounds', '--precision'].includes(args[i - 1]));
   // fidelity encodes two corpora twice (tens of minutes here), features explains 600 pairs twice: only when named
-  const want = (name: string) => (only.length === 0 && name !== 'fidelity' && name !== 'features') || only.includes(name);
+  const want = (name: string) => (only.length === 0 && name !== 'fidelity' && name !== 'features' && name !== 'grounding') || only.includes(name);
   const results: Record<string, unknown> = {};
   if (want('fidelity')) {
     const from = args.indexOf('--fp32-from');
     const r = await benchFidelity({ variants: flags.has('--variants'), fp32From: from >= 0 ? path.resolve(args[from + 1]) : undefined });
     results.fidelity = r;
     printFidelity(r);
+  }
+  if (want('grounding')) {
+    const r = await benchGrounding();
+    results.grounding = r;
+    printGrounding(r);
   }
   if (want('features')) {
     const r = await benchFeatureAgreement();

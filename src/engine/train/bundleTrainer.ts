@@ -149,7 +149,7 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
 }
 
 /** An eval file's pairs for the checks (ids as text, label 0 when absent). */
-function readCheckPairs(file: string): CheckPair[] {
+export function readCheckPairs(file: string): CheckPair[] {
   return fs
     .readFileSync(file, 'utf8')
     .split('\n')
