@@ -28,6 +28,7 @@ import { defaultCacheDir } from '../src/engine/models/cache';
 import { ensureModel } from '../src/engine/models/pull';
 import { EngineClient } from '../src/client/engineClient';
 import type { PairExplanation, Precision, TextKind } from '../src/protocol/worker';
+import { isListed } from '../src/core/explain/attribution';
 
 const ROOT = path.resolve(__dirname, '..');
 const DATA = path.resolve(ROOT, '..', 'shared', 'data');
@@ -210,7 +211,7 @@ export interface FeatureAgreement {
   /** pairs whose top-5 shared features by share are the same set in both precisions */
   sameTop5: number;
   rate: number;
-  /** the same over the listed features only (minor ones, under 0.01 of the score each, left out as the panel does) */
+  /** the same over the listed features only (minor and weakly active ones left out, as the panel does) */
   sameListedTop5: number;
   listedRate: number;
   /** mean |A ∩ B| / max(|A|, |B|) of the two top-5 sets (1 when both are empty): how much of what a person reads stays */
@@ -231,7 +232,7 @@ export async function benchFeatureAgreement(opts: { precision?: Precision } = {}
   const cacheDir = process.env.XETRIEVAL_CACHE_DIR || defaultCacheDir();
   const client = new EngineClient({ device: 'cpu', workerPath: path.join(ROOT, 'dist', 'worker.js') });
   const top5 = (e: PairExplanation, listed = false) =>
-    new Set([...e.features].filter((f) => !listed || !f.minor).sort((a, b) => b.share - a.share || a.id - b.id).slice(0, 5).map((f) => f.id));
+    new Set([...e.features].filter((f) => !listed || isListed(f)).sort((a, b) => b.share - a.share || a.id - b.id).slice(0, 5).map((f) => f.id));
   const same = (x: Set<number>, y: Set<number>) => x.size === y.size && [...x].every((id) => y.has(id));
   const overlapOf = (x: Set<number>, y: Set<number>) => (x.size || y.size ? [...x].filter((id) => y.has(id)).length / Math.max(x.size, y.size) : 1);
   const result: FeatureAgreement = { precision, pairs: 0, sameTop5: 0, rate: NaN, sameListedTop5: 0, listedRate: NaN, meanOverlap: 0, meanListedOverlap: 0, perDataset: {}, meanAbsScoreDiff: 0 };
@@ -279,7 +280,7 @@ export async function benchFeatureAgreement(opts: { precision?: Precision } = {}
 
 export function printFeatureAgreement(r: FeatureAgreement): void {
   console.log(`features: default bundle, top 5 shared features by share from fp32 and from ${r.precision} embeddings, sample pairs`);
-  for (const [name, d] of Object.entries(r.perDataset)) console.log(`  ${name}: same set on ${d.sameTop5} of ${d.pairs} pairs; same listed set (minor features left out) on ${d.sameListedTop5}`);
+  for (const [name, d] of Object.entries(r.perDataset)) console.log(`  ${name}: same set on ${d.sameTop5} of ${d.pairs} pairs; same listed set (minor and weakly active features left out) on ${d.sameListedTop5}`);
   console.log(`  all: ${r.sameTop5} of ${r.pairs} (${(100 * r.rate).toFixed(1)}%; target >= 90%); mean |score difference| ${r.meanAbsScoreDiff.toFixed(4)}`);
   console.log(`  listed features only: ${r.sameListedTop5} of ${r.pairs} (${(100 * r.listedRate).toFixed(1)}%)`);
   console.log(`  mean overlap of the two top-5 sets: ${r.meanOverlap.toFixed(3)} (listed only: ${r.meanListedOverlap.toFixed(3)})`);
