@@ -1008,6 +1008,8 @@ function handle(m: ToWebview): void {
     case 'case':
       performance.mark('xetrieval-case-received');
       renderCase(m.state, t0);
+      // a case can arrive with its modulation already measured: the same log line as a 'modulation' message
+      if (m.state.modulation) log('info', `modulation ${m.state.modulation.status} for ${m.state.modulation.queryId}/${m.state.modulation.docId}`);
       return;
     case 'empty':
       current = undefined;
