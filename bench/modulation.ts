@@ -13,7 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { mulberry32 } from '../src/core/explain/rng';
 import { ImrnnWeights, modulate, modulateProjected, project, projectRows } from '../src/core/modulation';
-import { batchLoss, drawMasks, MatMul, matMulTs } from '../src/core/modulationBatch';
+import { batchLoss, BatchWorkspace, drawMasks, MatMul, matMulTs } from '../src/core/modulationBatch';
 import { adamState, adamStep, cloneWeights, groupLoss, initWeights, zeroGrad } from '../src/core/modulationTrain';
 import { loadImrnnAdapter } from '../src/engine/modulation/adapter';
 import { ortMatMul } from '../src/engine/modulation/ortMatMul';
@@ -75,12 +75,13 @@ async function oursTrain(examples: number, batch: number, negatives: number, ran
   const steps = Math.max(1, Math.floor(examples / batch));
   const q = unitRows((steps + 1) * batch, D, rand);
   const d = unitRows((steps + 1) * batch * n, D, rand);
+  const ws = new BatchWorkspace();
   const group = (e: number) => ({ zq: q.subarray(e * D, (e + 1) * D), zd: d.subarray(e * n * D, (e + 1) * n * D) });
   const step = async (s: number) => {
     zeroGrad(grad);
     if (mm) {
       const groups = Array.from({ length: batch }, (_, b) => group(s * batch + b));
-      await batchLoss(w, groups, groups.map(() => drawMasks(128, 0.1, rand)), 0.3, grad, 1 / batch, mm);
+      await batchLoss(w, groups, groups.map(() => drawMasks(128, 0.1, rand)), 0.3, grad, 1 / batch, mm, ws);
     } else for (let b = 0; b < batch; b++) groupLoss(w, group(s * batch + b), 0.3, grad, 1 / batch, 0.1, rand);
     adamStep(w, grad, st, 1e-4, 1e-5);
   };
@@ -120,7 +121,7 @@ export async function benchModulation(opts: { rounds?: number; examples?: number
   }
   const latencyProjectedMs = stats(timesP);
 
-  const rounds = opts.rounds ?? 3;
+  const rounds = opts.rounds ?? 5;
   const examples = opts.examples ?? 640;
   const batch = 32;
   const negatives = 20;
@@ -148,7 +149,8 @@ export async function benchModulation(opts: { rounds?: number; examples?: number
   const perGroup = await oursTrain(Math.min(examples, 128), batch, negatives, rand);
   for (let r = 0; r < rounds; r++) {
     ours.push(await oursTrain(examples, batch, negatives, rand, ort1.matMul));
-    oursTs.push(await oursTrain(examples, batch, negatives, rand, matMulTs));
+    // the TypeScript products are slow: fewer examples for them
+    oursTs.push(await oursTrain(Math.min(examples, 128), batch, negatives, rand, matMulTs));
     if (!referenceError) {
       const a = runRef(0);
       const b = runRef(1);
@@ -181,7 +183,9 @@ export function printModulation(r: ModulationBenchResult): void {
   console.log(`  per-query latency: median ${f(r.latencyMs.median)} ms, p90 ${f(r.latencyMs.p90)} ms, mean ${f(r.latencyMs.mean)} ms (the paper: 1.64 ms on a GPU)`);
   console.log(`  the same with the candidates' projections made once beforehand: median ${f(r.latencyProjectedMs.median)} ms, p90 ${f(r.latencyProjectedMs.p90)} ms, mean ${f(r.latencyProjectedMs.mean)} ms`);
   console.log(`  training, batches of ${r.train.batch} × (1 + ${r.train.negatives}) candidates, ${r.train.examples} examples per round, ${r.train.rounds} rounds taking turns, medians:`);
-  console.log(`    ours (TypeScript, one thread): ${f(r.ours.examplesPerS, 1)} examples/s (rounds ${r.ours.rounds.map((x) => f(x, 1)).join(', ')})`);
+  console.log(`    ours, per group (the reference step, TypeScript): ${f(r.oursPerGroup.examplesPerS, 1)} examples/s (one round)`);
+  console.log(`    ours, batched, TypeScript products: ${f(r.oursTs.examplesPerS, 1)} examples/s (rounds ${r.oursTs.rounds.map((x) => f(x, 1)).join(', ')})`);
+  console.log(`    ours, batched, products on onnxruntime (one thread; what train adapter runs): ${f(r.ours.examplesPerS, 1)} examples/s (rounds ${r.ours.rounds.map((x) => f(x, 1)).join(', ')})`);
   if (r.reference) console.log(`    PyTorch, ${r.reference.torchThreads} threads: ${f(r.reference.examplesPerS, 1)} examples/s (rounds ${r.reference.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio!)}x (target >= 1.0)`);
   if (r.reference1) console.log(`    PyTorch, 1 thread: ${f(r.reference1.examplesPerS, 1)} examples/s (rounds ${r.reference1.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio1!)}x`);
   if (r.referenceError) console.log(`    reference: ${r.referenceError}`);

@@ -12,14 +12,16 @@
 import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear } from './modulation';
 
 /**
- * C [m × n] = op(A) · op(B), op(X) = Xᵀ when its flag is set; A is [m × k]
- * (or [k × m] transposed), B is [k × n] (or [n × k] transposed), row-major.
+ * C [m × n] = op(A) · op(B) (+ bias [n] on every row when given), op(X) = Xᵀ
+ * when its flag is set; A is [m × k] (or [k × m] transposed), B is [k × n]
+ * (or [n × k] transposed), row-major.
  */
-export type MatMul = (a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA: boolean, transB: boolean) => Float32Array | Promise<Float32Array>;
+export type MatMul = (a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA: boolean, transB: boolean, bias?: Float32Array) => Float32Array | Promise<Float32Array>;
 
 /** Plain TypeScript products, loop order chosen so the inner loop runs along contiguous rows. */
-export const matMulTs: MatMul = (a, b, m, k, n, transA, transB) => {
+export const matMulTs: MatMul = (a, b, m, k, n, transA, transB, bias) => {
   const c = new Float32Array(m * n);
+  if (bias) for (let i = 0; i < m; i++) c.set(bias.subarray(0, n), i * n);
   if (!transA && transB) {
     // rows of A against rows of B: dot products, four rows of B per load of A's row
     for (let i = 0; i < m; i++) {
@@ -41,31 +43,42 @@ export const matMulTs: MatMul = (a, b, m, k, n, transA, transB) => {
           s2 += x * b[b2 + r];
           s3 += x * b[b3 + r];
         }
-        c[i * n + j] = s0;
-        c[i * n + j + 1] = s1;
-        c[i * n + j + 2] = s2;
-        c[i * n + j + 3] = s3;
+        c[i * n + j] += s0;
+        c[i * n + j + 1] += s1;
+        c[i * n + j + 2] += s2;
+        c[i * n + j + 3] += s3;
       }
       for (; j < n; j++) {
         let s = 0;
         const bj = j * k;
         for (let r = 0; r < k; r++) s += a[ai + r] * b[bj + r];
-        c[i * n + j] = s;
+        c[i * n + j] += s;
       }
     }
     return c;
   }
-  // C[i, :] += A(i, r) · B(r, :) with B's rows contiguous (transposed B is read in place)
+  // C[i, :] += A(i, r) · B(r, :) with B's rows contiguous, four rows of B per pass over C's row
+  const at = (i: number, r: number) => (transA ? a[r * m + i] : a[i * k + r]);
+  const bt = transB ? new Float32Array(k * n) : b;
+  if (transB) for (let j = 0; j < n; j++) for (let r = 0; r < k; r++) bt[r * n + j] = b[j * k + r];
   for (let i = 0; i < m; i++) {
     const ci = i * n;
-    for (let r = 0; r < k; r++) {
-      const x = transA ? a[r * m + i] : a[i * k + r];
-      if (x === 0) continue;
-      if (transB) for (let j = 0; j < n; j++) c[ci + j] += x * b[j * k + r];
-      else {
-        const br = r * n;
-        for (let j = 0; j < n; j++) c[ci + j] += x * b[br + j];
-      }
+    let r = 0;
+    for (; r + 3 < k; r += 4) {
+      const x0 = at(i, r);
+      const x1 = at(i, r + 1);
+      const x2 = at(i, r + 2);
+      const x3 = at(i, r + 3);
+      const b0 = r * n;
+      const b1 = b0 + n;
+      const b2 = b1 + n;
+      const b3 = b2 + n;
+      for (let j = 0; j < n; j++) c[ci + j] += x0 * bt[b0 + j] + x1 * bt[b1 + j] + x2 * bt[b2 + j] + x3 * bt[b3 + j];
+    }
+    for (; r < k; r++) {
+      const x = at(i, r);
+      const br = r * n;
+      for (let j = 0; j < n; j++) c[ci + j] += x * bt[br + j];
     }
   }
   return c;
@@ -88,7 +101,12 @@ interface GroupMasks {
 /** The masks `groupLoss` would draw for one group, in its order. */
 export function drawMasks(H: number, dropout: number, rand: () => number): GroupMasks {
   if (!(dropout > 0)) return {};
-  const mask = (n: number) => Float32Array.from({ length: n }, () => (rand() < dropout ? 0 : 1 / (1 - dropout)));
+  const keep = 1 / (1 - dropout);
+  const mask = (n: number) => {
+    const m = new Float32Array(n);
+    for (let i = 0; i < n; i++) m[i] = rand() < dropout ? 0 : keep;
+    return m;
+  };
   const q1 = mask(H);
   const q2 = mask(H / 2);
   const d1 = mask(H);
@@ -98,9 +116,7 @@ export function drawMasks(H: number, dropout: number, rand: () => number): Group
 
 /** X Wᵀ + b over B rows. */
 async function linearRows(mm: MatMul, l: Linear, x: Float32Array, B: number): Promise<Float32Array> {
-  const y = await mm(x, l.weight, B, l.in, l.out, false, true);
-  for (let r = 0; r < B; r++) for (let o = 0; o < l.out; o++) y[r * l.out + o] += l.bias[o];
-  return y;
+  return mm(x, l.weight, B, l.in, l.out, false, true, l.bias);
 }
 
 interface HyperBatchTape {
@@ -159,37 +175,91 @@ async function hyperRowsB(mm: MatMul, h: HyperNet, gh: HyperNet, t: HyperBatchTa
   return linearRowsB(mm, h.l0, gh.l0, t.x, g1, B);
 }
 
-/** LayerNorm of one row in place of `out`; returns 1/σ. `xhat` receives the normalised row. */
-function lnRow(x: Float32Array, xo: number, E: number, g: Float32Array, b: Float32Array, xhat: Float32Array, out: Float32Array): number {
-  let mean = 0;
-  for (let i = 0; i < E; i++) mean += x[xo + i];
-  mean /= E;
-  let v = 0;
-  for (let i = 0; i < E; i++) v += (x[xo + i] - mean) ** 2;
-  const inv = 1 / Math.sqrt(v / E + LAYER_NORM_EPS);
+/**
+ * One row modulated and normalised: x = p ⊙ scale + bias, out = LN(x) (affine g, b);
+ * x̂ is kept for the backward pass; `acc` (when given) receives out · accScale.
+ * Returns 1/σ.
+ */
+function modLnRow(
+  p: Float32Array, ro: number, scale: Float32Array, bias: Float32Array, so: number, E: number,
+  g: Float32Array, b: Float32Array, xhat: Float32Array, out: Float32Array, acc: Float32Array | undefined, accScale: number,
+  sq: Float64Array, k: number,
+): number {
+  // mean and variance in one pass (float64 sums of O(1) values: no cancellation to fear)
+  let sum = 0;
+  let sum2 = 0;
   for (let i = 0; i < E; i++) {
-    xhat[xo + i] = (x[xo + i] - mean) * inv;
-    out[xo + i] = xhat[xo + i] * g[i] + b[i];
+    const x = p[ro + i] * scale[so + i] + bias[so + i];
+    xhat[ro + i] = x;
+    sum += x;
+    sum2 += x * x;
   }
+  const mean = sum / E;
+  const inv = 1 / Math.sqrt(Math.max(0, sum2 / E - mean * mean) + LAYER_NORM_EPS);
+  let n2 = 0;
+  for (let i = 0; i < E; i++) {
+    const xh = (xhat[ro + i] - mean) * inv;
+    xhat[ro + i] = xh;
+    const o = xh * g[i] + b[i];
+    out[ro + i] = o;
+    n2 += o * o;
+    if (acc) acc[so + i] += o * accScale;
+  }
+  sq[k] = n2;
   return inv;
 }
 
-/** LayerNorm backward of one row: accumulates the affine gradients, writes the input's gradient over `gOut`. */
-function lnRowB(xhat: Float32Array, xo: number, E: number, inv: number, g: Float32Array, gg: Float32Array, gb: Float32Array, gOut: Float32Array): void {
+/**
+ * Backward of `modLnRow` for one row: ∂out (G's row, plus `add`·addScale when given) through LN (accumulating
+ * its affine gradients) and x = p ⊙ scale + bias: ∂p into GP's row, ∂scale and ∂bias accumulated into gs, gb.
+ */
+function modLnRowB(
+  G: Float32Array, ro: number, xhat: Float32Array, inv: number, g: Float32Array, gg: Float32Array, gbLn: Float32Array,
+  add: Float32Array | undefined, addScale: number, p: Float32Array, scale: Float32Array, so: number, E: number,
+  GP: Float32Array, gs: Float32Array, gb: Float32Array,
+): number {
   let m1 = 0;
   let m2 = 0;
   for (let i = 0; i < E; i++) {
-    const go = gOut[xo + i];
+    const go = add ? G[ro + i] + add[so + i] * addScale : G[ro + i];
+    const xh = xhat[ro + i];
     const gh = go * g[i];
-    gg[i] += go * xhat[xo + i];
-    gb[i] += go;
-    gOut[xo + i] = gh;
+    gg[i] += go * xh;
+    gbLn[i] += go;
+    G[ro + i] = gh;
     m1 += gh;
-    m2 += gh * xhat[xo + i];
+    m2 += gh * xh;
   }
   m1 /= E;
   m2 /= E;
-  for (let i = 0; i < E; i++) gOut[xo + i] = inv * (gOut[xo + i] - m1 - xhat[xo + i] * m2);
+  let d = 0;
+  for (let i = 0; i < E; i++) {
+    const gx = inv * (G[ro + i] - m1 - xhat[ro + i] * m2);
+    const gp = gx * scale[so + i];
+    GP[ro + i] = gp;
+    d += gp * p[ro + i];
+    gs[so + i] += gx * p[ro + i];
+    gb[so + i] += gx;
+  }
+  return d;
+}
+
+/**
+ * The step's large row buffers, kept across steps of one training (the
+ * garbage collector otherwise spends a tenth of a step on them).
+ */
+export class BatchWorkspace {
+  private readonly bufs = new Map<string, Float32Array>();
+
+  /** A buffer of n floats, zeroed when `zero` (else its content is stale). */
+  get(name: string, n: number, zero: boolean): Float32Array {
+    let b = this.bufs.get(name);
+    if (!b || b.length !== n) {
+      b = new Float32Array(n);
+      this.bufs.set(name, b);
+    } else if (zero) b.fill(0);
+    return b;
+  }
 }
 
 /**
@@ -205,6 +275,7 @@ export async function batchLoss(
   grad: ImrnnWeights | undefined,
   weight: number,
   mm: MatMul = matMulTs,
+  ws: BatchWorkspace = new BatchWorkspace(),
 ): Promise<{ loss: number; losses: Float64Array }> {
   const D = w.inputDim;
   const E = w.dim;
@@ -218,24 +289,21 @@ export async function batchLoss(
     start[g + 1] = start[g] + 1 + count[g];
   }
   const R = start[B];
-  const Z = new Float32Array(R * D);
+  const Z = ws.get('Z', R * D, false);
   groups.forEach((gr, g) => {
     Z.set(gr.zq, start[g] * D);
     Z.set(gr.zd, (start[g] + 1) * D);
   });
   // the projector: P = normalize(Z Wᵀ + b), all rows at once
-  const P = await mm(Z, w.projector.weight, R, D, E, false, true);
+  const P = await mm(Z, w.projector.weight, R, D, E, false, true, w.projector.bias);
   const norms = new Float64Array(R);
   for (let k = 0; k < R; k++) {
     let q = 0;
-    for (let o = 0; o < E; o++) {
-      const v = P[k * E + o] + w.projector.bias[o];
-      P[k * E + o] = v;
-      q += v * v;
-    }
+    for (let o = 0; o < E; o++) q += P[k * E + o] * P[k * E + o];
     const nk = Math.max(Math.sqrt(q), 1e-12);
     norms[k] = nk;
-    for (let o = 0; o < E; o++) P[k * E + o] /= nk;
+    const r = 1 / nk;
+    for (let o = 0; o < E; o++) P[k * E + o] *= r;
   }
   const Qp = new Float32Array(B * E);
   for (let g = 0; g < B; g++) Qp.set(P.subarray(start[g] * E, (start[g] + 1) * E), g * E);
@@ -247,47 +315,38 @@ export async function batchLoss(
   };
   const hq = await hyperRows(mm, w.queryHypernet, Qp, B, stack((m) => m.q1, H), stack((m) => m.q2, H / 2));
   // candidates modulated by their query: d_mod = LN_d(d_p ⊙ s_q + b_q); their mean per group
-  const X = new Float32Array(R * E);
-  const Xhat = new Float32Array(R * E);
-  const Dm = new Float32Array(R * E);
+  const Xhat = ws.get('Xhat', R * E, false);
+  const Dm = ws.get('Dm', R * E, false);
   const inv = new Float64Array(R);
+  // ‖d_mod‖² and ‖q_mod‖² per row
+  const sq = new Float64Array(R);
   const mean = new Float32Array(B * E);
   for (let g = 0; g < B; g++) {
     const n = count[g];
     for (let j = 0; j < n; j++) {
-      const ro = (start[g] + 1 + j) * E;
-      for (let i = 0; i < E; i++) X[ro + i] = P[ro + i] * hq.scale[g * E + i] + hq.bias[g * E + i];
-      inv[start[g] + 1 + j] = lnRow(X, ro, E, w.docNorm.weight, w.docNorm.bias, Xhat, Dm);
-      for (let i = 0; i < E; i++) mean[g * E + i] += Dm[ro + i] / n;
+      const k = start[g] + 1 + j;
+      inv[k] = modLnRow(P, k * E, hq.scale, hq.bias, g * E, E, w.docNorm.weight, w.docNorm.bias, Xhat, Dm, mean, 1 / n, sq, k);
     }
   }
   const hd = await hyperRows(mm, w.docHypernet, mean, B, stack((m) => m.d1, H), stack((m) => m.d2, H / 2));
   // the query refined by the candidates: q_mod = LN_q(q_p ⊙ s_d + b_d), in the query's row
   for (let g = 0; g < B; g++) {
-    const ro = start[g] * E;
-    for (let i = 0; i < E; i++) X[ro + i] = P[ro + i] * hd.scale[g * E + i] + hd.bias[g * E + i];
-    inv[start[g]] = lnRow(X, ro, E, w.queryNorm.weight, w.queryNorm.bias, Xhat, Dm);
+    inv[start[g]] = modLnRow(P, start[g] * E, hd.scale, hd.bias, g * E, E, w.queryNorm.weight, w.queryNorm.bias, Xhat, Dm, undefined, 0, sq, start[g]);
   }
   // cosines, losses and their gradients with respect to q_mod and each d_mod (written over Dm's rows as G)
   const losses = new Float64Array(B);
-  const G = grad ? new Float32Array(R * E) : undefined;
+  const G = grad ? ws.get('G', R * E, true) : undefined;
   for (let g = 0; g < B; g++) {
     const n = count[g];
     const qo = start[g] * E;
-    let qn = 0;
-    for (let i = 0; i < E; i++) qn += Dm[qo + i] * Dm[qo + i];
-    qn = Math.sqrt(qn);
+    const qn = Math.sqrt(sq[start[g]]);
     const cos = new Float64Array(n);
     const dn = new Float64Array(n);
     for (let j = 0; j < n; j++) {
       const ro = (start[g] + 1 + j) * E;
       let dd = 0;
-      let nn = 0;
-      for (let i = 0; i < E; i++) {
-        dd += Dm[qo + i] * Dm[ro + i];
-        nn += Dm[ro + i] * Dm[ro + i];
-      }
-      dn[j] = Math.sqrt(nn);
+      for (let i = 0; i < E; i++) dd += Dm[qo + i] * Dm[ro + i];
+      dn[j] = Math.sqrt(sq[start[g] + 1 + j]);
       cos[j] = dd / (qn * dn[j]);
     }
     let loss = 0;
@@ -306,9 +365,12 @@ export async function batchLoss(
       const s = gs[j] * weight;
       if (s === 0) continue;
       const ro = (start[g] + 1 + j) * E;
+      const c = s / (qn * dn[j]);
+      const cq = (s * cos[j]) / (qn * qn);
+      const cd = (s * cos[j]) / (dn[j] * dn[j]);
       for (let i = 0; i < E; i++) {
-        G[qo + i] += s * (Dm[ro + i] / (qn * dn[j]) - (cos[j] * Dm[qo + i]) / (qn * qn));
-        G[ro + i] = s * (Dm[qo + i] / (qn * dn[j]) - (cos[j] * Dm[ro + i]) / (dn[j] * dn[j]));
+        G[qo + i] += c * Dm[ro + i] - cq * Dm[qo + i];
+        G[ro + i] = c * Dm[qo + i] - cd * Dm[ro + i];
       }
     }
   }
@@ -318,43 +380,44 @@ export async function batchLoss(
   // q_mod = LN_q(y): G's query rows become ∂/∂y; then y = q_p ⊙ s_d + b_d
   const gsd = new Float32Array(B * E);
   const gbd = new Float32Array(B * E);
-  const GP = new Float32Array(R * E);
+  const GP = ws.get('GP', R * E, false);
   for (let g = 0; g < B; g++) {
-    const ro = start[g] * E;
-    lnRowB(Xhat, ro, E, inv[start[g]], w.queryNorm.weight, grad.queryNorm.weight, grad.queryNorm.bias, G);
-    for (let i = 0; i < E; i++) {
-      GP[ro + i] = G[ro + i] * hd.scale[g * E + i];
-      gsd[g * E + i] = G[ro + i] * P[ro + i];
-      gbd[g * E + i] = G[ro + i];
-    }
+    modLnRowB(G, start[g] * E, Xhat, inv[start[g]], w.queryNorm.weight, grad.queryNorm.weight, grad.queryNorm.bias, undefined, 0, P, hd.scale, g * E, E, GP, gsd, gbd);
   }
   const gmean = await hyperRowsB(mm, w.docHypernet, grad.docHypernet, hd, gsd, gbd, B);
   // each d_mod also feeds the mean; then LN_d and x = d_p ⊙ s_q + b_q
+  // per row, GP·P (the normalisation's backward): candidate rows from modLnRowB, query rows below
+  const dGP = new Float64Array(R);
   const gsq = new Float32Array(B * E);
   const gbq = new Float32Array(B * E);
   for (let g = 0; g < B; g++) {
     const n = count[g];
     for (let j = 0; j < n; j++) {
-      const ro = (start[g] + 1 + j) * E;
-      for (let i = 0; i < E; i++) G[ro + i] += gmean[g * E + i] / n;
-      lnRowB(Xhat, ro, E, inv[start[g] + 1 + j], w.docNorm.weight, grad.docNorm.weight, grad.docNorm.bias, G);
-      for (let i = 0; i < E; i++) {
-        GP[ro + i] = G[ro + i] * hq.scale[g * E + i];
-        gsq[g * E + i] += G[ro + i] * P[ro + i];
-        gbq[g * E + i] += G[ro + i];
-      }
+      const k = start[g] + 1 + j;
+      dGP[k] = modLnRowB(G, k * E, Xhat, inv[k], w.docNorm.weight, grad.docNorm.weight, grad.docNorm.bias, gmean, 1 / n, P, hq.scale, g * E, E, GP, gsq, gbq);
     }
   }
   const gqp = await hyperRowsB(mm, w.queryHypernet, grad.queryHypernet, hq, gsq, gbq, B);
-  for (let g = 0; g < B; g++) for (let i = 0; i < E; i++) GP[start[g] * E + i] += gqp[g * E + i];
-  // through the normalisation: ∂a = (∂p − p (p·∂p)) / ‖a‖; then the projector's gradient Aᵀ-wise: gW += ∂Aᵀ Z
-  for (let k = 0; k < R; k++) {
+  for (let g = 0; g < B; g++) {
+    const qo = start[g] * E;
     let d = 0;
-    for (let o = 0; o < E; o++) d += GP[k * E + o] * P[k * E + o];
+    for (let i = 0; i < E; i++) {
+      const v = GP[qo + i] + gqp[g * E + i];
+      GP[qo + i] = v;
+      d += v * P[qo + i];
+    }
+    dGP[start[g]] = d;
+  }
+  // through the normalisation: ∂a = (∂p − p (p·∂p)) / ‖a‖; then the projector's gradient Aᵀ-wise: gW += ∂Aᵀ Z
+  const gPb = grad.projector.bias;
+  for (let k = 0; k < R; k++) {
+    const ko = k * E;
+    const d = dGP[k];
+    const r = 1 / norms[k];
     for (let o = 0; o < E; o++) {
-      const v = (GP[k * E + o] - P[k * E + o] * d) / norms[k];
-      GP[k * E + o] = v;
-      grad.projector.bias[o] += v;
+      const v = (GP[ko + o] - P[ko + o] * d) * r;
+      GP[ko + o] = v;
+      gPb[o] += v;
     }
   }
   const gw = await mm(GP, Z, E, R, D, true, false);
@@ -368,14 +431,10 @@ export async function batchLoss(
  */
 export async function projectRowsMm(mm: MatMul, l: Linear, z: Float32Array, n: number): Promise<Float32Array> {
   const E = l.out;
-  const p = await mm(z, l.weight, n, l.in, E, false, true);
+  const p = await mm(z, l.weight, n, l.in, E, false, true, l.bias);
   for (let k = 0; k < n; k++) {
     let q = 0;
-    for (let o = 0; o < E; o++) {
-      const v = p[k * E + o] + l.bias[o];
-      p[k * E + o] = v;
-      q += v * v;
-    }
+    for (let o = 0; o < E; o++) q += p[k * E + o] * p[k * E + o];
     const nk = Math.max(Math.sqrt(q), 1e-12);
     for (let o = 0; o < E; o++) p[k * E + o] /= nk;
   }

@@ -8,7 +8,7 @@
  * brings embeddings and groups (a positive first, then its negatives).
  */
 import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulateProjected, project, projectRows } from './modulation';
-import { batchLoss, drawMasks, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
+import { batchLoss, BatchWorkspace, drawMasks, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
 
 /** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
 export function tensorsOf(w: ImrnnWeights): Float32Array[] {
@@ -341,11 +341,17 @@ export function adamStep(w: ImrnnWeights, grad: ImrnnWeights, st: AdamState, lr:
     const g = gs[t];
     const m = st.m[t];
     const v = st.v[t];
+    const a1 = 1 - b1;
+    const a2 = 1 - b2;
+    const lc = lr / c1;
+    const rc = 1 / c2;
     for (let i = 0; i < p.length; i++) {
       const gi = g[i] + weightDecay * p[i];
-      m[i] = b1 * m[i] + (1 - b1) * gi;
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      p[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-8);
+      const mi = b1 * m[i] + a1 * gi;
+      const vi = b2 * v[i] + a2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] -= (lc * mi) / (Math.sqrt(vi * rc) + 1e-8);
     }
   }
 }
@@ -448,6 +454,7 @@ export async function trainAdapter(
   onEpoch: (r: EpochReport) => void = () => undefined,
 ): Promise<TrainResult> {
   const mm = o.matMul ?? matMulTs;
+  const ws = new BatchWorkspace();
   const w = initWeights(D, o.dim, o.hidden, o.rand);
   const grad = cloneWeights(w, true);
   const st = adamState(w);
@@ -495,7 +502,7 @@ export async function trainAdapter(
         const negs = ex.negatives.length <= o.negatives ? ex.negatives : sampleRows(ex.negatives, o.negatives, o.rand);
         return { zq: row(queries, ex.query), zd: gather([ex.positive, ...negs]), masks: drawMasks(o.hidden, o.dropout, o.rand) };
       });
-      lossSum += (await batchLoss(w, groups, groups.map((g) => g.masks), o.margin, grad, 1 / batch.length, mm)).loss;
+      lossSum += (await batchLoss(w, groups, groups.map((g) => g.masks), o.margin, grad, 1 / batch.length, mm, ws)).loss;
       adamStep(w, grad, st, o.lr, o.weightDecay);
     }
     trainSeconds += (performance.now() - t0) / 1000;
