@@ -13,10 +13,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { mulberry32 } from '../src/core/explain/rng';
 import { ImrnnWeights, modulate, modulateProjected, project, projectRows } from '../src/core/modulation';
-import { batchLoss, BatchWorkspace, drawMasks, MatMul, matMulTs } from '../src/core/modulationBatch';
+import { batchLoss, BatchStep, BatchWorkspace, drawMasks, MatMul, matMulTs } from '../src/core/modulationBatch';
 import { adamState, adamStep, cloneWeights, groupLoss, initWeights, zeroGrad } from '../src/core/modulationTrain';
 import { loadImrnnAdapter } from '../src/engine/modulation/adapter';
 import { ortMatMul } from '../src/engine/modulation/ortMatMul';
+import { ortBatchStep } from '../src/engine/modulation/stepGraph';
 
 const ROOT = ((): string => {
   let dir = __dirname;
@@ -32,8 +33,10 @@ export interface ModulationBenchResult {
   /** the same with the candidates' projections made beforehand (a corpus projected once) */
   latencyProjectedMs: { median: number; p90: number; mean: number };
   train: { examples: number; batch: number; negatives: number; rounds: number };
-  /** the batched step on onnxruntime's CPU kernels, one intra-op thread (what `train adapter` runs) */
+  /** the batched step as one onnxruntime graph, one intra-op thread (what `train adapter` runs) */
   ours: { examplesPerS: number; rounds: number[] };
+  /** the batched step in TypeScript with its products on onnxruntime (one thread) */
+  oursMm: { examplesPerS: number; rounds: number[] };
   /** the batched step with plain TypeScript products */
   oursTs: { examplesPerS: number; rounds: number[] };
   /** the per-group reference step (groupLoss), one round */
@@ -66,7 +69,7 @@ function unitRows(n: number, D: number, rand: () => number): Float32Array {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** examples/s of the training step: per group (`groupLoss`, the reference) or batched with the products on `mm`. */
-async function oursTrain(examples: number, batch: number, negatives: number, rand: () => number, mm?: MatMul): Promise<number> {
+async function oursTrain(examples: number, batch: number, negatives: number, rand: () => number, mm?: MatMul, graph?: BatchStep): Promise<number> {
   const D = 384;
   const n = 1 + negatives;
   const w: ImrnnWeights = initWeights(D, 256, 128, rand);
@@ -79,7 +82,10 @@ async function oursTrain(examples: number, batch: number, negatives: number, ran
   const group = (e: number) => ({ zq: q.subarray(e * D, (e + 1) * D), zd: d.subarray(e * n * D, (e + 1) * n * D) });
   const step = async (s: number) => {
     zeroGrad(grad);
-    if (mm) {
+    if (graph) {
+      const groups = Array.from({ length: batch }, (_, b) => group(s * batch + b));
+      await graph(w, groups, groups.map(() => drawMasks(128, 0.1, rand)), 0.3, grad, 1 / batch);
+    } else if (mm) {
       const groups = Array.from({ length: batch }, (_, b) => group(s * batch + b));
       await batchLoss(w, groups, groups.map(() => drawMasks(128, 0.1, rand)), 0.3, grad, 1 / batch, mm, ws);
     } else for (let b = 0; b < batch; b++) groupLoss(w, group(s * batch + b), 0.3, grad, 1 / batch, 0.1, rand);
@@ -146,9 +152,12 @@ export async function benchModulation(opts: { rounds?: number; examples?: number
     }
   };
   const ort1 = await ortMatMul(1);
+  const graph1 = await ortBatchStep(initWeights(384, 256, 128, rand), 1);
+  const oursMm: number[] = [];
   const perGroup = await oursTrain(Math.min(examples, 128), batch, negatives, rand);
   for (let r = 0; r < rounds; r++) {
-    ours.push(await oursTrain(examples, batch, negatives, rand, ort1.matMul));
+    ours.push(await oursTrain(examples, batch, negatives, rand, undefined, graph1.step));
+    oursMm.push(await oursTrain(examples, batch, negatives, rand, ort1.matMul));
     // the TypeScript products are slow: fewer examples for them
     oursTs.push(await oursTrain(Math.min(examples, 128), batch, negatives, rand, matMulTs));
     if (!referenceError) {
@@ -159,6 +168,7 @@ export async function benchModulation(opts: { rounds?: number; examples?: number
     }
   }
   await ort1.release();
+  await graph1.release();
   const oursMed = median(ours);
   return {
     adapter: adapterFile,
@@ -169,6 +179,7 @@ export async function benchModulation(opts: { rounds?: number; examples?: number
     train: { examples, batch, negatives, rounds },
     ours: { examplesPerS: oursMed, rounds: ours },
     oursTs: { examplesPerS: median(oursTs), rounds: oursTs },
+    oursMm: { examplesPerS: median(oursMm), rounds: oursMm },
     oursPerGroup: { examplesPerS: perGroup },
     ...(ref.length ? { reference: { examplesPerS: median(ref), rounds: ref, torchThreads }, ratio: oursMed / median(ref) } : {}),
     ...(ref1.length ? { reference1: { examplesPerS: median(ref1), rounds: ref1 }, ratio1: oursMed / median(ref1) } : {}),
@@ -185,7 +196,8 @@ export function printModulation(r: ModulationBenchResult): void {
   console.log(`  training, batches of ${r.train.batch} × (1 + ${r.train.negatives}) candidates, ${r.train.examples} examples per round, ${r.train.rounds} rounds taking turns, medians:`);
   console.log(`    ours, per group (the reference step, TypeScript): ${f(r.oursPerGroup.examplesPerS, 1)} examples/s (one round)`);
   console.log(`    ours, batched, TypeScript products: ${f(r.oursTs.examplesPerS, 1)} examples/s (rounds ${r.oursTs.rounds.map((x) => f(x, 1)).join(', ')})`);
-  console.log(`    ours, batched, products on onnxruntime (one thread; what train adapter runs): ${f(r.ours.examplesPerS, 1)} examples/s (rounds ${r.ours.rounds.map((x) => f(x, 1)).join(', ')})`);
+  console.log(`    ours, batched, TypeScript with the products on onnxruntime (one thread): ${f(r.oursMm.examplesPerS, 1)} examples/s (rounds ${r.oursMm.rounds.map((x) => f(x, 1)).join(', ')})`);
+  console.log(`    ours, batched, the whole step as one onnxruntime graph (one thread; what train adapter runs): ${f(r.ours.examplesPerS, 1)} examples/s (rounds ${r.ours.rounds.map((x) => f(x, 1)).join(', ')})`);
   if (r.reference) console.log(`    PyTorch, ${r.reference.torchThreads} threads: ${f(r.reference.examplesPerS, 1)} examples/s (rounds ${r.reference.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio!)}x (target >= 1.0)`);
   if (r.reference1) console.log(`    PyTorch, 1 thread: ${f(r.reference1.examplesPerS, 1)} examples/s (rounds ${r.reference1.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio1!)}x`);
   if (r.referenceError) console.log(`    reference: ${r.referenceError}`);

@@ -91,7 +91,7 @@ export interface BatchGroup {
 }
 
 /** Dropout masks of one group (scaled by 1/(1−p); undefined: no dropout). */
-interface GroupMasks {
+export interface GroupMasks {
   q1?: Float32Array;
   q2?: Float32Array;
   d1?: Float32Array;
@@ -243,6 +243,16 @@ function modLnRowB(
   }
   return d;
 }
+
+/** A batched step: `batchLoss` without its last two arguments, or another implementation of the same maths. */
+export type BatchStep = (
+  w: ImrnnWeights,
+  groups: readonly BatchGroup[],
+  masks: readonly GroupMasks[],
+  margin: number,
+  grad: ImrnnWeights | undefined,
+  weight: number,
+) => Promise<{ loss: number; losses: Float64Array }>;
 
 /**
  * The step's large row buffers, kept across steps of one training (the

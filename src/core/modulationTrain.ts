@@ -8,7 +8,7 @@
  * brings embeddings and groups (a positive first, then its negatives).
  */
 import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulateProjected, project, projectRows } from './modulation';
-import { batchLoss, BatchWorkspace, drawMasks, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
+import { batchLoss, BatchStep, BatchWorkspace, drawMasks, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
 
 /** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
 export function tensorsOf(w: ImrnnWeights): Float32Array[] {
@@ -393,8 +393,10 @@ export interface TrainOptions {
   dim: number;
   rand: () => number;
   signal?: AbortSignal;
-  /** the matrix products of a batched step (default: plain TypeScript; the worker passes onnxruntime's) */
+  /** the matrix products of a batched step (default: plain TypeScript) */
   matMul?: MatMul;
+  /** the whole batched step (default: `batchLoss` with `matMul`; the worker passes its onnxruntime graph) */
+  step?: BatchStep;
 }
 
 export interface EpochReport {
@@ -455,6 +457,7 @@ export async function trainAdapter(
 ): Promise<TrainResult> {
   const mm = o.matMul ?? matMulTs;
   const ws = new BatchWorkspace();
+  const step: BatchStep = o.step ?? ((w, groups, masks, margin, grad, weight) => batchLoss(w, groups, masks, margin, grad, weight, mm, ws));
   const w = initWeights(D, o.dim, o.hidden, o.rand);
   const grad = cloneWeights(w, true);
   const st = adamState(w);
@@ -502,7 +505,7 @@ export async function trainAdapter(
         const negs = ex.negatives.length <= o.negatives ? ex.negatives : sampleRows(ex.negatives, o.negatives, o.rand);
         return { zq: row(queries, ex.query), zd: gather([ex.positive, ...negs]), masks: drawMasks(o.hidden, o.dropout, o.rand) };
       });
-      lossSum += (await batchLoss(w, groups, groups.map((g) => g.masks), o.margin, grad, 1 / batch.length, mm, ws)).loss;
+      lossSum += (await step(w, groups, groups.map((g) => g.masks), o.margin, grad, 1 / batch.length)).loss;
       adamStep(w, grad, st, o.lr, o.weightDecay);
     }
     trainSeconds += (performance.now() - t0) / 1000;
