@@ -58,10 +58,9 @@ export function buildStepGraph(w: ImrnnWeights): Uint8Array {
 
   /** LayerNorm over the last axis: out, x̂, 1/σ (keepdims). */
   const lnF = (x: string, gw: string, gb: string) => {
-    const xc = sub(x, mean(x, [-1], 1));
-    const inv = op('Reciprocal', [op('Sqrt', [add(mean(mul(xc, xc), [-1], 1), f1(LAYER_NORM_EPS))])]);
-    const xhat = mul(xc, inv);
-    return { out: add(mul(xhat, gw), gb), xhat, inv };
+    // the fused kernel, which also gives the mean and 1/σ for the backward pass
+    const [out, mu, inv] = g.node('LayerNormalization', [x, gw, gb], { attrs: { axis: -1, epsilon: { float: LAYER_NORM_EPS } }, nOutputs: 3 });
+    return { out, xhat: mul(sub(x, mu), inv), inv };
   };
   /** LayerNorm backward: the input's gradient and the affine gradients (summed over `outer` axes). */
   const lnB = (gOut: string, t: { xhat: string; inv: string }, gw: string, outer: number[]) => {
@@ -108,7 +107,8 @@ export function buildStepGraph(w: ImrnnWeights): Uint8Array {
   const lnq = lnF(add(mul(Qp, hd.s), hd.t), 'LNq.g', 'LNq.b');
   const Qm = lnq.out;
   const Qm3 = unsq(Qm, 1);
-  const dd = sum(mul(Dm, Qm3), [-1], 0);
+  // q_mod · each d_mod as a batched product [B, n, E] × [B, E, 1]
+  const dd = op('Squeeze', [op('MatMul', [Dm, unsq(Qm, 2)]), i64([2])]);
   const dn = op('Sqrt', [op('ReduceSumSquare', [Dm], { axes: [-1], keepdims: 0 })]);
   const qn = op('Sqrt', [op('ReduceSumSquare', [Qm], { axes: [-1], keepdims: 1 })]);
   const cos = div(dd, mul(qn, dn));
@@ -122,7 +122,8 @@ export function buildStepGraph(w: ImrnnWeights): Uint8Array {
   const c = div(gs, mul(qn, dn));
   const cq = div(mul(gs, cos), mul(qn, qn));
   const cd = div(mul(gs, cos), mul(dn, dn));
-  const GQm = sub(sum(mul(unsq(c, 2), Dm), [1], 0), mul(sum(cq, [1], 1), Qm));
+  // Σ_j c_j d_mod_j as a batched product [B, 1, n] × [B, n, E]
+  const GQm = sub(op('Squeeze', [op('MatMul', [unsq(c, 1), Dm]), i64([1])]), mul(sum(cq, [1], 1), Qm));
   const GDm = sub(mul(unsq(c, 2), Qm3), mul(unsq(cd, 2), Dm));
   const bq = lnB(GQm, lnq, 'LNq.g', [0]);
   grads.set('LNq.g', bq.gg);
