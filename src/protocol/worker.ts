@@ -786,7 +786,7 @@ export interface ModulateResult {
   elapsedMs: number;
 }
 
-/** `xetrieval train adapter`: an IMRNN adapter trained in the worker (its matrix products on onnxruntime) */
+/** `xetrieval train adapter`: an IMRNN adapter trained in the worker (each step one onnxruntime graph) */
 export interface TrainAdapterParams {
   /** query and document embeddings, rows of `dim` */
   queries: Float32Array;
@@ -795,7 +795,7 @@ export interface TrainAdapterParams {
   examples: TrainExample[];
   val: ValidationQuery[];
   /** the training settings; the random stream is mulberry32(seed) */
-  options: Omit<TrainOptions, 'rand' | 'signal' | 'matMul'> & { seed: number; threads?: number };
+  options: Omit<TrainOptions, 'rand' | 'signal' | 'matMul' | 'step'> & { seed: number; threads?: number };
 }
 
 export interface TrainAdapterResult {
