@@ -148,7 +148,7 @@ async function main(): Promise<void> {
     }
   }
   if (want('modulation')) {
-    const r = benchModulation();
+    const r = await benchModulation();
     results.modulation = r;
     printModulation(r);
   }

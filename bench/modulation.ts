@@ -13,8 +13,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { mulberry32 } from '../src/core/explain/rng';
 import { ImrnnWeights, modulate, modulateProjected, project, projectRows } from '../src/core/modulation';
+import { batchLoss, BatchStep, BatchWorkspace, drawMasks, MatMul, matMulTs } from '../src/core/modulationBatch';
 import { adamState, adamStep, cloneWeights, groupLoss, initWeights, zeroGrad } from '../src/core/modulationTrain';
 import { loadImrnnAdapter } from '../src/engine/modulation/adapter';
+import { ortMatMul } from '../src/engine/modulation/ortMatMul';
+import { ortBatchStep } from '../src/engine/modulation/stepGraph';
 
 const ROOT = ((): string => {
   let dir = __dirname;
@@ -30,7 +33,14 @@ export interface ModulationBenchResult {
   /** the same with the candidates' projections made beforehand (a corpus projected once) */
   latencyProjectedMs: { median: number; p90: number; mean: number };
   train: { examples: number; batch: number; negatives: number; rounds: number };
+  /** the batched step as one onnxruntime graph, one intra-op thread (what `train adapter` runs) */
   ours: { examplesPerS: number; rounds: number[] };
+  /** the batched step in TypeScript with its products on onnxruntime (one thread) */
+  oursMm: { examplesPerS: number; rounds: number[] };
+  /** the batched step with plain TypeScript products */
+  oursTs: { examplesPerS: number; rounds: number[] };
+  /** the per-group reference step (groupLoss), one round */
+  oursPerGroup: { examplesPerS: number };
   reference?: { examplesPerS: number; rounds: number[]; torchThreads: number };
   reference1?: { examplesPerS: number; rounds: number[] };
   /** ours / PyTorch (default threads), and ours / PyTorch on one thread (ours is one thread) */
@@ -58,7 +68,8 @@ function unitRows(n: number, D: number, rand: () => number): Float32Array {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function oursTrain(examples: number, batch: number, negatives: number, rand: () => number): number {
+/** examples/s of the training step: per group (`groupLoss`, the reference) or batched with the products on `mm`. */
+async function oursTrain(examples: number, batch: number, negatives: number, rand: () => number, mm?: MatMul, graph?: BatchStep): Promise<number> {
   const D = 384;
   const n = 1 + negatives;
   const w: ImrnnWeights = initWeights(D, 256, 128, rand);
@@ -67,21 +78,26 @@ function oursTrain(examples: number, batch: number, negatives: number, rand: () 
   const steps = Math.max(1, Math.floor(examples / batch));
   const q = unitRows((steps + 1) * batch, D, rand);
   const d = unitRows((steps + 1) * batch * n, D, rand);
-  const step = (s: number) => {
+  const ws = new BatchWorkspace();
+  const group = (e: number) => ({ zq: q.subarray(e * D, (e + 1) * D), zd: d.subarray(e * n * D, (e + 1) * n * D) });
+  const step = async (s: number) => {
     zeroGrad(grad);
-    for (let b = 0; b < batch; b++) {
-      const e = s * batch + b;
-      groupLoss(w, { zq: q.subarray(e * D, (e + 1) * D), zd: d.subarray(e * n * D, (e + 1) * n * D) }, 0.3, grad, 1 / batch, 0.1, rand);
-    }
+    if (graph) {
+      const groups = Array.from({ length: batch }, (_, b) => group(s * batch + b));
+      await graph(w, groups, groups.map(() => drawMasks(128, 0.1, rand)), 0.3, grad, 1 / batch);
+    } else if (mm) {
+      const groups = Array.from({ length: batch }, (_, b) => group(s * batch + b));
+      await batchLoss(w, groups, groups.map(() => drawMasks(128, 0.1, rand)), 0.3, grad, 1 / batch, mm, ws);
+    } else for (let b = 0; b < batch; b++) groupLoss(w, group(s * batch + b), 0.3, grad, 1 / batch, 0.1, rand);
     adamStep(w, grad, st, 1e-4, 1e-5);
   };
-  step(steps); // warm-up, untimed
+  await step(steps); // warm-up, untimed
   const t0 = performance.now();
-  for (let s = 0; s < steps; s++) step(s);
+  for (let s = 0; s < steps; s++) await step(s);
   return (steps * batch) / ((performance.now() - t0) / 1000);
 }
 
-export function benchModulation(opts: { rounds?: number; examples?: number; python?: string } = {}): ModulationBenchResult {
+export async function benchModulation(opts: { rounds?: number; examples?: number; python?: string } = {}): Promise<ModulationBenchResult> {
   const load0 = os.loadavg()[0];
   const adapterFile = process.env.XETRIEVAL_IMRNN_ADAPTER ?? path.resolve(ROOT, '..', 'shared', 'models', 'imrnn-minilm', 'imrnns-minilm-scifact.safetensors');
   const adapter = loadImrnnAdapter(adapterFile, 384);
@@ -111,7 +127,7 @@ export function benchModulation(opts: { rounds?: number; examples?: number; pyth
   }
   const latencyProjectedMs = stats(timesP);
 
-  const rounds = opts.rounds ?? 3;
+  const rounds = opts.rounds ?? 5;
   const examples = opts.examples ?? 640;
   const batch = 32;
   const negatives = 20;
@@ -119,6 +135,7 @@ export function benchModulation(opts: { rounds?: number; examples?: number; pyth
   const script = path.join(ROOT, 'scripts', 'reference', 'imrnn_train_bench.py');
   let referenceError: string | undefined = fs.existsSync(python) ? undefined : `no reference Python at ${python}: run scripts/reference/setup.sh`;
   const ours: number[] = [];
+  const oursTs: number[] = [];
   const ref: number[] = [];
   const ref1: number[] = [];
   let torchThreads = 0;
@@ -134,8 +151,15 @@ export function benchModulation(opts: { rounds?: number; examples?: number; pyth
       return undefined;
     }
   };
+  const ort1 = await ortMatMul(1);
+  const graph1 = await ortBatchStep(initWeights(384, 256, 128, rand), 1);
+  const oursMm: number[] = [];
+  const perGroup = await oursTrain(Math.min(examples, 128), batch, negatives, rand);
   for (let r = 0; r < rounds; r++) {
-    ours.push(oursTrain(examples, batch, negatives, rand));
+    ours.push(await oursTrain(examples, batch, negatives, rand, undefined, graph1.step));
+    oursMm.push(await oursTrain(examples, batch, negatives, rand, ort1.matMul));
+    // the TypeScript products are slow: fewer examples for them
+    oursTs.push(await oursTrain(Math.min(examples, 128), batch, negatives, rand, matMulTs));
     if (!referenceError) {
       const a = runRef(0);
       const b = runRef(1);
@@ -143,6 +167,8 @@ export function benchModulation(opts: { rounds?: number; examples?: number; pyth
       if (b !== undefined) ref1.push(b);
     }
   }
+  await ort1.release();
+  await graph1.release();
   const oursMed = median(ours);
   return {
     adapter: adapterFile,
@@ -152,6 +178,9 @@ export function benchModulation(opts: { rounds?: number; examples?: number; pyth
     latencyProjectedMs,
     train: { examples, batch, negatives, rounds },
     ours: { examplesPerS: oursMed, rounds: ours },
+    oursTs: { examplesPerS: median(oursTs), rounds: oursTs },
+    oursMm: { examplesPerS: median(oursMm), rounds: oursMm },
+    oursPerGroup: { examplesPerS: perGroup },
     ...(ref.length ? { reference: { examplesPerS: median(ref), rounds: ref, torchThreads }, ratio: oursMed / median(ref) } : {}),
     ...(ref1.length ? { reference1: { examplesPerS: median(ref1), rounds: ref1 }, ratio1: oursMed / median(ref1) } : {}),
     ...(referenceError ? { referenceError } : {}),
@@ -165,7 +194,10 @@ export function printModulation(r: ModulationBenchResult): void {
   console.log(`  per-query latency: median ${f(r.latencyMs.median)} ms, p90 ${f(r.latencyMs.p90)} ms, mean ${f(r.latencyMs.mean)} ms (the paper: 1.64 ms on a GPU)`);
   console.log(`  the same with the candidates' projections made once beforehand: median ${f(r.latencyProjectedMs.median)} ms, p90 ${f(r.latencyProjectedMs.p90)} ms, mean ${f(r.latencyProjectedMs.mean)} ms`);
   console.log(`  training, batches of ${r.train.batch} × (1 + ${r.train.negatives}) candidates, ${r.train.examples} examples per round, ${r.train.rounds} rounds taking turns, medians:`);
-  console.log(`    ours (TypeScript, one thread): ${f(r.ours.examplesPerS, 1)} examples/s (rounds ${r.ours.rounds.map((x) => f(x, 1)).join(', ')})`);
+  console.log(`    ours, per group (the reference step, TypeScript): ${f(r.oursPerGroup.examplesPerS, 1)} examples/s (one round)`);
+  console.log(`    ours, batched, TypeScript products: ${f(r.oursTs.examplesPerS, 1)} examples/s (rounds ${r.oursTs.rounds.map((x) => f(x, 1)).join(', ')})`);
+  console.log(`    ours, batched, TypeScript with the products on onnxruntime (one thread): ${f(r.oursMm.examplesPerS, 1)} examples/s (rounds ${r.oursMm.rounds.map((x) => f(x, 1)).join(', ')})`);
+  console.log(`    ours, batched, the whole step as one onnxruntime graph (one thread; what train adapter runs): ${f(r.ours.examplesPerS, 1)} examples/s (rounds ${r.ours.rounds.map((x) => f(x, 1)).join(', ')})`);
   if (r.reference) console.log(`    PyTorch, ${r.reference.torchThreads} threads: ${f(r.reference.examplesPerS, 1)} examples/s (rounds ${r.reference.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio!)}x (target >= 1.0)`);
   if (r.reference1) console.log(`    PyTorch, 1 thread: ${f(r.reference1.examplesPerS, 1)} examples/s (rounds ${r.reference1.rounds.map((x) => f(x, 1)).join(', ')}); ours / PyTorch ${f(r.ratio1!)}x`);
   if (r.referenceError) console.log(`    reference: ${r.referenceError}`);

@@ -11,12 +11,13 @@ import { loadBeir } from '../core/beir';
 import { Bm25Index } from '../core/bm25';
 import { InputError } from '../core/errors';
 import { hashUnit } from '../core/explain/labels';
-import { mulberry32 } from '../core/explain/rng';
 import { topK } from '../core/math';
-import { TrainExample, trainAdapter, ValidationQuery } from '../core/modulationTrain';
+import { EpochReport, TrainExample, ValidationQuery } from '../core/modulationTrain';
+import { TRAIN_ADAPTER_EPOCH } from '../protocol/worker';
 import { saveImrnnAdapter } from '../engine/modulation/adapter';
 import { CliContext } from './context';
 import { embedNamed } from './modulate';
+import { withSession } from './session';
 
 export interface TrainAdapterOptions {
   data: string;
@@ -82,14 +83,25 @@ export async function runTrainAdapter(ctx: CliContext, o: TrainAdapterOptions): 
   ctx.info(`${examples.length} training examples from ${data.queries.length - val.length} queries; ${val.length} validation queries (seeded hash of query_id, share ${o.valShare}, seed ${o.seed})`);
   ctx.info(`margin ${o.margin}, Adam lr ${o.lr}, weight decay ${o.weightDecay}, batch ${o.batchSize}, ${o.negatives} negatives per example, early stopping after ${o.patience} epochs without a better validation NDCG@10 (at most ${o.maxEpochs})`);
   const t0 = performance.now();
-  const r = trainAdapter(
-    queries.data,
-    docs.data,
-    D,
-    examples,
-    val,
-    { margin: o.margin, lr: o.lr, weightDecay: o.weightDecay, batchSize: o.batchSize, negatives: o.negatives, maxEpochs: o.maxEpochs, patience: o.patience, dropout: 0.1, hidden: 128, dim: 256, rand: mulberry32(o.seed), signal: ctx.signal },
-    (e) => ctx.io.stdout.write(`epoch ${String(e.epoch).padStart(3)}  loss ${e.loss.toFixed(4)}  val NDCG@10 ${e.valNdcg10.toFixed(4)}${e.best ? ' *' : '  '}  ${e.seconds.toFixed(1)} s\n`),
+  // the training runs in the worker, its matrix products on onnxruntime (one intra-op thread: the step
+  // alternates small products with elementwise TypeScript, and more threads only spin between them)
+  const r = await withSession(ctx, (s) =>
+    s.call(
+      'trainAdapter',
+      {
+        queries: queries.data,
+        docs: docs.data,
+        dim: D,
+        examples,
+        val,
+        options: { margin: o.margin, lr: o.lr, weightDecay: o.weightDecay, batchSize: o.batchSize, negatives: o.negatives, maxEpochs: o.maxEpochs, patience: o.patience, dropout: 0.1, hidden: 128, dim: 256, seed: o.seed, threads: 1 },
+      },
+      (p) => {
+        if (p.phase !== TRAIN_ADAPTER_EPOCH || !p.message) return;
+        const e = JSON.parse(p.message) as EpochReport;
+        ctx.io.stdout.write(`epoch ${String(e.epoch).padStart(3)}  loss ${e.loss.toFixed(4)}  val NDCG@10 ${e.valNdcg10.toFixed(4)}${e.best ? ' *' : '  '}  ${e.seconds.toFixed(1)} s\n`);
+      },
+    ),
   );
   const total = (performance.now() - t0) / 1000;
   const w = (s: string) => ctx.io.stdout.write(s);

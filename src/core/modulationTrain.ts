@@ -7,7 +7,8 @@
  * `weight_decay`: the decay is added to the gradient). Pure math: the caller
  * brings embeddings and groups (a positive first, then its negatives).
  */
-import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulate, projectRows } from './modulation';
+import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulateProjected, project, projectRows } from './modulation';
+import { batchLoss, BatchStep, BatchWorkspace, drawMasks, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
 
 /** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
 export function tensorsOf(w: ImrnnWeights): Float32Array[] {
@@ -340,11 +341,17 @@ export function adamStep(w: ImrnnWeights, grad: ImrnnWeights, st: AdamState, lr:
     const g = gs[t];
     const m = st.m[t];
     const v = st.v[t];
+    const a1 = 1 - b1;
+    const a2 = 1 - b2;
+    const lc = lr / c1;
+    const rc = 1 / c2;
     for (let i = 0; i < p.length; i++) {
       const gi = g[i] + weightDecay * p[i];
-      m[i] = b1 * m[i] + (1 - b1) * gi;
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      p[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-8);
+      const mi = b1 * m[i] + a1 * gi;
+      const vi = b2 * v[i] + a2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] -= (lc * mi) / (Math.sqrt(vi * rc) + 1e-8);
     }
   }
 }
@@ -386,6 +393,10 @@ export interface TrainOptions {
   dim: number;
   rand: () => number;
   signal?: AbortSignal;
+  /** the matrix products of a batched step (default: plain TypeScript) */
+  matMul?: MatMul;
+  /** the whole batched step (default: `batchLoss` with `matMul`; the worker passes its onnxruntime graph) */
+  step?: BatchStep;
 }
 
 export interface EpochReport {
@@ -418,10 +429,11 @@ function ndcg10(order: number[], judged: Map<number, number>): number {
 }
 
 /** Mean NDCG@10 of the validation queries re-ranked by `score` (candidate rows → scores). */
-function validate(val: readonly ValidationQuery[], score: (v: ValidationQuery) => ArrayLike<number>): number {
+async function validate(val: readonly ValidationQuery[], score: (v: ValidationQuery, i: number) => ArrayLike<number> | Promise<ArrayLike<number>>): Promise<number> {
   let s = 0;
-  for (const v of val) {
-    const sc = score(v);
+  for (let i = 0; i < val.length; i++) {
+    const v = val[i];
+    const sc = await score(v, i);
     const order = [...v.candidates.keys()].sort((a, b) => sc[b] - sc[a] || a - b).map((i) => v.candidates[i]);
     s += ndcg10(order, v.judged);
   }
@@ -434,7 +446,7 @@ function validate(val: readonly ValidationQuery[], score: (v: ValidationQuery) =
  * validation queries' candidates are re-ranked and the best epoch's weights
  * are kept; stops after `patience` epochs without improvement.
  */
-export function trainAdapter(
+export async function trainAdapter(
   queries: Float32Array,
   docs: Float32Array,
   D: number,
@@ -442,7 +454,10 @@ export function trainAdapter(
   val: readonly ValidationQuery[],
   o: TrainOptions,
   onEpoch: (r: EpochReport) => void = () => undefined,
-): TrainResult {
+): Promise<TrainResult> {
+  const mm = o.matMul ?? matMulTs;
+  const ws = new BatchWorkspace();
+  const step: BatchStep = o.step ?? ((w, groups, masks, margin, grad, weight) => batchLoss(w, groups, masks, margin, grad, weight, mm, ws));
   const w = initWeights(D, o.dim, o.hidden, o.rand);
   const grad = cloneWeights(w, true);
   const st = adamState(w);
@@ -452,7 +467,7 @@ export function trainAdapter(
     rows.forEach((r, i) => out.set(row(docs, r), i * D));
     return out;
   };
-  const base = validate(val, (v) => v.candidates.map((c) => {
+  const base = await validate(val, (v) => v.candidates.map((c) => {
     let s = 0;
     const q = row(queries, v.query);
     const d = row(docs, c);
@@ -467,6 +482,12 @@ export function trainAdapter(
   let trained = 0;
   let trainSeconds = 0;
   const order = [...examples.keys()];
+  const valStart: number[] = [];
+  let valRows = 0;
+  for (const v of val) {
+    valStart.push(valRows);
+    valRows += v.candidates.length;
+  }
   for (let epoch = 1; epoch <= o.maxEpochs; epoch++) {
     const t0 = performance.now();
     for (let i = order.length - 1; i > 0; i--) {
@@ -478,16 +499,21 @@ export function trainAdapter(
       if (o.signal?.aborted) throw new Error('cancelled');
       const batch = order.slice(b, b + o.batchSize);
       zeroGrad(grad);
-      for (const e of batch) {
+      // the random draws in groupLoss's order: an example's negatives, then its dropout masks
+      const groups = batch.map((e) => {
         const ex = examples[e];
         const negs = ex.negatives.length <= o.negatives ? ex.negatives : sampleRows(ex.negatives, o.negatives, o.rand);
-        lossSum += groupLoss(w, { zq: row(queries, ex.query), zd: gather([ex.positive, ...negs]) }, o.margin, grad, 1 / batch.length, o.dropout, o.rand);
-      }
+        return { zq: row(queries, ex.query), zd: gather([ex.positive, ...negs]), masks: drawMasks(o.hidden, o.dropout, o.rand) };
+      });
+      lossSum += (await step(w, groups, groups.map((g) => g.masks), o.margin, grad, 1 / batch.length)).loss;
       adamStep(w, grad, st, o.lr, o.weightDecay);
     }
     trainSeconds += (performance.now() - t0) / 1000;
     trained += order.length;
-    const valNdcg10 = validate(val, (v) => modulate(w, row(queries, v.query), gather(v.candidates)).scores);
+    // every validation candidate projected at once, then each query's candidates modulated
+    const E = o.dim;
+    const proj = val.length ? await projectRowsMm(mm, w.projector, gather(val.flatMap((v) => v.candidates)), valRows) : new Float32Array(0);
+    const valNdcg10 = await validate(val, (v, i) => modulateProjected(w, project(w, row(queries, v.query)), proj.subarray(valStart[i] * E, (valStart[i] + v.candidates.length) * E)).scores);
     const improved = valNdcg10 > bestNdcg;
     if (improved) {
       best = cloneWeights(w);

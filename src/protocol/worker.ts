@@ -13,6 +13,8 @@
 import type { SteeringSide } from '../core/explain/steering';
 import type { SteeringBasis } from '../core/explain/steeringBasis';
 import type { TextAttribution } from '../core/explain/occlusion';
+import type { ImrnnWeights } from '../core/modulation';
+import type { EpochReport, TrainExample, TrainOptions, ValidationQuery } from '../core/modulationTrain';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -784,6 +786,30 @@ export interface ModulateResult {
   elapsedMs: number;
 }
 
+/** `xetrieval train adapter`: an IMRNN adapter trained in the worker (each step one onnxruntime graph) */
+export interface TrainAdapterParams {
+  /** query and document embeddings, rows of `dim` */
+  queries: Float32Array;
+  docs: Float32Array;
+  dim: number;
+  examples: TrainExample[];
+  val: ValidationQuery[];
+  /** the training settings; the random stream is mulberry32(seed) */
+  options: Omit<TrainOptions, 'rand' | 'signal' | 'matMul' | 'step'> & { seed: number; threads?: number };
+}
+
+export interface TrainAdapterResult {
+  weights: ImrnnWeights;
+  bestEpoch: number;
+  bestValNdcg10: number;
+  baseValNdcg10: number;
+  epochs: EpochReport[];
+  examplesPerSecond: number;
+}
+
+/** Progress phase of `trainAdapter` after each epoch; its message is the epoch's report as JSON (an EpochReport). */
+export const TRAIN_ADAPTER_EPOCH = 'adapter-epoch';
+
 /** method name → params and result types */
 export interface WorkerMethods {
   init: { params: InitParams; result: InitResult };
@@ -795,6 +821,7 @@ export interface WorkerMethods {
   explain: { params: ExplainParams; result: { explanations: PairExplanation[]; bundlePrecision: Precision } };
   contrast: { params: ContrastParams; result: ContrastResult };
   trainBundle: { params: TrainBundleParams; result: TrainBundleResult };
+  trainAdapter: { params: TrainAdapterParams; result: TrainAdapterResult };
   steer: { params: SteerParams; result: SteerResult };
   internalize: { params: InternalizeParams; result: InternalizeResult };
   rerankSet: { params: RerankSetParams; result: RerankSetResult };

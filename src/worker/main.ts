@@ -7,6 +7,7 @@
 import './heartbeat';
 import { Engine, CallContext } from '../engine/engine';
 import { settleBackground } from '../engine/background';
+import { trainAdapterInWorker } from '../engine/modulation/train';
 import {
   FromWorker,
   ParamsOf,
@@ -80,6 +81,7 @@ const handlers: Handlers = {
   patch: (p, ctx) => engine.patch(p, ctx),
   layers: (p, ctx) => engine.layers(p, ctx),
   modulate: (p, ctx) => engine.modulate(p, ctx),
+  trainAdapter: (p, ctx) => trainAdapterInWorker(p, ctx),
   crash: (p) => process.exit(p.code ?? 70),
   hang: (p) => {
     // blocks the main thread, as a runaway loop would: the heartbeat thread goes on
