@@ -27,6 +27,7 @@ export interface PatchCaseResult {
 
 /** What the command may be given beside the case: skips the quick picks (tests, other commands). */
 export interface PatchCaseOptions {
+  /** given: no axiom pick, and no term pick either (the perturbation's own term unless `term`) */
   axiom?: PatchAxiom;
   term?: string;
 }
@@ -203,12 +204,14 @@ export function registerPatchView(context: vscode.ExtensionContext, deps: { clie
     if (axiom !== 'TFC1' && axiom !== 'TDC') return { text: auto.text };
     const note = axiom === 'TDC' ? `highest IDF over the query's ${pair.corpus.length} candidate document(s)` : 'drawn per pair (seeded by query and document ids), as `xetrieval patch` does';
     let term = opts.term;
-    if (term === undefined) {
+    // asked only when the axiom was picked here too: a caller that names the axiom gets the default term
+    if (term === undefined && !opts.axiom) {
       const terms = queryTerms(pair.query);
       const items = [auto.term!, ...terms.filter((t) => t !== auto.term)].map((t, i) => ({ label: t, description: i === 0 ? `default: ${note}` : '' }));
       term = (await vscode.window.showQuickPick(items, { title: `${axiom}: the query term to append` }))?.label;
       if (term === undefined) return undefined;
     }
+    term ??= auto.term!;
     return { text: `${pair.doc} ${term}`, term, note: term === auto.term ? note : 'chosen' };
   };
 
