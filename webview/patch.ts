@@ -22,6 +22,9 @@ const BLOCKS = [
   { name: 'mlp_out', what: "the layer's feed-forward output at that position" },
 ] as const;
 
+/** below this |s_perturbed − s_orig| the maps are mostly noise divided by a small number */
+const SMALL_DELTA = 0.005;
+
 const fmt = (x: number, d = 3) => (x >= 0 ? '+' : '−') + Math.abs(x).toFixed(d);
 
 /** A cell's colour: |v|/scale of the positive or negative theme colour over the background. */
@@ -36,11 +39,22 @@ function legend(scale: number, note: string): HTMLElement {
   return h('div', { class: 'legend' }, h('span', { class: 'num' }, fmt(-scale, 2)), bar, h('span', { class: 'num' }, fmt(scale, 2)), h('span', { class: 'meta' }, ` ${note}`));
 }
 
+/** Columns as wide as the view allows (8–16 px); longer documents scroll sideways. Again on every resize. */
+function fitCells(table: HTMLElement, columns: number): void {
+  const width = document.body.clientWidth - 80;
+  table.style.setProperty('--cell', `${Math.max(8, Math.min(16, Math.floor(width / Math.max(1, columns)) - 2))}px`);
+}
+window.addEventListener('resize', () => {
+  const t = document.getElementById('block-map');
+  if (t) fitCells(t, t.querySelectorAll('th.tok').length);
+});
+
 /** Layer × position: one table, the tokens as column labels, three row groups (one per block). */
 function blockMap(s: PatchViewState): { el: HTMLElement; cells: number; sum: number } {
   const m = s.maps;
   const changed = new Set(m.changed);
   const table = h('table', { class: 'heat block', id: 'block-map', 'aria-label': 'patching metric per block, layer and position' });
+  fitCells(table, m.tokens.length);
   const head = h('tr', null, h('th', { class: 'corner' }));
   m.tokens.forEach((tok, i) => {
     const pert = m.perturbed_tokens[i];
@@ -141,7 +155,13 @@ function render(s: PatchViewState): void {
         ' (Δ ',
         h('span', { class: 'num' }, fmt(delta, 4)),
         `; ${m.tokens.length} aligned positions, ${m.changed.length} changed)`,
+        Math.abs(m.score_original_unpadded - m.score_original) > 5e-5
+          ? h('span', { class: 'meta' }, ` · s_orig is the original with the [PAD] filler that aligns it with the perturbed text; alone it scores ${m.score_original_unpadded.toFixed(4)}`)
+          : null,
       ),
+      Math.abs(delta) < SMALL_DELTA
+        ? h('p', { class: 'warn', id: 'small-delta' }, `|Δ| = ${Math.abs(delta).toFixed(4)} is small: the metric divides by it, so the maps below amplify noise (values far outside [−1, 1]). Another term or axiom moves the score more.`)
+        : null,
     ),
   );
   app.append(

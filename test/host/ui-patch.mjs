@@ -78,7 +78,8 @@ try {
   await page.waitForTimeout(500);
   if (/Patch which document/.test((await qtitle.textContent().catch(() => '')) ?? '')) await pickStep(/Patch which document/);
   await pickStep(/which axiom/, 'TFC1');
-  await pickStep(/query term to append/);
+  // not the default term: "runny" moves this pair's score more (the default's |Δ| is small, which the view flags)
+  await pickStep(/query term to append/, 'runny');
 
   // the patching view: whichever webview holds the block map
   let frame;
@@ -98,6 +99,8 @@ try {
   const depthRows = await frame.locator('#top-tokens tbody tr').count();
   const scores = (await frame.locator('#scores').textContent())?.trim();
   const caption = (await frame.locator('#caption').textContent())?.trim() ?? '';
+  const appended = (await frame.locator('mark.appended').textContent())?.trim();
+  check(appended === 'runny', `the chosen term is appended: ${appended}`);
   say(`view: ${tokens.length} token labels (changed: ${changed.join(' ')}), ${blockCells} block cells, ${headCells} head cells, ${depthRows} depths; ${scores}`);
   check(tokens.length > 5 && blockCells === 3 * 6 * tokens.length, `block map: 3 blocks × 6 layers × ${tokens.length} positions = ${blockCells} cells`);
   check(headCells === 6 * 12, `head map: 6 × 12 = ${headCells} cells`);
@@ -107,7 +110,9 @@ try {
   const tip = await frame.locator('#head-map td').first().getAttribute('title');
   check(/metric [+−]\d/.test(tip ?? ''), `a head cell's tooltip: ${JSON.stringify(tip)}`);
 
-  // wider: the panel alone in the window
+  // wider: the view alone in the window
+  await page.locator('.tab').filter({ hasText: 'pairs.jsonl' }).first().click().catch(() => {});
+  await runFromPalette(page, 'View: Close All Editors in Group').catch(() => say('could not close the file\'s group'));
   await runFromPalette(page, 'View: Close Primary Side Bar').catch(() => say('could not close the side bar'));
   await page.waitForTimeout(800);
   await page.mouse.move(5, 450);
