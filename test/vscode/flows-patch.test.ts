@@ -11,7 +11,7 @@ import * as assert from 'assert';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { caseKey } from '../../src/core/cases';
-import { perturb } from '../../src/core/patching';
+import { Idf, perturb } from '../../src/core/patching';
 import type { XetrievalApi } from '../../src/extension/api';
 import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { PatchCaseResult } from '../../src/extension/patchView';
@@ -102,6 +102,24 @@ describe('patch view', function () {
     const changedAtL0 = e.changed.map((p) => e.block![0][0][p]);
     assert.ok(Math.max(...changedAtL0) > 0.3, `resid_pre at the changed positions, layer 0: ${changedAtL0}`);
     assert.ok(s.depths.every((d) => d.query_top.length === 8 && d.doc_top.length === 8));
+  });
+
+  it('TDC on a case key: the query term with the highest IDF over the query’s candidates', async () => {
+    const painted = nextPainted();
+    const key = caseKey('cook-soft-egg', 'cook-green-ring');
+    const c = await run<PatchCaseResult>('xetrieval.patchCase', key, { axiom: 'TDC' });
+    assert.strictEqual(c.status, 'ok', c.message);
+    const s = c.state!;
+    assert.strictEqual(s.doc_id, 'cook-green-ring');
+    const docs = (await api.flows.compare.candidates('cook-soft-egg'))!.candidates.map((x) => x.doc);
+    assert.strictEqual(docs.length, 5);
+    const want = perturb('TDC', { query_id: 'cook-soft-egg', doc_id: 'cook-green-ring', query: s.query, doc: s.doc }, { idf: Idf.fromTexts(docs) });
+    assert.ok(!('error' in want));
+    assert.strictEqual(s.term, want.term);
+    assert.strictEqual(s.perturbed, `${s.doc} ${want.term}`);
+    assert.match(s.termNote!, /highest IDF over the query's 5 candidate/);
+    const g = (await painted).rendered!;
+    assert.deepStrictEqual([g.layers, g.positions, g.heads], [s.layers, s.maps.tokens.length, s.heads]);
   });
 
   it('a pair given directly, LNC1: irrelevant text appended, maps painted', async () => {
