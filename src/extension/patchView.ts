@@ -12,7 +12,7 @@
 import * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
 import { caseKey } from '../core/cases';
-import { Idf, perturb, queryTerms } from '../core/patching';
+import { DEFAULT_PATCH_SEED, Idf, perturb, queryTerms } from '../core/patching';
 import { isFromPatchView, PATCH_AXIOMS, PATCH_VIEW_TYPE, viewMaps, type FromPatchView, type PatchAxiom, type PatchViewState, type ToPatchView } from '../protocol/patchView';
 import type { ModelRef } from '../protocol/worker';
 import type { CompareSource } from './compare';
@@ -199,7 +199,7 @@ export function registerPatchView(context: vscode.ExtensionContext, deps: { clie
   const perturbation = async (axiom: PatchAxiom, pair: CasePair, opts: PatchCaseOptions): Promise<{ text: string; term?: string; note?: string } | string | undefined> => {
     const p = { query_id: pair.query_id ?? '', doc_id: pair.doc_id ?? '', query: pair.query, doc: pair.doc };
     const idf = axiom === 'TDC' ? Idf.fromTexts(pair.corpus) : undefined;
-    const auto = perturb(axiom, p, { idf });
+    const auto = perturb(axiom, p, { idf, seed: DEFAULT_PATCH_SEED });
     if ('error' in auto) return auto.error;
     if (axiom !== 'TFC1' && axiom !== 'TDC') return { text: auto.text };
     const note = axiom === 'TDC' ? `highest IDF over the query's ${pair.corpus.length} candidate document(s)` : 'drawn per pair (seeded by query and document ids), as `xetrieval patch` does';
