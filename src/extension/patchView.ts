@@ -202,7 +202,7 @@ export function registerPatchView(context: vscode.ExtensionContext, deps: { clie
     const auto = perturb(axiom, p, { idf, seed: DEFAULT_PATCH_SEED });
     if ('error' in auto) return auto.error;
     if (axiom !== 'TFC1' && axiom !== 'TDC') return { text: auto.text };
-    const note = axiom === 'TDC' ? `highest IDF over the query's ${pair.corpus.length} candidate document(s)` : 'drawn per pair (seeded by query and document ids), as `xetrieval patch` does';
+    const note = axiom === 'TDC' ? `highest IDF over the query's ${pair.corpus.length} candidate document(s)` : 'drawn per pair (seeded by query and document ids), as xetrieval patch draws it';
     let term = opts.term;
     // asked only when the axiom was picked here too: a caller that names the axiom gets the default term
     if (term === undefined && !opts.axiom) {

@@ -71,7 +71,9 @@ try {
     say(`quick pick: ${(await qtitle.textContent())?.trim()}`);
     if (text) await qinput.fill(text);
     await page.waitForTimeout(300);
+    const first = (await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first().getAttribute('aria-label').catch(() => '')) ?? '';
     await page.keyboard.press('Enter');
+    return first;
   };
   // a query row asks for its document first; a case row goes straight to the axiom
   await qinput.waitFor({ timeout: 30_000 });
@@ -79,8 +81,7 @@ try {
   if (/Patch which document/.test((await qtitle.textContent().catch(() => '')) ?? '')) await pickStep(/Patch which document/);
   await pickStep(/which axiom/, 'TFC1');
   // the default term, the one `xetrieval patch --axiom TFC1` draws for this pair
-  const defaultTerm = (await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first().getAttribute('aria-label').catch(() => '')) ?? '';
-  await pickStep(/query term to append/);
+  const defaultTerm = await pickStep(/query term to append/);
 
   // the patching view: whichever webview holds the block map
   let frame;
