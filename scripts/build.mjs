@@ -17,6 +17,9 @@ if (fs.existsSync('webview/main.ts')) {
 if (fs.existsSync('webview/compare.ts')) {
   entries.push({ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/compare.ts'], outfile: 'dist/compare.js' });
 }
+if (fs.existsSync('webview/patch.ts')) {
+  entries.push({ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/patch.ts'], outfile: 'dist/patch.js' });
+}
 
 const present = entries.filter((e) => fs.existsSync(e.entryPoints[0]));
 if (watch) {

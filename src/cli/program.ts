@@ -28,7 +28,7 @@ import { readFileSync } from 'fs';
 import { parseSteeringConfig } from '../core/explain/steering';
 import { runPatch } from './patch';
 import { runLayers } from './layers';
-import { AXIOMS, type Axiom } from '../core/patching';
+import { AXIOMS, DEFAULT_PATCH_SEED, type Axiom } from '../core/patching';
 import type { PatchGranularity } from '../protocol/worker';
 import type { ViewName } from '../train/views';
 
@@ -226,7 +226,7 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .option('--heads <list>', 'heads for heads-by-position, as layer.head, e.g. 5.3,4.11')
     .option('--idf-corpus <file>', 'BEIR corpus.jsonl for the IDF that TDC needs')
     .addOption(new Option('--limit <n>', 'only the first N valid pairs').argParser(wholeNumber(1, 1e9)))
-    .addOption(new Option('--seed <n>', "seed of TFC1's term draw").argParser(seed).default(13))
+    .addOption(new Option('--seed <n>', "seed of TFC1's term draw").argParser(seed).default(DEFAULT_PATCH_SEED))
     .addOption(modelOption())
     .addOption(sourceOption())
     .action(

@@ -106,6 +106,9 @@ export const IRRELEVANT_TEXTS = [
   'A narrow gravel path winds between the orchards toward the abandoned mill.',
 ];
 
+/** The seed of TFC1's term draw that `xetrieval patch` uses unless told (--seed), and the patching view always. */
+export const DEFAULT_PATCH_SEED = 13;
+
 export interface PerturbContext {
   idf?: Idf;
   seed?: number;

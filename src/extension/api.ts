@@ -4,6 +4,7 @@ import type { PulledModel } from '../protocol/worker';
 import type { ComparePanel } from './compare';
 import type { EditorFlows } from './editorFlows';
 import type { ExplanationPanel } from './panel';
+import type { PatchPanel } from './patchView';
 
 export interface StatusSnapshot {
   worker: WorkerState;
@@ -24,4 +25,6 @@ export interface XetrievalApi {
   readonly compare: ComparePanel;
   /** The explanation panel; `panel.case` is the case as last sent to the webview, baselines filled. */
   readonly panel: ExplanationPanel;
+  /** The activation patching view (Patch This Case…). */
+  readonly patch: PatchPanel;
 }

@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { registerCompare } from './compare';
+import { registerPatchView } from './patchView';
 import { registerEditorFlows } from './editorFlows';
 import { wirePanel } from './panelWiring';
 import { EngineClient, type WorkerState } from '../client/engineClient';
@@ -92,6 +93,7 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
   const panel = wirePanel(context, flows.handlers, { log: (level, m) => log[level](m), onRestore: (k) => void flows.restoreCase(k) });
   flows.connectPanel(panel);
   const compare = registerCompare(context, { client: () => client, log, source: flows.compare });
+  const patch = registerPatchView(context, { client: () => client, log, source: flows.compare });
 
   return {
     get client() {
@@ -102,6 +104,7 @@ export function activate(context: vscode.ExtensionContext): XetrievalApi {
     flows,
     compare,
     panel,
+    patch,
   };
 }
 

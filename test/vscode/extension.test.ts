@@ -29,6 +29,7 @@ const COMMANDS = [
   'xetrieval.compareWithBestRelevant',
   'xetrieval.compareCandidates',
   'xetrieval.applyFlipSet',
+  'xetrieval.patchCase',
   'xetrieval.closeEvalFile',
   'xetrieval.reloadEvalFile',
   'xetrieval.modulateWithAdapter',
