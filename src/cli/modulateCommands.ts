@@ -5,9 +5,9 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import type { MetricSpec } from '../core/metrics';
-import { MODULATION_FORMS, type ModulationForm } from '../core/modulation';
+import { MODULATION_FORMS } from '../core/modulation';
 import type { CliContext } from './context';
-import { runModulate } from './modulate';
+import { ModulateOptions, runModulate } from './modulate';
 import { decimal, seed, wholeNumber } from './options';
 import { runTrainAdapter, TrainAdapterOptions } from './trainAdapter';
 
@@ -20,23 +20,8 @@ interface Shared {
   defaultMetrics: string;
 }
 
-interface ModulateFlags {
-  adapter: string;
-  form: ModulationForm;
-  input?: string;
-  data?: string;
-  split: string;
-  candidates: number;
-  model: string;
-  source?: string;
-  metrics: MetricSpec[];
-  embeddings?: string;
-  queryIds?: string;
-  output?: string;
-  explain?: number;
-  bundle?: string;
-  top: number;
-}
+/** what commander hands over: the run's options, with `--top`'s default filled in */
+type ModulateFlags = ModulateOptions & { top: number };
 
 export function addModulateCommands(program: Command, act: Act, sh: Shared): void {
   program
