@@ -8,7 +8,7 @@
  * The contrast runs in the worker (`contrast`); this file only asks for it
  * and shows it. Commands return result objects so tests can check them.
  */
-import { webviewHtml } from './webviewHtml';
+import { besideWebviewPanel } from './webviewHtml';
 import * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
 import { COMPARE_VIEW_TYPE, isFromCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../protocol/compare';
@@ -68,21 +68,14 @@ export class ComparePanel implements vscode.Disposable {
     this.words = undefined;
     const title = `Compare: ${state.record.minus.doc_id} vs ${state.record.plus.doc_id}`;
     if (!this.panel) {
-      this.panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
-        enableScripts: true,
-        enableCommandUris: false,
-        localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')],
-      });
       this.ready = false;
-      const panel = this.panel;
-      panel.webview.onDidReceiveMessage((m: unknown) => this.receive(m));
-      panel.onDidChangeViewState((e) => {
-        if (!e.webviewPanel.visible) this.ready = false;
+      this.panel = besideWebviewPanel(COMPARE_VIEW_TYPE, title, this.extensionUri, 'compare', {
+        receive: (m) => this.receive(m),
+        hidden: () => (this.ready = false),
+        disposed: (panel) => {
+          if (this.panel === panel) this.panel = undefined;
+        },
       });
-      panel.onDidDispose(() => {
-        if (this.panel === panel) this.panel = undefined;
-      });
-      panel.webview.html = this.html(panel.webview);
     } else {
       this.panel.title = title;
       this.panel.reveal(undefined, true);
@@ -125,10 +118,6 @@ export class ComparePanel implements vscode.Disposable {
   dispose(): void {
     this.panel?.dispose();
     this.logEmitter.dispose();
-  }
-
-  private html(webview: vscode.Webview): string {
-    return webviewHtml(webview, this.extensionUri, 'compare', 'Xetrieval: Compare');
   }
 }
 

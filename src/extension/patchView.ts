@@ -17,7 +17,7 @@ import { isFromPatchView, PATCH_AXIOMS, PATCH_VIEW_TYPE, viewMaps, type FromPatc
 import type { ModelRef } from '../protocol/worker';
 import type { CompareSource } from './compare';
 import { readSettings } from './settings';
-import { webviewHtml } from './webviewHtml';
+import { besideWebviewPanel } from './webviewHtml';
 
 export interface PatchCaseResult {
   status: 'ok' | 'warning' | 'cancelled' | 'error';
@@ -83,22 +83,14 @@ export class PatchPanel implements vscode.Disposable {
 
   private open(title: string): void {
     if (!this.panel) {
-      this.panel = vscode.window.createWebviewPanel(PATCH_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
-        enableScripts: true,
-        enableCommandUris: false,
-        retainContextWhenHidden: false,
-        localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')],
-      });
       this.ready = false;
-      const panel = this.panel;
-      panel.webview.onDidReceiveMessage((m: unknown) => this.receive(m));
-      panel.onDidChangeViewState((e) => {
-        if (!e.webviewPanel.visible) this.ready = false;
+      this.panel = besideWebviewPanel(PATCH_VIEW_TYPE, title, this.extensionUri, 'patch', {
+        receive: (m) => this.receive(m),
+        hidden: () => (this.ready = false),
+        disposed: (panel) => {
+          if (this.panel === panel) this.panel = undefined;
+        },
       });
-      panel.onDidDispose(() => {
-        if (this.panel === panel) this.panel = undefined;
-      });
-      panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'patch', 'Xetrieval: Patch');
     } else {
       this.panel.title = title;
       this.panel.reveal(undefined, true);

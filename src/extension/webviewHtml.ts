@@ -37,6 +37,33 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, e
 </html>`;
 }
 
+/**
+ * A webview panel beside the editor, without taking focus, that loads only
+ * from dist/: the compare and patch views. `hidden` runs when it is hidden
+ * (its page is gone: it must say ready again), `disposed` when it closes.
+ */
+export function besideWebviewPanel(
+  viewType: string,
+  title: string,
+  extensionUri: vscode.Uri,
+  entry: 'compare' | 'patch',
+  on: { receive: (m: unknown) => void; hidden: () => void; disposed: (panel: vscode.WebviewPanel) => void },
+): vscode.WebviewPanel {
+  const panel = vscode.window.createWebviewPanel(viewType, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+    enableScripts: true,
+    enableCommandUris: false,
+    retainContextWhenHidden: false,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist')],
+  });
+  panel.webview.onDidReceiveMessage(on.receive);
+  panel.onDidChangeViewState((e) => {
+    if (!e.webviewPanel.visible) on.hidden();
+  });
+  panel.onDidDispose(() => on.disposed(panel));
+  panel.webview.html = webviewHtml(panel.webview, extensionUri, entry, `Xetrieval: ${entry === 'compare' ? 'Compare' : 'Patch'}`);
+  return panel;
+}
+
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
