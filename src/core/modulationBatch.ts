@@ -359,16 +359,7 @@ export async function batchLoss(
       dn[j] = Math.sqrt(sq[start[g] + 1 + j]);
       cos[j] = dd / (qn * dn[j]);
     }
-    let loss = 0;
-    const gs = new Float64Array(n);
-    for (let j = 1; j < n; j++) {
-      const l = margin - cos[0] + cos[j];
-      if (l > 0) {
-        loss += l / (n - 1);
-        gs[0] -= 1 / (n - 1);
-        gs[j] += 1 / (n - 1);
-      }
-    }
+    const { loss, gs } = marginLoss(cos, n, margin);
     losses[g] = loss;
     if (!G || loss === 0) continue;
     for (let j = 0; j < n; j++) {
@@ -449,4 +440,22 @@ export async function projectRowsMm(mm: MatMul, l: Linear, z: Float32Array, n: n
     for (let o = 0; o < E; o++) p[k * E + o] /= nk;
   }
   return p;
+}
+
+/**
+ * The margin loss of one group (cosines of the positive, then its n − 1
+ * negatives): the mean of max(0, margin − cos⁺ + cos⁻), and ∂loss/∂cos.
+ */
+export function marginLoss(cos: ArrayLike<number>, n: number, margin: number): { loss: number; gs: Float64Array } {
+  let loss = 0;
+  const gs = new Float64Array(n);
+  for (let j = 1; j < n; j++) {
+    const l = margin - cos[0] + cos[j];
+    if (l > 0) {
+      loss += l / (n - 1);
+      gs[0] -= 1 / (n - 1);
+      gs[j] += 1 / (n - 1);
+    }
+  }
+  return { loss, gs };
 }

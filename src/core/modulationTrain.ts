@@ -8,7 +8,7 @@
  * brings embeddings and groups (a positive first, then its negatives).
  */
 import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulateProjected, project, projectRows } from './modulation';
-import { batchLoss, BatchStep, BatchWorkspace, drawMasks, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
+import { batchLoss, BatchStep, BatchWorkspace, drawMasks, marginLoss, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
 
 /** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
 export function tensorsOf(w: ImrnnWeights): Float32Array[] {
@@ -264,16 +264,7 @@ export function groupLoss(w: ImrnnWeights, g: TrainGroup, margin: number, grad: 
     dn[j] = Math.sqrt(nn);
     cos[j] = dd / (qn * dn[j]);
   }
-  let loss = 0;
-  const gs = new Float64Array(n);
-  for (let j = 1; j < n; j++) {
-    const l = margin - cos[0] + cos[j];
-    if (l > 0) {
-      loss += l / (n - 1);
-      gs[0] -= 1 / (n - 1);
-      gs[j] += 1 / (n - 1);
-    }
-  }
+  const { loss, gs } = marginLoss(cos, n, margin);
   if (!grad || loss === 0) return loss;
   for (let j = 0; j < n; j++) gs[j] *= weight;
 
