@@ -22,15 +22,16 @@
  *         states are cast back to float32 before pooling and output.
  *
  * Hook points (opts.hooks, fp32 only; a separate graph, built only for
- * activation patching, so the default graph keeps its fused Attention op and
- * its speed). Named as in TransformerLens/MechIR, per layer l:
+ * activation patching, with the same fused ops as the default one: z is the
+ * fused Attention's output seen per head, so the only extra work is a Where
+ * per hook). Named as in TransformerLens/MechIR, per layer l:
  *   blocks.{l}.hook_resid_pre   [batch, seq, hidden]        the residual stream entering the layer
  *   blocks.{l}.attn.hook_z      [batch, seq, heads, d_head] each head's output (softmax · V, before W_O)
  *   blocks.{l}.hook_attn_out    [batch, seq, hidden]        attention output (· W_O + b_O, before the skip layer norm)
  *   blocks.{l}.hook_mlp_out     [batch, seq, hidden]        feed-forward output (before the skip layer norm)
  * Each is an output, and is overwritten per position by two inputs:
  *   patch.<hook>       [patch_batch, seq, …]  values (patch_batch 1 broadcasts one cache over the batch)
- *   patch_mask.<hook>  bool [batch, seq] ([batch, seq, heads] for hook_z)  where to take the patch
+ *   patch_mask.<hook>  bool [batch, seq, 1] ([batch, seq, heads, 1] for hook_z)  where to take the patch
  * so one run does as many patched forward passes as the batch has rows. An
  * all-false mask leaves the value untouched bit for bit (Where, not a blend).
  */
@@ -212,19 +213,18 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
   if (hooks && precision !== 'fp32') throw new ModelError(`hook points are built for fp32 only, not ${precision}`, 'E_PRECISION');
   const nh = a.heads;
   const dh = H / nh;
-  let lastAxis: string | undefined;
   /** the value at a hook point: an output, overwritten where its patch mask is true */
   const hook = (x: string, layer: number, kind: HookKind): string => {
     const z = kind === 'z';
     const inner = z ? [nh, dh] : [H];
     const patch = g.input({ name: patchInputName(layer, kind), type: 'float', dims: ['patch_batch', 'seq', ...inner] });
-    const mask = g.input({ name: patchMaskName(layer, kind), type: 'bool', dims: ['batch', 'seq', ...(z ? [nh] : [])] });
-    const m = g.op('Unsqueeze', [mask, (lastAxis ??= g.int64Init('hook_last_axis', [1], [-1]))]);
-    const out = g.node('Where', [m, patch, x], { outputs: [hookName(layer, kind)] })[0];
+    // the mask comes with its broadcast axis: an Unsqueeze per hook would cost more than the Where (nodes, not flops, dominate here)
+    const mask = g.input({ name: patchMaskName(layer, kind), type: 'bool', dims: ['batch', 'seq', ...(z ? [nh] : []), 1] });
+    const out = g.node('Where', [mask, patch, x], { outputs: [hookName(layer, kind)] })[0];
     g.output({ name: out, type: 'float', dims: ['batch', 'seq', ...inner] });
     return out;
   };
-  let hookConsts: { heads4: string; merge3: string; scale: string; maskBias: string } | undefined;
+  let hookConsts: { heads4: string; merge3: string } | undefined;
   /** a float weight in the graph's float type */
   const fw = (name: string, dims: number[], data: Float32Array): string => (fp16 ? g.float16Init(name, dims, data) : g.floatInit(name, dims, data));
   /** x · W for a [rows, cols] weight: int8 with a per-column scale, or plain MatMul */
@@ -279,25 +279,11 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
     qkvB.set(w(`${L}attention.self.value.bias`, [H]), 2 * H);
     let attn: string;
     if (hooks) {
-      // attention spelled out, so each head's output (z) is a tensor to read and patch
-      hookConsts ??= {
-        heads4: g.int64Init('hook_heads4', [4], [0, 0, nh, dh]),
-        merge3: g.int64Init('hook_merge3', [3], [0, 0, H]),
-        scale: g.floatInit('hook_scale', [], new Float32Array([1 / Math.sqrt(dh)])),
-        // as the fused op: masked keys get -10000 before the softmax; [batch, 1, 1, seq]
-        maskBias: g.op('Unsqueeze', [
-          g.op('Mul', [g.op('Sub', [g.op('Cast', [attnMask], { to: 1 /* FLOAT */ }), g.floatInit('hook_one', [], new Float32Array([1]))]), g.floatInit('hook_filter', [], new Float32Array([10000]))]),
-          g.int64Init('hook_axes12', [2], [1, 2]),
-        ]),
-      };
-      const c = hookConsts;
-      const qkvOut = g.op('Add', [g.op('MatMul', [h, fw(`l${l}_qkv_w`, [H, 3 * H], qkv)]), fw(`l${l}_qkv_b`, [3 * H], qkvB)]);
-      const [q, k, v] = g.node('Split', [qkvOut, g.int64Init(`l${l}_qkv_split`, [3], [H, H, H])], { attrs: { axis: 2 }, nOutputs: 3 });
-      const split = (x: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [x, c.heads4])], { perm });
-      const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [split(q, [0, 2, 1, 3]), split(k, [0, 2, 3, 1])]), c.scale]), c.maskBias]);
-      const probs = g.op('Softmax', [scores], { axis: -1 });
-      const z = hook(g.op('Transpose', [g.op('MatMul', [probs, split(v, [0, 2, 1, 3])])], { perm: [0, 2, 1, 3] }), l, 'z');
-      attn = g.op('Reshape', [z, c.merge3]);
+      // the fused op's output is the heads' outputs side by side, before W_O: seen as [batch, seq, heads, d_head] it is z
+      hookConsts ??= { heads4: g.int64Init('hook_heads4', [4], [0, 0, nh, dh]), merge3: g.int64Init('hook_merge3', [3], [0, 0, H]) };
+      const fused = g.op('Attention', [h, fw(`l${l}_qkv_w`, [H, 3 * H], qkv), fw(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
+      const z = hook(g.op('Reshape', [fused, hookConsts.heads4]), l, 'z');
+      attn = g.op('Reshape', [z, hookConsts.merge3]);
     } else if (q8?.attention && q8.activations !== 'tensor') {
       // per-token int8 projection, then attention on the projected Q, K, V (MultiHeadAttention adds the bias)
       const qkvOut = q8.activations === 'block' ? int8MatMulNBits(g, h, `l${l}_qkv_w`, qkv, H, 3 * H) : int8MatMulPerToken(g, h, `l${l}_qkv_w`, qkv, H, 3 * H, (ptc ??= perTokenConsts(g, shape)));

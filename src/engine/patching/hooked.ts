@@ -113,7 +113,7 @@ export class HookedEncoder {
         const mw = kind === 'z' ? this.heads : 1;
         const m = r.masks?.get(name) ?? new Uint8Array(rows * seq * mw);
         if (m.length !== rows * seq * mw) throw new Error(`mask for ${name}: ${m.length} values, expected ${rows * seq * mw}`);
-        feeds[patchMaskName(layer, kind)] = new ort.Tensor('bool', m, kind === 'z' ? [rows, seq, this.heads] : [rows, seq]);
+        feeds[patchMaskName(layer, kind)] = new ort.Tensor('bool', m, kind === 'z' ? [rows, seq, this.heads, 1] : [rows, seq, 1]);
       }
     }
     const fetch = [OUTPUT_SENTENCE, ...(r.fetch ?? [])];
