@@ -4,7 +4,7 @@
 //
 //   node scripts/patch-figures.mjs --out figs/ \
 //     --axiom TFC1 TFC1_maps.jsonl TFC1_mean.json --axiom TDC TDC_maps.jsonl TDC_mean.json \
-//     [--block example_block.jsonl] [--layers layers.jsonl]
+//     [--block example_block.jsonl] [--block-mean AXIOM maps_with_block.jsonl] [--layers layers.jsonl]
 //
 // Then, for PNGs: chromium --headless --screenshot=figs/patching.png --window-size=1400,3000 figs/patching.html
 import * as fs from 'fs';
@@ -16,9 +16,14 @@ let out = 'figs';
 let blockFile;
 let layersFile;
 const hbpFiles = [];
+const blockMeans = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--heads-by-position') {
     hbpFiles.push({ name: args[++i], file: args[++i] });
+    continue;
+  }
+  if (args[i] === '--block-mean') {
+    blockMeans.push({ name: args[++i], file: args[++i] });
     continue;
   }
   if (args[i] === '--axiom') axioms.push({ name: args[++i], maps: args[++i], mean: args[++i] });
@@ -160,6 +165,32 @@ if (blockFile) {
       svgs.push(heatmap(`${r.axiom} ${r.query_id}/${r.doc_id}: block map ${k} [layer × position] (columns: perturbed tokens, * = changed)`, r.block[i], layerLabels(r.block[i].length), cols, { cell: 22, scale: 1, values: false, rotate: true }));
     });
   }
+}
+
+// per-position block maps of many pairs: positions differ from pair to pair, so each is put in a class relative to
+// the changed tokens, and the per-position metrics of a class are summed (Δ-weighted over pairs, as above)
+const REL = ['cls', 'doc (rest)', 'doc −3', 'doc −2', 'doc −1', 'changed', 'after changed', 'sep'];
+for (const bm of blockMeans) {
+  const recs = jsonl(bm.file).filter((r) => r.block);
+  const L = recs[0].block[0].length;
+  const acc = KINDS.map(() => Array.from({ length: L }, () => REL.map(() => 0)));
+  let den = 0;
+  for (const r of recs) {
+    den += r.delta;
+    const P = r.tokens.length;
+    const changed = new Set(r.changed);
+    const first = Math.min(...r.changed);
+    const cls = (p) => (p === 0 ? 0 : p === P - 1 ? 7 : changed.has(p) ? 5 : p > first ? 6 : first - p <= 3 ? 5 - (first - p) : 1);
+    r.block.forEach((byLayer, k) => byLayer.forEach((row, l) => row.forEach((v, p) => v !== null && (acc[k][l][cls(p)] += v * r.delta))));
+  }
+  const m = acc.map((byLayer) => byLayer.map((row) => row.map((x) => x / den)));
+  md.push(`### ${bm.name}: per-position block maps of ${recs.length} pairs, each position patched alone; Δ-weighted sums per position class`);
+  md.push('');
+  md.push(`| component | layer | ${REL.join(' | ')} |`);
+  md.push(`|---|---|${REL.map(() => '---').join('|')}|`);
+  KINDS.forEach((k, i) => m[i].forEach((row, l) => md.push(`| ${k} | ${l} | ${row.map(f2).join(' | ')} |`)));
+  md.push('');
+  KINDS.forEach((k, i) => svgs.push(heatmap(`${bm.name}: block map ${k} [layer × position class], each position patched alone, Δ-weighted sums over ${recs.length} pairs`, m[i], layerLabels(L), REL, { cell: 70, scale: 1 })));
 }
 
 for (const hf of hbpFiles) {
