@@ -1,8 +1,10 @@
 /**
- * The encoder's patchable graph (buildBertGraph with hooks) on onnxruntime:
+ * The encoder with hook points (buildBertGraph with hooks) on onnxruntime:
  * one run reads every hook point, or overwrites chosen ones per row and
- * position, so a batch of rows is a batch of patched forward passes. Built
- * only when patching is asked for; the default encoder keeps its fused graph.
+ * position, so a batch of rows is a batch of patched forward passes. Runs that
+ * patch nothing use the read-only graph (the default one's speed); the
+ * patchable one is built on the first run that patches. Built only when
+ * patching is asked for; the default encoder keeps its own graph.
  */
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
@@ -26,7 +28,7 @@ export interface HookRun {
    * or [rows, seq, …]; a hook without one gets zeros (its mask must then be false)
    */
   patches?: ReadonlyMap<string, Float32Array>;
-  /** masks per hook name, [rows, seq] (hook_z: [rows, seq, heads]), 1 = take the patch; absent = all 0 */
+  /** masks per hook name, [rows, seq] (hook_z: [rows, seq, heads]), 1 = take the patch; absent (no hook at all) = the read-only graph, as fast as the default one */
   masks?: ReadonlyMap<string, Uint8Array>;
   /** extra outputs to fetch (hook names, hidden_states.i); the sentence embedding is always fetched */
   fetch?: string[];
@@ -40,13 +42,17 @@ export class HookedEncoder {
   readonly hidden: number;
   readonly dHead: number;
   private readonly zeros = new Map<string, ort.Tensor>();
+  private patchable?: Promise<ort.InferenceSession>;
 
   private constructor(
     readonly spec: CheckpointSpec,
     readonly tokenizer: BertTokenizer,
+    /** the read-only graph: runs that patch nothing */
     private readonly session: ort.InferenceSession,
     readonly dir: string,
     private readonly prefixes: { query: string; document: string },
+    /** the patchable graph, built on the first run that patches */
+    private readonly makePatchable: () => Promise<ort.InferenceSession>,
   ) {
     this.layers = spec.arch.layers;
     this.heads = spec.arch.heads;
@@ -56,9 +62,9 @@ export class HookedEncoder {
 
   static async load(dir: string, opts: { provider?: ExecutionProvider; threads?: number; queryPrefix?: string; documentPrefix?: string } = {}): Promise<HookedEncoder> {
     const spec = readCheckpointSpec(dir);
-    const graph = buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { hooks: true });
-    const session = await createSession(graph, opts.provider ?? 'cpu', opts.threads);
-    return new HookedEncoder(spec, new BertTokenizer(dir, spec.maxTokens), session, dir, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' });
+    const build = (hooks: true | 'read') => createSession(buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { hooks }), opts.provider ?? 'cpu', opts.threads);
+    const session = await build('read');
+    return new HookedEncoder(spec, new BertTokenizer(dir, spec.maxTokens), session, dir, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' }, () => build(true));
   }
 
   tokenize(text: string, kind: TextKind): { ids: number[]; truncated: boolean } {
@@ -100,7 +106,8 @@ export class HookedEncoder {
       input_ids: new ort.Tensor('int64', ids, [rows, seq]),
       attention_mask: new ort.Tensor('int64', att, [rows, seq]),
     };
-    for (let layer = 0; layer < this.layers; layer++) {
+    const patching = (r.masks?.size ?? 0) > 0;
+    for (let layer = 0; patching && layer < this.layers; layer++) {
       for (const kind of HOOK_KINDS) {
         const name = hookName(layer, kind);
         const inner = kind === 'z' ? [this.heads, this.dHead] : [this.hidden];
@@ -117,7 +124,8 @@ export class HookedEncoder {
       }
     }
     const fetch = [OUTPUT_SENTENCE, ...(r.fetch ?? [])];
-    const out = await this.session.run(feeds, fetch);
+    const session = patching ? await (this.patchable ??= this.makePatchable()) : this.session;
+    const out = await session.run(feeds, fetch);
     const outputs: Record<string, Float32Array> = {};
     for (const name of fetch) outputs[name] = out[name].data as Float32Array;
     return { embeddings: outputs[OUTPUT_SENTENCE], outputs };
@@ -125,5 +133,6 @@ export class HookedEncoder {
 
   async release(): Promise<void> {
     await this.session.release();
+    if (this.patchable) await (await this.patchable).release();
   }
 }
