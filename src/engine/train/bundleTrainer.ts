@@ -15,7 +15,6 @@ import { ExecutionProvider, PairExplanation, Precision, ProgressEvent, ScoreTerm
 import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
 import { sentences } from '../../core/sentences';
 import { CorpusSource, readBroadCorpus, wordnetLemmas, wordnetSynonyms } from '../../train/broadCorpus';
-import { hashUnit } from '../../core/explain/labels';
 import { familyLabel, featureFamilies } from '../../core/explain/families';
 import { isListed } from '../../core/explain/attribution';
 import { runChecks, CheckPair, SetChecks } from './checks';
@@ -31,8 +30,6 @@ import { llmLabeller } from '../../train/llmLabeller';
 import { writeReport } from './report';
 
 /** The protocol's parameters (paths, sizes, seed, command) plus what the worker supplies. */
-/** Broad-corpus texts per source in the labelling texts (a seeded sample). */
-const BROAD_LABEL_TEXTS = 25000;
 /** A feature active on more than this share of the labelling texts is generic (k/dictSize = 2.3% is the mean). */
 export const GENERIC_THRESHOLD = 0.1;
 /** Decoder cosine at which a feature joins a more frequent one's family. */
@@ -366,13 +363,12 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
         });
       }
     }
-    // the broad corpus, a seeded sample of each source (labels must know the words of everyday text and software docs)
+    // the whole broad corpus (labels must know the words of everyday text and software docs). A per-source
+    // sample by hashUnit(id, seed) kept everything anyway: `train corpus` already keeps the lowest hashes of the same seed
     for (const src of broad?.sources ?? []) {
       const m = M('broad', src.name)!;
       const t = broad!.texts.get(src.name)!;
-      const keep = Math.min(1, BROAD_LABEL_TEXTS / t.length);
       t.forEach((x, i) => {
-        if (hashUnit(x.id, o.seed) >= keep) return;
         labelTexts.push(x.text);
         labelVecs.push(m.data.subarray(i * m.dim, (i + 1) * m.dim));
         labelSources.push(`${src.name}:${x.id}`);
