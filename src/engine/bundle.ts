@@ -36,7 +36,7 @@ export interface FeatureLabel {
   /** texts of the labelling corpus (labelling and held-out) the feature is active on */
   activeTexts?: number;
   /** who named it: a concept from the vocabulary, the term method's words, or an LLM */
-  source?: 'concept' | 'terms' | 'llm';
+  source?: 'concept' | 'terms' | 'llm' | 'spelling';
   /** the next concepts by score, for a tooltip */
   related?: string[];
   /** active on more than the bundle's generic threshold of all texts: a dense direction, not an idea */

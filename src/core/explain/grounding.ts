@@ -5,7 +5,8 @@
  * largest share of the score. A feature is grounded when one word of its
  * label (lower-cased, plural folded, stop words and words under 3 letters
  * ignored) — or a WordNet synonym of one — occurs in the query or the
- * document. Grounding is the share of grounded features over all pairs.
+ * document; a word-piece label (core/explain/spelling) when a word of the
+ * pair starts with its piece. Grounding is the share of grounded features over all pairs.
  *
  * The baseline gives every feature another feature's label under a fixed
  * random permutation: the grounding that label words common in the texts
@@ -13,11 +14,18 @@
  */
 import { lightStem, termSet, tokenize } from './labels';
 import { mulberry32, shuffled } from './rng';
+import { spellingPrefixOf } from './spelling';
 
 export type Synonyms = ReadonlyMap<string, ReadonlySet<string>>;
 
 /** Whether any word of `label` (or a synonym of one) is among a text's terms. */
 export function isGrounded(label: string, textTerms: ReadonlySet<string>, synonyms?: Synonyms): boolean {
+  // a word-piece label claims a word starting with its piece, nothing more
+  const piece = spellingPrefixOf(label);
+  if (piece !== undefined) {
+    for (const t of textTerms) if (t.startsWith(piece)) return true;
+    return false;
+  }
   for (const w of tokenize(label)) {
     if (textTerms.has(lightStem(w))) return true;
     for (const s of [...(synonyms?.get(w) ?? []), ...(synonyms?.get(lightStem(w)) ?? [])]) if (textTerms.has(lightStem(s))) return true;

@@ -14,3 +14,4 @@ export * from './families';
 export * from './occlusion';
 export * from './contrast';
 export * from './deletion';
+export * from './spelling';

@@ -14,7 +14,7 @@
  * - how often one feature sits in the top 5 (a dense direction shows up as a
  *   feature "explaining" most pairs).
  */
-import { erase, grounding, isListed, labelPermutation, mulberry32, sample, GroundingResult, Synonyms } from '../../core/explain';
+import { erase, grounding, isListed, labelPermutation, mulberry32, sample, spellingPrefixOf, GroundingResult, Synonyms } from '../../core/explain';
 import { cosine } from '../../core/math';
 import { Qrels, RANK_METRICS, Run, evaluate } from '../../core/metrics';
 import { ExplainPair, PairExplanation } from '../../protocol/worker';
@@ -52,6 +52,8 @@ export interface SetChecks {
   groundingAnyShare: GroundingResult;
   /** relevant pairs with at least one listed feature */
   relevantWithListed: number;
+  /** word-piece labels (core/explain/spelling) among the listed top 5, how many of them grounded, and grounding of the others alone */
+  pieces?: { listed: number; grounded: number; groundingOthers: number };
   erasure: { relevant: ErasureTop; nonRelevant: ErasureTop };
   ranking: { queries: number; base: Record<string, number>; internalised: Record<string, number> };
   /** the feature most often in the top 5 of relevant pairs */
@@ -148,6 +150,10 @@ export async function runChecks(
   const ids = [...Array(sae.dictSize).keys()].filter((j) => labelOf(j) && !isGeneric(j));
   const g = grounding(gPairs, labelOf, { top: TOP, synonyms: o.synonyms, permutation: labelPermutation(ids, o.seed) });
   const gAny = grounding(gPairsAny, labelOf, { top: TOP, synonyms: o.synonyms, permutation: labelPermutation(ids, o.seed) });
+  const isPiece = (id: number) => spellingPrefixOf(labelOf(id)) !== undefined;
+  const piecePairs = gPairs.map((p) => ({ ...p, top: p.top.slice(0, TOP).filter(isPiece) }));
+  const pieceG = grounding(piecePairs, labelOf, { top: TOP, synonyms: o.synonyms });
+  const others = grounding(gPairs.map((p) => ({ ...p, top: p.top.slice(0, TOP).filter((id) => !isPiece(id)) })), labelOf, { top: TOP, synonyms: o.synonyms });
   const fin = (t: ReturnType<typeof tally>): ErasureTop => ({
     pairs: t.pairs,
     drop: { share: t.pairs ? t.share / t.pairs : 0, activation: t.pairs ? t.activation / t.pairs : 0, random: t.pairs ? t.random / t.pairs : 0 },
@@ -165,6 +171,7 @@ export async function runChecks(
     grounding: g,
     groundingAnyShare: gAny,
     relevantWithListed: gPairs.filter((x) => x.top.length > 0).length,
+    pieces: { listed: pieceG.features, grounded: Math.round(pieceG.grounding * pieceG.features), groundingOthers: others.grounding },
     erasure: { relevant: fin(er.relevant), nonRelevant: fin(er.nonRelevant) },
     ranking: { queries: qrels.size, base: evaluate(qrels, raw, RANK_METRICS).mean, internalised: evaluate(qrels, internalised, RANK_METRICS).mean },
     ...(commonest && { commonest: { id: commonest[0], label: labelOf(commonest[0]), share: commonest[1] / Math.max(1, gPairs.length) } }),

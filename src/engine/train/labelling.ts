@@ -11,9 +11,11 @@ import {
   SparseCode,
   activationCentroid,
   corpusStats,
+  detectSpelling,
   detectionScore,
   displayForm,
   DetectionSets,
+  firstWordPrefixCounts,
   detectionSets,
   labelCandidates,
   labelFeature,
@@ -22,6 +24,7 @@ import {
   lightStem,
   mulberry32,
   shuffled,
+  spellingLabel,
   termSet,
   tokenize,
   verdictBalancedAccuracy,
@@ -61,6 +64,8 @@ export interface LabelStudy {
   vocabulary?: { lexicon: number; minedWords: number; minedPhrases: number; kept: number };
   /** concept labels: features named by a concept (the rest keep their term label) */
   conceptLabelled?: number;
+  /** features named by the word piece they fire on (core/explain/spelling) */
+  spellingLabelled?: number;
   /** with an LLM: the paper's judge on a seeded sample of features of each SAE */
   llm?: LlmStudy;
   liveFeatures: number;
@@ -100,7 +105,8 @@ export const CONCEPT_LABEL_METHOD =
   'texts split once (seeded hash of the text) into 2/3 labelling and 1/3 held-out; ' +
   'label: one concept (1–4 words) from a vocabulary of WordNet 3.0 lemmas (multi-word included) plus corpus words (≥ 20 labelling texts) and bigrams (≥ 40): ' +
   'of the 40 with the highest activation-weighted p_act·log(p_act/p_corpus) in the feature\'s activating labelling texts (in ≥ 3 of them), the one maximising (contrast/best) · sel with sel ≥ 0.02, ' +
-  'sel = the share of the candidate\'s own SAE code (the candidate embedded alone) on the feature; features no candidate activates keep the term label. ' +
+  'sel = the share of the candidate\'s own SAE code (the candidate embedded alone) on the feature; features no candidate activates keep the term label; ' +
+  'a feature whose 20 strongest texts mostly begin with one word piece (and share no word) is named by that piece. ' +
   'Detection (after Paulo et al. 2024): balanced accuracy of a judge that sees only the label, on held-out texts: ≤50 activating sampled evenly across the 10 activation deciles and ≤50 non-activating, ' +
   'threshold chosen on one half and scored on the other. Judges: the encoder (cosine of the embedded label with the text) and label-term counting';
 
@@ -173,6 +179,8 @@ interface ConceptData {
   vecs: Float32Array;
   /** where the vocabulary came from, for the report */
   counts: { lexicon: number; minedWords: number; minedPhrases: number; kept: number };
+  /** first-word prefixes of the labelling texts: the background of word-piece features */
+  firstWords: ReturnType<typeof firstWordPrefixCounts>;
 }
 
 export interface ConceptOptions {
@@ -302,7 +310,10 @@ interface Feat {
   /** activating labelling texts: row and activation */
   lab: { r: number; a: number }[];
 }
-type Labelled = Feat & { label: { label: string; terms: string[]; source?: 'concept' | 'terms' | 'llm'; related?: string[] } };
+type Labelled = Feat & { label: { label: string; terms: string[]; source?: 'concept' | 'terms' | 'llm' | 'spelling'; related?: string[] } };
+
+/** Strongest activating labelling texts a word-piece verdict looks at. */
+const SPELLING_TEXTS = 20;
 
 /**
  * Concept labels (core/explain/concepts): candidates are vocabulary words and
@@ -329,6 +340,11 @@ async function conceptLabels(feats: Feat[], s: Shared, c: ConceptData, sae: SaeE
   const conceptSetOf = (text: string) => c.termSets[s.indexOf.get(text) ?? -1] ?? new Set<string>();
   const fallback = new Map((await termLabels(feats, s, termsOf)).map((f) => [f.j, f.label]));
   return feats.map((f) => {
+    const piece = detectSpelling(
+      f.sets.labelling.slice(0, SPELLING_TEXTS).map((t) => t.text),
+      c.firstWords,
+    );
+    if (piece) return { ...f, label: { label: spellingLabel(piece), terms: [piece], source: 'spelling' as const } };
     const cands = labelCandidates(f.sets.labelling, c.corpus, { termsOf: conceptSetOf })
       .filter((x) => keyIndex.has(x.term))
       .map((x) => ({ key: x.term, display: c.display.get(x.term) ?? x.word, contrast: x.score }));
@@ -382,7 +398,8 @@ async function prepareConcepts(texts: string[], isLabel: boolean[], corpus: Retu
   });
   const keys = [...display.keys()].filter((k) => (df.get(k) ?? 0) >= 3).sort();
   const vecs = await embed(keys.map((k) => display.get(k)!));
-  return { termSets, corpus: { n, df, forms: new Map() }, display, keys, vecs, counts: { lexicon, minedWords, minedPhrases, kept: keys.length } };
+  const firstWords = firstWordPrefixCounts(texts.filter((_, i) => isLabel[i]));
+  return { termSets, corpus: { n, df, forms: new Map() }, display, keys, vecs, counts: { lexicon, minedWords, minedPhrases, kept: keys.length }, firstWords };
 }
 
 /** The term method: distinctive words, the 4 that point furthest along the feature's centroid. */
@@ -506,7 +523,7 @@ export async function labelFeatures(
   return {
     method: llm ? LLM_LABEL_METHOD : shared.concepts ? CONCEPT_LABEL_METHOD : LABEL_METHOD,
     labeller: llm ? llm.labeller.name : shared.concepts ? 'concepts' : 'terms',
-    ...(shared.concepts && { vocabulary: shared.concepts.counts, conceptLabelled: trained.labels.filter((l) => l.source === 'concept').length }),
+    ...(shared.concepts && { vocabulary: shared.concepts.counts, conceptLabelled: trained.labels.filter((l) => l.source === 'concept').length, spellingLabelled: trained.labels.filter((l) => l.source === 'spelling').length }),
     ...(llm && {
       llm: {
         model: llm.labeller.name.replace(/^llm:/, ''),

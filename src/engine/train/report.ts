@@ -4,6 +4,7 @@ import { BundleManifest } from '../bundle';
 import type { BundleFigures } from './bundleTrainer';
 import type { Metrics } from './evaluate';
 import type { LabelSample } from './labelling';
+import type { SetChecks } from './checks';
 
 const f = (x: number, d = 4): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
@@ -76,6 +77,10 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
 
   lines.push('## Feature labels', '');
   lines.push(`Method: ${l.method}.`, '');
+  if (l.spellingLabelled) {
+    const ex = l.labels.filter((x) => x.source === 'spelling').slice(0, 8);
+    lines.push(`Word pieces: ${l.spellingLabelled} features fire on the first word piece of a text's first word (dictionary texts begin with their headword): most of their 20 strongest texts begin with the same piece, at least 10 times as often as texts do at large, and no word is in half of them. They are named by the piece (${ex.map((x) => `${x.id} ${x.label}`).join(', ')}), not by a concept, and such a label is grounded when a word of the pair starts with the piece.`, '');
+  }
   lines.push('| SAE | live features | features scored | mean detection, encoder judge | mean detection, term-count judge |', '|---|---|---|---|---|');
   lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} | ${f(l.meanDetectionTerms, 3)} |`);
   lines.push(`| random (untrained, same initialisation) | | ${l.randomScored} | ${f(l.meanDetectionRandom, 3)} | ${f(l.meanDetectionTermsRandom, 3)} |`, '');
@@ -126,17 +131,18 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   }
 
   if (fig.checks?.length) {
+    const pieceCell = (c: SetChecks) => (c.pieces ? `${c.pieces.grounded} / ${c.pieces.listed}; ${f(c.pieces.groundingOthers, 3)}` : '—');
     lines.push('## Checks that can fail', '');
     lines.push(
-      'Per eval set. **Grounding**: for each relevant pair, the 5 *listed* features with the largest share, as a person reads them (non-generic; not minor: a minor feature adds less than 0.01 to the score either way and is counted in the score\'s terms but not listed; and not weakly active: under a quarter of its strongest activation in the labelling corpus on the weaker side, where its label names what it picks up elsewhere); a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document. **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Any share**: grounding of the top 5 with minor features included (the definition before minor features were left unlisted). **Listed**: relevant pairs with at least one listed feature; a pair with none has its score carried by generic features and many minor ones, and says so. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
+      'Per eval set. **Grounding**: for each relevant pair, the 5 *listed* features with the largest share, as a person reads them (non-generic; not minor: a minor feature adds less than 0.01 to the score either way and is counted in the score\'s terms but not listed; and not weakly active: under a quarter of its strongest activation in the labelling corpus on the weaker side, where its label names what it picks up elsewhere); a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document, and a word-piece label when a word of the pair starts with its piece (the next column gives their part, and the grounding of the other labels alone). **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Any share**: grounding of the top 5 with minor features included (the definition before minor features were left unlisted). **Listed**: relevant pairs with at least one listed feature; a pair with none has its score carried by generic features and many minor ones, and says so. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
       '',
     );
-    lines.push('| set | in training | relevant pairs | listed | grounding | shuffled | ratio | any share (shuffled) | mean \\|O(q,d)\\| (generic in it) | feature most often in the top 5 |', '|---|---|---|---|---|---|---|---|---|---|');
+    lines.push('| set | in training | relevant pairs | listed | grounding | shuffled | ratio | word pieces in the top 5: grounded / listed; grounding of the rest | any share (shuffled) | mean \\|O(q,d)\\| (generic in it) | feature most often in the top 5 |', '|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of fig.checks) {
       const g = c.grounding;
       const a = c.groundingAnyShare;
       lines.push(
-        `| ${c.name} | ${c.inTraining ? 'yes' : 'no'} | ${c.relevant} | ${c.relevantWithListed} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(c.meanShared, 1)} (${f(c.meanGenericShared, 1)}) | ${c.commonest ? `${c.commonest.id} "${cellText(c.commonest.label)}" in ${pct(c.commonest.share)}` : '—'} |`,
+        `| ${c.name} | ${c.inTraining ? 'yes' : 'no'} | ${c.relevant} | ${c.relevantWithListed} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${pieceCell(c)} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(c.meanShared, 1)} (${f(c.meanGenericShared, 1)}) | ${c.commonest ? `${c.commonest.id} "${cellText(c.commonest.label)}" in ${pct(c.commonest.share)}` : '—'} |`,
       );
     }
     lines.push('');
@@ -156,13 +162,13 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
         '**Leave one corpus out.** For each shared corpus, an SAE and labels trained on everything else (same data step, dictionary, k, epochs and seed; the internalizers are the bundle\'s), checked on that corpus\'s pairs and on the held-out FAQ:',
         '',
       );
-      lines.push('| left out | SAE vectors | FVE | dead | concept labels | set | listed | grounding | shuffled | ratio | any share (shuffled) | erasure, relevant: share / activation / random |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+      lines.push('| left out | SAE vectors | FVE | dead | concept labels | set | listed | grounding | shuffled | ratio | word pieces: grounded / listed; the rest | any share (shuffled) | erasure, relevant: share / activation / random |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const r of fig.leaveOneOut) {
         for (const c of r.checks) {
           const g = c.grounding;
           const e = c.erasure.relevant;
           const a = c.groundingAnyShare;
-          lines.push(`| ${r.leftOut} | ${r.trainVectors} | ${f(r.fve, 3)} | ${pct(r.deadFraction)} | ${r.conceptLabelled} | ${c.name} | ${c.relevantWithListed}/${c.relevant} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(e.drop.share, 3)} / ${f(e.drop.activation, 3)} / ${f(e.drop.random, 3)} |`);
+          lines.push(`| ${r.leftOut} | ${r.trainVectors} | ${f(r.fve, 3)} | ${pct(r.deadFraction)} | ${r.conceptLabelled} | ${c.name} | ${c.relevantWithListed}/${c.relevant} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${pieceCell(c)} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(e.drop.share, 3)} / ${f(e.drop.activation, 3)} / ${f(e.drop.random, 3)} |`);
         }
       }
       lines.push('');
