@@ -9,6 +9,7 @@ import { benchExplain } from './explain';
 import { benchContrast } from './contrast';
 import { benchLongLine } from './longLine';
 import { benchFeatureAgreement, benchFidelity, printFeatureAgreement, printFidelity } from './fidelity';
+import { benchErasurePrecision, printErasurePrecision } from './erasurePrecision';
 import { writePairs100 } from './pairs100';
 import { benchSae } from './sae';
 import { benchTokens } from './tokens';
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   const flags = new Set(args.filter((a) => a.startsWith('--')));
   const only = args.filter((a, i) => !a.startsWith('--') && !['--fp32-from', '--n', '--rounds', '--precision'].includes(args[i - 1]));
   // fidelity encodes two corpora twice (tens of minutes here), features explains 600 pairs twice: only when named
-  const want = (name: string) => (only.length === 0 && name !== 'fidelity' && name !== 'features' && name !== 'grounding') || only.includes(name);
+  const want = (name: string) => (only.length === 0 && !['fidelity', 'features', 'grounding', 'erasure'].includes(name)) || only.includes(name);
   const results: Record<string, unknown> = {};
   if (want('fidelity')) {
     const from = args.indexOf('--fp32-from');
@@ -37,6 +38,12 @@ async function main(): Promise<void> {
     const r = await benchGrounding();
     results.grounding = r;
     printGrounding(r);
+  }
+  if (want('erasure')) {
+    const p = args.indexOf('--precision');
+    const r = await benchErasurePrecision({ precision: p >= 0 ? (args[p + 1] as 'int8' | 'fp16') : undefined });
+    results.erasure = r;
+    printErasurePrecision(r);
   }
   if (want('features')) {
     const r = await benchFeatureAgreement();
