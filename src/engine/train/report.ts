@@ -5,6 +5,10 @@ import type { BundleFigures } from './bundleTrainer';
 import type { Metrics } from './evaluate';
 import type { LabelSample } from './labelling';
 import type { SetChecks } from './checks';
+import { spellingPrefixOf } from '../../core/explain/spelling';
+
+/** A label as the report quotes it: a word-piece label carries its own quotes. */
+const quoted = (label: string): string => (spellingPrefixOf(label) !== undefined ? label : `"${label}"`);
 
 const f = (x: number, d = 4): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
@@ -79,7 +83,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push(`Method: ${l.method}.`, '');
   if (l.spellingLabelled) {
     const ex = l.labels.filter((x) => x.source === 'spelling').slice(0, 8);
-    lines.push(`Word pieces: ${l.spellingLabelled} features fire on the first word piece of a text's first word (dictionary texts begin with their headword): most of their 20 strongest texts begin with the same piece, at least 10 times as often as texts do at large, and no word is in half of them. They are named by the piece (${ex.map((x) => `${x.id} ${x.label}`).join(', ')}), not by a concept, and such a label is grounded when a word of the pair starts with the piece.`, '');
+    lines.push(`Word pieces: ${l.spellingLabelled} features fire on the first word piece of a text's first word (dictionary texts begin with their headword): most of their 20 strongest texts begin with the same piece, at least 10 times as often as texts do at large, and no word is in half of them. They are named by the piece (${ex.map((x) => `${x.id} "${spellingPrefixOf(x.label)}-"`).join(', ')}), as \`word piece "mo-"\`, not by a concept, and such a label is grounded when a word of the pair starts with the piece.`, '');
   }
   lines.push('| SAE | live features | features scored | mean detection, encoder judge | mean detection, term-count judge |', '|---|---|---|---|---|');
   lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} | ${f(l.meanDetectionTerms, 3)} |`);
@@ -142,7 +146,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       const g = c.grounding;
       const a = c.groundingAnyShare;
       lines.push(
-        `| ${c.name} | ${c.inTraining ? 'yes' : 'no'} | ${c.relevant} | ${c.relevantWithListed} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${pieceCell(c)} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(c.meanShared, 1)} (${f(c.meanGenericShared, 1)}) | ${c.commonest ? `${c.commonest.id} "${cellText(c.commonest.label)}" in ${pct(c.commonest.share)}` : '—'} |`,
+        `| ${c.name} | ${c.inTraining ? 'yes' : 'no'} | ${c.relevant} | ${c.relevantWithListed} | ${f(g.grounding, 3)} | ${f(g.shuffled, 3)} | ${g.shuffled > 0 ? f(g.grounding / g.shuffled, 1) + '×' : '—'} | ${pieceCell(c)} | ${a ? `${f(a.grounding, 3)} (${f(a.shuffled, 3)})` : '—'} | ${f(c.meanShared, 1)} (${f(c.meanGenericShared, 1)}) | ${c.commonest ? `${c.commonest.id} ${quoted(cellText(c.commonest.label))} in ${pct(c.commonest.share)}` : '—'} |`,
       );
     }
     lines.push('');
@@ -176,7 +180,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
     lines.push('Top 5 listed labels by share on the first relevant pairs of each set:', '');
     for (const c of fig.checks) {
       for (const ex of c.examples) {
-        lines.push(`- **${cellText(c.name)}** — *${ex.query}* (score ${f(ex.score, 3)}): ${ex.top.map((t) => `${t.id} "${t.label}" ${f(t.share, 3)}`).join(' · ')}`);
+        lines.push(`- **${cellText(c.name)}** — *${ex.query}* (score ${f(ex.score, 3)}): ${ex.top.map((t) => `${t.id} ${quoted(t.label)} ${f(t.share, 3)}`).join(' · ')}`);
       }
     }
     lines.push('');
@@ -193,7 +197,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       for (const t of ex.top) lines.push(`| ${t.id} | ${cellText(t.label)} | ${f(t.share, 3)} | ${f(t.erasureDelta, 3)} |`);
       if (!ex.top.length) lines.push('| — | no listed feature: none adds 0.01 to the score | | |');
       if (ex.minor?.count) lines.push(`| | ${ex.minor.count} minor features (under 0.01 each) | ${f(ex.minor.share, 3)} together | |`);
-      if (ex.weak?.count) lines.push(`| | ${ex.weak.count} weakly active (under a quarter of their strongest activation): ${ex.weak.labels.map((l) => `"${l}"`).join(', ')} | ${f(ex.weak.share, 3)} together | |`);
+      if (ex.weak?.count) lines.push(`| | ${ex.weak.count} weakly active (under a quarter of their strongest activation): ${ex.weak.labels.map(quoted).join(', ')} | ${f(ex.weak.share, 3)} together | |`);
       lines.push('');
     }
   }
