@@ -9,11 +9,11 @@
  *      same texts, taking turns, median of 3.
  * One line per figure, a JSON line last; exit 1 when a check fails.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { EngineClient } from '../src/client/engineClient';
 import { cosine } from '../src/core/math';
 import type { Precision } from '../src/protocol/worker';
+import { scifactAbstracts } from './encoder';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -22,15 +22,7 @@ async function main(): Promise<void> {
   const n = args.includes('--n') ? Number(args[args.indexOf('--n') + 1]) : 1000;
   const cacheDir = process.env.XETRIEVAL_CACHE_DIR || path.join(process.env.HOME ?? '.', '.cache', 'xetrieval');
   const data = process.env.XETRIEVAL_DATA || path.resolve(ROOT, '..', 'shared', 'data');
-  const texts = fs
-    .readFileSync(path.join(data, 'scifact', 'corpus.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .slice(0, n)
-    .map((l) => {
-      const d = JSON.parse(l);
-      return `${d.title} ${d.text}`.trim();
-    });
+  const texts = scifactAbstracts(n, data);
 
   const worker = path.join(ROOT, 'dist', 'worker.js');
   const cpu = new EngineClient({ device: 'cpu', workerPath: worker });

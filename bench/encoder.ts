@@ -53,6 +53,19 @@ function peakRssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** The first n SciFact documents as the benchmarks encode them (title and abstract). */
+export function scifactAbstracts(n: number, dataDir = path.join(SHARED, 'data')): string[] {
+  return fs
+    .readFileSync(path.join(dataDir, 'scifact', 'corpus.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .slice(0, n)
+    .map((l) => {
+      const d = JSON.parse(l) as { title: string; text: string };
+      return `${d.title} ${d.text}`.trim();
+    });
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const timed = (n: number, rounds: number[]): Timed => ({ textsPerS: n / median(rounds), seconds: median(rounds), rounds });
 
@@ -61,15 +74,7 @@ export async function benchEncoder(opts: { n?: number; batchSize?: number; round
   const batchSize = opts.batchSize ?? 32;
   const rounds = opts.rounds ?? 3;
   const load0 = os.loadavg()[0];
-  const texts = fs
-    .readFileSync(path.join(SHARED, 'data', 'scifact', 'corpus.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .slice(0, n)
-    .map((l) => {
-      const d = JSON.parse(l) as { title: string; text: string };
-      return `${d.title} ${d.text}`.trim();
-    });
+  const texts = scifactAbstracts(n);
   const cacheDir = process.env.XETRIEVAL_CACHE_DIR || defaultCacheDir();
   const pulled = await ensureModel({ model: 'all-MiniLM-L6-v2', cacheDir });
 

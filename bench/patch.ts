@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Encoder } from '../src/engine/encoder';
+import { scifactAbstracts } from './encoder';
 import { defaultCacheDir } from '../src/engine/models/cache';
 import { ensureModel } from '../src/engine/models/pull';
 import { HookedEncoder } from '../src/engine/patching/hooked';
@@ -84,15 +85,7 @@ export async function benchPatch(rounds = 3): Promise<PatchBenchResult> {
     pms.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   // throughput as `bench -- encoder` measures it: SciFact documents, batches of 32 (the same batches for both graphs)
-  const docs = fs
-    .readFileSync(path.resolve(__dirname, '..', '..', 'shared', 'data', 'scifact', 'corpus.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .slice(0, 128)
-    .map((l) => {
-      const d = JSON.parse(l) as { title: string; text: string };
-      return `${d.title} ${d.text}`.trim();
-    });
+  const docs = scifactAbstracts(128);
   const batches: { ids: number[][]; attention: number[][] }[] = [];
   for (let i = 0; i < docs.length; i += 32) {
     const toks = docs.slice(i, i + 32).map((d) => enc.tokenize(d, 'document').ids);
