@@ -18,16 +18,8 @@ export const PATCH_AXIOMS = ['TFC1', 'TDC', 'LNC1', 'LNC2'] as const;
 export type PatchAxiom = (typeof PATCH_AXIOMS)[number];
 
 /** The maps the view draws, as the engine returned them (block: [3][layers][positions], heads: [layers][heads]). */
-export interface PatchViewMaps {
-  tokens: string[];
-  perturbed_tokens: string[];
-  changed: number[];
-  score_original: number;
-  score_original_unpadded: number;
-  score_perturbed: number;
-  block: number[][][];
-  heads: number[][];
-}
+export type PatchViewMaps = Pick<PairPatch, 'tokens' | 'perturbed_tokens' | 'changed' | 'score_original' | 'score_original_unpadded' | 'score_perturbed'> &
+  Required<Pick<PairPatch, 'block' | 'heads'>>;
 
 export interface PatchViewState {
   query_id?: string;

@@ -9,7 +9,7 @@
 import * as path from 'path';
 import { hookName, hiddenStateName } from '../bert/graph';
 import { SafetensorsFile } from '../safetensors';
-import { cosine } from './patch';
+import { cosine } from '../../core/math';
 import { HookedEncoder } from './hooked';
 import type { DepthProjection, LayerAblation, PairLayers } from '../../protocol/worker';
 

@@ -5,6 +5,7 @@
  * cached perturbed value, and report (s_patched − s_orig)/(s_perturbed − s_orig).
  */
 import { CancelledError } from '../../core/errors';
+import { cosine } from '../../core/math';
 import { alignTokens, patchMetric, positionGroup, POSITION_GROUPS } from '../../core/patching';
 import { HookKind, hookName } from '../bert/graph';
 import { HookedEncoder } from './hooked';
@@ -36,18 +37,6 @@ export class PatchInputError extends Error {
   ) {
     super(message);
   }
-}
-
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return d / Math.sqrt(na * nb);
 }
 
 /** One patched row: which hook, at which positions, and for hook_z which head. */
