@@ -145,13 +145,8 @@ export interface ScaleBias {
   bias: Float32Array;
 }
 
-/** H(x) → (sigmoid of the first half, tanh of the second). */
-export function hypernet(h: HyperNet, x: Float32Array): ScaleBias {
-  const a = linear(h.l0, x);
-  for (let i = 0; i < a.length; i++) if (a[i] < 0) a[i] = 0;
-  const b = linear(h.l3, a);
-  for (let i = 0; i < b.length; i++) if (b[i] < 0) b[i] = 0;
-  const o = linear(h.l6, b);
+/** The hypernetwork's last layer output o → (sigmoid of its first half, tanh of its second). */
+export function hypernetHead(o: Float32Array): ScaleBias {
   const E = o.length / 2;
   const scale = new Float32Array(E);
   const bias = new Float32Array(E);
@@ -160,6 +155,15 @@ export function hypernet(h: HyperNet, x: Float32Array): ScaleBias {
     bias[i] = Math.tanh(o[E + i]);
   }
   return { scale, bias };
+}
+
+/** H(x) → (sigmoid of the first half, tanh of the second). */
+export function hypernet(h: HyperNet, x: Float32Array): ScaleBias {
+  const a = linear(h.l0, x);
+  for (let i = 0; i < a.length; i++) if (a[i] < 0) a[i] = 0;
+  const b = linear(h.l3, a);
+  for (let i = 0; i < b.length; i++) if (b[i] < 0) b[i] = 0;
+  return hypernetHead(linear(h.l6, b));
 }
 
 /** LN(x ⊙ scale + shift) with the norm's affine weights. */

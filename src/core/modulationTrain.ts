@@ -7,7 +7,7 @@
  * `weight_decay`: the decay is added to the gradient). Pure math: the caller
  * brings embeddings and groups (a positive first, then its negatives).
  */
-import { HyperNet, ImrnnWeights, LAYER_NORM_EPS, Linear, modulateProjected, project, projectRows } from './modulation';
+import { HyperNet, hypernetHead, ImrnnWeights, LAYER_NORM_EPS, Linear, modulateProjected, project, projectRows } from './modulation';
 import { batchLoss, BatchStep, BatchWorkspace, drawMasks, marginLoss, MatMul, matMulTs, projectRowsMm } from './modulationBatch';
 
 /** Every tensor of an adapter, in a fixed order (for the optimiser and for copies). */
@@ -105,15 +105,7 @@ function hyperF(h: HyperNet, x: Float32Array, dropout: number, rand: () => numbe
   const h2 = linF(h.l3, h1);
   const m2 = mask(h2.length);
   for (let i = 0; i < h2.length; i++) h2[i] = (h2[i] > 0 ? h2[i] : 0) * (m2 ? m2[i] : 1);
-  const o = linF(h.l6, h2);
-  const E = o.length / 2;
-  const scale = new Float32Array(E);
-  const bias = new Float32Array(E);
-  for (let i = 0; i < E; i++) {
-    scale[i] = 1 / (1 + Math.exp(-o[i]));
-    bias[i] = Math.tanh(o[E + i]);
-  }
-  return { x, r1: h1, r2: h2, m1, m2, scale, bias };
+  return { x, r1: h1, r2: h2, m1, m2, ...hypernetHead(linF(h.l6, h2)) };
 }
 
 /** Backward through a hypernet from the gradients of its scale and bias; returns the input's gradient. */

@@ -13,8 +13,7 @@
 import type { SteeringSide } from '../core/explain/steering';
 import type { SteeringBasis } from '../core/explain/steeringBasis';
 import type { TextAttribution } from '../core/explain/occlusion';
-import type { ImrnnWeights } from '../core/modulation';
-import type { EpochReport, TrainExample, TrainOptions, ValidationQuery } from '../core/modulationTrain';
+import type { TrainExample, TrainOptions, TrainResult, ValidationQuery } from '../core/modulationTrain';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -798,14 +797,8 @@ export interface TrainAdapterParams {
   options: Omit<TrainOptions, 'rand' | 'signal' | 'matMul' | 'step'> & { seed: number; threads?: number };
 }
 
-export interface TrainAdapterResult {
-  weights: ImrnnWeights;
-  bestEpoch: number;
-  bestValNdcg10: number;
-  baseValNdcg10: number;
-  epochs: EpochReport[];
-  examplesPerSecond: number;
-}
+/** What the training returns, as it crosses the boundary (plain arrays and numbers). */
+export type TrainAdapterResult = TrainResult;
 
 /** Progress phase of `trainAdapter` after each epoch; its message is the epoch's report as JSON (an EpochReport). */
 export const TRAIN_ADAPTER_EPOCH = 'adapter-epoch';
