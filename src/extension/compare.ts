@@ -8,7 +8,7 @@
  * The contrast runs in the worker (`contrast`); this file only asks for it
  * and shows it. Commands return result objects so tests can check them.
  */
-import { besideWebviewPanel } from './webviewHtml';
+import { BesidePanel } from './webviewHtml';
 import * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
 import { COMPARE_VIEW_TYPE, isFromCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../protocol/compare';
@@ -45,19 +45,20 @@ type RenderedLog = Extract<FromCompareView, { type: 'log' }>;
 
 /** The compare webview: one panel, replaced content per comparison. */
 export class ComparePanel implements vscode.Disposable {
-  private panel: vscode.WebviewPanel | undefined;
+  private readonly panel: BesidePanel;
   private state: CompareState | undefined;
   private words: CompareWords | undefined;
-  private ready = false;
   private readonly logEmitter = new vscode.EventEmitter<RenderedLog>();
   /** every log line of the page; `rendered` ones report a painted comparison (tests wait on them) */
   readonly onDidLog = this.logEmitter.event;
 
   constructor(
-    private readonly extensionUri: vscode.Uri,
+    extensionUri: vscode.Uri,
     private readonly onApply: () => Promise<string>,
     private readonly log: vscode.LogOutputChannel,
-  ) {}
+  ) {
+    this.panel = new BesidePanel(COMPARE_VIEW_TYPE, extensionUri, 'compare', (m) => this.receive(m));
+  }
 
   get current(): CompareState | undefined {
     return this.state;
@@ -67,19 +68,7 @@ export class ComparePanel implements vscode.Disposable {
     this.state = state;
     this.words = undefined;
     const title = `Compare: ${state.record.minus.doc_id} vs ${state.record.plus.doc_id}`;
-    if (!this.panel) {
-      this.ready = false;
-      this.panel = besideWebviewPanel(COMPARE_VIEW_TYPE, title, this.extensionUri, 'compare', {
-        receive: (m) => this.receive(m),
-        hidden: () => (this.ready = false),
-        disposed: (panel) => {
-          if (this.panel === panel) this.panel = undefined;
-        },
-      });
-    } else {
-      this.panel.title = title;
-      this.panel.reveal(undefined, true);
-    }
+    this.panel.open(title);
     this.post({ type: 'compare', state });
   }
 
@@ -91,7 +80,7 @@ export class ComparePanel implements vscode.Disposable {
   }
 
   post(m: ToCompareView): void {
-    if (this.panel && this.ready) void this.panel.webview.postMessage(m);
+    this.panel.post(m);
   }
 
   /** Where the page's messages arrive, checked first. */
@@ -101,7 +90,7 @@ export class ComparePanel implements vscode.Disposable {
       return;
     }
     if (raw.type === 'ready') {
-      this.ready = true;
+      this.panel.markReady();
       this.post(this.state ? { type: 'compare', state: this.state } : { type: 'empty', message: 'Nothing to compare yet.' });
       if (this.words) this.post({ type: 'words', words: this.words });
     } else if (raw.type === 'log') {
@@ -116,7 +105,7 @@ export class ComparePanel implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.panel?.dispose();
+    this.panel.dispose();
     this.logEmitter.dispose();
   }
 }

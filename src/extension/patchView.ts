@@ -17,7 +17,7 @@ import { isFromPatchView, PATCH_AXIOMS, PATCH_VIEW_TYPE, viewMaps, type FromPatc
 import type { ModelRef } from '../protocol/worker';
 import type { CompareSource } from './compare';
 import { readSettings } from './settings';
-import { besideWebviewPanel } from './webviewHtml';
+import { BesidePanel } from './webviewHtml';
 
 export interface PatchCaseResult {
   status: 'ok' | 'warning' | 'cancelled' | 'error';
@@ -45,18 +45,19 @@ type RenderedLog = Extract<FromPatchView, { type: 'log' }>;
 
 /** The patching webview: one panel, replaced content per case. */
 export class PatchPanel implements vscode.Disposable {
-  private panel: vscode.WebviewPanel | undefined;
+  private readonly panel: BesidePanel;
   private state: PatchViewState | undefined;
-  private ready = false;
   private busyMessage = 'Patching…';
   private readonly logEmitter = new vscode.EventEmitter<RenderedLog>();
   /** every log line of the page; `rendered` ones report painted maps (tests wait on them) */
   readonly onDidLog = this.logEmitter.event;
 
   constructor(
-    private readonly extensionUri: vscode.Uri,
+    extensionUri: vscode.Uri,
     private readonly log: vscode.LogOutputChannel,
-  ) {}
+  ) {
+    this.panel = new BesidePanel(PATCH_VIEW_TYPE, extensionUri, 'patch', (m) => this.receive(m));
+  }
 
   get current(): PatchViewState | undefined {
     return this.state;
@@ -82,23 +83,11 @@ export class PatchPanel implements vscode.Disposable {
   }
 
   private open(title: string): void {
-    if (!this.panel) {
-      this.ready = false;
-      this.panel = besideWebviewPanel(PATCH_VIEW_TYPE, title, this.extensionUri, 'patch', {
-        receive: (m) => this.receive(m),
-        hidden: () => (this.ready = false),
-        disposed: (panel) => {
-          if (this.panel === panel) this.panel = undefined;
-        },
-      });
-    } else {
-      this.panel.title = title;
-      this.panel.reveal(undefined, true);
-    }
+    this.panel.open(title);
   }
 
   post(m: ToPatchView): void {
-    if (this.panel && this.ready) void this.panel.webview.postMessage(m);
+    this.panel.post(m);
   }
 
   /** Where the page's messages arrive, checked first. */
@@ -108,7 +97,7 @@ export class PatchPanel implements vscode.Disposable {
       return;
     }
     if (raw.type === 'ready') {
-      this.ready = true;
+      this.panel.markReady();
       this.post(this.state ? { type: 'patch', state: this.state } : { type: 'busy', message: this.busyMessage });
     } else {
       this.log[raw.level](`patch view: ${raw.message}`);
@@ -117,7 +106,7 @@ export class PatchPanel implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.panel?.dispose();
+    this.panel.dispose();
     this.logEmitter.dispose();
   }
 }

@@ -38,30 +38,59 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, e
 }
 
 /**
- * A webview panel beside the editor, without taking focus, that loads only
- * from dist/: the compare and patch views. `hidden` runs when it is hidden
- * (its page is gone: it must say ready again), `disposed` when it closes.
+ * One webview panel beside the editor, opened without taking focus and
+ * loading only from dist/: the compare and patch views. Messages are posted
+ * only once the page has said it is ready; a hidden panel's page is gone and
+ * must say so again. Closing it lets the next `open` make a new one.
  */
-export function besideWebviewPanel(
-  viewType: string,
-  title: string,
-  extensionUri: vscode.Uri,
-  entry: 'compare' | 'patch',
-  on: { receive: (m: unknown) => void; hidden: () => void; disposed: (panel: vscode.WebviewPanel) => void },
-): vscode.WebviewPanel {
-  const panel = vscode.window.createWebviewPanel(viewType, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
-    enableScripts: true,
-    enableCommandUris: false,
-    retainContextWhenHidden: false,
-    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist')],
-  });
-  panel.webview.onDidReceiveMessage(on.receive);
-  panel.onDidChangeViewState((e) => {
-    if (!e.webviewPanel.visible) on.hidden();
-  });
-  panel.onDidDispose(() => on.disposed(panel));
-  panel.webview.html = webviewHtml(panel.webview, extensionUri, entry, `Xetrieval: ${entry === 'compare' ? 'Compare' : 'Patch'}`);
-  return panel;
+export class BesidePanel {
+  private panel: vscode.WebviewPanel | undefined;
+  private ready = false;
+
+  constructor(
+    private readonly viewType: string,
+    private readonly extensionUri: vscode.Uri,
+    private readonly entry: 'compare' | 'patch',
+    private readonly receive: (m: unknown) => void,
+  ) {}
+
+  /** Opens the panel with this title, or retitles and reveals the open one. */
+  open(title: string): void {
+    if (this.panel) {
+      this.panel.title = title;
+      this.panel.reveal(undefined, true);
+      return;
+    }
+    this.ready = false;
+    const panel = vscode.window.createWebviewPanel(this.viewType, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+      enableScripts: true,
+      enableCommandUris: false,
+      retainContextWhenHidden: false,
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')],
+    });
+    panel.webview.onDidReceiveMessage(this.receive);
+    panel.onDidChangeViewState((e) => {
+      if (!e.webviewPanel.visible) this.ready = false;
+    });
+    panel.onDidDispose(() => {
+      if (this.panel === panel) this.panel = undefined;
+    });
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, this.entry, `Xetrieval: ${this.entry === 'compare' ? 'Compare' : 'Patch'}`);
+    this.panel = panel;
+  }
+
+  /** The page said it is ready: messages go through from now on. */
+  markReady(): void {
+    this.ready = true;
+  }
+
+  post(m: unknown): void {
+    if (this.panel && this.ready) void this.panel.webview.postMessage(m);
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+  }
 }
 
 function escapeHtml(s: string): string {
