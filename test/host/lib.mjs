@@ -140,3 +140,19 @@ export async function quickOpenFile(page, name) {
   await page.keyboard.press('Enter');
   await page.locator('.tabs-container .tab').filter({ hasText: name }).first().waitFor({ timeout: 15_000 });
 }
+
+/**
+ * The Cases view after "Explain Eval File": the run opens it by itself; only
+ * when it has not within 15 s is the Xetrieval activity-bar container clicked
+ * (clicking an open container would close it). `opened`: whether it came by itself.
+ */
+export async function casesView(page) {
+  const pane = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Cases/i }) });
+  const opened = await pane
+    .first()
+    .waitFor({ timeout: 15_000 })
+    .then(() => true)
+    .catch(() => false);
+  if (!opened) await page.locator('.activitybar .action-item a[aria-label^="Xetrieval"], .activitybar .action-item [aria-label^="Xetrieval"]').first().click();
+  return { pane, opened };
+}

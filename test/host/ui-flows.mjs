@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { format } from 'node:util';
-import { isNoise, openBrowser, quickOpenFile, runFromPalette, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
+import { casesView, isNoise, openBrowser, quickOpenFile, runFromPalette, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
 import { build, makeWorkspace, root } from './prepare.mjs';
 
 const verbose = process.env.XETRIEVAL_HOST_VERBOSE === '1';
@@ -96,15 +96,9 @@ try {
   await page.locator('.editor-instance .monaco-editor').first().waitFor();
   t = performance.now();
   await palette('Xetrieval: Explain Eval File');
-  const casesPane = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Cases/i }) });
   // The run opens the Cases view by itself (in the Xetrieval activity-bar container).
-  const opened = await casesPane
-    .first()
-    .waitFor({ timeout: 15_000 })
-    .then(() => true)
-    .catch(() => false);
+  const { pane: casesPane, opened } = await casesView(page);
   check(opened, 'Explain Eval File opens the Cases view');
-  if (!opened) await page.locator('.activitybar .action-item a[aria-label^="Xetrieval"], .activitybar .action-item [aria-label^="Xetrieval"]').first().click();
   const rows = casesPane.locator('.monaco-list-row');
   await rows.first().waitFor({ timeout: 120_000 });
   timings.evalFileFirstRowMs = since(t);

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openBrowser, quickOpenFile, runFromPalette, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
+import { casesView, openBrowser, quickOpenFile, runFromPalette, startServer, webviewFrame, workbenchUrl } from './lib.mjs';
 import { build, makeWorkspace, root } from './prepare.mjs';
 
 const outDir = path.join(root, 'test-results');
@@ -38,8 +38,7 @@ try {
 
   await quickOpenFile(page, 'pairs.jsonl');
   await runFromPalette(page, 'Xetrieval: Explain Eval File');
-  await page.locator('.activitybar .action-item a[aria-label^="Xetrieval"], .activitybar .action-item [aria-label^="Xetrieval"]').first().click();
-  const casesPane = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Cases/i }) });
+  const { pane: casesPane } = await casesView(page);
   const rows = casesPane.locator('.monaco-list-row');
   await rows.first().waitFor({ timeout: 120_000 });
   await page.locator('.notification-toast, .notifications-toasts .monaco-list-row').filter({ hasText: /Explained \d+ case/ }).first().waitFor({ timeout: 300_000 }).catch(() => say('no completion notification seen'));
