@@ -12,27 +12,21 @@ import { Bm25Index } from '../core/bm25';
 import { InputError } from '../core/errors';
 import { hashUnit } from '../core/explain/labels';
 import { topK } from '../core/math';
-import { EpochReport, TrainExample, ValidationQuery } from '../core/modulationTrain';
+import { EpochReport, TrainExample, TrainOptions, ValidationQuery } from '../core/modulationTrain';
 import { TRAIN_ADAPTER_EPOCH } from '../protocol/worker';
 import { saveImrnnAdapter } from '../engine/modulation/adapter';
 import { CliContext } from './context';
 import { embedNamed } from './modulate';
 import { withSession } from './session';
 
-export interface TrainAdapterOptions {
+/** The command's flags: where the data and model are, and the trainer's own options as it names them. */
+export interface TrainAdapterOptions extends Pick<TrainOptions, 'margin' | 'lr' | 'weightDecay' | 'batchSize' | 'negatives' | 'maxEpochs' | 'patience'> {
   data: string;
   split: string;
   out: string;
   model: string;
   source?: string;
   embeddings?: string;
-  margin: number;
-  lr: number;
-  weightDecay: number;
-  batchSize: number;
-  negatives: number;
-  maxEpochs: number;
-  patience: number;
   valShare: number;
   seed: number;
 }
