@@ -46,6 +46,10 @@ export class EngineError extends Error {
 export const HEARTBEAT_INTERVAL_MS = 500;
 /** A worker silent this long is taken as hung and killed. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+/** How often the caller checks on the worker. */
+const WATCHDOG_INTERVAL_MS = Math.min(250, HEARTBEAT_INTERVAL_MS);
+/** A watchdog check this late means the caller itself was blocked, not the worker. */
+const CALLER_STALL_MS = 1_000;
 /** Before its first heartbeat, a starting worker gets this long (a loaded machine starts Node slowly). */
 export const STARTUP_TIMEOUT_MS = 60_000;
 /**
@@ -147,6 +151,8 @@ export class EngineClient {
   /** why the client killed the current worker, for the error its requests get */
   private killReason: string | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  /** when the watchdog last ran: a long gap means this process's own event loop was blocked */
+  private lastCheck = 0;
 
   constructor(opts: EngineClientOptions = {}) {
     this.opts = opts;
@@ -256,7 +262,8 @@ export class EngineClient {
 
   private startWatchdog(): void {
     this.stopWatchdog();
-    this.watchdog = setInterval(() => this.checkHung(), Math.min(250, HEARTBEAT_INTERVAL_MS));
+    this.lastCheck = Date.now();
+    this.watchdog = setInterval(() => this.checkHung(), WATCHDOG_INTERVAL_MS);
     this.watchdog.unref();
   }
 
@@ -269,6 +276,15 @@ export class EngineClient {
     const child = this.child;
     if (!child) return;
     const now = Date.now();
+    // This process was blocked (synchronous work, a spawnSync): the worker's heartbeats and
+    // progress sit unread in the pipes, so the silence is ours. The stall does not count.
+    const stall = now - this.lastCheck - WATCHDOG_INTERVAL_MS;
+    this.lastCheck = now;
+    if (stall > CALLER_STALL_MS) {
+      this.lastBeat += stall;
+      for (const p of this.pending.values()) p.lastActivity += stall;
+      return;
+    }
     const limit = this.beating ? (this.opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS) : Math.max(STARTUP_TIMEOUT_MS, this.opts.heartbeatTimeoutMs ?? 0);
     if (now - this.lastBeat > limit) {
       const s = ((now - this.lastBeat) / 1000).toFixed(1);

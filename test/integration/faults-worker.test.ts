@@ -6,7 +6,7 @@
  * when it could not; and no process of the run left once the CLI has exited.
  */
 import * as assert from 'assert';
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
@@ -293,6 +293,23 @@ describe('faults: the engine client', function () {
       const r = await client.request('hang', { ms: 3000 });
       assert.deepStrictEqual(r.result, { hung: 3000 });
       assert.strictEqual(client.pid, pid, 'the same worker');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('a caller whose own event loop is blocked past the heartbeat timeout keeps its worker (the beats were waiting unread)', async () => {
+    const client = new EngineClient({ device: 'cpu', workerPath: WORKER_PATH, heartbeatTimeoutMs: 1500 });
+    try {
+      await client.start();
+      const pid = client.pid;
+      const p = client.request('sleep', { ms: 4000 });
+      // as a benchmark's spawnSync does: this process reads nothing for twice the timeout
+      spawnSync('sleep', ['3']);
+      const r = await p;
+      assert.deepStrictEqual(r.result, { slept: 4000 });
+      assert.strictEqual(client.pid, pid, 'the same worker');
+      assert.ok(alive(pid!));
     } finally {
       await client.dispose();
     }
