@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { readCheckpointSpec } from '../../src/engine/bert/config';
 import { onnx } from 'onnx-proto';
-import { INT8_ALL, OUTPUT_SENTENCE, buildBertGraph, int8MatMul, int8MatMulNBits, int8MatMulPerToken, perTokenConsts, quantizePerColumn } from '../../src/engine/bert/graph';
+import { INT8_ALL, OUTPUT_SENTENCE, buildBertGraph, int8MatMul, int8MatMulNBits, int8MatMulPerToken, int8SelfAttention, perTokenConsts, quantizePerColumn, quantizePerToken } from '../../src/engine/bert/graph';
 import { graphKey, readCachedGraph, writeCachedGraph } from '../../src/engine/bert/graphCache';
 import { checkPrecision } from '../../src/engine/encoder';
 import { GraphBuilder, toHalf } from '../../src/engine/onnx/builder';
@@ -116,6 +116,60 @@ describe('engine/bert int8 graph', () => {
     for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(y[i] - ref[i]) <= 1e-5 * Math.max(1e-3, Math.abs(ref[i])) + 1e-9, `y[${i}] ${y[i]} vs ${ref[i]}`);
   });
 
+  it('int8 self-attention (K and V made per head, K\'s bias dropped, V\'s added after) equals attention on per-token int8 Q, K, V written out', async () => {
+    const rnd = lcg(29);
+    const [b, t, H, heads] = [2, 4, 8, 2];
+    const dh = H / heads;
+    const m = b * t;
+    const mat = (scale: number) => Float32Array.from({ length: H * H }, () => rnd() * scale);
+    const vec = () => Float32Array.from({ length: H }, () => rnd());
+    // columns of different sizes, so per-column scales differ and the folding matters
+    const [Wq, Wk, Wv, Wo] = [mat(1), mat(3), mat(0.5), mat(1)].map((w) => w.map((x, i) => x * (1 + (i % H))));
+    const [bq, bk, bv, bo] = [vec(), vec(), vec(), vec()];
+    const x = Float32Array.from({ length: m * H }, (_, i) => rnd() * 10 ** ((Math.floor(i / H) % 3) - 1));
+    const valid = [4, 3]; // the second text has one padded position
+    const g = new GraphBuilder('q');
+    g.input({ name: 'x', type: 'float', dims: [b, t, H] });
+    g.input({ name: 'ids', type: 'int64', dims: [b, t] });
+    g.input({ name: 'mask', type: 'int32', dims: [b, t] });
+    const c = perTokenConsts(g, g.op('Shape', ['ids']));
+    const attn = int8SelfAttention(g, quantizePerToken(g, 'x', H, c), { l: 0, heads, Wq, bq, Wk, Wv, bv, mask: 'mask' }, c);
+    g.node('Add', [g.op('MatMul', [attn, g.floatInit('wo', [H, H], Wo)]), g.floatInit('bo', [H], bo)], { outputs: ['y'] });
+    g.output({ name: 'y', type: 'float', dims: [b, t, H] });
+    const s = await ort.InferenceSession.create(g.build({ producer: 'test' }), { logSeverityLevel: 3 });
+    const mask = Int32Array.from({ length: m }, (_, i) => (i % t < valid[Math.floor(i / t)] ? 1 : 0));
+    const out = await s.run({ x: new ort.Tensor('float32', x, [b, t, H]), ids: new ort.Tensor('int64', new BigInt64Array(m), [b, t]), mask: new ort.Tensor('int32', mask, [b, t]) });
+    await s.release();
+    const y = out.y.data as Float32Array;
+    // reference: per-token int8 Q, K, V with their biases, softmax over the valid keys, then the float output projection
+    const [Q, K, V] = [
+      [Wq, bq],
+      [Wk, bk],
+      [Wv, bv],
+    ].map(([W, bias]) => referencePerToken(x, m, W, H, H).map((v, i) => v + bias[i % H]));
+    for (let bi = 0; bi < b; bi++)
+      for (let qi = 0; qi < valid[bi]; qi++) {
+        const ctx = new Float32Array(H);
+        for (let n = 0; n < heads; n++) {
+          const sc = Array.from({ length: valid[bi] }, (_, kj) => {
+            let d = 0;
+            for (let e = 0; e < dh; e++) d += Q[(bi * t + qi) * H + n * dh + e] * K[(bi * t + kj) * H + n * dh + e];
+            return d / Math.sqrt(dh);
+          });
+          const mx = Math.max(...sc);
+          const p = sc.map((v) => Math.exp(v - mx));
+          const z = p.reduce((a, v) => a + v, 0);
+          for (let kj = 0; kj < valid[bi]; kj++) for (let e = 0; e < dh; e++) ctx[n * dh + e] += (p[kj] / z) * V[(bi * t + kj) * H + n * dh + e];
+        }
+        for (let j = 0; j < H; j++) {
+          let ref = bo[j];
+          for (let k = 0; k < H; k++) ref += ctx[k] * Wo[k * H + j];
+          const got = y[(bi * t + qi) * H + j];
+          assert.ok(Math.abs(got - ref) <= 1e-4 * Math.max(1, Math.abs(ref)), `text ${bi} token ${qi} dim ${j}: ${got} vs ${ref}`);
+        }
+      }
+  });
+
   it('one per-tensor int8 MatMul (the measured alternative) equals the arithmetic written out', async () => {
     const rnd = lcg(11);
     const m = 6;
@@ -193,8 +247,9 @@ describe('engine/bert int8 graph', () => {
       const spec = readCheckpointSpec(dir);
       const ops = opTypes(buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { precision: 'int8' }));
       const count = (op: string) => ops.filter((o) => o === op).length;
-      assert.strictEqual(count('MatMulIntegerToFloat'), 4, 'QKV, attention output, FFN in and out of the one layer');
-      assert.strictEqual(count('QuantizeLinear'), 4);
+      assert.strictEqual(count('MatMulIntegerToFloat'), 6, 'Q, K, V, attention output, FFN in and out of the one layer');
+      assert.strictEqual(count('QuantizeLinear'), 4, 'one per input: Q, K and V share theirs');
+      assert.strictEqual(count('Split'), 0, "K and V come out in the attention op's layout");
       assert.strictEqual(count('MatMul'), 0, 'no float MatMul left');
       assert.strictEqual(count('Attention'), 0);
       for (const op of ['MultiHeadAttention', 'SkipLayerNormalization', 'LayerNormalization', 'BiasGelu', 'ReduceSum']) assert.ok(ops.includes(op), op);

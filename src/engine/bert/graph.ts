@@ -12,12 +12,14 @@
  *
  * Precisions (all outputs stay float32):
  *   fp32  every weight and activation in float32.
- *   int8  the projections (QKV, attention output, both feed-forward MatMuls)
- *         take int8 weights, one scale per output column, and quantize their
- *         input per token at run time (QuantizeLinear → MatMulIntegerToFloat:
- *         onnxruntime's u8×s8 kernels, VNNI where the CPU has it); attention
- *         then runs on the float Q, K, V (MultiHeadAttention). Embeddings,
- *         layer norms, softmax, GELU and pooling stay float32.
+ *   int8  the projections (Q, K, V, attention output, both feed-forward
+ *         MatMuls) take int8 weights, one scale per output column, and
+ *         quantize their input per token at run time, once per input
+ *         (QuantizeLinear → MatMulIntegerToFloat: onnxruntime's u8×s8
+ *         kernels, VNNI where the CPU has it); attention then runs on the
+ *         float Q, K, V (MultiHeadAttention), K and V made in its own layout
+ *         (int8SelfAttention). Embeddings, layer norms, softmax, GELU and
+ *         pooling stay float32.
  *   fp16  float16 weights and activations end to end, for CUDA; hidden
  *         states are cast back to float32 before pooling and output.
  *
@@ -132,9 +134,13 @@ export interface PerTokenConsts {
   zero: string;
   one: string;
   zp128: string;
+  /** uint8 128 per token of the batch: the zero points QuantizeLinear takes with one scale per token, made once */
+  zpRows: string;
   flat: string;
+  axis1: string;
   rowsShape: (rows: number) => string;
-  outShape: (x: string, cols: number) => string;
+  /** [batch, seq, cols], for a MatMul's [tokens, cols] output */
+  outShape: (cols: number) => string;
 }
 
 /** `batchShape`: a [2] int64 tensor [batch, seq] (Shape of input_ids), for the MatMul outputs' shape. */
@@ -142,34 +148,89 @@ export function perTokenConsts(g: GraphBuilder, batchShape: string): PerTokenCon
   const scalar = (name: string, v: number) => g.floatInit(name, [], new Float32Array([v]));
   const rows = new Map<number, string>();
   const outs = new Map<number, string>();
+  const zp128 = g.uint8Init('q8_zp128', [], new Uint8Array([128]));
   return {
     eps: scalar('q8_eps', 1e-8),
     c127: scalar('q8_127', 127),
     c128: scalar('q8_128', 128),
     zero: scalar('q8_zero', 0),
     one: scalar('q8_one', 1),
-    zp128: g.uint8Init('q8_zp128', [], new Uint8Array([128])),
+    zp128,
+    zpRows: g.op('Expand', [zp128, g.op('ReduceProd', [batchShape], { keepdims: 1 })]),
     flat: g.int64Init('q8_flat', [1], [-1]),
+    axis1: g.int64Init('q8_axis1', [1], [1]),
     rowsShape: (n) => rows.get(n) ?? (rows.set(n, g.int64Init(`q8_rows_${n}`, [2], [-1, n])), rows.get(n)!),
-    outShape: (_x, n) => outs.get(n) ?? (outs.set(n, g.op('Concat', [batchShape, g.int64Init(`q8_cols_${n}`, [1], [n])], { axis: 0 })), outs.get(n)!),
+    outShape: (n) => outs.get(n) ?? (outs.set(n, g.op('Concat', [batchShape, g.int64Init(`q8_cols_${n}`, [1], [n])], { axis: 0 })), outs.get(n)!),
   };
 }
 
+/** An input quantized per token: uint8 [tokens, rows] around 128 and the scales [batch, seq, 1]. */
+export interface TokenQuant {
+  xq: string;
+  scale: string;
+  rows: number;
+}
+
 /**
- * x · W with W int8 per output column and x quantized per token: symmetric,
- * scale_t = max|x_t| / 127, stored as uint8 around 128 so onnxruntime's
- * u8×s8 kernels (VNNI) run it. A token's result depends on that token alone,
- * never on the other texts in its batch or their padding.
+ * Quantizes x [batch, seq, rows] per token, symmetric: scale_t = max|x_t| / 127,
+ * stored as uint8 around 128 so onnxruntime's u8×s8 kernels (VNNI) run it. A
+ * token's values depend on that token alone, never on the other texts in its
+ * batch or their padding. One quantized input serves every MatMul that reads x.
  */
-export function int8MatMulPerToken(g: GraphBuilder, x: string, name: string, W: Float32Array, rows: number, cols: number, c: PerTokenConsts): string {
-  const { q, scale } = quantizePerColumn(W, rows, cols);
-  const s = g.op('Div', [g.op('Max', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 }), c.eps]), c.c127]);
+export function quantizePerToken(g: GraphBuilder, x: string, rows: number, c: PerTokenConsts): TokenQuant {
+  // max|x| as max(max x, −min x): two reductions only read x, where Abs would write a copy of it first
+  const hi = g.op('ReduceMax', [x], { axes: [-1], keepdims: 1 });
+  const lo = g.op('ReduceMin', [x], { axes: [-1], keepdims: 1 });
+  const scale = g.op('Div', [g.op('Max', [hi, g.op('Neg', [lo]), c.eps]), c.c127]);
   // QuantizeLinear takes one scale per row of a 2-D input (axis 0): [tokens, rows] with [tokens] scales
-  const s1 = g.op('Reshape', [s, c.flat]);
-  const zp = g.op('Cast', [g.op('Add', [g.op('Mul', [s1, c.zero]), c.c128])], { to: 2 /* UINT8 */ });
-  const xq = g.op('QuantizeLinear', [g.op('Reshape', [x, c.rowsShape(rows)]), s1, zp], { axis: 0 });
-  const y = g.op('MatMulIntegerToFloat', [xq, g.int8Init(`${name}_q`, [rows, cols], q), c.one, g.floatInit(`${name}_scale`, [cols], scale), c.zp128], undefined, MS);
-  return g.op('Mul', [g.op('Reshape', [y, c.outShape(x, cols)]), s]);
+  const xq = g.op('QuantizeLinear', [g.op('Reshape', [x, c.rowsShape(rows)]), g.op('Reshape', [scale, c.flat]), c.zpRows], { axis: 0 });
+  return { xq, scale, rows };
+}
+
+/** xq · W with W int8 per output column (scales in the graph), scaled back per token: [batch, seq, cols]. */
+export function int8MatMulTokens(g: GraphBuilder, t: TokenQuant, name: string, W: Float32Array, cols: number, c: PerTokenConsts): string {
+  const { q, scale } = quantizePerColumn(W, t.rows, cols);
+  const y = g.op('MatMulIntegerToFloat', [t.xq, g.int8Init(`${name}_q`, [t.rows, cols], q), c.one, g.floatInit(`${name}_scale`, [cols], scale), c.zp128], undefined, MS);
+  return g.op('Mul', [g.op('Reshape', [y, c.outShape(cols)]), t.scale]);
+}
+
+/** x · W with W int8 per output column and x quantized per token (quantizePerToken, int8MatMulTokens). */
+export function int8MatMulPerToken(g: GraphBuilder, x: string, name: string, W: Float32Array, rows: number, cols: number, c: PerTokenConsts): string {
+  return int8MatMulTokens(g, quantizePerToken(g, x, rows, c), name, W, cols, c);
+}
+
+/**
+ * Self-attention with int8 projections of a per-token quantized input, for
+ * weights [in, out] (transposed). Q is a plain per-token MatMul; K and V come
+ * out of one batched MatMul each straight in [batch, heads, seq, d_head], the
+ * layout the attention op works in, so it neither splits, transposes nor adds
+ * a bias to them (each MatMul's scales are per head and column). The biases:
+ *   - K's drops out: it adds q·b_K to a whole row of scores, which softmax ignores;
+ *   - V's passes softmax unchanged (rows sum to 1), so it is added once to the output.
+ * The same arithmetic as one [in, 3·out] MatMul, a split and the attention op
+ * adding the biases, within float rounding; about 5% less time on a batch.
+ */
+export function int8SelfAttention(
+  g: GraphBuilder,
+  t: TokenQuant,
+  p: { l: number; heads: number; Wq: Float32Array; bq: Float32Array; Wk: Float32Array; Wv: Float32Array; bv: Float32Array; mask: string },
+  c: PerTokenConsts,
+): string {
+  const H = t.rows;
+  const dh = H / p.heads;
+  const q = g.op('Add', [int8MatMulTokens(g, t, `l${p.l}_q_w`, p.Wq, H, c), g.floatInit(`l${p.l}_q_b`, [H], p.bq)]);
+  // [batch·seq, H] → [batch, 1, seq, H] against [heads, H, d_head]: every head in one MatMul, scaled per token
+  const x4 = g.op('Unsqueeze', [g.op('Reshape', [t.xq, c.outShape(H)]), c.axis1]);
+  const s4 = g.op('Unsqueeze', [t.scale, c.axis1]);
+  const perHead = (W: Float32Array, name: string): string => {
+    const { q: wq, scale } = quantizePerColumn(W, H, H);
+    const o = new Int8Array(H * H);
+    for (let n = 0; n < p.heads; n++) for (let r = 0; r < H; r++) for (let d = 0; d < dh; d++) o[(n * H + r) * dh + d] = wq[r * H + n * dh + d];
+    const y = g.op('MatMulIntegerToFloat', [x4, g.int8Init(`l${p.l}_${name}_q`, [p.heads, H, dh], o), c.one, g.floatInit(`l${p.l}_${name}_scale`, [p.heads, 1, dh], scale), c.zp128], undefined, MS);
+    return g.op('Mul', [y, s4]);
+  };
+  const attn = g.op('MultiHeadAttention', [q, perHead(p.Wk, 'k'), perHead(p.Wv, 'v'), '', p.mask], { num_heads: p.heads }, MS);
+  return g.op('Add', [attn, g.floatInit(`l${p.l}_v_b`, [H], p.bv)]);
 }
 
 /**
@@ -296,9 +357,13 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
       const fused = g.op('Attention', [h, fw(`l${l}_qkv_w`, [H, 3 * H], qkv), fw(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
       const z = hook(g.op('Reshape', [fused, hookConsts.heads4]), l, 'z');
       attn = g.op('Reshape', [z, hookConsts.merge3]);
-    } else if (q8?.attention && q8.activations !== 'tensor') {
-      // per-token int8 projection, then attention on the projected Q, K, V (MultiHeadAttention adds the bias)
-      const qkvOut = q8.activations === 'block' ? int8MatMulNBits(g, h, `l${l}_qkv_w`, qkv, H, 3 * H) : int8MatMulPerToken(g, h, `l${l}_qkv_w`, qkv, H, 3 * H, (ptc ??= perTokenConsts(g, shape)));
+    } else if (q8?.attention && q8.activations === 'token') {
+      const c = (ptc ??= perTokenConsts(g, shape));
+      const [Wq, Wk, Wv] = blocks;
+      attn = int8SelfAttention(g, quantizePerToken(g, h, H, c), { l, heads: nh, Wq, bq: qkvB.subarray(0, H), Wk, Wv, bv: qkvB.subarray(2 * H), mask: mask32 }, c);
+    } else if (q8?.attention && q8.activations === 'block') {
+      // int8 projection in blocks of 32 inputs, then attention on the projected Q, K, V (MultiHeadAttention adds the bias)
+      const qkvOut = int8MatMulNBits(g, h, `l${l}_qkv_w`, qkv, H, 3 * H);
       const [q, k, v] = g.node('Split', [qkvOut, g.int64Init(`l${l}_qkv_split`, [3], [H, H, H])], { attrs: { axis: 2 }, nOutputs: 3 });
       attn = g.op('MultiHeadAttention', [q, k, v, g.floatInit(`l${l}_qkv_b`, [3 * H], qkvB), mask32], { num_heads: a.heads }, MS);
     } else if (q8?.attention) {
