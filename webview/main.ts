@@ -521,7 +521,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const alpha = alphas.get(f.id);
     const qScale = onQuery ? (alpha ?? 1) : 1;
     const dScale = onDoc ? (alpha ?? 1) : 1;
-    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}${f.minor || f.weak ? ' minor' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}${f.minor || f.weak || f.unnamed ? ' minor' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
     const actTitle = (a: number, scale: number) => (alpha !== undefined && scale !== 1 ? `${fmt(a * scale)} steered (α ${fmt(alpha, 2)} × ${fmt(a)})` : undefined);
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
@@ -564,8 +564,8 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const why = !c.pair.features.length
       ? 'The query and the document share no active feature.'
       : !visible.length
-        ? c.pair.features.some((f) => f.weak && !f.minor)
-          ? 'No shared feature both adds 0.01 to the score and is strongly active here: this match rests on generic features, minor ones and weakly active ones whose labels name something else (see the score bar above and the note below).'
+        ? c.pair.features.some((f) => (f.weak || f.unnamed) && !f.minor)
+          ? 'No shared feature adds 0.01 to the score, is strongly active here and has a reliable name: this match rests on generic features, minor ones and ones whose labels name something else or nothing reliably (see the score bar above and the note below).'
           : 'No shared feature adds 0.01 to the score: this match rests on generic features and many minor ones (see the score bar above).'
         : 'No feature matches the filter.';
     frag.append(h('tr', { class: 'empty' }, h('td', { colspan: nCols }, why)));

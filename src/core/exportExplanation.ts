@@ -4,7 +4,7 @@
  * it came from) and the feature table as CSV. Pure: the extension's "Export
  * Explanation…" command writes what these return.
  */
-import { isListed } from './explain/attribution';
+import { NAMED_DETECTION, isListed } from './explain/attribution';
 import type { TextAttribution } from './explain/occlusion';
 import type { PairExplanation, Precision, SharedFeature } from '../protocol/worker';
 
@@ -88,7 +88,7 @@ function byShare(features: readonly SharedFeature[]): SharedFeature[] {
 /** The feature table, one row per feature, minor ones included (column `minor`). */
 export function featureTableCsv(x: ExportInput): string {
   const views = viewNames(x.pair);
-  const header = ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', ...views.map((v) => `view:${v}`), 'shared_in', 'in_overlap', 'minor', 'weak'];
+  const header = ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', ...views.map((v) => `view:${v}`), 'shared_in', 'in_overlap', 'minor', 'weak', 'unnamed'];
   const overlap = new Set(x.pair.shared_features);
   const rows = byShare(x.pair.features).map((f) => [
     x.pair.query_id,
@@ -105,6 +105,7 @@ export function featureTableCsv(x: ExportInput): string {
     overlap.has(f.id),
     f.minor === true,
     f.weak === true,
+    f.unnamed === true,
   ]);
   return csvRecords([header, ...rows]);
 }
@@ -193,6 +194,7 @@ export function explanationMarkdown(x: ExportInput): string {
   const listed = byShare(p.features.filter(isListed));
   const minor = p.features.filter((f) => f.minor);
   const weak = p.features.filter((f) => f.weak && !f.minor);
+  const unnamed = p.features.filter((f) => f.unnamed && !f.minor && !f.weak);
   const overlap = new Set(p.shared_features);
   out.push('## Features', '');
   if (listed.length) {
@@ -212,7 +214,7 @@ export function explanationMarkdown(x: ExportInput): string {
     out.push('Share: the feature’s part of the score. Erasure Δ: the cosine’s change when the feature alone is erased from the document. Activations: in the query and in each document view.');
     if (listed.some((f) => !overlap.has(f.id))) out.push('† not in O(q,d): shared with one of the document’s views only.');
     out.push('');
-  } else out.push(weak.length ? 'No shared feature both adds 0.01 to the score and is strongly active here.' : 'No shared feature adds 0.01 to the score.', '');
+  } else out.push(weak.length || unnamed.length ? 'No shared feature adds 0.01 to the score, is strongly active here and has a reliable name.' : 'No shared feature adds 0.01 to the score.', '');
   if (minor.length) {
     const sum = minor.reduce((s, f) => s + f.share, 0);
     out.push(`${minor.length} minor feature${minor.length === 1 ? '' : 's'} (each adds under 0.01 to the score either way) ${minor.length === 1 ? 'adds' : 'add'} ${signed(sum)} together; the CSV feature table lists them.`, '');
@@ -220,6 +222,11 @@ export function explanationMarkdown(x: ExportInput): string {
   if (weak.length) {
     const sum = weak.reduce((s, f) => s + f.share, 0);
     out.push(`${weak.length} weakly active feature${weak.length === 1 ? '' : 's'} (under a quarter of ${weak.length === 1 ? 'its' : 'their'} strongest activation, so ${weak.length === 1 ? 'its label names' : 'their labels name'} what ${weak.length === 1 ? 'it picks' : 'they pick'} up elsewhere) ${weak.length === 1 ? 'adds' : 'add'} ${signed(sum)} together: ${weak.map((f) => `#${f.id} ${mdCell(f.label)}`).join(', ')}; the CSV feature table lists them.`, '');
+  }
+  if (unnamed.length) {
+    const sum = unnamed.reduce((s, f) => s + f.share, 0);
+    const one = unnamed.length === 1;
+    out.push(`${unnamed.length} unnamed feature${one ? '' : 's'} (${one ? 'its label does' : 'their labels do'} not pick out ${one ? 'its' : 'their'} texts reliably: detection under ${NAMED_DETECTION}) ${one ? 'adds' : 'add'} ${signed(sum)} together: ${unnamed.map((f) => `#${f.id}`).join(', ')}; the CSV feature table lists them with their labels.`, '');
   }
 
   if (p.erasure) {

@@ -12,6 +12,7 @@ import {
   compareOverlapToControl,
   decomposeScore,
   isMinorShare,
+  isUnnamedDetection,
   isWeakActivation,
   keptWordCount,
   occlude,
@@ -212,6 +213,7 @@ export class Explainer {
       const docSide = Math.max(0, ...f.sharedIn.map((v) => f.views[v] ?? 0));
       if (label && isWeakActivation(Math.min(f.query, docSide), strongestActivation(label))) rec.weak = true;
       if (label?.detection !== undefined && label.detection !== null) rec.detection = round(label.detection, 3);
+      if (isUnnamedDetection(label?.detection)) rec.unnamed = true;
       if (label?.family) rec.family = label.family;
       if (opts.examples && label) rec.examples = label.examples.slice(0, opts.examples);
       return rec;

@@ -227,6 +227,11 @@ export interface SharedFeature {
    * its label names what it picks up elsewhere, not here (core/explain WEAK_ACTIVATION); counted, not listed
    */
   weak?: true;
+  /**
+   * its label's detection score is under 0.65 (core/explain NAMED_DETECTION): the label does not name the
+   * feature reliably; counted, not listed
+   */
+  unnamed?: true;
   detection?: number;
   /** the feature's family (co-activating features) and the family's label */
   family?: { id: number; label: string };

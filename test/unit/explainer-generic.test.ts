@@ -5,7 +5,7 @@
  */
 import * as assert from 'assert';
 import { SparseCode } from '../../src/core/explain/sparse';
-import { decomposeScore, isListed, isWeakActivation, MINOR_SHARE, WEAK_ACTIVATION } from '../../src/core/explain/attribution';
+import { decomposeScore, isListed, isUnnamedDetection, isWeakActivation, MINOR_SHARE, NAMED_DETECTION, WEAK_ACTIVATION } from '../../src/core/explain/attribution';
 import { steerEmbedding } from '../../src/core/explain/steering';
 import { FeatureLabel } from '../../src/engine/bundle';
 import { Explainer, SaeEncoder, ViewBuilder } from '../../src/engine/explainer';
@@ -124,7 +124,7 @@ describe('explainer: generic features and the score split', () => {
         const weaker = Math.min(f.query, Math.max(...f.sharedIn.map((v) => f.views[v])));
         // activations in the output are rounded to 6 decimals: decide only away from the threshold
         if (Math.abs(weaker - WEAK_ACTIVATION * strongest) > 1e-5) assert.strictEqual(f.weak === true, weaker < WEAK_ACTIVATION * strongest, `feature ${f.id}: weaker side ${weaker}, weak ${f.weak}`);
-        assert.strictEqual(isListed(f), !f.minor && !f.weak);
+        assert.strictEqual(isListed(f), !f.minor && !f.weak && !f.unnamed);
         if (f.weak) weak++;
         else strong++;
       }
@@ -136,6 +136,31 @@ describe('explainer: generic features and the score split', () => {
     assert.strictEqual(isWeakActivation(0.1, 0), false);
     assert.strictEqual(isWeakActivation(0.19, 0.8), true);
     assert.strictEqual(isWeakActivation(0.2, 0.8), false);
+  });
+
+  it('marks a feature unnamed exactly when its label\'s detection score is under NAMED_DETECTION, and leaves it unlisted', async () => {
+    // features 0–5 get detection 0.5, 0.64, 0.65, 0.9, not measured (null), 0.3
+    const det = [0.5, 0.64, NAMED_DETECTION, 0.9, null, 0.3];
+    const base = labels([]);
+    const ex = new Explainer(sae, noViews, { get: (id: number) => ({ ...base.get(id)!, detection: det[id] }), size: base.size });
+    const seen = new Set<number>();
+    let rng = 5;
+    const rand = () => ((rng = (rng * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    for (let n = 0; n < 100; n++) {
+      const [e] = await ex.explainEmbedded([pair], { ...embedded, queries: unit([rand(), rand(), rand(), rand()]), docs: unit([rand(), rand(), rand(), rand()]) }, { erasure: false });
+      for (const f of e.features) {
+        seen.add(f.id);
+        const d = det[f.id];
+        assert.strictEqual(f.unnamed === true, d !== null && d < NAMED_DETECTION, `feature ${f.id}: detection ${d}, unnamed ${f.unnamed}`);
+        if (f.unnamed) assert.strictEqual(isListed(f), false, 'an unnamed feature is not listed');
+        assert.strictEqual(f.label, `f${f.id}`, 'the label stays in the record (the CSV and the grey rows show it)');
+      }
+    }
+    assert.ok([0, 1].some((j) => seen.has(j)) && [2, 3].some((j) => seen.has(j)), `both kinds occur (${[...seen]})`);
+    assert.strictEqual(isUnnamedDetection(undefined), false);
+    assert.strictEqual(isUnnamedDetection(null), false);
+    assert.strictEqual(isUnnamedDetection(0.649), true);
+    assert.strictEqual(isUnnamedDetection(0.65), false);
   });
 
   it('explain --steering steers the side its "apply" names: the query, the document, or both', async () => {

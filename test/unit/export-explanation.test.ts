@@ -35,6 +35,7 @@ function pair(): PairExplanation {
       { id: 90, label: 'minor one', query: 0.1, views: { original: 0.1, qa: 0 }, sharedIn: ['original'], share: 0.003, erasureDelta: 0, minor: true },
       { id: 91, label: 'minor, two', query: 0.1, views: { original: 0.1, qa: 0 }, sharedIn: ['original'], share: 0.002, erasureDelta: 0, minor: true },
       { id: 95, label: 'weak one', query: 0.02, views: { original: 0.3, qa: 0 }, sharedIn: ['original'], share: 0.015, erasureDelta: 0, weak: true },
+      { id: 97, label: 'rites, plague', query: 0.3, views: { original: 0.3, qa: 0 }, sharedIn: ['original'], share: 0.012, erasureDelta: 0, unnamed: true, detection: 0.55 },
     ],
     erasure: { base: 0.61, overlap: { size: 2, erased: 0.3, kept: 0.5 }, control: { size: 2, erased: 0.6, kept: 0.1 } },
     token_attributions: {
@@ -78,11 +79,11 @@ describe('export an explanation', () => {
     const x = input();
     const rows = parseCsv(featureTableCsv(x));
     const [head, ...body] = rows;
-    assert.deepStrictEqual(head, ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', 'view:original', 'view:qa', 'shared_in', 'in_overlap', 'minor', 'weak']);
+    assert.deepStrictEqual(head, ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', 'view:original', 'view:qa', 'shared_in', 'in_overlap', 'minor', 'weak', 'unnamed']);
     assert.strictEqual(body.length, x.pair.features.length);
     assert.ok(body.every((r) => r.length === head.length), 'every record has every column');
     const col = (name: string) => head.indexOf(name);
-    assert.deepStrictEqual(body.map((r) => Number(r[col('feature_id')])), [12, 40, 7, 95, 90, 91], 'by share, largest first');
+    assert.deepStrictEqual(body.map((r) => Number(r[col('feature_id')])), [12, 40, 7, 95, 97, 90, 91], 'by share, largest first');
     const tricky = body.find((r) => r[col('feature_id')] === '7')!;
     assert.strictEqual(tricky[col('label')], TRICKY);
     assert.strictEqual(Number(tricky[col('share')]), 0.045);
@@ -91,6 +92,7 @@ describe('export an explanation', () => {
     assert.deepStrictEqual([twelve[col('family_id')], twelve[col('family_label')], twelve[col('shared_in')], twelve[col('view:qa')]], ['3', 'nutrients', 'original;qa', '0.9']);
     assert.deepStrictEqual(body.filter((r) => r[col('minor')] === 'true').map((r) => r[col('label')]), ['minor one', 'minor, two']);
     assert.deepStrictEqual(body.filter((r) => r[col('weak')] === 'true').map((r) => r[col('label')]), ['weak one']);
+    assert.deepStrictEqual(body.filter((r) => r[col('unnamed')] === 'true').map((r) => r[col('label')]), ['rites, plague']);
     assert.strictEqual(body.find((r) => r[col('feature_id')] === '40')![col('in_overlap')], 'false');
   });
 
@@ -123,11 +125,13 @@ describe('export an explanation', () => {
     const [features] = tablesUnder(md, '## Features');
     const head = features[0];
     assert.deepStrictEqual(head, ['#', 'label', 'family', 'share', 'erasure Δ', 'query', 'original', 'qa', 'shared in']);
-    assert.strictEqual(features.length - 1, 3, 'three listed features; the two minor ones and the weak one are not rows');
+    assert.strictEqual(features.length - 1, 3, 'three listed features; the two minor ones, the weak one and the unnamed one are not rows');
     assert.ok(features.every((r) => r.length === head.length), 'no cell split a row: pipes are escaped');
     assert.deepStrictEqual(features.slice(1).map((r) => r[0]), ['12', '40 †', '7']);
     assert.strictEqual(features[3][1], TRICKY.replace('\n', ' '), 'the tricky label reads back whole, its line break a space');
     assert.match(md, /\n2 minor features \(each adds under 0\.01 to the score either way\) add \+0\.0050 together/);
+    assert.match(md, /\n1 unnamed feature \(its label does not pick out its texts reliably: detection under 0\.65\) adds \+0\.0120 together: #97; /);
+    assert.doesNotMatch(md, /rites/, 'an unnamed feature\'s label is not offered as its name');
     assert.match(md, /\n1 weakly active feature \(under a quarter of its strongest activation, so its label names what it picks up elsewhere\) adds \+0\.0150 together: #95 weak one;/);
 
     const [erasure] = tablesUnder(md, '## Erasure of O(q,d)');

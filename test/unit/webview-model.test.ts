@@ -444,7 +444,7 @@ describe('webview/model: the score explained', () => {
       ['shared', 'one_sided', 'generic', 'bias', 'error'],
     );
     assert.ok(Math.abs(parts.reduce((s, p) => s + p.value, 0) - 0.607) < 1e-12);
-    assert.match(parts[0].tip, /the 32 listed below, the minor ones that add under 0\.01 each, and the weakly active ones/);
+    assert.match(parts[0].tip, /the 32 listed below, the minor ones that add under 0\.01 each, the weakly active ones .*, and the unnamed ones/);
     assert.ok(parts.every((p) => p.tip.length > 20));
     assert.match(unrelatedNote(-0.041, 0.012)!, /^The retriever sees these texts as unrelated: the score is −0\.041.*share only 0\.012 of it/);
     assert.strictEqual(unrelatedNote(0.607, 0.384), undefined);
@@ -489,6 +489,15 @@ describe('webview/model: minor features', () => {
       '3 minor features (each adds under 0.01 to the score; +0.003 together) are not listed: none of them carries this match. 1 weakly active feature (under a quarter of its strongest activation; +0.020 together) is not listed: its label names what it picks up elsewhere, not this match.',
     );
     assert.match(minorNote([{ share: 0.03, weak: true }, { share: 0.02, weak: true }], true)!, /^2 weakly active features .* are listed in grey: their labels name what they pick up elsewhere\.$/);
+  });
+  it('unnamed features (labels under the detection bar) are left out of the table like weak ones, with their own sentence', () => {
+    const fs = [...fs3, { id: 5, share: 0.02, unnamed: true as const }, { id: 6, share: 0.03, weak: true as const, unnamed: true as const }];
+    assert.deepStrictEqual(listedFeatures(fs, false).map((f) => f.id), [1, 4]);
+    assert.deepStrictEqual(listedFeatures(fs, true).map((f) => f.id), [1, 2, 3, 4, 5, 6]);
+    const note = minorNote(fs, false)!;
+    assert.match(note, / 1 weakly active feature \(under a quarter of its strongest activation; \+0\.030 together\) is not listed/, 'a weak and unnamed feature is counted once, as weak');
+    assert.match(note, / 1 unnamed feature \(\+0\.020 together\) is not listed: its label does not pick out its texts reliably \(detection under 0\.65\)\.$/);
+    assert.match(minorNote([{ share: 0.03, unnamed: true }, { share: 0.02, unnamed: true }], true)!, /^2 unnamed features \(\+0\.050 together\) are listed in grey: their labels do not/);
   });
 });
 

@@ -109,15 +109,18 @@ export interface ExampleExplanation {
   /** the score split into shared, one-sided and generic features, bias and error */
   terms?: ScoreTerms;
   /** the shared features with the largest share of the score */
-  /** listed features (neither minor nor weakly active), largest share first */
+  /** listed features (not minor, weakly active or unnamed), largest share first */
   top: { id: number; label: string; share: number; erasureDelta: number }[];
   /** shared non-generic features under 0.01 each, not listed */
   minor?: { count: number; share: number };
   /** shared features of 0.01 or more that are weakly active (core/explain WEAK_ACTIVATION), not listed */
   weak?: { count: number; share: number; labels: string[] };
+  /** shared features of 0.01 or more, strongly active, whose labels do not name them reliably (core/explain NAMED_DETECTION), not listed */
+  unnamed?: { count: number; share: number; labels: string[] };
 }
 
 const weakOf = (x: PairExplanation) => x.features.filter((f) => f.weak && !f.minor);
+const unnamedOf = (x: PairExplanation) => x.features.filter((f) => f.unnamed && !f.weak && !f.minor);
 
 async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views: InternalizerSession, labels: FeatureLabel[]): Promise<ExampleExplanation[]> {
   const byId = new Map(labels.map((l) => [l.id, l]));
@@ -137,6 +140,7 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
     terms: x.score_terms,
     minor: { count: x.features.filter((f) => f.minor).length, share: x.features.filter((f) => f.minor).reduce((s, f) => s + f.share, 0) },
     weak: { count: weakOf(x).length, share: weakOf(x).reduce((s, f) => s + f.share, 0), labels: weakOf(x).map((f) => f.label) },
+    unnamed: { count: unnamedOf(x).length, share: unnamedOf(x).reduce((s, f) => s + f.share, 0), labels: unnamedOf(x).map((f) => f.label) },
     top: x.features
       .filter(isListed)
       .sort((a, b) => b.share - a.share || a.id - b.id)

@@ -6,6 +6,7 @@ import type { Metrics } from './evaluate';
 import type { LabelSample } from './labelling';
 import type { SetChecks } from './checks';
 import { spellingPrefixOf } from '../../core/explain/spelling';
+import { NAMED_DETECTION } from '../../core/explain/attribution';
 
 /** A label as the report quotes it: a word-piece label carries its own quotes. */
 const quoted = (label: string): string => (spellingPrefixOf(label) !== undefined ? label : `"${label}"`);
@@ -138,7 +139,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
     const pieceCell = (c: SetChecks) => (c.pieces ? `${c.pieces.grounded} / ${c.pieces.listed}; ${f(c.pieces.groundingOthers, 3)}` : '—');
     lines.push('## Checks that can fail', '');
     lines.push(
-      'Per eval set. **Grounding**: for each relevant pair, the 5 *listed* features with the largest share, as a person reads them (non-generic; not minor: a minor feature adds less than 0.01 to the score either way and is counted in the score\'s terms but not listed; and not weakly active: under a quarter of its strongest activation in the labelling corpus on the weaker side, where its label names what it picks up elsewhere); a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document, and a word-piece label when a word of the pair starts with its piece (the next column gives their part, and the grounding of the other labels alone). **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Any share**: grounding of the top 5 with minor features included (the definition before minor features were left unlisted). **Listed**: relevant pairs with at least one listed feature; a pair with none has its score carried by generic features and many minor ones, and says so. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
+      'Per eval set. **Grounding**: for each relevant pair, the 5 *listed* features with the largest share, as a person reads them (non-generic; not minor: a minor feature adds less than 0.01 to the score either way and is counted in the score\'s terms but not listed; not weakly active: under a quarter of its strongest activation in the labelling corpus on the weaker side, where its label names what it picks up elsewhere; and not unnamed: its label\'s detection score under ' + NAMED_DETECTION + ', a label that does not pick out its feature\'s held-out texts reliably); a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document, and a word-piece label when a word of the pair starts with its piece (the next column gives their part, and the grounding of the other labels alone). **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Any share**: grounding of the top 5 with minor features included (the definition before minor features were left unlisted). **Listed**: relevant pairs with at least one listed feature; a pair with none has its score carried by generic features and many minor ones, and says so. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
       '',
     );
     lines.push('| set | in training | relevant pairs | listed | grounding | shuffled | ratio | word pieces in the top 5: grounded / listed; grounding of the rest | any share (shuffled) | mean \\|O(q,d)\\| (generic in it) | feature most often in the top 5 |', '|---|---|---|---|---|---|---|---|---|---|---|');
@@ -198,6 +199,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       if (!ex.top.length) lines.push('| — | no listed feature: none adds 0.01 to the score | | |');
       if (ex.minor?.count) lines.push(`| | ${ex.minor.count} minor features (under 0.01 each) | ${f(ex.minor.share, 3)} together | |`);
       if (ex.weak?.count) lines.push(`| | ${ex.weak.count} weakly active (under a quarter of their strongest activation): ${ex.weak.labels.map(quoted).join(', ')} | ${f(ex.weak.share, 3)} together | |`);
+      if (ex.unnamed?.count) lines.push(`| | ${ex.unnamed.count} unnamed (label detection under ${NAMED_DETECTION}): ${ex.unnamed.labels.map(quoted).join(', ')} | ${f(ex.unnamed.share, 3)} together | |`);
       lines.push('');
     }
   }
