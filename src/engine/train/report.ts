@@ -181,7 +181,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
     lines.push('Top 5 listed labels by share on the first relevant pairs of each set:', '');
     for (const c of fig.checks) {
       for (const ex of c.examples) {
-        lines.push(`- **${cellText(c.name)}** — *${ex.query}* (score ${f(ex.score, 3)}): ${ex.top.map((t) => `${t.id} ${quoted(t.label)} ${f(t.share, 3)}`).join(' · ')}`);
+        lines.push(`- **${cellText(c.name)}** — *${ex.query}* (score ${f(ex.score, 3)}): ${ex.top.length ? ex.top.map((t) => `${t.id} ${quoted(t.label)} ${f(t.share, 3)}`).join(' · ') : 'no listed feature'}`);
       }
     }
     lines.push('');
