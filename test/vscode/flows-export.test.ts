@@ -21,6 +21,7 @@ import type { EvalRunResult } from '../../src/extension/evalFile';
 import type { ExplanationPanel } from '../../src/extension/panel';
 import type { SelectionResult } from '../../src/extension/selection';
 import { missingForWorkerTests } from './bundleReady';
+import { isListed } from '../../src/core/explain/attribution';
 import { exportBaseName } from '../../src/core/exportExplanation';
 import { isPairExplanation } from '../../src/protocol/webview';
 import type { PairExplanation } from '../../src/protocol/worker';
@@ -119,15 +120,22 @@ describe('export an explanation', function () {
     const parts = split.slice(1, -1).map((r) => Number(r[1].replace('−', '-')));
     assert.strictEqual(parts.length, 5, 'shared, one-sided, generic, bias, error');
     assert.ok(Math.abs(parts.reduce((a, b) => a + b, 0) - p.score) < 5e-4 * 5, 'the parts (4 decimals) add up to the score');
-    const listed = p.features.filter((f) => !f.minor && !f.weak);
+    const listed = p.features.filter(isListed);
     const [table] = tablesUnder(md, '## Features');
-    assert.strictEqual(table.length - 1, listed.length, 'a row per listed feature');
-    assert.ok(table.every((r) => r.length === table[0].length), 'no label split a row');
-    assert.deepStrictEqual(table.slice(1).map((r) => r[1]).sort(), listed.map((f) => f.label.replace(/\r\n|\r|\n/g, ' ').trim()).sort(), 'the labels read back');
+    if (!listed.length) {
+      assert.strictEqual(table, undefined, 'no feature table when nothing is listed');
+      assert.match(md, /\nNo shared feature adds 0\.01 to the score/);
+    } else {
+      assert.strictEqual(table.length - 1, listed.length, 'a row per listed feature');
+      assert.ok(table.every((r) => r.length === table[0].length), 'no label split a row');
+      assert.deepStrictEqual(table.slice(1).map((r) => r[1]).sort(), listed.map((f) => f.label.replace(/\r\n|\r|\n/g, ' ').trim()).sort(), 'the labels read back');
+    }
     const minor = p.features.filter((f) => f.minor).length;
     if (minor) assert.match(md, new RegExp(`\\n${minor} minor features? \\(each adds under 0\\.01`));
     const weak = p.features.filter((f) => f.weak && !f.minor).length;
     if (weak) assert.match(md, new RegExp(`\\n${weak} weakly active features? \\(under a quarter`));
+    const unnamed = p.features.filter((f) => f.unnamed && !f.weak && !f.minor).length;
+    if (unnamed) assert.match(md, new RegExp(`\\n${unnamed} unnamed features? \\(`));
     if (p.erasure) assert.deepStrictEqual(tablesUnder(md, '## Erasure of O(q,d)')[0].slice(1).map((r) => r[0]), ['O(q,d)', 'control']);
     return md;
   }
