@@ -5,6 +5,7 @@
  * sliders at α = 0. Plain DOM; colours from theme variables in compare.css.
  */
 import './compare.css';
+import { NAMED_DETECTION } from '../src/core/explain/attribution';
 import { isToCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../src/protocol/compare';
 import type { ContrastDocInfo } from '../src/protocol/worker';
 import { contrastChart, flipSide, splitMarked } from './compareModel';
@@ -58,7 +59,7 @@ function render(s: CompareState): void {
   const flipBox = h('section', { class: `flip ${flip.found ? 'found' : 'none'}`, id: 'flip' }, h('h2', null, 'Order flip'), h('p', { class: 'flip-text', id: 'flip-text' }, flip.text));
   if (flip.found) {
     flipBox.append(
-      h('ul', { class: 'flip-features' }, ...flip.features.map((f) => h('li', { 'data-id': f.id }, h('span', { class: 'num' }, `#${f.id}`), ` ${f.label || '(no label)'}`))),
+      h('ul', { class: 'flip-features' }, ...flip.features.map((f) => h('li', { 'data-id': f.id }, h('span', { class: 'num' }, `#${f.id}`), ` ${f.unnamed ? 'no reliable name' : f.label || '(no label)'}`))),
       h('p', { class: 'meta' }, `erased from ${flipSide(flip.target)}; re-scored: d− ${flip.score_minus.toFixed(4)}, d+ ${flip.score_plus.toFixed(4)}`, flip.control ? ` · random sets of ${flip.size} of d−'s features: ${flip.control.flipped}/${flip.control.draws} flip` : ''),
     );
     const button = h('button', { id: 'apply-flip', type: 'button', disabled: !s.canApply, title: s.canApply ? 'set these features to α = 0 on the steering sliders and re-rank the loaded eval file' : 'load an eval file to steer it' }, 'Apply as steering sliders (α = 0)');
@@ -77,12 +78,12 @@ function render(s: CompareState): void {
     bar.style.width = `${(b.length * 100).toFixed(1)}%`;
     const left = h('div', { class: 'half left' }, b.favours === 'minus' ? bar : null);
     const right = h('div', { class: 'half right' }, b.favours === 'plus' ? bar : null);
-    const tip = `#${b.id} ${b.label}\ncontrast ${b.contrast.toFixed(4)}\nactivation: query ${b.query.toFixed(3)}, d− ${b.minus.toFixed(3)}, d+ ${b.plus.toFixed(3)}\nshared in d−: ${b.sharedInMinus.join(', ') || '—'}; in d+: ${b.sharedInPlus.join(', ') || '—'}`;
+    const tip = `#${b.id} ${b.unnamed ? `no reliable name (its label "${b.label}" does not pick out its texts: detection under ${NAMED_DETECTION})` : b.label}\ncontrast ${b.contrast.toFixed(4)}\nactivation: query ${b.query.toFixed(3)}, d− ${b.minus.toFixed(3)}, d+ ${b.plus.toFixed(3)}\nshared in d−: ${b.sharedInMinus.join(', ') || '—'}; in d+: ${b.sharedInPlus.join(', ') || '—'}`;
     rows.append(
       h(
         'div',
-        { class: `row${b.inFlip ? ' in-flip' : ''}`, role: 'listitem', 'data-id': b.id, title: tip },
-        h('span', { class: 'label' }, b.inFlip ? '★ ' : '', b.label || `#${b.id}`),
+        { class: `row${b.inFlip ? ' in-flip' : ''}${b.unnamed ? ' unnamed' : ''}`, role: 'listitem', 'data-id': b.id, title: tip },
+        h('span', { class: 'label' }, b.inFlip ? '★ ' : '', b.unnamed ? `#${b.id} · no reliable name` : b.label || `#${b.id}`),
         left,
         right,
         h('span', { class: 'value num' }, fmt(b.contrast)),
@@ -130,7 +131,7 @@ function markWords(words: CompareWords): void {
     if (!p) continue;
     p.replaceChildren(
       ...splitMarked(r[side].doc, words[side]).map((piece) =>
-        piece.mark ? h('mark', { class: `word ${side}`, 'data-feature': piece.mark.feature, title: `#${piece.mark.feature} ${piece.mark.label}: activation −${piece.mark.delta.toFixed(3)} without these words` }, piece.text) : piece.text,
+        piece.mark ? h('mark', { class: `word ${side}`, 'data-feature': piece.mark.feature, title: `#${piece.mark.feature}${piece.mark.label ? ` ${piece.mark.label}` : ''}: activation −${piece.mark.delta.toFixed(3)} without these words` }, piece.text) : piece.text,
       ),
     );
   }

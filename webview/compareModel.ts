@@ -10,6 +10,8 @@ import type { ContrastRecord } from '../src/protocol/worker';
 export interface ContrastBar {
   id: number;
   label: string;
+  /** the label does not name the feature reliably: shown by id, the label only in the tooltip */
+  unnamed: boolean;
   contrast: number;
   /** which document the feature favours */
   favours: 'minus' | 'plus';
@@ -46,6 +48,7 @@ export function contrastChart(r: ContrastRecord): ContrastChart {
   const bars: ContrastBar[] = rows.map((f) => ({
     id: f.id,
     label: f.label,
+    unnamed: f.unnamed === true,
     contrast: f.contrast,
     favours: f.contrast > 0 ? 'minus' : 'plus',
     length: Math.abs(f.contrast) / max,

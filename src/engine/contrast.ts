@@ -4,7 +4,7 @@
  * both documents' views and all codes in one SAE pass, and split the score
  * difference and search the order flip with core/explain/contrast.
  */
-import { contrast, ContrastFeature, ContrastInput, describeFlip, failingPair, findFlip, SparseCode } from '../core/explain';
+import { contrast, ContrastFeature, ContrastInput, describeFlip, failingPair, findFlip, isUnnamedDetection, SparseCode } from '../core/explain';
 import { cosine } from '../core/math';
 import { ModelError } from '../core/errors';
 import { ContrastDocInfo, ContrastFeatureRow, ContrastOptions, ContrastQuery, ContrastRecord } from '../protocol/worker';
@@ -115,12 +115,13 @@ export function contrastRecord(explainer: Pick<Explainer, 'labels'>, input: Cont
   const top = opts.top ?? 10;
   const c = contrast(input);
   const flip = findFlip(input, c, { bound: opts.bound, controls: opts.controls, seed: 1 });
-  const labelOf = (id: number) => explainer.labels.get(id)?.label ?? '';
+  const unnamed = (id: number) => (isUnnamedDetection(explainer.labels.get(id)?.detection) ? { unnamed: true as const } : {});
   const row = (f: ContrastFeature): ContrastFeatureRow => {
     const l = explainer.labels.get(f.id);
     return {
       id: f.id,
       label: l?.label ?? '',
+      ...unnamed(f.id),
       ...(l?.family ? { family: l.family } : {}),
       contrast: round(f.contrast),
       share_minus: round(f.shareMinus),
@@ -150,7 +151,7 @@ export function contrastRecord(explainer: Pick<Explainer, 'labels'>, input: Cont
       found: flip.flip !== undefined,
       bound: flip.bound,
       ...(flip.flip ? { target: flip.flip.target } : {}),
-      features: (flip.flip?.ids ?? []).map((id) => ({ id, label: labelOf(id) })),
+      features: (flip.flip?.ids ?? []).map((id) => ({ id, label: explainer.labels.get(id)?.label ?? '', ...unnamed(id) })),
       size: flip.flip?.ids.length ?? 0,
       score_minus: round(shown?.scoreMinus ?? c.scoreMinus),
       score_plus: round(shown?.scorePlus ?? c.scorePlus),

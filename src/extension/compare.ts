@@ -26,7 +26,7 @@ export interface CompareSource {
   /** a query's candidates with their texts (read back from the file when needed) */
   candidates(queryId: string): Promise<ContrastQuery | undefined>;
   /** sets each feature's slider to α = 0 and re-ranks the loaded file */
-  applyFeatures(features: { id: number; label: string }[]): Promise<{ status: string; message?: string }>;
+  applyFeatures(features: { id: number; label: string; unnamed?: true }[]): Promise<{ status: string; message?: string }>;
 }
 
 export interface CompareResult {

@@ -34,11 +34,13 @@ export function compareSource(ctx: FlowContext, steering: SteeringFlows): Compar
       const f = file();
       if (!f) return { status: 'warning', message: 'Steering re-ranks a loaded eval file: run "Xetrieval: Explain Eval File" first.' };
       const before = f.store.set.metrics();
+      // an unnamed feature goes by its id: its label does not name it reliably
+      const name = (x: { id: number; label: string; unnamed?: true }) => (x.unnamed || !x.label ? `#${x.id}` : x.label);
       for (const x of features) {
-        if (!f.steering.has(x.id)) f.steering.addSlider(x.id, x.label);
+        if (!f.steering.has(x.id)) f.steering.addSlider(x.id, name(x));
         f.steering.setAlpha(x.id, 0);
       }
-      const r = await steering.applySteering(f, `Set ${features.length} feature(s) to α = 0: ${features.map((x) => x.label || `#${x.id}`).join(', ')}.`, true);
+      const r = await steering.applySteering(f, `Set ${features.length} feature(s) to α = 0: ${features.map(name).join(', ')}.`, true);
       const after = r.metrics ?? {};
       const moved = Object.keys(after)
         .filter((k) => before[k] !== undefined)

@@ -72,6 +72,7 @@ function isRow(v: unknown): v is ContrastFeatureRow {
     isObj(v) &&
     isId(v.id) &&
     isStr(v.label) &&
+    optional(v.unnamed, (x): x is true => x === true) &&
     optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isId(x.id) && isStr(x.label)) &&
     isNum(v.contrast) &&
     isNum(v.share_minus) &&
@@ -90,7 +91,7 @@ function isFlip(v: unknown): v is FlipReport {
     isBool(v.found) &&
     isInt(v.bound) &&
     optional(v.target, (x): x is string => x === 'query' || x === 'minus' || x === 'plus') &&
-    isArrayOf(v.features, (x): x is { id: number; label: string } => isObj(x) && isId(x.id) && isStr(x.label)) &&
+    isArrayOf(v.features, (x): x is { id: number; label: string; unnamed?: true } => isObj(x) && isId(x.id) && isStr(x.label) && optional(x.unnamed, (u): u is true => u === true)) &&
     isInt(v.size) &&
     isNum(v.score_minus) &&
     isNum(v.score_plus) &&

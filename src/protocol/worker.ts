@@ -351,6 +351,8 @@ export interface ContrastDocInfo {
 export interface ContrastFeatureRow {
   id: number;
   label: string;
+  /** the label's detection score is under 0.65 (core/explain NAMED_DETECTION): shown by id, not offered as a name */
+  unnamed?: true;
   family?: { id: number; label: string };
   /** share of s(q,d−) minus share of s(q,d+): > 0 favours d− */
   contrast: number;
@@ -385,7 +387,7 @@ export interface FlipReport {
   bound: number;
   /** where the set is erased (absent when none was found) */
   target?: 'query' | 'minus' | 'plus';
-  features: { id: number; label: string }[];
+  features: { id: number; label: string; unnamed?: true }[];
   size: number;
   /** re-scored after erasure: cos(q,d−), cos(q,d+) and cos(q,d+) − cos(q,d−); when none was found, those of the closest set tried */
   score_minus: number;

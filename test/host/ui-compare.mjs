@@ -42,9 +42,12 @@ try {
   const rows = casesPane.locator('.monaco-list-row');
   await rows.first().waitFor({ timeout: 120_000 });
   await page.locator('.notification-toast, .notifications-toasts .monaco-list-row').filter({ hasText: /Explained \d+ case/ }).first().waitFor({ timeout: 300_000 }).catch(() => say('no completion notification seen'));
-  // the git query (its flip set is found), else the first failing one
-  const gitRow = rows.filter({ hasText: 'failing' }).filter({ hasText: 'git' });
-  const failingRow = (await gitRow.count()) ? gitRow.first() : rows.filter({ hasText: 'failing' }).first();
+  // the git query (its flip set is found), else the first failing one; query rows only (level 2): the file row's
+  // description also says "failing", and while the file is still streaming it may be the only such row
+  const queryRows = casesPane.locator('.monaco-list-row[aria-level="2"]');
+  const gitRow = queryRows.filter({ hasText: 'failing' }).filter({ hasText: 'git' });
+  await gitRow.first().waitFor({ timeout: 60_000 }).catch(() => say('no failing git row seen'));
+  const failingRow = (await gitRow.count()) ? gitRow.first() : queryRows.filter({ hasText: 'failing' }).first();
   await palette('Notifications: Clear All Notifications').catch(() => {});
   const rowText = (await failingRow.textContent())?.trim();
   say(`first failing row: ${rowText}`);

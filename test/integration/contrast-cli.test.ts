@@ -10,6 +10,7 @@ import { promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EngineClient } from '../../src/client/engineClient';
+import { isUnnamedDetection } from '../../src/core/explain/attribution';
 import { erase } from '../../src/core/explain/erasure';
 import { cosine64 } from '../../src/core/explain/sparse';
 import { loadSae } from '../../src/engine/sae/model';
@@ -47,6 +48,13 @@ describe('xetrieval contrast with the real model', function () {
     assert.match(r.stderr, /14 queries, 5 failing contrasted, 0 errors/);
     const recs = await readRecords(output);
     assert.deepStrictEqual(recs.map((x) => x.query_id).sort(), [...FAILING].sort());
+    const detection = new Map(
+      (await fsp.readFile(path.join(BUNDLE, 'labels.jsonl'), 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { id: number; detection: number | null })
+        .map((l) => [l.id, l.detection]),
+    );
 
     const pairs = (await fsp.readFile(PAIRS, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { query_id: string; doc_id: string; doc: string; label: number });
     for (const rec of recs) {
@@ -64,6 +72,8 @@ describe('xetrieval contrast with the real model', function () {
       assert.ok(c.favour_minus.length > 0 && c.favour_minus.every((f, i, a) => f.contrast > 0 && (i === 0 || a[i - 1].contrast >= f.contrast)));
       assert.ok(c.favour_plus.length > 0 && c.favour_plus.every((f, i, a) => f.contrast < 0 && (i === 0 || a[i - 1].contrast <= f.contrast)));
       assert.ok([...c.favour_minus, ...c.favour_plus].every((f) => typeof f.label === 'string' && f.label.length > 0), 'every row has a label');
+      // a row is unnamed exactly when its label's detection in the bundle is under the bar
+      for (const f of [...c.favour_minus, ...c.favour_plus, ...rec.flip.features]) assert.strictEqual(f.unnamed === true, isUnnamedDetection(detection.get(f.id)), `${rec.query_id}: feature ${f.id}`);
       assert.ok(c.favour_minus.some((f) => f.shared_in_minus.includes('original')));
       const fl = rec.flip;
       assert.strictEqual(fl.bound, 20);

@@ -27,6 +27,23 @@ describe('compare view', () => {
     assert.strictEqual(flipSide('minus'), 'd−');
   });
 
+  it('an unnamed row (label under the detection bar) is marked on its bar and its word marks carry no label', () => {
+    const r = record();
+    r.contrast.favour_minus[0] = { ...r.contrast.favour_minus[0], unnamed: true };
+    r.flip.features[0] = { ...r.flip.features[0], unnamed: true };
+    assert.ok(isContrastRecord(r), 'the guard takes the flag on rows and flip features');
+    assert.ok(!isContrastRecord({ ...r, contrast: { ...r.contrast, favour_minus: [{ ...r.contrast.favour_minus[0], unnamed: 'yes' }] } }));
+    assert.deepStrictEqual(contrastChart(r).bars.map((b) => [b.id, b.unnamed]), [
+      [3, true],
+      [5, false],
+      [9, false],
+    ]);
+    const doc = { units: [{ text: 'x', start: 0, end: 1, features: { 3: 0.2, 5: 0.1 } }] };
+    const marks = wordMarks(r, doc, undefined).minus;
+    assert.deepStrictEqual(marks.map((m) => [m.feature, m.label]), [[3, '']], 'the larger Δ keeps the unit; its feature is unnamed');
+    assert.deepStrictEqual(wordMarks(record(), doc, undefined).minus.map((m) => m.label), ['f3']);
+  });
+
   it('guards: a record passes, a broken one and unknown messages do not', () => {
     const r = record();
     assert.ok(isContrastRecord(r));

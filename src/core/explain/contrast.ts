@@ -383,6 +383,7 @@ export interface WordMark {
   end: number;
   text: string;
   feature: number;
+  /** the feature's label; empty when the label does not name it reliably (an unnamed row) */
   label: string;
   /** the feature's activation change when these words are removed (positive: they carry it) */
   delta: number;
@@ -400,8 +401,9 @@ export interface DocUnits {
  * shared with the query), so a top feature that the document does not share
  * gets no mark. Marks are ordered by position; overlaps keep the larger Δ.
  */
-export function wordMarks(r: { contrast: { favour_minus: { id: number; label: string }[]; favour_plus: { id: number; label: string }[] } }, minus: DocUnits | undefined, plus: DocUnits | undefined, k = 3, perFeature = 2): { minus: WordMark[]; plus: WordMark[] } {
-  const pick = (rows: { id: number; label: string }[], doc: DocUnits | undefined): WordMark[] => {
+type MarkRow = { id: number; label: string; unnamed?: true };
+export function wordMarks(r: { contrast: { favour_minus: MarkRow[]; favour_plus: MarkRow[] } }, minus: DocUnits | undefined, plus: DocUnits | undefined, k = 3, perFeature = 2): { minus: WordMark[]; plus: WordMark[] } {
+  const pick = (rows: MarkRow[], doc: DocUnits | undefined): WordMark[] => {
     if (!doc) return [];
     const marks: WordMark[] = [];
     for (const f of rows.slice(0, k)) {
@@ -410,7 +412,7 @@ export function wordMarks(r: { contrast: { favour_minus: { id: number; label: st
         .filter((x) => x.d > 0)
         .sort((a, b) => b.d - a.d || a.u.start - b.u.start)
         .slice(0, perFeature);
-      for (const { u, d } of best) marks.push({ start: u.start, end: u.end, text: u.text, feature: f.id, label: f.label, delta: d });
+      for (const { u, d } of best) marks.push({ start: u.start, end: u.end, text: u.text, feature: f.id, label: f.unnamed ? '' : f.label, delta: d });
     }
     marks.sort((a, b) => a.start - b.start || b.delta - a.delta);
     const kept: WordMark[] = [];
