@@ -5,7 +5,7 @@
  * sliders at α = 0. Plain DOM; colours from theme variables in compare.css.
  */
 import './compare.css';
-import { NAMED_DETECTION } from '../src/core/explain/attribution';
+import { NAMED_DETECTION, unnamedName } from '../src/core/explain/attribution';
 import { isToCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../src/protocol/compare';
 import type { ContrastDocInfo } from '../src/protocol/worker';
 import { contrastChart, flipSide, splitMarked } from './compareModel';
@@ -83,7 +83,7 @@ function render(s: CompareState): void {
       h(
         'div',
         { class: `row${b.inFlip ? ' in-flip' : ''}${b.unnamed ? ' unnamed' : ''}`, role: 'listitem', 'data-id': b.id, title: tip },
-        h('span', { class: 'label' }, b.inFlip ? '★ ' : '', b.unnamed ? `#${b.id} · no reliable name` : b.label || `#${b.id}`),
+        h('span', { class: 'label' }, b.inFlip ? '★ ' : '', b.unnamed ? unnamedName(b.id) : b.label || `#${b.id}`),
         left,
         right,
         h('span', { class: 'value num' }, fmt(b.contrast)),

@@ -6,6 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { CancelledError, InputError, ModelError } from '../core/errors';
 import { steeringMismatch } from '../core/explain/steering';
+import { isUnnamedDetection } from '../core/explain/attribution';
 import { cosine } from '../core/math';
 import {
   DeviceSetting,
@@ -392,7 +393,7 @@ export class Engine {
     const features: FeatureInfoResult['features'] = [];
     for (const id of p.ids) {
       const l = Number.isInteger(id) && id >= 0 && id < explainer.sae.dictSize ? explainer.labels.get(id) : undefined;
-      if (l) features.push({ id, label: l.label, terms: l.terms, examples: l.examples.slice(0, n), ...(l.generic ? { generic: true } : {}) });
+      if (l) features.push({ id, label: l.label, terms: l.terms, examples: l.examples.slice(0, n), ...(l.generic ? { generic: true } : {}), ...(isUnnamedDetection(l.detection) ? { unnamed: true as const } : {}) });
     }
     return { dictSize: explainer.sae.dictSize, features };
   }

@@ -6,7 +6,7 @@
  * the training pairs (selectSteering); a setting is only ever chosen when it
  * beat α = 1 there.
  */
-import { MIN_NET_QUERIES, RusAccumulator, hashUnit, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl, steersDocument, steersQuery, type SteeringSide } from '../core/explain';
+import { MIN_NET_QUERIES, RusAccumulator, hashUnit, isUnnamedDetection, unnamedName, SaeDecoder, SparseCode, SteeringBasis, keyFeatures, steerEmbedding, steeringBasis, steeringControl, randomControl, steersDocument, steersQuery, type SteeringSide } from '../core/explain';
 import { candidateListNote, rankMovingFeatures } from '../core/explain/steeringBasis';
 import { Evaluation, Qrels, RANK_METRICS, Run, evaluate } from '../core/metrics';
 import { ExplainPair, SteerKey, SteerResult, SteerSelection, SteerTrial } from '../protocol/worker';
@@ -265,7 +265,8 @@ export class RerankSet {
     const suggested = pool
       .filter((id) => moving.has(id))
       .slice(0, m)
-      .map((id) => ({ id, rus: rus[id], label: labels.get(id)?.label ?? '' }));
+      // a label under the detection bar does not name its slider: the slider goes by id
+      .map((id) => ({ id, rus: rus[id], label: isUnnamedDetection(labels.get(id)?.detection) ? unnamedName(id) : (labels.get(id)?.label ?? '') }));
     let note = listNote;
     if (!note && suggested.length < m) note = `only ${suggested.length} of the ${pool.length} features with the highest RUS move a rank in this file at α = 0 or 2`;
     return { suggested, note };

@@ -3,6 +3,7 @@
  * files: it works on one file, the panel's case's, else the active one; a
  * case key of another file switches it to that file.
  */
+import { unnamedName } from '../core/explain/attribution';
 import type { CompareSource } from './compare';
 import type { LoadedFile } from './evalFiles';
 import type { FlowContext } from './flowContext';
@@ -35,7 +36,7 @@ export function compareSource(ctx: FlowContext, steering: SteeringFlows): Compar
       if (!f) return { status: 'warning', message: 'Steering re-ranks a loaded eval file: run "Xetrieval: Explain Eval File" first.' };
       const before = f.store.set.metrics();
       // an unnamed feature goes by its id: its label does not name it reliably
-      const name = (x: { id: number; label: string; unnamed?: true }) => (x.unnamed || !x.label ? `#${x.id}` : x.label);
+      const name = (x: { id: number; label: string; unnamed?: true }) => (x.unnamed ? unnamedName(x.id) : x.label || `#${x.id}`);
       for (const x of features) {
         if (!f.steering.has(x.id)) f.steering.addSlider(x.id, name(x));
         f.steering.setAlpha(x.id, 0);

@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { caseKey, SUPERSEDED } from '../core/cases';
 import { clashingInput, tempPathFor } from '../core/output';
+import { unnamedName } from '../core/explain/attribution';
 import { parseSteeringConfig, serializeSteeringConfig, SteeringConfig, steeringMismatch } from '../core/explain/steering';
 import { resolveModelSpec } from '../engine/models/registry';
 import type { PanelSlider, SteeringUpdate } from '../protocol/webview';
@@ -175,8 +176,9 @@ export function steeringFlows(ctx: FlowContext, openCase: CaseFlows['openCase'])
       if (file.steering.dictSize === undefined && ctx.dictSizeOf?.model === ctx.ref().model && id >= ctx.dictSizeOf.size) {
         throw new Error(`#${id} is not a feature of this SAE: its ${ctx.dictSizeOf.size} features are #0 to #${ctx.dictSizeOf.size - 1}.`);
       }
-      const label = ctx.shown?.pair.features.find((f) => f.id === id)?.label ?? info?.get(id)?.label;
-      file.steering.addSlider(id, label);
+      const known = ctx.shown?.pair.features.find((f) => f.id === id) ?? info?.get(id);
+      // a label under the detection bar does not name the slider
+      file.steering.addSlider(id, known?.unnamed ? unnamedName(id) : known?.label);
       return ctx.steeringUpdate(file);
     },
     onReset: async () => {

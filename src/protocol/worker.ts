@@ -251,7 +251,8 @@ export interface FeatureInfoParams {
 /** What the bundle says about features: label, words, top-activating examples; unknown ids are left out. */
 export interface FeatureInfoResult {
   dictSize: number;
-  features: { id: number; label: string; terms: string[]; examples: FeatureExample[]; generic?: boolean }[];
+  /** unnamed: the label's detection score is under 0.65 (core/explain NAMED_DETECTION), so it does not name the feature reliably */
+  features: { id: number; label: string; terms: string[]; examples: FeatureExample[]; generic?: boolean; unnamed?: true }[];
 }
 
 export interface SetErasure {

@@ -10,6 +10,7 @@ import { EngineClient, EngineError } from '../../src/client/engineClient';
 import { ModelRef } from '../../src/protocol/worker';
 import { DEFAULT_MODEL, SHARED, WORKER_PATH, minilm, testCacheDir, tmpDir } from './helpers';
 import { writeTinyBert } from './tinyBert';
+import { unnamedName } from '../../src/core/explain/attribution';
 
 function scifactAbstracts(n: number): string[] {
   return fs
@@ -97,6 +98,9 @@ describe('engine worker process', function () {
     const set = await client.request('rerankSet', { ref, pairs });
     const features = set.result.suggested.map((x) => x.id);
     assert.ok(features.length >= 4, `${features.length} suggested`);
+    // a suggested slider whose label is under the detection bar goes by its id; featureInfo says which those are
+    const info = new Map((await client.request('featureInfo', { ref, ids: features })).result.features.map((f) => [f.id, f]));
+    for (const s of set.result.suggested) assert.strictEqual(s.label, info.get(s.id)?.unnamed ? unnamedName(s.id) : info.get(s.id)?.label, `#${s.id}`);
     const basis = await client.request('steeringBasis', { setId: set.result.setId, features });
     assert.strictEqual(basis.result.pairs.length, pairs.length);
     assert.ok(basis.result.texts.some((t) => t.idx.length > 0), 'some texts activate the suggested features');

@@ -74,6 +74,11 @@ export function isUnnamedDetection(detection: number | null | undefined): boolea
   return typeof detection === 'number' && detection < NAMED_DETECTION;
 }
 
+/** How an unnamed feature is called where a name is needed (a slider, a contrast row): by its id, not its label. */
+export function unnamedName(id: number): string {
+  return `#${id} · no reliable name`;
+}
+
 /** Whether a shared feature is listed for a person to read: not minor, not weakly active, not unnamed. */
 export function isListed(f: { minor?: true; weak?: true; unnamed?: true }): boolean {
   return !f.minor && !f.weak && !f.unnamed;
