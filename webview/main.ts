@@ -17,6 +17,7 @@ import './panel.css';
 
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import type { HeatReport, PanelCandidate, PanelCase, PanelSlider, PanelViewState, PanelWords, RerankUpdate, SortKey, ToWebview } from '../src/protocol/webview';
+import { NAMED_DETECTION } from '../src/core/explain/attribution';
 import type { SharedFeature } from '../src/protocol/worker';
 import { erasureSvg } from './chart';
 import { append, byId, h } from './dom';
@@ -527,9 +528,16 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
       h(
         'td',
-        { class: 'text label', title: f.family ? `${f.label} — family: ${f.family.label} (#${f.family.id})` : f.label },
+        {
+          class: 'text label',
+          title: f.unnamed
+            ? `no reliable name: its label "${f.label}" picks out its texts ${f.detection !== undefined ? `${Math.round(f.detection * 100)}% of the time` : 'unreliably'} (balanced accuracy, 50% is chance; named from ${Math.round(NAMED_DETECTION * 100)}%)`
+            : f.family
+              ? `${f.label} — family: ${f.family.label} (#${f.family.id})`
+              : f.label,
+        },
         alpha !== undefined ? h('span', { class: 'alpha-tag num', title: `steered: α = ${fmt(alpha, 2)} scales this feature in ${steeredTexts(c.steers)}` }, `α ${fmt(alpha, 2)}`) : null,
-        h('span', { class: 'label-text' }, f.label || '(unlabelled)'),
+        h('span', { class: 'label-text' }, f.unnamed ? 'no reliable name' : f.label || '(unlabelled)'),
         f.family && f.family.label !== f.label ? h('span', { class: 'family muted' }, ` · ${f.family.label}`) : null,
         // shown instead of the activation columns when the panel is too narrow for them
         h(

@@ -4,7 +4,7 @@
  * tests run it in Node.
  */
 import { basisCovers, basisScores } from '../src/core/explain/steeringBasis';
-import { NAMED_DETECTION, isListed } from '../src/core/explain/attribution';
+import { NAMED_DETECTION, isListed, unnamedName } from '../src/core/explain/attribution';
 import { Qrels, RANK_METRICS, Run, evaluate, rankDocs } from '../src/core/metrics';
 import { PANEL_CANDIDATES, type PanelCandidate, type PanelSlider, type PanelSteeringBasis, type RerankUpdate, type SortKey } from '../src/protocol/webview';
 import type { UnitAttribution } from '../src/core/explain/occlusion';
@@ -565,16 +565,21 @@ export function heatRuns(text: string, units: readonly Pick<HeatUnit, 'start' | 
  * A word's hover: what the text scores without it. `base`: the score, or the
  * feature's activation in this text; `delta` = with − without, so without = base − delta.
  */
-export function heatTitle(delta: number, base: number, window: number, feature?: { id: number; label: string }): string {
+export function heatTitle(delta: number, base: number, window: number, feature?: { id: number; label: string; unnamed?: true }): string {
   const what = window > 1 ? `these ${window} words` : 'this word';
   const d = `Δ ${fmtSigned(delta)}`;
   if (!feature) return `without ${what} the score is ${fmt(base - delta)} instead of ${fmt(base)} (${d})`;
-  return `without ${what} #${feature.id} ${feature.label || '(unlabelled)'} is ${fmt(base - delta)} instead of ${fmt(base)} in this text (${d})`;
+  return `without ${what} ${featureName(feature)} is ${fmt(base - delta)} instead of ${fmt(base)} in this text (${d})`;
 }
 
 /** The caption over the texts: what the overlay shows. */
-export function heatCaption(feature?: { id: number; label: string }): string {
-  return feature ? `Words by their part in #${feature.id} ${feature.label || '(unlabelled)'}` : 'Words by their part in the score';
+export function heatCaption(feature?: { id: number; label: string; unnamed?: true }): string {
+  return feature ? `Words by their part in ${featureName(feature)}` : 'Words by their part in the score';
+}
+
+/** A feature as the panel names it in a sentence: its id and label, or its id alone when the label does not name it reliably. */
+export function featureName(f: { id: number; label: string; unnamed?: true }): string {
+  return f.unnamed ? unnamedName(f.id) : `#${f.id} ${f.label || '(unlabelled)'}`;
 }
 
 /** The strongest marked units of one text, for the log tests and drivers read. */

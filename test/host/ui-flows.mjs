@@ -310,6 +310,23 @@ try {
   await f2.locator('#text-query').hover();
   await f2.locator('#heat-caption[data-mode="score"]').waitFor({ state: 'attached', timeout: 10_000 });
   check(true, 'leaving the row returns the overlay to the score');
+  // the rows the table does not list (minor, weakly active, unnamed), shown on request: an unnamed one goes by no name
+  const note = (await f2.locator('#toggle-minor').count()) ? ((await f2.locator('#toggle-minor').locator('xpath=..').textContent()) ?? '') : '';
+  const unnamedNote = /(\d+) unnamed features? /.exec(note);
+  if (unnamedNote) {
+    await f2.locator('#toggle-minor').click();
+    const unnamedRows = f2.locator('#feature-table tbody tr.feature.minor').filter({ hasText: 'no reliable name' });
+    await unnamedRows.first().waitFor({ timeout: 10_000 });
+    const n = await unnamedRows.count();
+    const tip = (await unnamedRows.first().locator('td.label').getAttribute('title')) ?? '';
+    say(`Show them: ${n} row(s) say "no reliable name"; tooltip: ${tip}`);
+    // minor and weakly active features can be unnamed too: the note counts only the others
+    check(n >= Number(unnamedNote[1]), `at least as many "no reliable name" rows as the note counts (${unnamedNote[1]})`);
+    check(/^no reliable name: its label ".+" picks out its texts \d+% of the time/.test(tip), 'the tooltip gives the label and its detection');
+    await page.screenshot({ path: path.join(outDir, `ui-panel-unnamed${suffix}.png`), clip: panelBox ?? undefined });
+    say(`screenshot test-results/ui-panel-unnamed${suffix}.png`);
+    await f2.locator('#toggle-minor').click();
+  } else say('no unnamed feature on this pair');
   // the words behind the score, highlighted in the editor the selection came from
   await page.locator('.tabs-container .tab').filter({ hasText: 'notes.md' }).first().click();
   // collapse the selection, which would paint over the highlights

@@ -592,6 +592,8 @@ describe('webview/model word overlay', () => {
     assert.strictEqual(heatTitle(1.2, 2, 1, { id: 7, label: 'version control' }), 'without this word #7 version control is 0.800 instead of 2.000 in this text (Δ +1.200)');
     assert.strictEqual(heatCaption(), 'Words by their part in the score');
     assert.strictEqual(heatCaption({ id: 7, label: '' }), 'Words by their part in #7 (unlabelled)');
+    assert.strictEqual(heatCaption({ id: 9, label: 'scrape', unnamed: true }), 'Words by their part in #9 · no reliable name', 'an unnamed feature goes by its id');
+    assert.strictEqual(heatTitle(0.2, 1, 1, { id: 9, label: 'scrape', unnamed: true }), 'without this word #9 · no reliable name is 0.800 instead of 1.000 in this text (Δ +0.200)');
     assert.deepStrictEqual(heatTop(text, units, undefined, 0.1), [
       { text: 'git', delta: 0.1, step: 5 },
       { text: 'commit', delta: -0.04, step: -2 },
