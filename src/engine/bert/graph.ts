@@ -130,8 +130,6 @@ export function int8MatMul(g: GraphBuilder, x: string, name: string, W: Float32A
 export interface PerTokenConsts {
   eps: string;
   c127: string;
-  c128: string;
-  zero: string;
   one: string;
   zp128: string;
   /** uint8 128 per token of the batch: the zero points QuantizeLinear takes with one scale per token, made once */
@@ -152,8 +150,6 @@ export function perTokenConsts(g: GraphBuilder, batchShape: string): PerTokenCon
   return {
     eps: scalar('q8_eps', 1e-8),
     c127: scalar('q8_127', 127),
-    c128: scalar('q8_128', 128),
-    zero: scalar('q8_zero', 0),
     one: scalar('q8_one', 1),
     zp128,
     zpRows: g.op('Expand', [zp128, g.op('ReduceProd', [batchShape], { keepdims: 1 })]),
