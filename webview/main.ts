@@ -17,7 +17,7 @@ import './panel.css';
 
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import type { HeatReport, PanelCandidate, PanelCase, PanelSlider, PanelViewState, PanelWords, RerankUpdate, SortKey, ToWebview } from '../src/protocol/webview';
-import { NAMED_DETECTION } from '../src/core/explain/attribution';
+import { NAMED_DETECTION, unlistedAs } from '../src/core/explain/attribution';
 import type { SharedFeature } from '../src/protocol/worker';
 import { erasureSvg } from './chart';
 import { append, byId, h } from './dom';
@@ -572,7 +572,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const why = !c.pair.features.length
       ? 'The query and the document share no active feature.'
       : !visible.length
-        ? c.pair.features.some((f) => (f.weak || f.unnamed) && !f.minor)
+        ? c.pair.features.some((f) => unlistedAs(f) === 'weak' || unlistedAs(f) === 'unnamed')
           ? 'No shared feature adds 0.01 to the score, is strongly active here and has a reliable name: this match rests on generic features, minor ones and ones whose labels name something else or nothing reliably (see the score bar above and the note below).'
           : 'No shared feature adds 0.01 to the score: this match rests on generic features and many minor ones (see the score bar above).'
         : 'No feature matches the filter.';

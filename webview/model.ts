@@ -4,7 +4,7 @@
  * tests run it in Node.
  */
 import { basisCovers, basisScores } from '../src/core/explain/steeringBasis';
-import { NAMED_DETECTION, isListed, unnamedName } from '../src/core/explain/attribution';
+import { NAMED_DETECTION, isListed, unlistedGroups, unnamedName } from '../src/core/explain/attribution';
 import { Qrels, RANK_METRICS, Run, evaluate, rankDocs } from '../src/core/metrics';
 import { PANEL_CANDIDATES, type PanelCandidate, type PanelSlider, type PanelSteeringBasis, type RerankUpdate, type SortKey } from '../src/protocol/webview';
 import type { UnitAttribution } from '../src/core/explain/occlusion';
@@ -451,9 +451,7 @@ export function listedFeatures<T extends { minor?: true; weak?: true; unnamed?: 
 
 /** The sentences under the table about the minor, weakly active and unnamed features it does not list, or undefined when there are none. */
 export function minorNote(features: readonly { minor?: true; weak?: true; unnamed?: true; share: number }[], shown: boolean): string | undefined {
-  const minor = features.filter((f) => f.minor);
-  const weak = features.filter((f) => f.weak && !f.minor);
-  const unnamed = features.filter((f) => f.unnamed && !f.minor && !f.weak);
+  const { minor, weak, unnamed } = unlistedGroups(features);
   if (!minor.length && !weak.length && !unnamed.length) return undefined;
   const together = (fs: readonly { share: number }[]) => {
     const sum = fs.reduce((s, f) => s + f.share, 0);

@@ -4,7 +4,7 @@
  * it came from) and the feature table as CSV. Pure: the extension's "Export
  * Explanation…" command writes what these return.
  */
-import { NAMED_DETECTION, isListed } from './explain/attribution';
+import { NAMED_DETECTION, isListed, unlistedGroups } from './explain/attribution';
 import type { TextAttribution } from './explain/occlusion';
 import type { PairExplanation, Precision, SharedFeature } from '../protocol/worker';
 
@@ -192,9 +192,7 @@ export function explanationMarkdown(x: ExportInput): string {
   }
 
   const listed = byShare(p.features.filter(isListed));
-  const minor = p.features.filter((f) => f.minor);
-  const weak = p.features.filter((f) => f.weak && !f.minor);
-  const unnamed = p.features.filter((f) => f.unnamed && !f.minor && !f.weak);
+  const { minor, weak, unnamed } = unlistedGroups(p.features);
   const overlap = new Set(p.shared_features);
   out.push('## Features', '');
   if (listed.length) {

@@ -79,9 +79,27 @@ export function unnamedName(id: number): string {
   return `#${id} · no reliable name`;
 }
 
+type ListFlags = { minor?: true; weak?: true; unnamed?: true };
+
+/** Why a shared feature is not listed, one reason each (minor before weakly active before unnamed), or undefined when it is listed. */
+export type Unlisted = 'minor' | 'weak' | 'unnamed';
+export function unlistedAs(f: ListFlags): Unlisted | undefined {
+  return f.minor ? 'minor' : f.weak ? 'weak' : f.unnamed ? 'unnamed' : undefined;
+}
+
 /** Whether a shared feature is listed for a person to read: not minor, not weakly active, not unnamed. */
-export function isListed(f: { minor?: true; weak?: true; unnamed?: true }): boolean {
-  return !f.minor && !f.weak && !f.unnamed;
+export function isListed(f: ListFlags): boolean {
+  return unlistedAs(f) === undefined;
+}
+
+/** The features that are not listed, grouped by their one reason (what the sentences under a feature list count). */
+export function unlistedGroups<T extends ListFlags>(features: readonly T[]): Record<Unlisted, T[]> {
+  const g: Record<Unlisted, T[]> = { minor: [], weak: [], unnamed: [] };
+  for (const f of features) {
+    const u = unlistedAs(f);
+    if (u) g[u].push(f);
+  }
+  return g;
 }
 
 /** Whether a feature's share is too small to list (see MINOR_SHARE). */

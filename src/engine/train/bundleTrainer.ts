@@ -11,12 +11,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadQrels } from '../../core/beir';
 import { Matrix, hasMatrix, loadMatrix, saveMatrix } from '../../core/vectorStore';
-import { ExecutionProvider, PairExplanation, Precision, ProgressEvent, ScoreTerms, TextKind, TrainBundleParams } from '../../protocol/worker';
+import { ExecutionProvider, Precision, ProgressEvent, ScoreTerms, SharedFeature, TextKind, TrainBundleParams } from '../../protocol/worker';
 import { docText, readCorpus, readQueries, supervisedViews } from '../../train/views';
 import { sentences } from '../../core/sentences';
 import { CorpusSource, readBroadCorpus, wordnetLemmas, wordnetSynonyms } from '../../train/broadCorpus';
 import { familyLabel, featureFamilies } from '../../core/explain/families';
-import { isListed } from '../../core/explain/attribution';
+import { isListed, unlistedGroups } from '../../core/explain/attribution';
 import { runChecks, CheckPair, SetChecks } from './checks';
 import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } from '../bundle';
 import { InternalizerSession, saveInternalizer } from '../internalizer/model';
@@ -119,8 +119,8 @@ export interface ExampleExplanation {
   unnamed?: { count: number; share: number; labels: string[] };
 }
 
-const weakOf = (x: PairExplanation) => x.features.filter((f) => f.weak && !f.minor);
-const unnamedOf = (x: PairExplanation) => x.features.filter((f) => f.unnamed && !f.weak && !f.minor);
+/** How many features, and how much of the score, one reason leaves unlisted. */
+const tally = (fs: readonly SharedFeature[]) => ({ count: fs.length, share: fs.reduce((s, f) => s + f.share, 0) });
 
 async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views: InternalizerSession, labels: FeatureLabel[]): Promise<ExampleExplanation[]> {
   const byId = new Map(labels.map((l) => [l.id, l]));
@@ -130,23 +130,26 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
   const none = EXAMPLE_PAIRS.map(() => false);
   const pairs = EXAMPLE_PAIRS.map((p, i) => ({ query_id: `example-${i + 1}`, doc_id: `example-${i + 1}`, query: p.query, doc: p.doc }));
   const out = await explainer.explainEmbedded(pairs, { dim: o.model.dim, queries, docs, queryTruncated: none, docTruncated: none });
-  return out.map((x, i) => ({
-    ...EXAMPLE_PAIRS[i],
-    score: x.score,
-    internalizedScore: x.internalized_score,
-    shared: x.shared_features.length,
-    erasedOverlap: x.erasure?.overlap.erased ?? NaN,
-    erasedControl: x.erasure?.control.erased ?? NaN,
-    terms: x.score_terms,
-    minor: { count: x.features.filter((f) => f.minor).length, share: x.features.filter((f) => f.minor).reduce((s, f) => s + f.share, 0) },
-    weak: { count: weakOf(x).length, share: weakOf(x).reduce((s, f) => s + f.share, 0), labels: weakOf(x).map((f) => f.label) },
-    unnamed: { count: unnamedOf(x).length, share: unnamedOf(x).reduce((s, f) => s + f.share, 0), labels: unnamedOf(x).map((f) => f.label) },
-    top: x.features
-      .filter(isListed)
-      .sort((a, b) => b.share - a.share || a.id - b.id)
-      .slice(0, 8)
-      .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta })),
-  }));
+  return out.map((x, i) => {
+    const g = unlistedGroups(x.features);
+    return {
+      ...EXAMPLE_PAIRS[i],
+      score: x.score,
+      internalizedScore: x.internalized_score,
+      shared: x.shared_features.length,
+      erasedOverlap: x.erasure?.overlap.erased ?? NaN,
+      erasedControl: x.erasure?.control.erased ?? NaN,
+      terms: x.score_terms,
+      minor: tally(g.minor),
+      weak: { ...tally(g.weak), labels: g.weak.map((f) => f.label) },
+      unnamed: { ...tally(g.unnamed), labels: g.unnamed.map((f) => f.label) },
+      top: x.features
+        .filter(isListed)
+        .sort((a, b) => b.share - a.share || a.id - b.id)
+        .slice(0, 8)
+        .map((f) => ({ id: f.id, label: f.label, share: f.share, erasureDelta: f.erasureDelta })),
+    };
+  });
 }
 
 /** An eval file's pairs for the checks (ids as text, label 0 when absent). */
