@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { activationMap, activationOf, checkCode, codeDirection, columnDots, decode, decoderColumn, fromDense, SaeDecoder, support, toDense, topKCode } from '../../src/core/explain/sparse';
+import { activationMap, activationOf, checkCode, codeDirection, columnDots, combineColumns, decode, decoderColumn, decoderRowsOf, fromDense, SaeDecoder, support, toDense, topKCode } from '../../src/core/explain/sparse';
 
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-6) => {
   assert.strictEqual(a.length, b.length);
@@ -46,6 +46,36 @@ describe('explain/sparse', () => {
     const c = { indices: [0, 1], values: [1, 0.5] };
     close(codeDirection(SAE, c), [1.3, 0.4, 0]);
     close(decode(SAE, c), [1.3, 0.4, 0.1]);
+  });
+
+  it('the feature-major copy of W_dec gives the same sums, bit for bit, as walking the [D, F] layout', () => {
+    // a decoder as wide as a real one in F, with values whose float64 sums round
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+    const D = 48;
+    const F = 512;
+    const sae: SaeDecoder = { dim: D, dictSize: F, wDec: Float32Array.from({ length: D * F }, rnd), bDec: new Float32Array(D) };
+    const ids = [511, 3, 200, 7, 64];
+    const coeffs = ids.map(() => rnd());
+    const v = Array.from({ length: D }, rnd);
+    const rows = decoderRowsOf(sae);
+    assert.strictEqual(decoderRowsOf(sae), rows, 'made once per decoder array');
+    for (const j of ids) for (let r = 0; r < D; r++) assert.strictEqual(rows[j * D + r], sae.wDec[r * F + j]);
+    const dots = columnDots(sae, ids, v);
+    const sum = combineColumns(sae, ids, coeffs);
+    ids.forEach((j, k) => {
+      let s = 0;
+      for (let r = 0; r < D; r++) s += sae.wDec[r * F + j] * v[r];
+      assert.strictEqual(dots[k], s);
+      assert.deepStrictEqual([...decoderColumn(sae, j)], Array.from({ length: D }, (_, r) => sae.wDec[r * F + j]));
+    });
+    for (let r = 0; r < D; r++) {
+      let s = 0;
+      ids.forEach((j, k) => (s += sae.wDec[r * F + j] * coeffs[k]));
+      assert.strictEqual(sum[r], s);
+    }
+    assert.throws(() => decoderColumn(sae, F), /outside/);
+    assert.throws(() => decoderRowsOf({ ...sae, wDec: new Float32Array(10) }), /expected 48 × 512/);
   });
 
   it('checkCode rejects malformed codes', () => {

@@ -17,7 +17,7 @@
  */
 import { overlap } from './overlap';
 import { mulberry32, shuffled } from './rng';
-import { cosine64, normalizeTo32, SaeDecoder, SparseCode, support, Vector } from './sparse';
+import { cosine64, decoderColumn, decoderRowsOf, normalizeTo32, SaeDecoder, SparseCode, support, Vector } from './sparse';
 
 export const RIDGE_LAMBDA = 1e-6;
 
@@ -68,9 +68,7 @@ export class ColumnCache {
   column(j: number): Float64Array {
     let c = this.cols.get(j);
     if (!c) {
-      const { dim: D, dictSize: F, wDec } = this.sae;
-      c = new Float64Array(D);
-      for (let r = 0; r < D; r++) c[r] = wDec[r * F + j];
+      c = decoderColumn(this.sae, j);
       this.cols.set(j, c);
     }
     return c;
@@ -103,21 +101,30 @@ export class RidgeProjector {
 
   constructor(sae: SaeDecoder, ids: Iterable<number>, readonly lambda = RIDGE_LAMBDA, cache?: ColumnCache) {
     if (!(lambda >= 0)) throw new RangeError(`ridge lambda must be ≥ 0, got ${lambda}`);
-    const { dim: D, dictSize: F, wDec } = sae;
+    const { dim: D, dictSize: F } = sae;
     if (cache && cache.sae !== sae) throw new RangeError('RidgeProjector: the column cache belongs to another SAE');
     this.dim = D;
     this.ids = [...new Set(ids)].sort((a, b) => a - b);
     for (const j of this.ids) if (!Number.isInteger(j) || j < 0 || j >= F) throw new RangeError(`feature id ${j} is outside [0, ${F})`);
     const n = this.ids.length;
-    this.cols = new Float64Array(n * D);
-    if (cache) this.ids.forEach((j, k) => this.cols.set(cache.column(j), k * D));
-    else for (let r = 0; r < D; r++) for (let k = 0; k < n; k++) this.cols[k * D + r] = wDec[r * F + this.ids[k]];
+    const cols = new Float64Array(n * D);
+    this.cols = cols;
+    if (cache) this.ids.forEach((j, k) => cols.set(cache.column(j), k * D));
+    else {
+      const rows = decoderRowsOf(sae);
+      this.ids.forEach((j, k) => cols.set(rows.subarray(j * D, (j + 1) * D), k * D));
+    }
     const g = new Float64Array(n * n);
     for (let a = 0; a < n; a++) {
+      const oa = a * D;
       for (let b = 0; b <= a; b++) {
         let s = 0;
         if (cache) s = cache.dot(this.ids[a], this.ids[b]);
-        else for (let r = 0; r < D; r++) s += this.cols[a * D + r] * this.cols[b * D + r];
+        else {
+          // locals and offsets hoisted: this loop is most of an explanation's own time
+          const ob = b * D;
+          for (let r = 0; r < D; r++) s += cols[oa + r] * cols[ob + r];
+        }
         g[a * n + b] = s;
         g[b * n + a] = s;
       }

@@ -102,38 +102,62 @@ export function topKCode(pre: Vector, k: number): { indices: Int32Array; values:
   return { indices: Int32Array.from(kept), values: Float32Array.from(kept, (i) => pre[i]) };
 }
 
-/** Column j of W_dec (feature j's direction), as float64. */
-export function decoderColumn(sae: SaeDecoder, j: number): Float64Array {
-  const { dim: D, dictSize: F, wDec } = sae;
-  const out = new Float64Array(D);
-  for (let r = 0; r < D; r++) out[r] = wDec[r * F + j];
-  return out;
+/**
+ * W_decᵀ, [F, D] row-major: feature j's direction is contiguous at j·D. W_dec
+ * is laid out [D, F], so reading one column strides F floats per element; the
+ * per-pair work (erasure, shares, steering) reads a few dozen columns of a
+ * 4,096-wide decoder thousands of times, and contiguous rows make that several
+ * times faster. Made once per decoder array (the arrays are never written
+ * after loading) and kept while the array lives.
+ */
+const rowsOf = new WeakMap<Float32Array, Float32Array>();
+export function decoderRowsOf(sae: SaeDecoder): Float32Array {
+  let rows = rowsOf.get(sae.wDec);
+  if (!rows) {
+    const { dim: D, dictSize: F, wDec } = sae;
+    if (wDec.length !== D * F) throw new RangeError(`decoder: ${wDec.length} weights, expected ${D} × ${F}`);
+    rows = new Float32Array(F * D);
+    for (let r = 0; r < D; r++) {
+      const base = r * F;
+      for (let j = 0; j < F; j++) rows[j * D + r] = wDec[base + j];
+    }
+    rowsOf.set(wDec, rows);
+  }
+  return rows;
 }
 
-/** ⟨W_j, v⟩ for every j in `ids`. Walks W_dec row by row, which is how it is laid out. */
+/** Column j of W_dec (feature j's direction), as float64. */
+export function decoderColumn(sae: SaeDecoder, j: number): Float64Array {
+  const D = sae.dim;
+  if (!(Number.isInteger(j) && j >= 0 && j < sae.dictSize)) throw new RangeError(`decoderColumn: feature id ${j} is outside [0, ${sae.dictSize})`);
+  return Float64Array.from(decoderRowsOf(sae).subarray(j * D, (j + 1) * D));
+}
+
+/** ⟨W_j, v⟩ for every j in `ids` (each sum over r ascending, in float64). */
 export function columnDots(sae: SaeDecoder, ids: ArrayLike<number>, v: Vector): Float64Array {
-  const { dim: D, dictSize: F, wDec } = sae;
+  const D = sae.dim;
   if (v.length !== D) throw new RangeError(`columnDots: vector length ${v.length}, expected ${D}`);
+  const rows = decoderRowsOf(sae);
   const out = new Float64Array(ids.length);
-  for (let r = 0; r < D; r++) {
-    const vr = v[r];
-    if (vr === 0) continue;
-    const base = r * F;
-    for (let k = 0; k < ids.length; k++) out[k] += wDec[base + ids[k]] * vr;
+  for (let k = 0; k < ids.length; k++) {
+    const base = ids[k] * D;
+    let s = 0;
+    for (let r = 0; r < D; r++) s += rows[base + r] * v[r];
+    out[k] = s;
   }
   return out;
 }
 
-/** Σ_k coeffs[k] · W_{ids[k]}, a D-vector (float64). */
+/** Σ_k coeffs[k] · W_{ids[k]}, a D-vector (float64; each entry summed over k ascending). */
 export function combineColumns(sae: SaeDecoder, ids: ArrayLike<number>, coeffs: ArrayLike<number>): Float64Array {
-  const { dim: D, dictSize: F, wDec } = sae;
+  const D = sae.dim;
   if (ids.length !== coeffs.length) throw new RangeError(`combineColumns: ${ids.length} ids but ${coeffs.length} coefficients`);
+  const rows = decoderRowsOf(sae);
   const out = new Float64Array(D);
-  for (let r = 0; r < D; r++) {
-    const base = r * F;
-    let s = 0;
-    for (let k = 0; k < ids.length; k++) s += wDec[base + ids[k]] * coeffs[k];
-    out[r] = s;
+  for (let k = 0; k < ids.length; k++) {
+    const base = ids[k] * D;
+    const c = coeffs[k];
+    for (let r = 0; r < D; r++) out[r] += rows[base + r] * c;
   }
   return out;
 }
