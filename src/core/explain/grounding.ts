@@ -6,7 +6,7 @@
  * label (lower-cased, plural folded, stop words and words under 3 letters
  * ignored) — or a WordNet synonym of one — occurs in the query or the
  * document; a word-piece label (core/explain/spelling) when a word of the
- * pair starts with its piece. Grounding is the share of grounded features over all pairs.
+ * pair starts with its piece ("mo-") or ends with it ("-x"). Grounding is the share of grounded features over all pairs.
  *
  * The baseline gives every feature another feature's label under a fixed
  * random permutation: the grounding that label words common in the texts
@@ -14,16 +14,16 @@
  */
 import { lightStem, termSet, tokenize } from './labels';
 import { mulberry32, shuffled } from './rng';
-import { spellingPrefixOf } from './spelling';
+import { spellingPieceOf, wordHasPiece } from './spelling';
 
 export type Synonyms = ReadonlyMap<string, ReadonlySet<string>>;
 
 /** Whether any word of `label` (or a synonym of one) is among a text's terms. */
 export function isGrounded(label: string, textTerms: ReadonlySet<string>, synonyms?: Synonyms): boolean {
-  // a word-piece label claims a word starting with its piece, nothing more
-  const piece = spellingPrefixOf(label);
+  // a word-piece label claims a word starting (or ending) with its piece, nothing more
+  const piece = spellingPieceOf(label);
   if (piece !== undefined) {
-    for (const t of textTerms) if (t.startsWith(piece)) return true;
+    for (const t of textTerms) if (wordHasPiece(t, piece)) return true;
     return false;
   }
   for (const w of tokenize(label)) {

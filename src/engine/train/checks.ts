@@ -14,7 +14,7 @@
  * - how often one feature sits in the top 5 (a dense direction shows up as a
  *   feature "explaining" most pairs).
  */
-import { erase, grounding, isListed, labelPermutation, mulberry32, sample, spellingPrefixOf, GroundingResult, Synonyms } from '../../core/explain';
+import { erase, grounding, isListed, labelPermutation, mulberry32, sample, spellingPieceOf, GroundingResult, Synonyms } from '../../core/explain';
 import { cosine } from '../../core/math';
 import { Qrels, RANK_METRICS, Run, evaluate } from '../../core/metrics';
 import { ExplainPair, PairExplanation } from '../../protocol/worker';
@@ -150,7 +150,7 @@ export async function runChecks(
   const ids = [...Array(sae.dictSize).keys()].filter((j) => labelOf(j) && !isGeneric(j));
   const g = grounding(gPairs, labelOf, { top: TOP, synonyms: o.synonyms, permutation: labelPermutation(ids, o.seed) });
   const gAny = grounding(gPairsAny, labelOf, { top: TOP, synonyms: o.synonyms, permutation: labelPermutation(ids, o.seed) });
-  const isPiece = (id: number) => spellingPrefixOf(labelOf(id)) !== undefined;
+  const isPiece = (id: number) => spellingPieceOf(labelOf(id)) !== undefined;
   const piecePairs = gPairs.map((p) => ({ ...p, top: p.top.slice(0, TOP).filter(isPiece) }));
   const pieceG = grounding(piecePairs, labelOf, { top: TOP, synonyms: o.synonyms });
   const others = grounding(gPairs.map((p) => ({ ...p, top: p.top.slice(0, TOP).filter((id) => !isPiece(id)) })), labelOf, { top: TOP, synonyms: o.synonyms });

@@ -11,7 +11,7 @@ import {
   SparseCode,
   activationCentroid,
   corpusStats,
-  detectSpelling,
+  detectWordPiece,
   detectionScore,
   displayForm,
   DetectionSets,
@@ -106,7 +106,7 @@ export const CONCEPT_LABEL_METHOD =
   'label: one concept (1–4 words) from a vocabulary of WordNet 3.0 lemmas (multi-word included) plus corpus words (≥ 20 labelling texts) and bigrams (≥ 40): ' +
   'of the 40 with the highest activation-weighted p_act·log(p_act/p_corpus) in the feature\'s activating labelling texts (in ≥ 3 of them), the one maximising (contrast/best) · sel with sel ≥ 0.02, ' +
   'sel = the share of the candidate\'s own SAE code (the candidate embedded alone) on the feature; features no candidate activates keep the term label; ' +
-  'a feature whose 20 strongest texts mostly begin with one word piece (and share no word) is named by that piece. ' +
+  'a feature whose 20 strongest texts\' first words mostly begin (or end) with one word piece (and share no word) is named by that piece. ' +
   'Detection (after Paulo et al. 2024): balanced accuracy of a judge that sees only the label, on held-out texts: ≤50 activating sampled evenly across the 10 activation deciles and ≤50 non-activating, ' +
   'threshold chosen on one half and scored on the other. Judges: the encoder (cosine of the embedded label with the text) and label-term counting';
 
@@ -340,11 +340,11 @@ async function conceptLabels(feats: Feat[], s: Shared, c: ConceptData, sae: SaeE
   const conceptSetOf = (text: string) => c.termSets[s.indexOf.get(text) ?? -1] ?? new Set<string>();
   const fallback = new Map((await termLabels(feats, s, termsOf)).map((f) => [f.j, f.label]));
   return feats.map((f) => {
-    const piece = detectSpelling(
+    const piece = detectWordPiece(
       f.sets.labelling.slice(0, SPELLING_TEXTS).map((t) => t.text),
       c.firstWords,
     );
-    if (piece) return { ...f, label: { label: spellingLabel(piece), terms: [piece], source: 'spelling' as const } };
+    if (piece) return { ...f, label: { label: spellingLabel(piece.piece, piece.at), terms: [piece.piece], source: 'spelling' as const } };
     const cands = labelCandidates(f.sets.labelling, c.corpus, { termsOf: conceptSetOf })
       .filter((x) => keyIndex.has(x.term))
       .map((x) => ({ key: x.term, display: c.display.get(x.term) ?? x.word, contrast: x.score }));

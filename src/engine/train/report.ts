@@ -5,11 +5,11 @@ import type { BundleFigures } from './bundleTrainer';
 import type { Metrics } from './evaluate';
 import type { LabelSample } from './labelling';
 import type { SetChecks } from './checks';
-import { spellingPrefixOf } from '../../core/explain/spelling';
+import { spellingPieceOf } from '../../core/explain/spelling';
 import { NAMED_DETECTION } from '../../core/explain/attribution';
 
 /** A label as the report quotes it: a word-piece label carries its own quotes. */
-const quoted = (label: string): string => (spellingPrefixOf(label) !== undefined ? label : `"${label}"`);
+const quoted = (label: string): string => (spellingPieceOf(label) !== undefined ? label : `"${label}"`);
 
 const f = (x: number, d = 4): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
@@ -83,8 +83,15 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push('## Feature labels', '');
   lines.push(`Method: ${l.method}.`, '');
   if (l.spellingLabelled) {
-    const ex = l.labels.filter((x) => x.source === 'spelling').slice(0, 8);
-    lines.push(`Word pieces: ${l.spellingLabelled} features fire on the first word piece of a text's first word (dictionary texts begin with their headword): most of their 20 strongest texts begin with the same piece, at least 10 times as often as texts do at large, and no word is in half of them. They are named by the piece (${ex.map((x) => `${x.id} "${spellingPrefixOf(x.label)}-"`).join(', ')}), as \`word piece "mo-"\`, not by a concept, and such a label is grounded when a word of the pair starts with the piece.`, '');
+    const pieces = l.labels.filter((x) => x.source === 'spelling');
+    const ends = pieces.filter((x) => spellingPieceOf(x.label)?.at === 'end');
+    const ex = [...pieces.filter((x) => !ends.includes(x)).slice(0, 6), ...ends.slice(0, 6)];
+    // `word piece "mo-"` → `12 "mo-"`
+    const shown = (x: { id: number; label: string }) => `${x.id} ${x.label.replace(/^word piece /, '')}`;
+    lines.push(
+      `Word pieces: ${l.spellingLabelled} features fire on a word piece of a text's first word (dictionary texts begin with their headword), ${pieces.length - ends.length} on its first piece and ${ends.length} on its last: most of their 20 strongest texts begin (or end) with the same piece, at least 10 times as often as texts do at large, and no word is in half of them. They are named by the piece (${ex.map(shown).join(', ')}), as \`word piece "mo-"\` or \`word piece "-x"\`, not by a concept, and such a label is grounded when a word of the pair starts (or ends) with the piece.`,
+      '',
+    );
   }
   lines.push('| SAE | live features | features scored | mean detection, encoder judge | mean detection, term-count judge |', '|---|---|---|---|---|');
   lines.push(`| trained | ${l.liveFeatures} | ${l.scored} | ${f(l.meanDetection, 3)} | ${f(l.meanDetectionTerms, 3)} |`);
