@@ -45,7 +45,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push(`| fraction of variance explained (held-out) | ${f(s.fve)} | ≥ 0.85 |`);
   lines.push(`| dead features (never active on held-out) | ${pct(s.deadFraction)} | < 1% |`);
   lines.push(`| L0 (mean active features) | ${f(s.l0, 2)} | = k = ${s.k} |`);
-  lines.push(`| SciFact test NDCG@10, reconstructed q and d / original | ${f(rr.reconstructed['ndcg@10'])} / ${f(rr.original['ndcg@10'])} = ${pct(rr.ratio)} | ≥ 95% |`);
+  lines.push(`| SciFact test NDCG@10, reconstructed q and d / original | ${f(rr.reconstructed['ndcg@10'])} / ${f(rr.original['ndcg@10'])} = ${(100 * rr.ratio).toFixed(2)}% | ≥ 95% |`);
   lines.push(`| training time | ${f(s.seconds, 1)} s (${f(s.stepsPerSecond, 1)} steps/s) | |`, '');
 
   lines.push('## Reasoning internalizers', '');
