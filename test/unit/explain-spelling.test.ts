@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { detectSpelling, detectWordPiece, firstWord, firstWordPrefixCounts, spellingLabel, spellingPieceOf, spellingPrefixOf } from '../../src/core/explain/spelling';
+import { detectSpelling, detectWordPiece, firstWord, firstWordPrefixCounts, spellingLabel, spellingPieceOf } from '../../src/core/explain/spelling';
 import { isGrounded } from '../../src/core/explain/grounding';
 import { termSet } from '../../src/core/explain/labels';
 
@@ -10,13 +10,13 @@ const background = firstWordPrefixCounts(Array.from({ length: 2600 }, (_, i) => 
 describe('explain/spelling (word-piece features)', () => {
   it('a label names its piece and parses back; other labels are not pieces', () => {
     assert.strictEqual(spellingLabel('mo'), 'word piece "mo-"');
-    assert.strictEqual(spellingPrefixOf(spellingLabel('auto')), 'auto');
-    assert.strictEqual(spellingPrefixOf('mop'), undefined);
-    assert.strictEqual(spellingPrefixOf('word piece'), undefined);
+    assert.deepStrictEqual(spellingPieceOf(spellingLabel('auto')), { piece: 'auto', at: 'start' });
+    assert.strictEqual(spellingPieceOf('mop'), undefined);
+    assert.strictEqual(spellingPieceOf('word piece'), undefined);
     assert.strictEqual(spellingLabel('x', 'end'), 'word piece "-x"');
     assert.deepStrictEqual(spellingPieceOf('word piece "-x"'), { piece: 'x', at: 'end' });
     assert.deepStrictEqual(spellingPieceOf('word piece "mo-"'), { piece: 'mo', at: 'start' });
-    assert.strictEqual(spellingPrefixOf('word piece "-x"'), undefined, 'an end piece is no prefix');
+    assert.strictEqual(spellingPieceOf('word piece "-x"')?.at, 'end', 'an end piece is no prefix');
     assert.strictEqual(spellingPieceOf('word piece "-mo-"'), undefined);
   });
 

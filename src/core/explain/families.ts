@@ -10,7 +10,7 @@
  * labels and related concepts (the root's label on ties): a family of
  * "thread", "mutex", "lock" reads as the idea they share, not one member.
  */
-import { SaeDecoder } from './sparse';
+import { decoderRowsOf, SaeDecoder } from './sparse';
 
 export interface Families {
   /** feature → root of its family, or -1 when it has none (a feature alone) */
@@ -19,15 +19,16 @@ export interface Families {
   members: Map<number, number[]>;
 }
 
-/** Unit decoder columns, column-major (F × D), for fast dots. */
+/** Unit decoder columns, feature-major (F × D), for fast dots. */
 function unitColumns(sae: SaeDecoder): Float32Array {
-  const { dim: D, dictSize: F, wDec } = sae;
-  const out = new Float32Array(F * D);
+  const { dim: D, dictSize: F } = sae;
+  const out = Float32Array.from(decoderRowsOf(sae));
   for (let j = 0; j < F; j++) {
+    const row = out.subarray(j * D, (j + 1) * D);
     let n = 0;
-    for (let r = 0; r < D; r++) n += wDec[r * F + j] ** 2;
+    for (let r = 0; r < D; r++) n += row[r] ** 2;
     const s = n > 0 ? 1 / Math.sqrt(n) : 0;
-    for (let r = 0; r < D; r++) out[j * D + r] = wDec[r * F + j] * s;
+    for (let r = 0; r < D; r++) row[r] *= s;
   }
   return out;
 }

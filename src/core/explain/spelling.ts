@@ -31,12 +31,6 @@ export function spellingPieceOf(label: string): WordPiece | undefined {
   return m[1] !== undefined ? { piece: m[1], at: 'start' } : { piece: m[2], at: 'end' };
 }
 
-/** The prefix a start-piece label names, or undefined for any other label. */
-export function spellingPrefixOf(label: string): string | undefined {
-  const p = spellingPieceOf(label);
-  return p?.at === 'start' ? p.piece : undefined;
-}
-
 /** Whether a word holds a piece where the piece says: at its start, or at the end of a longer word. */
 export function wordHasPiece(word: string, p: WordPiece): boolean {
   return p.at === 'start' ? word.startsWith(p.piece) : word.length > p.piece.length && word.endsWith(p.piece);

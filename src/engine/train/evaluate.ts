@@ -8,6 +8,7 @@ import {
   RusAccumulator,
   SparseCode,
   compareOverlapToControl,
+  decoderRowsOf,
   keyFeatures,
   randomControl,
   steerEmbedding,
@@ -40,6 +41,7 @@ export async function codesOf(sae: SaeEncoder, m: Matrix): Promise<SparseCode[]>
 export function reconstruct(sae: SaeEncoder, m: Matrix, codes: SparseCode[]): Matrix {
   const D = m.dim;
   const data = new Float32Array(m.data.length);
+  const rows = decoderRowsOf(sae);
   codes.forEach((c, i) => {
     const row = data.subarray(i * D, (i + 1) * D);
     row.set(sae.bDec);
@@ -47,7 +49,7 @@ export function reconstruct(sae: SaeEncoder, m: Matrix, codes: SparseCode[]): Ma
       const j = c.indices[k];
       const a = c.values[k];
       if (a === 0) continue;
-      for (let d = 0; d < D; d++) row[d] += a * sae.wDec[d * sae.dictSize + j];
+      for (let d = 0; d < D; d++) row[d] += a * rows[j * D + d];
     }
   });
   return { dim: D, ids: m.ids, data };
