@@ -5,7 +5,7 @@
  * sliders at α = 0. Plain DOM; colours from theme variables in compare.css.
  */
 import './compare.css';
-import { NAMED_DETECTION, unnamedName } from '../src/core/explain/attribution';
+import { LABEL_FIT, NAMED_DETECTION, unnamedName } from '../src/core/explain/attribution';
 import { isToCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../src/protocol/compare';
 import type { ContrastDocInfo } from '../src/protocol/worker';
 import { contrastChart, flipSide, splitMarked } from './compareModel';
@@ -78,12 +78,17 @@ function render(s: CompareState): void {
     bar.style.width = `${(b.length * 100).toFixed(1)}%`;
     const left = h('div', { class: 'half left' }, b.favours === 'minus' ? bar : null);
     const right = h('div', { class: 'half right' }, b.favours === 'plus' ? bar : null);
-    const tip = `#${b.id} ${b.unnamed ? `no reliable name (its label "${b.label}" does not pick out its texts: detection under ${NAMED_DETECTION})` : b.label}\ncontrast ${b.contrast.toFixed(4)}\nactivation: query ${b.query.toFixed(3)}, d− ${b.minus.toFixed(3)}, d+ ${b.plus.toFixed(3)}\nshared in d−: ${b.sharedInMinus.join(', ') || '—'}; in d+: ${b.sharedInPlus.join(', ') || '—'}`;
+    const name = b.unnamed
+      ? `no reliable name (its label "${b.label}" does not pick out its texts: detection under ${NAMED_DETECTION})`
+      : b.unmatched
+        ? `${b.label} — this label does not match these texts (its cosine with the query, d− and d+ is at most ${b.labelFit?.toFixed(2) ?? 'low'}, under ${LABEL_FIT}): the feature fires here for something its name does not say`
+        : b.label;
+    const tip = `#${b.id} ${name}\ncontrast ${b.contrast.toFixed(4)}\nactivation: query ${b.query.toFixed(3)}, d− ${b.minus.toFixed(3)}, d+ ${b.plus.toFixed(3)}\nshared in d−: ${b.sharedInMinus.join(', ') || '—'}; in d+: ${b.sharedInPlus.join(', ') || '—'}`;
     rows.append(
       h(
         'div',
-        { class: `row${b.inFlip ? ' in-flip' : ''}${b.unnamed ? ' unnamed' : ''}`, role: 'listitem', 'data-id': b.id, title: tip },
-        h('span', { class: 'label' }, b.inFlip ? '★ ' : '', b.unnamed ? unnamedName(b.id) : b.label || `#${b.id}`),
+        { class: `row${b.inFlip ? ' in-flip' : ''}${b.unnamed || b.unmatched ? ' unnamed' : ''}`, role: 'listitem', 'data-id': b.id, title: tip },
+        h('span', { class: 'label' }, b.inFlip ? '★ ' : '', b.unnamed ? unnamedName(b.id) : b.label || `#${b.id}`, b.unmatched && !b.unnamed ? h('span', { class: 'muted' }, ' · not these texts') : null),
         left,
         right,
         h('span', { class: 'value num' }, fmt(b.contrast)),

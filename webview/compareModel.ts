@@ -12,6 +12,9 @@ export interface ContrastBar {
   label: string;
   /** the label does not name the feature reliably: shown by id, the label only in the tooltip */
   unnamed: boolean;
+  /** the label does not match these texts (core/explain LABEL_FIT): shown greyed, with why in the tooltip */
+  unmatched: boolean;
+  labelFit?: number;
   contrast: number;
   /** which document the feature favours */
   favours: 'minus' | 'plus';
@@ -49,6 +52,8 @@ export function contrastChart(r: ContrastRecord): ContrastChart {
     id: f.id,
     label: f.label,
     unnamed: f.unnamed === true,
+    unmatched: f.unmatched === true,
+    ...(f.labelFit !== undefined ? { labelFit: f.labelFit } : {}),
     contrast: f.contrast,
     favours: f.contrast > 0 ? 'minus' : 'plus',
     length: Math.abs(f.contrast) / max,

@@ -17,7 +17,7 @@ import './panel.css';
 
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import type { HeatReport, PanelCandidate, PanelCase, PanelSlider, PanelViewState, PanelWords, RerankUpdate, SortKey, ToWebview } from '../src/protocol/webview';
-import { NAMED_DETECTION, unlistedAs } from '../src/core/explain/attribution';
+import { LABEL_FIT, NAMED_DETECTION, unlistedAs } from '../src/core/explain/attribution';
 import type { SharedFeature } from '../src/protocol/worker';
 import { erasureSvg } from './chart';
 import { append, byId, h } from './dom';
@@ -522,7 +522,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const alpha = alphas.get(f.id);
     const qScale = onQuery ? (alpha ?? 1) : 1;
     const dScale = onDoc ? (alpha ?? 1) : 1;
-    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}${f.minor || f.weak || f.unnamed ? ' minor' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
+    const tr = h('tr', { class: `feature${open ? ' open' : ''}${overlap.has(f.id) ? ' in-overlap' : ''}${alpha !== undefined ? ' steered' : ''}${f.minor || f.weak || f.unnamed || f.unmatched ? ' minor' : ''}`, 'data-id': f.id, tabindex: 0, 'aria-expanded': String(open) });
     const actTitle = (a: number, scale: number) => (alpha !== undefined && scale !== 1 ? `${fmt(a * scale)} steered (α ${fmt(alpha, 2)} × ${fmt(a)})` : undefined);
     tr.append(
       h('td', { class: 'num id' }, h('span', { class: 'twisty', 'aria-hidden': 'true' }, open ? '▾' : '▸'), String(f.id)),
@@ -532,12 +532,15 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
           class: 'text label',
           title: f.unnamed
             ? `no reliable name: its label "${f.label}" picks out its texts ${f.detection !== undefined ? `${Math.round(f.detection * 100)}% of the time` : 'unreliably'} (balanced accuracy, 50% is chance; named from ${Math.round(NAMED_DETECTION * 100)}%)`
-            : f.family
-              ? `${f.label} — family: ${f.family.label} (#${f.family.id})`
-              : f.label,
+            : f.unmatched
+              ? `${f.label}: this label does not match this pair (its cosine with the query or the document is ${f.labelFit !== undefined ? fmt(f.labelFit, 2) : 'low'}, under ${LABEL_FIT}), so the feature fires here for something its name does not say`
+              : f.family
+                ? `${f.label} — family: ${f.family.label} (#${f.family.id})`
+                : f.label,
         },
         alpha !== undefined ? h('span', { class: 'alpha-tag num', title: `steered: α = ${fmt(alpha, 2)} scales this feature in ${steeredTexts(c.steers)}` }, `α ${fmt(alpha, 2)}`) : null,
         h('span', { class: 'label-text' }, f.unnamed ? 'no reliable name' : f.label || '(unlabelled)'),
+        f.unmatched && !f.unnamed ? h('span', { class: 'unmatched muted' }, ' · not this pair') : null,
         f.family && f.family.label !== f.label ? h('span', { class: 'family muted' }, ` · ${f.family.label}`) : null,
         // shown instead of the activation columns when the panel is too narrow for them
         h(
@@ -572,8 +575,8 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
     const why = !c.pair.features.length
       ? 'The query and the document share no active feature.'
       : !visible.length
-        ? c.pair.features.some((f) => unlistedAs(f) === 'weak' || unlistedAs(f) === 'unnamed')
-          ? 'No shared feature adds 0.01 to the score, is strongly active here and has a reliable name: this match rests on generic features, minor ones and ones whose labels name something else or nothing reliably (see the score bar above and the note below).'
+        ? c.pair.features.some((f) => { const u = unlistedAs(f); return u === 'weak' || u === 'unnamed' || u === 'unmatched'; })
+          ? 'No shared feature adds 0.01 to the score, is strongly active here and has a reliable name that matches this pair: this match rests on generic features, minor ones and ones whose labels name something else or nothing reliably (see the score bar above and the note below).'
           : 'No shared feature adds 0.01 to the score: this match rests on generic features and many minor ones (see the score bar above).'
         : 'No feature matches the filter.';
     frag.append(h('tr', { class: 'empty' }, h('td', { colspan: nCols }, why)));

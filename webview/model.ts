@@ -4,7 +4,7 @@
  * tests run it in Node.
  */
 import { basisCovers, basisScores } from '../src/core/explain/steeringBasis';
-import { NAMED_DETECTION, isListed, unlistedGroups, unnamedName } from '../src/core/explain/attribution';
+import { LABEL_FIT, NAMED_DETECTION, isListed, unlistedGroups, unnamedName } from '../src/core/explain/attribution';
 import { Qrels, RANK_METRICS, Run, evaluate, rankDocs } from '../src/core/metrics';
 import { PANEL_CANDIDATES, type PanelCandidate, type PanelSlider, type PanelSteeringBasis, type RerankUpdate, type SortKey } from '../src/protocol/webview';
 import type { UnitAttribution } from '../src/core/explain/occlusion';
@@ -158,7 +158,7 @@ export interface ScorePart {
  */
 export function scoreParts(t: { shared: number; one_sided: number; generic: number; bias: number; error: number }, listed: number): ScorePart[] {
   return [
-    { key: 'shared', name: 'shared features', value: t.shared, tip: `features active in the query and in the document (or one of its views): the ${listed} listed below, the minor ones that add under 0.01 each, the weakly active ones whose labels name what they pick up elsewhere, and the unnamed ones whose labels do not name them reliably. The table's Share column splits this part.` },
+    { key: 'shared', name: 'shared features', value: t.shared, tip: `features active in the query and in the document (or one of its views): the ${listed} listed below, the minor ones that add under 0.01 each, the weakly active ones whose labels name what they pick up elsewhere, the unnamed ones whose labels do not name them reliably, and the unmatched ones whose labels do not match this pair. The table's Share column splits this part.` },
     { key: 'one_sided', name: 'one-sided', value: t.one_sided, tip: 'features active in the query only or in the document only: their decoder directions still overlap, so they add to the score' },
     { key: 'generic', name: 'generic', value: t.generic, tip: "the bundle's generic features: dense directions active on much of any text (not ideas), so not listed" },
     { key: 'bias', name: 'bias', value: t.bias, tip: "the SAE's decoder bias: the same for every pair" },
@@ -444,15 +444,15 @@ export function highlightTerms(text: string, terms: readonly string[]): { text: 
   return out;
 }
 
-/** The features the table lists: minor ones (each adds under 0.01 to the score), weakly active and unnamed ones only when asked for. */
-export function listedFeatures<T extends { minor?: true; weak?: true; unnamed?: true }>(features: readonly T[], showMinor: boolean): T[] {
+/** The features the table lists: minor ones (each adds under 0.01 to the score), weakly active, unnamed and unmatched ones only when asked for. */
+export function listedFeatures<T extends { minor?: true; weak?: true; unnamed?: true; unmatched?: true }>(features: readonly T[], showMinor: boolean): T[] {
   return showMinor ? [...features] : features.filter(isListed);
 }
 
-/** The sentences under the table about the minor, weakly active and unnamed features it does not list, or undefined when there are none. */
-export function minorNote(features: readonly { minor?: true; weak?: true; unnamed?: true; share: number }[], shown: boolean): string | undefined {
-  const { minor, weak, unnamed } = unlistedGroups(features);
-  if (!minor.length && !weak.length && !unnamed.length) return undefined;
+/** The sentences under the table about the minor, weakly active, unnamed and unmatched features it does not list, or undefined when there are none. */
+export function minorNote(features: readonly { minor?: true; weak?: true; unnamed?: true; unmatched?: true; share: number }[], shown: boolean): string | undefined {
+  const { minor, weak, unnamed, unmatched } = unlistedGroups(features);
+  if (!minor.length && !weak.length && !unnamed.length && !unmatched.length) return undefined;
   const together = (fs: readonly { share: number }[]) => {
     const sum = fs.reduce((s, f) => s + f.share, 0);
     return `${sum >= 0 ? '+' : '−'}${Math.abs(sum).toFixed(3)} together`;
@@ -471,6 +471,11 @@ export function minorNote(features: readonly { minor?: true; weak?: true; unname
     const one = unnamed.length === 1;
     const what = `${unnamed.length} unnamed feature${one ? '' : 's'} (${together(unnamed)})`;
     out.push(`${what} ${one ? 'is' : 'are'} ${shown ? 'listed in grey' : 'not listed'}: ${one ? 'its label does' : 'their labels do'} not pick out ${one ? 'its' : 'their'} texts reliably (detection under ${NAMED_DETECTION}).`);
+  }
+  if (unmatched.length) {
+    const one = unmatched.length === 1;
+    const what = `${unmatched.length} feature${one ? '' : 's'} whose label${one ? ' does' : 's do'} not match this pair (${together(unmatched)})`;
+    out.push(`${what} ${one ? 'is' : 'are'} ${shown ? 'listed in grey' : 'not listed'}: ${one ? 'its label is' : 'their labels are'} no closer to the query or the document than to an unrelated text (cosine under ${LABEL_FIT}), so ${one ? 'it fires' : 'they fire'} here for something ${one ? 'its name does' : 'their names do'} not say.`);
   }
   return out.join(' ');
 }

@@ -254,6 +254,7 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .option('--corpus <dir>', 'the broad corpus written by `xetrieval train corpus` (everyday English and software documentation), added to the SAE and label texts')
     .option('--check <file...>', "more eval files (pairs JSONL) for the report's checks (label grounding, erasure, s')")
     .option('--leave-one-out', 'also train an SAE and labels without each shared corpus in turn and check them on its pairs (one more SAE per corpus)')
+    .option('--reuse <bundle>', "keep this bundle's SAE and internalizers (same model, --dict-size and --k) and make its labels, families, checks and REPORT.md again; --out may be the same folder")
     .addOption(new Option('--generic-threshold <share>', 'a feature active on more than this share of the labelling texts is generic (above 0, at most 1)').argParser(decimal(0, 1, { minExclusive: true })).default(0.1))
     .option('--out <dir>', 'bundle folder to write', 'models/all-MiniLM-L6-v2')
     .option('--work <dir>', 'cache for embeddings and checkpoints (a rerun resumes)', '.cache/train/all-MiniLM-L6-v2')
@@ -281,8 +282,9 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
         const llm = o.labelEndpoint ? ` --label-endpoint ${o.labelEndpoint} --label-model ${o.labelModel} --label-sample ${o.labelSample}` : '';
         return runTrainBundle(ctx, {
           ...o,
+          reuseDir: o.reuse,
           labeller: o.labelEndpoint ? { endpoint: o.labelEndpoint, model: o.labelModel!, apiKey: o.apiKey, sample: o.labelSample, concurrency: o.labelConcurrency } : undefined,
-          command: `npx xetrieval train bundle --data ${o.data}${o.corpus ? ` --corpus ${o.corpus}` : ''}${o.check?.length ? ` --check ${o.check.join(' ')}` : ''}${o.leaveOneOut ? ' --leave-one-out' : ''} --generic-threshold ${o.genericThreshold} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}${llm}`,
+          command: `npx xetrieval train bundle --data ${o.data}${o.corpus ? ` --corpus ${o.corpus}` : ''}${o.check?.length ? ` --check ${o.check.join(' ')}` : ''}${o.leaveOneOut ? ' --leave-one-out' : ''}${o.reuse ? ` --reuse ${o.reuse}` : ''} --generic-threshold ${o.genericThreshold} --out ${o.out} --dict-size ${o.dictSize} --k ${o.k} --epochs ${o.epochs} --key-features ${o.keyFeatures} --seed ${o.seed}${llm}`,
         });
       }),
     );
@@ -324,6 +326,7 @@ interface TrainBundleFlags {
   corpus?: string;
   check?: string[];
   leaveOneOut?: boolean;
+  reuse?: string;
   genericThreshold: number;
   out: string;
   work: string;

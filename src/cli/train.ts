@@ -20,6 +20,8 @@ export interface TrainBundleCliOptions {
   corpus?: string;
   check?: string[];
   leaveOneOut?: boolean;
+  /** keep this bundle's SAE and internalizers */
+  reuseDir?: string;
   genericThreshold: number;
   out: string;
   work: string;
@@ -43,6 +45,7 @@ export async function runTrainBundle(ctx: CliContext, o: TrainBundleCliOptions):
         checkFiles: o.check?.map((f) => path.resolve(f)),
         genericThreshold: o.genericThreshold,
         leaveOneOut: o.leaveOneOut,
+        reuseDir: o.reuseDir ? path.resolve(o.reuseDir) : undefined,
         workDir: path.resolve(o.work),
         outDir: path.resolve(o.out),
         dictSize: o.dictSize,

@@ -4,7 +4,7 @@
  * it came from) and the feature table as CSV. Pure: the extension's "Export
  * Explanation…" command writes what these return.
  */
-import { NAMED_DETECTION, isListed, unlistedGroups } from './explain/attribution';
+import { LABEL_FIT, NAMED_DETECTION, isListed, unlistedGroups } from './explain/attribution';
 import type { TextAttribution } from './explain/occlusion';
 import type { PairExplanation, Precision, SharedFeature } from '../protocol/worker';
 
@@ -88,7 +88,7 @@ function byShare(features: readonly SharedFeature[]): SharedFeature[] {
 /** The feature table, one row per feature, minor ones included (column `minor`). */
 export function featureTableCsv(x: ExportInput): string {
   const views = viewNames(x.pair);
-  const header = ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', ...views.map((v) => `view:${v}`), 'shared_in', 'in_overlap', 'minor', 'weak', 'unnamed'];
+  const header = ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', ...views.map((v) => `view:${v}`), 'shared_in', 'in_overlap', 'minor', 'weak', 'unnamed', 'unmatched', 'label_fit'];
   const overlap = new Set(x.pair.shared_features);
   const rows = byShare(x.pair.features).map((f) => [
     x.pair.query_id,
@@ -106,6 +106,8 @@ export function featureTableCsv(x: ExportInput): string {
     f.minor === true,
     f.weak === true,
     f.unnamed === true,
+    f.unmatched === true,
+    f.labelFit,
   ]);
   return csvRecords([header, ...rows]);
 }
@@ -192,7 +194,7 @@ export function explanationMarkdown(x: ExportInput): string {
   }
 
   const listed = byShare(p.features.filter(isListed));
-  const { minor, weak, unnamed } = unlistedGroups(p.features);
+  const { minor, weak, unnamed, unmatched } = unlistedGroups(p.features);
   const overlap = new Set(p.shared_features);
   out.push('## Features', '');
   if (listed.length) {
@@ -212,7 +214,7 @@ export function explanationMarkdown(x: ExportInput): string {
     out.push('Share: the feature’s part of the score. Erasure Δ: the cosine’s change when the feature alone is erased from the document. Activations: in the query and in each document view.');
     if (listed.some((f) => !overlap.has(f.id))) out.push('† not in O(q,d): shared with one of the document’s views only.');
     out.push('');
-  } else out.push(weak.length || unnamed.length ? 'No shared feature adds 0.01 to the score, is strongly active here and has a reliable name.' : 'No shared feature adds 0.01 to the score.', '');
+  } else out.push(weak.length || unnamed.length || unmatched.length ? 'No shared feature adds 0.01 to the score, is strongly active here and has a reliable name that matches this pair.' : 'No shared feature adds 0.01 to the score.', '');
   if (minor.length) {
     const sum = minor.reduce((s, f) => s + f.share, 0);
     out.push(`${minor.length} minor feature${minor.length === 1 ? '' : 's'} (each adds under 0.01 to the score either way) ${minor.length === 1 ? 'adds' : 'add'} ${signed(sum)} together; the CSV feature table lists them.`, '');
@@ -225,6 +227,11 @@ export function explanationMarkdown(x: ExportInput): string {
     const sum = unnamed.reduce((s, f) => s + f.share, 0);
     const one = unnamed.length === 1;
     out.push(`${unnamed.length} unnamed feature${one ? '' : 's'} (${one ? 'its label does' : 'their labels do'} not pick out ${one ? 'its' : 'their'} texts reliably: detection under ${NAMED_DETECTION}) ${one ? 'adds' : 'add'} ${signed(sum)} together: ${unnamed.map((f) => `#${f.id}`).join(', ')}; the CSV feature table lists them with their labels.`, '');
+  }
+  if (unmatched.length) {
+    const sum = unmatched.reduce((s, f) => s + f.share, 0);
+    const one = unmatched.length === 1;
+    out.push(`${unmatched.length} feature${one ? '' : 's'} whose label${one ? ' does' : 's do'} not match this pair (cosine with the query or the document under ${LABEL_FIT}: ${one ? 'it fires' : 'they fire'} here for something ${one ? 'its name does' : 'their names do'} not say) ${one ? 'adds' : 'add'} ${signed(sum)} together: ${unmatched.map((f) => `#${f.id} ${mdCell(f.label)}`).join(', ')}; the CSV feature table lists them.`, '');
   }
 
   if (p.erasure) {

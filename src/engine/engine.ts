@@ -291,6 +291,8 @@ export class Engine {
         embed: async (texts, kind) => (await encoder.encode(texts, { kind, batchSize: p.batchSize, signal: ctx.signal })).embeddings,
         truncated: (text, kind) => encoder.tokenize(text, kind).truncated,
       },
+      // labels recur across pairs and requests: the embedding cache keeps them
+      async (labels) => (await this.embeddings.encode(encoder, labels, { ...opts, kind: 'query' })).embeddings,
     );
     return { explanations, bundlePrecision };
   }
@@ -307,6 +309,7 @@ export class Engine {
       p.queries,
       { dim: q.dim, queries: q.embeddings, queryTruncated: q.truncated, docs: d.embeddings, docTruncated: d.truncated },
       p.options,
+      async (labels) => (await this.embeddings.encode(encoder, labels, { ...opts, kind: 'query' })).embeddings,
     );
     return { records };
   }
@@ -434,6 +437,7 @@ export class Engine {
       checkFiles: p.checkFiles,
       lexiconRoot: p.lexiconRoot,
       leaveOneOut: p.leaveOneOut,
+      reuseDir: p.reuseDir,
       // embeddings, checkpoints and labels of another precision are never reused: fp32 keeps the folder it always had
       workDir: encoder.precision === 'fp32' ? p.workDir : path.join(p.workDir, encoder.precision),
       outDir: p.outDir,

@@ -12,8 +12,10 @@ import {
   compareOverlapToControl,
   decomposeScore,
   isMinorShare,
+  isUnmatchedLabel,
   isUnnamedDetection,
   isWeakActivation,
+  spellingPieceOf,
   keptWordCount,
   occlude,
   occlusionUnits,
@@ -58,6 +60,9 @@ export interface WordEncoder {
   truncated(text: string, kind: TextKind): boolean;
 }
 
+/** Embeds labels as the encoder embeds queries (n labels → n × dim), for the label-fit test (core/explain LABEL_FIT). */
+export type LabelEmbedder = (labels: string[]) => Promise<Float32Array>;
+
 /** default units per text: a query is usually all words; a 256-token document is windows of 3–5 words */
 const DEFAULT_MAX_UNITS = 48;
 
@@ -71,8 +76,13 @@ export class Explainer {
     readonly labels: LabelLookup,
   ) {}
 
-  /** Codes and view vectors of already-embedded pairs, then one explanation per pair. */
-  async explainEmbedded(pairs: ExplainPair[], e: EmbeddedPairs, opts: ExplainOptions = {}, words?: WordEncoder): Promise<PairExplanation[]> {
+  /**
+   * Codes and view vectors of already-embedded pairs, then one explanation per
+   * pair. With `embedLabels`, each feature that would be listed is also checked
+   * against the pair's text (core/explain LABEL_FIT); without it no label is
+   * judged unmatched.
+   */
+  async explainEmbedded(pairs: ExplainPair[], e: EmbeddedPairs, opts: ExplainOptions = {}, words?: WordEncoder, embedLabels?: LabelEmbedder): Promise<PairExplanation[]> {
     const n = pairs.length;
     const D = e.dim;
     const tau = opts.tau ?? 0;
@@ -105,6 +115,7 @@ export class Explainer {
       if (e.queryTruncated[i]) out[i].query_truncated = true;
       if (e.docTruncated[i]) out[i].doc_truncated = true;
     }
+    if (embedLabels) await this.judgeLabelFit(out, e, embedLabels);
     if (opts.tokens) {
       if (!words) throw new Error('word attributions need the encoder');
       for (let i = 0; i < n; i++) {
@@ -119,6 +130,31 @@ export class Explainer {
       }
     }
     return out;
+  }
+
+  /**
+   * labelFit and unmatched for the features that are otherwise listed: the
+   * label's cosine with the pair's own (unsteered) query and document
+   * embeddings. Each distinct label is embedded once per call.
+   */
+  private async judgeLabelFit(out: PairExplanation[], e: EmbeddedPairs, embedLabels: LabelEmbedder): Promise<void> {
+    const D = e.dim;
+    const judged = (f: SharedFeature) => !f.minor && !f.weak && !f.unnamed && f.label !== '' && spellingPieceOf(f.label) === undefined;
+    const labels = [...new Set(out.flatMap((x) => x.features.filter(judged).map((f) => f.label)))];
+    if (!labels.length) return;
+    const vecs = await embedLabels(labels);
+    const at = new Map(labels.map((l, i) => [l, vecs.subarray(i * D, (i + 1) * D)]));
+    out.forEach((x, i) => {
+      const zq = e.queries.subarray(i * D, (i + 1) * D);
+      const zd = e.docs.subarray(i * D, (i + 1) * D);
+      for (const f of x.features) {
+        if (!judged(f)) continue;
+        const v = at.get(f.label)!;
+        // judged on the figure shown, so a "0.200" is never called under 0.2
+        f.labelFit = round(Math.max(cosine(v, zq), cosine(v, zd)), 3);
+        if (isUnmatchedLabel(f.labelFit)) f.unmatched = true;
+      }
+    });
   }
 
   /** Steering as explain applies it to one kind of text: the config's α on every such vector that is scored, when its `apply` covers the kind. */

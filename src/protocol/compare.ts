@@ -73,6 +73,8 @@ function isRow(v: unknown): v is ContrastFeatureRow {
     isId(v.id) &&
     isStr(v.label) &&
     optional(v.unnamed, (x): x is true => x === true) &&
+    optional(v.unmatched, (x): x is true => x === true) &&
+    optional(v.labelFit, isNum) &&
     optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isId(x.id) && isStr(x.label)) &&
     isNum(v.contrast) &&
     isNum(v.share_minus) &&

@@ -242,6 +242,8 @@ function isSharedFeature(v: unknown): v is SharedFeature {
     optional(v.minor, (x): x is true => x === true) &&
     optional(v.weak, (x): x is true => x === true) &&
     optional(v.unnamed, (x): x is true => x === true) &&
+    optional(v.unmatched, (x): x is true => x === true) &&
+    optional(v.labelFit, isNum) &&
     optional(v.detection, isNum) &&
     optional(v.family, (x): x is { id: number; label: string } => isObj(x) && isFeatureId(x.id) && isStr(x.label)) &&
     optional(v.examples, (x): x is FeatureExample[] => isArrayOf(x, isExample)) &&

@@ -232,6 +232,13 @@ export interface SharedFeature {
    * feature reliably; counted, not listed
    */
   unnamed?: true;
+  /**
+   * its label does not match this pair: the embedded label's cosine with both the query and the document is
+   * under 0.2 (core/explain LABEL_FIT), so the feature fires here for something its name does not say; counted, not listed
+   */
+  unmatched?: true;
+  /** the larger cosine of the embedded label with the query or the document (absent for word-piece labels and unlabelled features) */
+  labelFit?: number;
   detection?: number;
   /** the feature's family (co-activating features) and the family's label */
   family?: { id: number; label: string };
@@ -354,6 +361,10 @@ export interface ContrastFeatureRow {
   label: string;
   /** the label's detection score is under 0.65 (core/explain NAMED_DETECTION): shown by id, not offered as a name */
   unnamed?: true;
+  /** the label does not match these texts: its cosine with the query, d− and d+ is under 0.2 (core/explain LABEL_FIT) */
+  unmatched?: true;
+  /** the larger cosine of the embedded label with the query, d− or d+ (absent for word-piece and unnamed labels) */
+  labelFit?: number;
   family?: { id: number; label: string };
   /** share of s(q,d−) minus share of s(q,d+): > 0 favours d− */
   contrast: number;
@@ -433,6 +444,8 @@ export interface TrainBundleParams {
   lexiconRoot?: string;
   /** also train an SAE and labels without each shared corpus in turn, and check them on that corpus's pairs */
   leaveOneOut?: boolean;
+  /** keep this bundle's SAE and internalizers (same base model, dictionary and k) and make labels, families, checks and REPORT.md again */
+  reuseDir?: string;
   /** embeddings, checkpoints and figures are cached here; a rerun resumes */
   workDir: string;
   /** the bundle folder to write (manifest.json, sae.safetensors, internalizers/, labels.jsonl, REPORT.md) */

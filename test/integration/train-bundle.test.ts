@@ -239,5 +239,31 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     // the score adds up: shared + one-sided + generic features, bias and error
     const t = e.score_terms!;
     assert.ok(Math.abs(t.shared + t.one_sided + t.generic + t.bias + t.error - e.score) < 1e-4);
+    // each listed label was judged against the pair (word pieces aside), and a feature is unmatched exactly under 0.2
+    for (const f of e.features.filter((x) => !x.minor && !x.weak && !x.unnamed && x.label && !x.label.startsWith('word piece'))) {
+      assert.ok(typeof f.labelFit === 'number' && f.labelFit >= -1 && f.labelFit <= 1, `feature ${f.id}: labelFit ${f.labelFit}`);
+      assert.strictEqual(f.unmatched === true, f.labelFit < 0.2);
+    }
+  });
+
+  it('--reuse keeps a bundle\'s SAE and internalizers byte for byte, measures the SAE on the same held-out rows, and makes its labels and report again', async () => {
+    const again = path.join(tmpDir('bundle-reuse'), 'tiny');
+    const params = { ref: { model: DEFAULT_MODEL, cacheDir: testCacheDir() }, dataRoot: root, corpusDir: corpus, lexiconRoot: lexicon, workDir: work, outDir: again, dictSize: 256, k: 8, saeEpochs: 20, keyFeatures: 8, seed: 5, command: 'test --reuse' };
+    const phases = new Set<string>();
+    await client.request('trainBundle', { ...params, reuseDir: out }, { onProgress: (p) => phases.add(p.phase.split(' ')[0]) });
+    assert.ok(!phases.has('sae') && !phases.has('internalizer'), `nothing trained for the main bundle: ${[...phases]}`);
+    const m0: BundleManifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    const m1 = await openBundle(again, (await minilm()).files['model.safetensors'].sha256);
+    assert.strictEqual(m1.sae.sha256, m0.sae.sha256);
+    assert.deepStrictEqual(m1.views.map((v) => [v.name, v.sha256]), m0.views.map((v) => [v.name, v.sha256]));
+    assert.strictEqual(m1.command, 'test --reuse');
+    const r0 = fs.readFileSync(path.join(out, 'REPORT.md'), 'utf8');
+    const r1 = fs.readFileSync(path.join(again, 'REPORT.md'), 'utf8');
+    const fve = (r: string) => /fraction of variance explained \(held-out\) \| ([0-9.]+) \|/.exec(r)![1];
+    assert.strictEqual(fve(r1), fve(r0), 'the same FVE on the same held-out rows');
+    assert.ok(r1.includes('The SAE and the internalizers are those of the bundle created') && r1.includes('```sh\ntest\n```') && r1.includes('```sh\ntest --reuse\n```'));
+    assert.match(r1, /\| training time \| not in this run: the SAE was reused/);
+    // a bundle for another dictionary size is refused, naming the field
+    await assert.rejects(client.request('trainBundle', { ...params, dictSize: 128, reuseDir: out }), /the dictionary size is 256, this run 128/);
   });
 });

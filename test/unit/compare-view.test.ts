@@ -44,6 +44,20 @@ describe('compare view', () => {
     assert.deepStrictEqual(wordMarks(record(), doc, undefined).minus.map((m) => m.label), ['f3']);
   });
 
+  it('an unmatched row (label that does not match these texts) keeps its label, greyed, with its fit; the guard checks both fields', () => {
+    const r = record();
+    r.contrast.favour_plus[0] = { ...r.contrast.favour_plus[0], unmatched: true, labelFit: 0.07 };
+    assert.ok(isContrastRecord(r));
+    assert.ok(!isContrastRecord({ ...r, contrast: { ...r.contrast, favour_plus: [{ ...r.contrast.favour_plus[0], labelFit: '0.07' }] } }));
+    assert.ok(!isContrastRecord({ ...r, contrast: { ...r.contrast, favour_plus: [{ ...r.contrast.favour_plus[0], unmatched: false }] } }));
+    const bars = contrastChart(r).bars;
+    assert.deepStrictEqual(bars.map((b) => [b.id, b.label, b.unmatched, b.labelFit]), [
+      [3, 'f3', false, undefined],
+      [5, 'f5', false, undefined],
+      [9, 'f9', true, 0.07],
+    ]);
+  });
+
   it('guards: a record passes, a broken one and unknown messages do not', () => {
     const r = record();
     assert.ok(isContrastRecord(r));

@@ -5,7 +5,7 @@
  */
 import * as assert from 'assert';
 import { SparseCode } from '../../src/core/explain/sparse';
-import { decomposeScore, isListed, isUnnamedDetection, isWeakActivation, MINOR_SHARE, NAMED_DETECTION, WEAK_ACTIVATION } from '../../src/core/explain/attribution';
+import { decomposeScore, isListed, isUnmatchedLabel, isUnnamedDetection, isWeakActivation, LABEL_FIT, MINOR_SHARE, NAMED_DETECTION, unlistedAs, WEAK_ACTIVATION } from '../../src/core/explain/attribution';
 import { steerEmbedding } from '../../src/core/explain/steering';
 import { FeatureLabel } from '../../src/engine/bundle';
 import { Explainer, SaeEncoder, ViewBuilder } from '../../src/engine/explainer';
@@ -161,6 +161,59 @@ describe('explainer: generic features and the score split', () => {
     assert.strictEqual(isUnnamedDetection(null), false);
     assert.strictEqual(isUnnamedDetection(0.649), true);
     assert.strictEqual(isUnnamedDetection(0.65), false);
+  });
+
+  it('marks a listed feature unmatched exactly when its embedded label is under LABEL_FIT from both texts, judging each label once and never a word piece', async () => {
+    // each label embeds as a fixed direction: feature j's label points along decoder column j
+    const base = labels([]);
+    const names = ['f0', 'word piece "mo-"', 'f2', 'f3', 'f4', 'f5'];
+    const lookup = { get: (id: number) => ({ ...base.get(id)!, label: names[id] }), size: base.size };
+    const calls: string[][] = [];
+    const embedLabels = async (ls: string[]) => {
+      calls.push(ls);
+      const out = new Float32Array(ls.length * D);
+      ls.forEach((l, i) => out.set(unit(cols[names.indexOf(l)]), i * D));
+      return out;
+    };
+    const ex = new Explainer(sae, noViews, lookup);
+    let rng = 3;
+    const rand = () => ((rng = (rng * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    let unmatched = 0;
+    let fitting = 0;
+    for (let n = 0; n < 100; n++) {
+      const qv = unit([rand(), rand(), rand(), rand()]);
+      const dv = unit([rand(), rand(), rand(), rand()]);
+      calls.length = 0;
+      const [e] = await ex.explainEmbedded([pair, pair], { ...embedded, queries: Float32Array.from([...qv, ...qv]), docs: Float32Array.from([...dv, ...dv]), queryTruncated: [false, false], docTruncated: [false, false] }, { erasure: false }, undefined, embedLabels);
+      for (const f of e.features) {
+        const judged = !f.minor && !f.weak && !f.unnamed && f.id !== 1;
+        assert.strictEqual(f.labelFit !== undefined, judged, `feature ${f.id}: judged ${judged}, labelFit ${f.labelFit}`);
+        if (!judged) {
+          assert.strictEqual(f.unmatched, undefined);
+          continue;
+        }
+        const c = unit(cols[f.id]);
+        const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, r) => s + v * b[r], 0);
+        const want = Math.max(dot(c, qv), dot(c, dv));
+        assert.ok(Math.abs(f.labelFit! - want) < 1e-3, `feature ${f.id}: fit ${f.labelFit} vs ${want}`);
+        assert.strictEqual(f.unmatched === true, f.labelFit! < LABEL_FIT);
+        assert.strictEqual(isListed(f), !f.unmatched);
+        if (f.unmatched) unmatched++;
+        else fitting++;
+      }
+      const asked = calls.flat();
+      assert.strictEqual(new Set(asked).size, asked.length, 'each label is embedded once per call, though two pairs share it');
+      assert.ok(!asked.includes(names[1]), 'a word-piece label is not embedded');
+    }
+    assert.ok(unmatched > 0 && fitting > 0, `both kinds occur (${unmatched} unmatched, ${fitting} fitting)`);
+    // without a label embedder no label is judged
+    const [plain] = await ex.explainEmbedded([pair], embedded, { erasure: false });
+    assert.ok(plain.features.every((f) => f.unmatched === undefined && f.labelFit === undefined));
+    assert.strictEqual(isUnmatchedLabel(undefined), false);
+    assert.strictEqual(isUnmatchedLabel(LABEL_FIT - 0.001), true);
+    assert.strictEqual(isUnmatchedLabel(LABEL_FIT), false);
+    assert.strictEqual(unlistedAs({ unnamed: true, unmatched: true }), 'unnamed', 'one reason each, unnamed first');
+    assert.strictEqual(unlistedAs({ unmatched: true }), 'unmatched');
   });
 
   it('explain --steering steers the side its "apply" names: the query, the document, or both', async () => {

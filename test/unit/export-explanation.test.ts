@@ -36,6 +36,7 @@ function pair(): PairExplanation {
       { id: 91, label: 'minor, two', query: 0.1, views: { original: 0.1, qa: 0 }, sharedIn: ['original'], share: 0.002, erasureDelta: 0, minor: true },
       { id: 95, label: 'weak one', query: 0.02, views: { original: 0.3, qa: 0 }, sharedIn: ['original'], share: 0.015, erasureDelta: 0, weak: true },
       { id: 97, label: 'rites, plague', query: 0.3, views: { original: 0.3, qa: 0 }, sharedIn: ['original'], share: 0.012, erasureDelta: 0, unnamed: true, detection: 0.55 },
+      { id: 98, label: 'cadmium', query: 0.3, views: { original: 0.3, qa: 0 }, sharedIn: ['original'], share: 0.011, erasureDelta: 0, unmatched: true, labelFit: 0.08 },
     ],
     erasure: { base: 0.61, overlap: { size: 2, erased: 0.3, kept: 0.5 }, control: { size: 2, erased: 0.6, kept: 0.1 } },
     token_attributions: {
@@ -79,11 +80,11 @@ describe('export an explanation', () => {
     const x = input();
     const rows = parseCsv(featureTableCsv(x));
     const [head, ...body] = rows;
-    assert.deepStrictEqual(head, ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', 'view:original', 'view:qa', 'shared_in', 'in_overlap', 'minor', 'weak', 'unnamed']);
+    assert.deepStrictEqual(head, ['query_id', 'doc_id', 'feature_id', 'label', 'family_id', 'family_label', 'share', 'erasure_delta', 'query_activation', 'view:original', 'view:qa', 'shared_in', 'in_overlap', 'minor', 'weak', 'unnamed', 'unmatched', 'label_fit']);
     assert.strictEqual(body.length, x.pair.features.length);
     assert.ok(body.every((r) => r.length === head.length), 'every record has every column');
     const col = (name: string) => head.indexOf(name);
-    assert.deepStrictEqual(body.map((r) => Number(r[col('feature_id')])), [12, 40, 7, 95, 97, 90, 91], 'by share, largest first');
+    assert.deepStrictEqual(body.map((r) => Number(r[col('feature_id')])), [12, 40, 7, 95, 97, 98, 90, 91], 'by share, largest first');
     const tricky = body.find((r) => r[col('feature_id')] === '7')!;
     assert.strictEqual(tricky[col('label')], TRICKY);
     assert.strictEqual(Number(tricky[col('share')]), 0.045);
@@ -93,6 +94,7 @@ describe('export an explanation', () => {
     assert.deepStrictEqual(body.filter((r) => r[col('minor')] === 'true').map((r) => r[col('label')]), ['minor one', 'minor, two']);
     assert.deepStrictEqual(body.filter((r) => r[col('weak')] === 'true').map((r) => r[col('label')]), ['weak one']);
     assert.deepStrictEqual(body.filter((r) => r[col('unnamed')] === 'true').map((r) => r[col('label')]), ['rites, plague']);
+    assert.deepStrictEqual(body.filter((r) => r[col('unmatched')] === 'true').map((r) => [r[col('label')], r[col('label_fit')]]), [['cadmium', '0.08']]);
     assert.strictEqual(body.find((r) => r[col('feature_id')] === '40')![col('in_overlap')], 'false');
   });
 
@@ -125,13 +127,14 @@ describe('export an explanation', () => {
     const [features] = tablesUnder(md, '## Features');
     const head = features[0];
     assert.deepStrictEqual(head, ['#', 'label', 'family', 'share', 'erasure Δ', 'query', 'original', 'qa', 'shared in']);
-    assert.strictEqual(features.length - 1, 3, 'three listed features; the two minor ones, the weak one and the unnamed one are not rows');
+    assert.strictEqual(features.length - 1, 3, 'three listed features; the two minor ones, the weak one, the unnamed one and the unmatched one are not rows');
     assert.ok(features.every((r) => r.length === head.length), 'no cell split a row: pipes are escaped');
     assert.deepStrictEqual(features.slice(1).map((r) => r[0]), ['12', '40 †', '7']);
     assert.strictEqual(features[3][1], TRICKY.replace('\n', ' '), 'the tricky label reads back whole, its line break a space');
     assert.match(md, /\n2 minor features \(each adds under 0\.01 to the score either way\) add \+0\.0050 together/);
     assert.match(md, /\n1 unnamed feature \(its label does not pick out its texts reliably: detection under 0\.65\) adds \+0\.0120 together: #97; /);
     assert.doesNotMatch(md, /rites/, 'an unnamed feature\'s label is not offered as its name');
+    assert.match(md, /\n1 feature whose label does not match this pair \(cosine with the query or the document under 0\.2: it fires here for something its name does not say\) adds \+0\.0110 together: #98 cadmium; /);
     assert.match(md, /\n1 weakly active feature \(under a quarter of its strongest activation, so its label names what it picks up elsewhere\) adds \+0\.0150 together: #95 weak one;/);
 
     const [erasure] = tablesUnder(md, '## Erasure of O(q,d)');

@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { CancelledError } from '../../src/core/errors';
 import { Rng, SaeWeights } from '../../src/engine/sae/model';
-import { SaeTrainOptions, latestCheckpoint, trainSae } from '../../src/engine/sae/trainer';
+import { SaeTrainOptions, heldOutSplit, latestCheckpoint, trainSae } from '../../src/engine/sae/trainer';
+import { onnxSaeBackend } from '../../src/engine/train/saeBackend';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-sae-train-'));
 
@@ -40,6 +41,20 @@ function columnNorms(w: SaeWeights): number[] {
 
 describe('sae/trainer', function () {
   this.timeout(60_000);
+
+  it('a reused SAE (train bundle --reuse) is measured on the very rows its training held out: the same figures', async () => {
+    const D = 16;
+    const data = sparseData(1000, D, 24, 3, 5);
+    const run = await onnxSaeBackend.train(data, D, { dictSize: 32, k: 3, epochs: 3, seed: 9 });
+    const again = await onnxSaeBackend.heldOut(run.weights, data, D, 9);
+    assert.deepStrictEqual([again.trainVectors, again.heldOutVectors], [run.trainVectors, run.heldOutVectors]);
+    assert.ok(Math.abs(again.val.fve - run.val.fve) < 1e-6, `FVE ${again.val.fve} vs ${run.val.fve}`);
+    assert.strictEqual(again.val.l0, run.val.l0);
+    assert.strictEqual(again.val.deadFraction, run.val.deadFraction);
+    // another seed holds out other rows
+    const other = heldOutSplit(1000, 10, 0.1).valRows;
+    assert.notDeepStrictEqual([...other], [...heldOutSplit(1000, 9, 0.1).valRows]);
+  });
 
   it('learns data built from known sparse codes (FVE near 1, L0 = k, unit decoder columns)', async () => {
     const D = 32;

@@ -444,7 +444,7 @@ describe('webview/model: the score explained', () => {
       ['shared', 'one_sided', 'generic', 'bias', 'error'],
     );
     assert.ok(Math.abs(parts.reduce((s, p) => s + p.value, 0) - 0.607) < 1e-12);
-    assert.match(parts[0].tip, /the 32 listed below, the minor ones that add under 0\.01 each, the weakly active ones .*, and the unnamed ones/);
+    assert.match(parts[0].tip, /the 32 listed below, the minor ones that add under 0\.01 each, the weakly active ones .*, the unnamed ones .*, and the unmatched ones whose labels do not match this pair/);
     assert.ok(parts.every((p) => p.tip.length > 20));
     assert.match(unrelatedNote(-0.041, 0.012)!, /^The retriever sees these texts as unrelated: the score is −0\.041.*share only 0\.012 of it/);
     assert.strictEqual(unrelatedNote(0.607, 0.384), undefined);
@@ -498,6 +498,16 @@ describe('webview/model: minor features', () => {
     assert.match(note, / 1 weakly active feature \(under a quarter of its strongest activation; \+0\.030 together\) is not listed/, 'a weak and unnamed feature is counted once, as weak');
     assert.match(note, / 1 unnamed feature \(\+0\.020 together\) is not listed: its label does not pick out its texts reliably \(detection under 0\.65\)\.$/);
     assert.match(minorNote([{ share: 0.03, unnamed: true }, { share: 0.02, unnamed: true }], true)!, /^2 unnamed features \(\+0\.050 together\) are listed in grey: their labels do not/);
+  });
+
+  it('unmatched features (labels that do not match the pair) are left out of the table with their own sentence, counted once', () => {
+    const fs = [...fs3, { id: 5, share: 0.02, unmatched: true as const }, { id: 6, share: 0.04, unnamed: true as const, unmatched: true as const }];
+    assert.deepStrictEqual(listedFeatures(fs, false).map((f) => f.id), [1, 4]);
+    assert.deepStrictEqual(listedFeatures(fs, true).map((f) => f.id), [1, 2, 3, 4, 5, 6]);
+    const note = minorNote(fs, false)!;
+    assert.match(note, / 1 unnamed feature \(\+0\.040 together\) is not listed/, 'an unnamed and unmatched feature is counted once, as unnamed');
+    assert.match(note, / 1 feature whose label does not match this pair \(\+0\.020 together\) is not listed: its label is no closer to the query or the document than to an unrelated text \(cosine under 0\.2\), so it fires here for something its name does not say\.$/);
+    assert.match(minorNote([{ share: 0.03, unmatched: true }, { share: 0.02, unmatched: true }], true)!, /^2 features whose labels do not match this pair \(\+0\.050 together\) are listed in grey: their labels are/);
   });
 });
 

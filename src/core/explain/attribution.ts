@@ -74,27 +74,47 @@ export function isUnnamedDetection(detection: number | null | undefined): boolea
   return typeof detection === 'number' && detection < NAMED_DETECTION;
 }
 
+/**
+ * A listed feature's label must also match the pair: the label, embedded on
+ * its own, has a cosine of at least this with the query or the document
+ * (labelFit); else the feature is unmatched, counted and flagged like an
+ * unnamed one but not listed. A label names what the feature fires on across
+ * the corpus; on one pair it may fire for something else (a polysemantic or
+ * surface feature: "cadmium" on a pair about Paris CDG airport, "breast cancer"
+ * on RN and BSN degrees). 0.2 is about the 97.5th percentile of a label's
+ * cosine with a random corpus text (default bundle, 4,095 labels × 1,800
+ * texts of every source: 95th 0.16, 99th 0.25), so a label passes when the pair
+ * is closer to it than nearly every unrelated text. Word-piece labels are not
+ * judged by the encoder: their words say nothing about an idea.
+ */
+export const LABEL_FIT = 0.2;
+
+/** Whether a label fits a pair (see LABEL_FIT): `fit` is its larger cosine with the query or the document. */
+export function isUnmatchedLabel(fit: number | undefined): boolean {
+  return typeof fit === 'number' && fit < LABEL_FIT;
+}
+
 /** How an unnamed feature is called where a name is needed (a slider, a contrast row): by its id, not its label. */
 export function unnamedName(id: number): string {
   return `#${id} · no reliable name`;
 }
 
-type ListFlags = { minor?: true; weak?: true; unnamed?: true };
+type ListFlags = { minor?: true; weak?: true; unnamed?: true; unmatched?: true };
 
-/** Why a shared feature is not listed, one reason each (minor before weakly active before unnamed), or undefined when it is listed. */
-export type Unlisted = 'minor' | 'weak' | 'unnamed';
+/** Why a shared feature is not listed, one reason each (minor, then weakly active, unnamed, unmatched), or undefined when it is listed. */
+export type Unlisted = 'minor' | 'weak' | 'unnamed' | 'unmatched';
 export function unlistedAs(f: ListFlags): Unlisted | undefined {
-  return f.minor ? 'minor' : f.weak ? 'weak' : f.unnamed ? 'unnamed' : undefined;
+  return f.minor ? 'minor' : f.weak ? 'weak' : f.unnamed ? 'unnamed' : f.unmatched ? 'unmatched' : undefined;
 }
 
-/** Whether a shared feature is listed for a person to read: not minor, not weakly active, not unnamed. */
+/** Whether a shared feature is listed for a person to read: not minor, not weakly active, not unnamed, its label matching the pair. */
 export function isListed(f: ListFlags): boolean {
   return unlistedAs(f) === undefined;
 }
 
 /** The features that are not listed, grouped by their one reason (what the sentences under a feature list count). */
 export function unlistedGroups<T extends ListFlags>(features: readonly T[]): Record<Unlisted, T[]> {
-  const g: Record<Unlisted, T[]> = { minor: [], weak: [], unnamed: [] };
+  const g: Record<Unlisted, T[]> = { minor: [], weak: [], unnamed: [], unmatched: [] };
   for (const f of features) {
     const u = unlistedAs(f);
     if (u) g[u].push(f);

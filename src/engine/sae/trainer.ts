@@ -154,11 +154,8 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
   const evalEvery = opts.evalEvery ?? 1;
   const provider = opts.provider ?? 'cpu';
 
-  // Held-out split: a seeded permutation; both parts keep the data's order.
-  const order = new Rng(seed).shuffle(Int32Array.from({ length: n }, (_, i) => i));
-  const nVal = valFraction > 0 ? Math.min(n - 1, Math.max(1, Math.round(n * valFraction))) : 0;
-  const valRows = order.slice(0, nVal).sort();
-  const trainRows = order.slice(nVal).sort();
+  const { valRows, trainRows } = heldOutSplit(n, seed, valFraction);
+  const nVal = valRows.length;
   const nTrain = trainRows.length;
   if (nTrain < 1) throw new RangeError('trainSae: no training rows');
   const trainData = gatherRows(data, D, trainRows);
@@ -391,6 +388,13 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
     // a session that failed to build has nothing to release
     for (const s of [...sessions.values(), ...(evalSession ? [evalSession] : [])]) await s.then((x) => x.release(), () => undefined);
   }
+}
+
+/** The trainer's held-out split of n rows: a seeded permutation; both parts keep the data's order. */
+export function heldOutSplit(n: number, seed: number, valFraction: number): { valRows: Int32Array; trainRows: Int32Array } {
+  const order = new Rng(seed).shuffle(Int32Array.from({ length: n }, (_, i) => i));
+  const nVal = valFraction > 0 ? Math.min(n - 1, Math.max(1, Math.round(n * valFraction))) : 0;
+  return { valRows: order.slice(0, nVal).sort(), trainRows: order.slice(nVal).sort() };
 }
 
 function size(shape: number[]): number {

@@ -18,13 +18,13 @@ import { CorpusSource, readBroadCorpus, wordnetLemmas, wordnetSynonyms } from '.
 import { familyLabel, featureFamilies } from '../../core/explain/families';
 import { isListed, unlistedGroups } from '../../core/explain/attribution';
 import { runChecks, CheckPair, SetChecks } from './checks';
-import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, sha256File } from '../bundle';
-import { InternalizerSession, saveInternalizer } from '../internalizer/model';
+import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, readManifest, sha256File } from '../bundle';
+import { InternalizerSession, loadInternalizer, saveInternalizer } from '../internalizer/model';
 import { trainInternalizer } from '../internalizer/trainer';
 import { InternalizerWeights } from '../internalizer/graph';
-import { Explainer, SaeEncoder } from '../explainer';
+import { Explainer, LabelEmbedder, SaeEncoder } from '../explainer';
 import { EvalSet, Metrics, codesOf, erasureStudy, internalisedDocs, reconstruct, retrieval, steeringCurve, ErasureStats, SteeringCurve } from './evaluate';
-import { SaeBackend } from './saeBackend';
+import { SaeBackend, SaeTrainRun } from './saeBackend';
 import { labelFeatures, LabelStudy } from './labelling';
 import { llmLabeller } from '../../train/llmLabeller';
 import { writeReport } from './report';
@@ -77,6 +77,8 @@ export interface BundleFigures {
   families: { cosine: number; count: number; features: number; largest: number; examples: { root: number; label: string; members: string[] }[] };
   /** the broad corpus's sources */
   corpus: CorpusSource[];
+  /** `--reuse`: the bundle whose SAE and internalizers were kept, and the command that trained them */
+  reused?: { dir: string; command: string; createdAt: string; manifest: BundleManifest };
 }
 
 /**
@@ -117,19 +119,21 @@ export interface ExampleExplanation {
   weak?: { count: number; share: number; labels: string[] };
   /** shared features of 0.01 or more, strongly active, whose labels do not name them reliably (core/explain NAMED_DETECTION), not listed */
   unnamed?: { count: number; share: number; labels: string[] };
+  /** shared features of 0.01 or more whose labels do not match the pair (core/explain LABEL_FIT), not listed */
+  unmatched?: { count: number; share: number; labels: string[] };
 }
 
 /** How many features, and how much of the score, one reason leaves unlisted. */
 const tally = (fs: readonly SharedFeature[]) => ({ count: fs.length, share: fs.reduce((s, f) => s + f.share, 0) });
 
-async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views: InternalizerSession, labels: FeatureLabel[]): Promise<ExampleExplanation[]> {
+async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views: InternalizerSession, labels: FeatureLabel[], embedLabels: LabelEmbedder): Promise<ExampleExplanation[]> {
   const byId = new Map(labels.map((l) => [l.id, l]));
   const explainer = new Explainer(sae, views, { get: (id) => byId.get(id), size: byId.size });
   const queries = await o.embed(EXAMPLE_PAIRS.map((p) => p.query), 'query', () => {});
   const docs = await o.embed(EXAMPLE_PAIRS.map((p) => p.doc), 'document', () => {});
   const none = EXAMPLE_PAIRS.map(() => false);
   const pairs = EXAMPLE_PAIRS.map((p, i) => ({ query_id: `example-${i + 1}`, doc_id: `example-${i + 1}`, query: p.query, doc: p.doc }));
-  const out = await explainer.explainEmbedded(pairs, { dim: o.model.dim, queries, docs, queryTruncated: none, docTruncated: none });
+  const out = await explainer.explainEmbedded(pairs, { dim: o.model.dim, queries, docs, queryTruncated: none, docTruncated: none }, {}, undefined, embedLabels);
   return out.map((x, i) => {
     const g = unlistedGroups(x.features);
     return {
@@ -143,6 +147,7 @@ async function exampleExplanations(o: TrainBundleOptions, sae: SaeEncoder, views
       minor: tally(g.minor),
       weak: { ...tally(g.weak), labels: g.weak.map((f) => f.label) },
       unnamed: { ...tally(g.unnamed), labels: g.unnamed.map((f) => f.label) },
+      unmatched: { ...tally(g.unmatched), labels: g.unmatched.map((f) => f.label) },
       top: x.features
         .filter(isListed)
         .sort((a, b) => b.share - a.share || a.id - b.id)
@@ -172,7 +177,33 @@ export interface LeaveOneOut {
   checks: SetChecks[];
 }
 
+/** Copies a bundle file into the bundle being written (nothing to do when it is the same file). */
+function copyInto(from: string, to: string): void {
+  if (path.resolve(from) === path.resolve(to)) return;
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.copyFileSync(from, to);
+}
+
+/**
+ * `train bundle --reuse <bundle>`: that bundle's SAE and internalizers, kept
+ * as they are (same base model, dictionary and k), so labels, families,
+ * checks and REPORT.md can be made again after a change to how features are
+ * named or judged without training the SAE again.
+ */
+function reusedBundle(o: TrainBundleOptions): BundleFigures['reused'] {
+  if (!o.reuseDir) return undefined;
+  const manifest = readManifest(o.reuseDir);
+  const bad = (what: string, got: unknown, want: unknown) => {
+    throw new Error(`${path.join(o.reuseDir!, 'manifest.json')}: ${what} is ${got}, this run ${want}: the bundle cannot be reused here`);
+  };
+  if (manifest.baseModel.weightsSha256 !== o.model.weightsSha256) bad('the base model', `${manifest.baseModel.id} (${manifest.baseModel.weightsSha256.slice(0, 12)})`, `${o.model.id} (${o.model.weightsSha256.slice(0, 12)})`);
+  if (manifest.sae.dictSize !== o.dictSize) bad('the dictionary size', manifest.sae.dictSize, o.dictSize);
+  if (manifest.sae.k !== o.k) bad('k', manifest.sae.k, o.k);
+  return { dir: o.reuseDir, command: manifest.command, createdAt: manifest.createdAt, manifest };
+}
+
 export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures> {
+  const reused = reusedBundle(o);
   const emb = path.join(o.workDir, 'embeddings');
   // datasets missing from dataRoot are skipped (a user's own root may hold only some); SciFact is required for the figures
   const datasets = DATASETS(o.dataRoot).filter((d) => fs.existsSync(path.join(d.folder, 'corpus.jsonl')));
@@ -223,10 +254,16 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   }
   const M = (ds: string, name: string): Matrix | undefined => (hasMatrix(path.join(emb, ds), name) ? loadMatrix(path.join(emb, ds), name) : undefined);
 
-  // 2. internalizers: raw document embedding → embedding of its view text
+  // 2. internalizers: raw document embedding → embedding of its view text (or the reused bundle's, as they are)
   const viewWeights = new Map<string, InternalizerWeights>();
   const bundleViews: BundleView[] = [];
-  for (const view of ['qa', 'summary']) {
+  for (const v of reused?.manifest.views ?? []) {
+    const file = path.join(o.outDir, v.file);
+    copyInto(path.join(o.reuseDir!, v.file), file);
+    viewWeights.set(v.name, loadInternalizer(file).weights);
+    bundleViews.push({ ...v, sha256: sha256File(file) });
+  }
+  for (const view of reused ? [] : ['qa', 'summary']) {
     const ins: Float32Array[] = [];
     const outs: Float32Array[] = [];
     const groups: number[] = [];
@@ -306,17 +343,26 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const all = await trainingVectors();
   const total = all.length;
   const saeFile = path.join(o.outDir, 'sae.safetensors');
-  o.log(`training the SAE (dictionary ${o.dictSize}, k ${o.k}) on ${total / o.model.dim} vectors`);
-  const saeRun = await o.sae.train(all, o.model.dim, {
-    dictSize: o.dictSize,
-    k: o.k,
-    epochs: o.saeEpochs,
-    seed: o.seed,
-    checkpointDir: path.join(o.workDir, 'sae-checkpoints'),
-    signal: o.signal,
-    onProgress: (step, steps, loss) => o.progress({ phase: 'sae', done: step, total: steps, message: `loss ${loss.toFixed(5)}` }),
-  });
-  o.sae.save(saeFile, saeRun.weights, { trainVectors: String(total / o.model.dim), seed: String(o.seed) });
+  let saeRun: SaeTrainRun;
+  if (reused) {
+    // its figures on the rows this run's training would have held out (the same seeded split)
+    o.log(`reusing the SAE of ${o.reuseDir}; measuring it on the held-out part of ${total / o.model.dim} vectors`);
+    const weights = o.sae.load(path.join(o.reuseDir!, reused.manifest.sae.file));
+    saeRun = { weights, ...(await o.sae.heldOut(weights, all, o.model.dim, o.seed)), seconds: NaN, stepsPerSecond: NaN };
+    copyInto(path.join(o.reuseDir!, reused.manifest.sae.file), saeFile);
+  } else {
+    o.log(`training the SAE (dictionary ${o.dictSize}, k ${o.k}) on ${total / o.model.dim} vectors`);
+    saeRun = await o.sae.train(all, o.model.dim, {
+      dictSize: o.dictSize,
+      k: o.k,
+      epochs: o.saeEpochs,
+      seed: o.seed,
+      checkpointDir: path.join(o.workDir, 'sae-checkpoints'),
+      signal: o.signal,
+      onProgress: (step, steps, loss) => o.progress({ phase: 'sae', done: step, total: steps, message: `loss ${loss.toFixed(5)}` }),
+    });
+    o.sae.save(saeFile, saeRun.weights, { trainVectors: String(total / o.model.dim), seed: String(o.seed) });
+  }
   const sae: SaeEncoder = await o.sae.session(saeRun.weights, o.provider);
 
   // 4. evaluation sets (test queries only here)
@@ -445,7 +491,9 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   fs.writeFileSync(labelsFile, labelStudy.labels.map((l: FeatureLabel) => JSON.stringify(l)).join('\n') + '\n');
 
   // 6. example pairs, and the checks that can fail, explained with what was just trained
-  const examples = await exampleExplanations(o, sae, views, labelStudy.labels);
+  // labels are judged against each pair as the worker judges them (core/explain LABEL_FIT)
+  const fitLabels = (labels: string[]) => embedLabels(labels, 'labels fit');
+  const examples = await exampleExplanations(o, sae, views, labelStudy.labels, fitLabels);
   const checkExplainer = new Explainer(sae, views, { get: (id) => byId.get(id), size: byId.size });
   const synonyms = wordnetSynonyms(lexicon);
   const checkSets: { name: string; file: string; inTraining: boolean }[] = [
@@ -456,7 +504,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const checks: SetChecks[] = [];
   for (const c of checkSets) {
     o.progress({ phase: 'checks', done: checks.length, total: checkSets.length, message: c.name });
-    checks.push(await runChecks(c.name, c.inTraining, readCheckPairs(c.file), checkExplainer, (t, kind) => o.embed(t, kind, () => {}), { synonyms, seed: o.seed }));
+    checks.push(await runChecks(c.name, c.inTraining, readCheckPairs(c.file), checkExplainer, (t, kind) => o.embed(t, kind, () => {}), { synonyms, seed: o.seed, embedLabels: fitLabels }));
   }
   // 6b. leave-one-corpus-out: an SAE and labels trained without each shared corpus, checked on that corpus's pairs
   const leaveOneOut: LeaveOneOut[] = [];
@@ -486,7 +534,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     const ex = new Explainer(saeX, views, { get: (id) => m.get(id), size: m.size });
     const sets = [{ name: `${ds.name}/sample_pairs (left out)`, file: pairsFile }, ...(broad ? [{ name: 'python-faq (held out)', file: path.join(o.corpusDir!, 'python-faq.jsonl') }] : [])];
     const rows: SetChecks[] = [];
-    for (const c of sets) rows.push(await runChecks(c.name, false, readCheckPairs(c.file), ex, (t, kind) => o.embed(t, kind, () => {}), { synonyms, seed: o.seed, examples: 2 }));
+    for (const c of sets) rows.push(await runChecks(c.name, false, readCheckPairs(c.file), ex, (t, kind) => o.embed(t, kind, () => {}), { synonyms, seed: o.seed, examples: 2, embedLabels: fitLabels }));
     leaveOneOut.push({ leftOut: ds.name, trainVectors: run.trainVectors, fve: run.val.fve, deadFraction: run.val.deadFraction, conceptLabelled: study.conceptLabelled ?? 0, checks: rows });
     await saeX.release?.();
   }
@@ -525,6 +573,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     generic,
     families,
     corpus: broad?.sources ?? [],
+    ...(reused && { reused }),
   };
   fs.writeFileSync(path.join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   fs.writeFileSync(path.join(o.workDir, 'figures.json'), JSON.stringify({ ...figures, labels: { ...labelStudy, labels: undefined } }, null, 1));

@@ -18,7 +18,7 @@ import { erase, grounding, isListed, labelPermutation, mulberry32, sample, spell
 import { cosine } from '../../core/math';
 import { Qrels, RANK_METRICS, Run, evaluate } from '../../core/metrics';
 import { ExplainPair, PairExplanation } from '../../protocol/worker';
-import { Explainer } from '../explainer';
+import { Explainer, LabelEmbedder } from '../explainer';
 
 export interface CheckPair extends ExplainPair {
   label: number;
@@ -89,14 +89,14 @@ export async function runChecks(
   pairs: CheckPair[],
   explainer: Explainer,
   embed: (texts: string[], kind: 'query' | 'document') => Promise<Float32Array>,
-  o: { synonyms?: Synonyms; seed: number; examples?: number },
+  o: { synonyms?: Synonyms; seed: number; examples?: number; embedLabels?: LabelEmbedder },
 ): Promise<SetChecks> {
   const sae = explainer.sae;
   const D = sae.dim;
   const queries = await embed(pairs.map((p) => p.query), 'query');
   const docs = await embed(pairs.map((p) => p.doc), 'document');
   const none = pairs.map(() => false);
-  const ex = await explainer.explainEmbedded(pairs, { dim: D, queries, docs, queryTruncated: none, docTruncated: none }, { erasure: false });
+  const ex = await explainer.explainEmbedded(pairs, { dim: D, queries, docs, queryTruncated: none, docTruncated: none }, { erasure: false }, undefined, o.embedLabels);
   const docCodes = await sae.encode(docs, pairs.length);
   const isGeneric = (id: number) => explainer.labels.get(id)?.generic === true;
   const labelOf = (id: number) => explainer.labels.get(id)?.label ?? '';

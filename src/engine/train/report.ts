@@ -6,7 +6,7 @@ import type { Metrics } from './evaluate';
 import type { LabelSample } from './labelling';
 import type { SetChecks } from './checks';
 import { spellingPieceOf } from '../../core/explain/spelling';
-import { NAMED_DETECTION } from '../../core/explain/attribution';
+import { LABEL_FIT, NAMED_DETECTION } from '../../core/explain/attribution';
 
 /** A label as the report quotes it: a word-piece label carries its own quotes. */
 const quoted = (label: string): string => (spellingPieceOf(label) !== undefined ? label : `"${label}"`);
@@ -26,7 +26,11 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   const lines: string[] = [];
   lines.push(`# Explanation bundle: ${manifest.name}`, '');
   lines.push(`Base model \`${manifest.baseModel.id}\` (model.safetensors sha256 \`${manifest.baseModel.weightsSha256}\`), ${manifest.baseModel.dim}-d. Seed ${manifest.seed}. Created ${manifest.createdAt}.`, '');
-  lines.push('Regenerate everything below (the bundle and this report):', '', '```sh', manifest.command, '```', '');
+  if (fig.reused) {
+    // the SAE and internalizers come from an earlier run: say which, and how each part is made again
+    lines.push(`The SAE and the internalizers are those of the bundle created ${fig.reused.createdAt}, trained by:`, '', '```sh', fig.reused.command, '```', '');
+    lines.push('Everything else below (labels, families, checks, leave-one-corpus-out runs, this report) was made again on them by:', '', '```sh', manifest.command, '```', '');
+  } else lines.push('Regenerate everything below (the bundle and this report):', '', '```sh', manifest.command, '```', '');
   lines.push('Held out of all training, feature selection and steering: ' + manifest.heldOut.join('; ') + '.', '');
   lines.push('Training data: ' + manifest.trainingData.map((t) => `${t.dataset} (${t.used.join(', ')})`).join('; ') + '.', '');
 
@@ -46,7 +50,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
   lines.push(`| dead features (never active on held-out) | ${pct(s.deadFraction)} | < 1% |`);
   lines.push(`| L0 (mean active features) | ${f(s.l0, 2)} | = k = ${s.k} |`);
   lines.push(`| SciFact test NDCG@10, reconstructed q and d / original | ${f(rr.reconstructed['ndcg@10'])} / ${f(rr.original['ndcg@10'])} = ${(100 * rr.ratio).toFixed(2)}% | ≥ 95% |`);
-  lines.push(`| training time | ${f(s.seconds, 1)} s (${f(s.stepsPerSecond, 1)} steps/s) | |`, '');
+  lines.push(Number.isFinite(s.seconds) ? `| training time | ${f(s.seconds, 1)} s (${f(s.stepsPerSecond, 1)} steps/s) | |` : '| training time | not in this run: the SAE was reused (see the top) | |', '');
 
   lines.push('## Reasoning internalizers', '');
   lines.push('| view | training pairs | validation cosine | view texts |', '|---|---|---|---|');
@@ -146,7 +150,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
     const pieceCell = (c: SetChecks) => (c.pieces ? `${c.pieces.grounded} / ${c.pieces.listed}; ${f(c.pieces.groundingOthers, 3)}` : '—');
     lines.push('## Checks that can fail', '');
     lines.push(
-      'Per eval set. **Grounding**: for each relevant pair, the 5 *listed* features with the largest share, as a person reads them (non-generic; not minor: a minor feature adds less than 0.01 to the score either way and is counted in the score\'s terms but not listed; not weakly active: under a quarter of its strongest activation in the labelling corpus on the weaker side, where its label names what it picks up elsewhere; and not unnamed: its label\'s detection score under ' + NAMED_DETECTION + ', a label that does not pick out its feature\'s held-out texts reliably); a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document, and a word-piece label when a word of the pair starts with its piece (the next column gives their part, and the grounding of the other labels alone). **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Any share**: grounding of the top 5 with minor features included (the definition before minor features were left unlisted). **Listed**: relevant pairs with at least one listed feature; a pair with none has its score carried by generic features and many minor ones, and says so. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
+      'Per eval set. **Grounding**: for each relevant pair, the 5 *listed* features with the largest share, as a person reads them (non-generic; not minor: a minor feature adds less than 0.01 to the score either way and is counted in the score\'s terms but not listed; not weakly active: under a quarter of its strongest activation in the labelling corpus on the weaker side, where its label names what it picks up elsewhere; and not unnamed: its label\'s detection score under ' + NAMED_DETECTION + ', a label that does not pick out its feature\'s held-out texts reliably; and not unmatched: the label, embedded alone, has a cosine under ' + LABEL_FIT + ' with both the query and the document, so the feature fires on this pair for something its name does not say); a feature is grounded when a word of its label (lower-cased, plural folded; WordNet synonyms of its first two senses allowed) occurs in the query or the document, and a word-piece label when a word of the pair starts with its piece (the next column gives their part, and the grounding of the other labels alone). **Shuffled**: the same with every label replaced by another feature\'s under a fixed random permutation. **Any share**: grounding of the top 5 with minor features included (the definition before minor features were left unlisted). **Listed**: relevant pairs with at least one listed feature; a pair with none has its score carried by generic features and many minor ones, and says so. **Erasure**: cosine drop when erasing the top 5 by share, against the top 5 by activation in the document and 5 random shared features, relevant and non-relevant pairs apart. **s′**: ranking each query\'s candidates by the internalised score instead of the raw one.',
       '',
     );
     lines.push('| set | in training | relevant pairs | listed | grounding | shuffled | ratio | word pieces in the top 5: grounded / listed; grounding of the rest | any share (shuffled) | mean \\|O(q,d)\\| (generic in it) | feature most often in the top 5 |', '|---|---|---|---|---|---|---|---|---|---|---|');
@@ -207,6 +211,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       if (ex.minor?.count) lines.push(`| | ${ex.minor.count} minor features (under 0.01 each) | ${f(ex.minor.share, 3)} together | |`);
       if (ex.weak?.count) lines.push(`| | ${ex.weak.count} weakly active (under a quarter of their strongest activation): ${ex.weak.labels.map(quoted).join(', ')} | ${f(ex.weak.share, 3)} together | |`);
       if (ex.unnamed?.count) lines.push(`| | ${ex.unnamed.count} unnamed (label detection under ${NAMED_DETECTION}): ${ex.unnamed.labels.map(quoted).join(', ')} | ${f(ex.unnamed.share, 3)} together | |`);
+      if (ex.unmatched?.count) lines.push(`| | ${ex.unmatched.count} unmatched (label cosine with the pair under ${LABEL_FIT}): ${ex.unmatched.labels.map(quoted).join(', ')} | ${f(ex.unmatched.share, 3)} together | |`);
       lines.push('');
     }
   }

@@ -6,7 +6,7 @@ import { SparseCode } from '../../core/explain';
 import { ExecutionProvider } from '../../protocol/worker';
 import { SaeEncoder } from '../explainer';
 import { SaeSession, SaeWeights, initSaeRows, loadSae, saveSae, transpose } from '../sae/model';
-import { evaluateSae, trainSae } from '../sae/trainer';
+import { evaluateSae, heldOutSplit, trainSae } from '../sae/trainer';
 
 export interface SaeTrainRun {
   weights: SaeWeights;
@@ -33,6 +33,8 @@ export interface SaeBackend {
   load(file: string): SaeWeights;
   session(w: SaeWeights, provider: ExecutionProvider): Promise<SaeEncoder>;
   randomInit(dim: number, dictSize: number, k: number, seed: number, data: Float32Array): SaeWeights;
+  /** Figures of an SAE trained before (`train bundle --reuse`) on the held-out rows `train` would hold out of this data and seed. */
+  heldOut(w: SaeWeights, data: Float32Array, dim: number, seed: number): Promise<Omit<SaeTrainRun, 'weights' | 'seconds' | 'stepsPerSecond'>>;
 }
 
 /** Adapts an SAE session to the explainer's interface (decoder [D,F] row-major). */
@@ -55,12 +57,22 @@ export async function saeEncoder(w: SaeWeights, provider: ExecutionProvider): Pr
   };
 }
 
+/** Rows the bundle's SAE training holds out for its figures. */
+const VAL_FRACTION = 0.1;
+
 export const onnxSaeBackend: SaeBackend = {
   async train(data, dim, o) {
-    const r = await trainSae(data, dim, { dictSize: o.dictSize, k: o.k, epochs: o.epochs, seed: o.seed, valFraction: 0.1, checkpointDir: o.checkpointDir, resume: true, signal: o.signal, onProgress: o.onProgress });
+    const r = await trainSae(data, dim, { dictSize: o.dictSize, k: o.k, epochs: o.epochs, seed: o.seed, valFraction: VAL_FRACTION, checkpointDir: o.checkpointDir, resume: true, signal: o.signal, onProgress: o.onProgress });
     // a resumed run reports the training time of all its calls, not the few ms of this one
     const seconds = r.totalSeconds;
     return { weights: r.weights, val: r.val, trainVectors: r.trainCount, heldOutVectors: r.valCount, seconds, stepsPerSecond: seconds > 0 ? r.steps / seconds : 0 };
+  },
+  async heldOut(w, data, dim, seed) {
+    const { valRows, trainRows } = heldOutSplit(data.length / dim, seed, VAL_FRACTION);
+    const val = new Float32Array(valRows.length * dim);
+    valRows.forEach((r, i) => val.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
+    const e = await evaluateSae(w, val);
+    return { val: { fve: e.fve, deadFraction: e.deadFraction, l0: e.l0 }, trainVectors: trainRows.length, heldOutVectors: valRows.length };
   },
   save: (file, w, meta) => saveSae(file, w, meta),
   load: (file) => loadSae(file),
