@@ -165,6 +165,9 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     assert.ok(report.includes('**Leave one corpus out.**'));
     assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| scifact\/sample_pairs \(left out\) \| \d+\/10 \| [0-9.]+ \|/);
     assert.match(report, /\| scifact \| \d+ \| [0-9.]+ \| [0-9.]+% \| \d+ \| python-faq \(held out\) \| \d+\/2 \| [0-9.]+ \|/);
+    // the left-out run's labels are kept in the work folder, one per live feature of its SAE
+    const loco = fs.readFileSync(path.join(work, 'labels-without-scifact.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: number; label: string });
+    assert.ok(loco.length > 0 && loco.every((l) => Number.isInteger(l.id) && l.id < 256 && typeof l.label === 'string'));
     // the SAE trains on the documents' sentences too, cached per document as <doc>#<n>
     const vectors = Number(/trained on (\d+) vectors/.exec(report)![1]);
     const sentences = JSON.parse(fs.readFileSync(path.join(work, 'embeddings', 'scifact', 'sentences.json'), 'utf8')) as { ids: string[] };

@@ -117,8 +117,9 @@ describe('sae/trainer', function () {
     assert.strictEqual(again.resumedFrom, 20);
     for (const key of ['wEnc', 'bEnc', 'wDec', 'bDec'] as const) assert.deepStrictEqual([...again.weights[key]], [...full.weights[key]], key);
 
-    // a checkpoint from another run is refused
+    // a checkpoint from another run is refused: another seed, or (with a decaying rate) another length
     await assert.rejects(trainSae(data, D, { ...base, seed: 5, checkpointDir: dirB, resume: true }), /not the same training run/);
+    await assert.rejects(trainSae(data, D, { ...base, steps: 80, checkpointDir: dirB, resume: true }), /checkpoint has steps = \d+, this run \d+: not the same training run/);
     assert.ok(fs.readdirSync(dirB).length <= 2, 'only the latest checkpoints are kept');
   });
 

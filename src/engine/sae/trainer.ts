@@ -169,7 +169,9 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
   const deadAfter = opts.deadAfter ?? Math.min((32 * F) / k, nTrain);
   const deadSteps = Math.max(1, Math.ceil(deadAfter / B));
   const d: SaeDims = { dim: D, dictSize: F, k };
-  const config = { dim: D, dictSize: F, k, rows: n, seed, valFraction, batchSize: B };
+  // with a decay, the run's length too: the learning rate decays over it, so a checkpoint of a longer or shorter
+  // run (other --epochs) is another run; a constant rate makes a shorter budget a prefix of a longer one
+  const config: Record<string, number> = { dim: D, dictSize: F, k, rows: n, seed, valFraction, batchSize: B, lrDecay, ...(lrDecay > 0 ? { steps: total } : {}) };
 
   // ---- state: parameters and moments, two sets that swap after every call
   const alloc = (): State => Object.fromEntries(STATE_NAMES.map((s) => [s, new Float32Array(size(paramShape(stateParam(s), d)))]));
@@ -190,8 +192,11 @@ export async function trainSae(data: Float32Array, dim: number, opts: SaeTrainOp
     if (file) {
       const ck = readCheckpoint(file, d);
       for (const [key, v] of Object.entries(config)) {
-        if (ck.config[key] !== v) throw new Error(`${file}: checkpoint has ${key} = ${ck.config[key]}, this run ${v}: not the same training run`);
+        // checkpoints written before lrDecay and steps were recorded: taken when their step is within this run
+        const legacy = (key === 'steps' || key === 'lrDecay') && ck.config[key] === undefined && ck.step <= total;
+        if (!legacy && ck.config[key] !== v) throw new Error(`${file}: checkpoint has ${key} = ${ck.config[key] ?? `none (at step ${ck.step})`}, this run ${v}: not the same training run`);
       }
+      if (ck.step > total) throw new Error(`${file}: checkpoint is at step ${ck.step}, past this run's ${total}: not the same training run`);
       cur = ck.state;
       lastFired.set(ck.lastFired);
       step = ck.step;

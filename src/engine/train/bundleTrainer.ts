@@ -530,6 +530,8 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
       embedLabels: (labels) => embedLabels(labels, `labels without ${ds.name}`),
     });
     for (const l of study.labels) if ((l.frequency ?? 0) > genericThreshold) l.generic = true;
+    // kept beside the checkpoints, so a left-out run's labels can be read where its checks fail
+    fs.writeFileSync(path.join(o.workDir, `labels-without-${ds.name}.jsonl`), study.labels.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const m = new Map(study.labels.map((l) => [l.id, l]));
     const ex = new Explainer(saeX, views, { get: (id) => m.get(id), size: m.size });
     const sets = [{ name: `${ds.name}/sample_pairs (left out)`, file: pairsFile }, ...(broad ? [{ name: 'python-faq (held out)', file: path.join(o.corpusDir!, 'python-faq.jsonl') }] : [])];
