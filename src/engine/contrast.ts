@@ -4,7 +4,7 @@
  * both documents' views and all codes in one SAE pass, and split the score
  * difference and search the order flip with core/explain/contrast.
  */
-import { contrast, ContrastFeature, ContrastInput, describeFlip, failingPair, findFlip, isUnmatchedLabel, isUnnamedDetection, spellingPieceOf, SparseCode } from '../core/explain';
+import { contrast, ContrastFeature, ContrastInput, describeFlip, failingPair, findFlip, isUnmatchedLabel, isUnnamedDetection, labelInText, spellingPieceOf, SparseCode, termSet } from '../core/explain';
 import { cosine } from '../core/math';
 import { ModelError } from '../core/errors';
 import { ContrastDocInfo, ContrastFeatureRow, ContrastOptions, ContrastQuery, ContrastRecord } from '../protocol/worker';
@@ -123,11 +123,13 @@ async function judgeContrastLabels(records: (ContrastRecord | null)[], chosen: C
   const at = new Map(labels.map((l, i) => [l, vecs.subarray(i * D, (i + 1) * D)]));
   chosen.forEach((c, i) => {
     const texts = [e.queries.subarray(c.qi * D, (c.qi + 1) * D), docs.subarray(2 * i * D, (2 * i + 1) * D), docs.subarray((2 * i + 1) * D, (2 * i + 2) * D)];
-    for (const f of rowsOf(records[c.qi]!)) {
+    const r = records[c.qi]!;
+    const terms = new Set([r.query, r.minus.doc, r.plus.doc].flatMap((t) => [...termSet(t)]));
+    for (const f of rowsOf(r)) {
       if (!judged(f)) continue;
       const v = at.get(f.label)!;
       f.labelFit = round(Math.max(...texts.map((z) => cosine(v, z))), 3);
-      if (isUnmatchedLabel(f.labelFit)) f.unmatched = true;
+      if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms))) f.unmatched = true;
     }
   });
 }

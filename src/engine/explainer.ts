@@ -14,6 +14,8 @@ import {
   isMinorShare,
   isUnmatchedLabel,
   isUnnamedDetection,
+  labelInText,
+  termSet,
   isWeakActivation,
   spellingPieceOf,
   keptWordCount,
@@ -115,7 +117,7 @@ export class Explainer {
       if (e.queryTruncated[i]) out[i].query_truncated = true;
       if (e.docTruncated[i]) out[i].doc_truncated = true;
     }
-    if (embedLabels) await this.judgeLabelFit(out, e, embedLabels);
+    if (embedLabels) await this.judgeLabelFit(out, pairs, e, embedLabels);
     if (opts.tokens) {
       if (!words) throw new Error('word attributions need the encoder');
       for (let i = 0; i < n; i++) {
@@ -137,7 +139,7 @@ export class Explainer {
    * label's cosine with the pair's own (unsteered) query and document
    * embeddings. Each distinct label is embedded once per call.
    */
-  private async judgeLabelFit(out: PairExplanation[], e: EmbeddedPairs, embedLabels: LabelEmbedder): Promise<void> {
+  private async judgeLabelFit(out: PairExplanation[], pairs: ExplainPair[], e: EmbeddedPairs, embedLabels: LabelEmbedder): Promise<void> {
     const D = e.dim;
     const judged = (f: SharedFeature) => !f.minor && !f.weak && !f.unnamed && f.label !== '' && spellingPieceOf(f.label) === undefined;
     const labels = [...new Set(out.flatMap((x) => x.features.filter(judged).map((f) => f.label)))];
@@ -147,12 +149,13 @@ export class Explainer {
     out.forEach((x, i) => {
       const zq = e.queries.subarray(i * D, (i + 1) * D);
       const zd = e.docs.subarray(i * D, (i + 1) * D);
+      const terms = new Set([...termSet(pairs[i].query), ...termSet(pairs[i].doc)]);
       for (const f of x.features) {
         if (!judged(f)) continue;
         const v = at.get(f.label)!;
         // judged on the figure shown, so a "0.200" is never called under 0.2
         f.labelFit = round(Math.max(cosine(v, zq), cosine(v, zd)), 3);
-        if (isUnmatchedLabel(f.labelFit)) f.unmatched = true;
+        if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms))) f.unmatched = true;
       }
     });
   }

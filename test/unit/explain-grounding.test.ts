@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { grounding, isGrounded, labelPermutation, type GroundingPair } from '../../src/core/explain/grounding';
+import { grounding, isGrounded, labelInText, labelPermutation, type GroundingPair } from '../../src/core/explain/grounding';
 import { termSet } from '../../src/core/explain/labels';
 
 describe('explain/grounding', () => {
@@ -137,5 +137,12 @@ describe('explain/grounding', () => {
       assert.equal(labelPermutation([], 1).size, 0);
       assert.deepEqual([...labelPermutation([9], 1)], [[9, 9]]);
     });
+  });
+  it('labelInText: a label word in the text, plurals folded, no synonyms', () => {
+    const terms = termSet('Python threads take turns on one core');
+    assert.strictEqual(labelInText('thread', terms), true);
+    assert.strictEqual(labelInText('cpu, cores', terms), true);
+    assert.strictEqual(labelInText('await', terms), false);
+    assert.strictEqual(labelInText('', terms), false);
   });
 });

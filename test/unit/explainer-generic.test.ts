@@ -166,7 +166,7 @@ describe('explainer: generic features and the score split', () => {
   it('marks a listed feature unmatched exactly when its embedded label is under LABEL_FIT from both texts, judging each label once and never a word piece', async () => {
     // each label embeds as a fixed direction: feature j's label points along decoder column j
     const base = labels([]);
-    const names = ['f0', 'word piece "mo-"', 'f2', 'f3', 'f4', 'f5'];
+    const names = ['apple', 'word piece "mo-"', 'cherry', 'damson', 'elder', 'figs'];
     const lookup = { get: (id: number) => ({ ...base.get(id)!, label: names[id] }), size: base.size };
     const calls: string[][] = [];
     const embedLabels = async (ls: string[]) => {
@@ -206,12 +206,24 @@ describe('explainer: generic features and the score split', () => {
       assert.ok(!asked.includes(names[1]), 'a word-piece label is not embedded');
     }
     assert.ok(unmatched > 0 && fitting > 0, `both kinds occur (${unmatched} unmatched, ${fitting} fitting)`);
+    // a label with a word in the pair (plural folded) always fits, however far its embedding
+    const worded = { ...pair, query: 'an apple and a fig', doc: 'cherries, damson, elder' };
+    let seenLow = 0;
+    for (let n = 0; n < 50; n++) {
+      const [e] = await ex.explainEmbedded([worded], { ...embedded, queries: unit([rand(), rand(), rand(), rand()]), docs: unit([rand(), rand(), rand(), rand()]) }, { erasure: false }, undefined, embedLabels);
+      for (const f of e.features) {
+        assert.strictEqual(f.unmatched, undefined, `feature ${f.id} "${f.label}" is in the pair`);
+        if (f.labelFit !== undefined && f.labelFit < LABEL_FIT) seenLow++;
+      }
+    }
+    assert.ok(seenLow > 0, 'some of them sit under LABEL_FIT by the encoder alone');
     // without a label embedder no label is judged
     const [plain] = await ex.explainEmbedded([pair], embedded, { erasure: false });
     assert.ok(plain.features.every((f) => f.unmatched === undefined && f.labelFit === undefined));
     assert.strictEqual(isUnmatchedLabel(undefined), false);
     assert.strictEqual(isUnmatchedLabel(LABEL_FIT - 0.001), true);
     assert.strictEqual(isUnmatchedLabel(LABEL_FIT), false);
+    assert.strictEqual(isUnmatchedLabel(0.05, true), false);
     assert.strictEqual(unlistedAs({ unnamed: true, unmatched: true }), 'unnamed', 'one reason each, unnamed first');
     assert.strictEqual(unlistedAs({ unmatched: true }), 'unmatched');
   });

@@ -84,14 +84,21 @@ export function isUnnamedDetection(detection: number | null | undefined): boolea
  * on RN and BSN degrees). 0.2 is about the 97.5th percentile of a label's
  * cosine with a random corpus text (default bundle, 4,095 labels × 1,800
  * texts of every source: 95th 0.16, 99th 0.25), so a label passes when the pair
- * is closer to it than nearly every unrelated text. Word-piece labels are not
- * judged by the encoder: their words say nothing about an idea.
+ * is closer to it than nearly every unrelated text. A label with a word in the
+ * pair always fits (isUnmatchedLabel). Word-piece labels are not judged: their
+ * words say nothing about an idea.
  */
 export const LABEL_FIT = 0.2;
 
-/** Whether a label fits a pair (see LABEL_FIT): `fit` is its larger cosine with the query or the document. */
-export function isUnmatchedLabel(fit: number | undefined): boolean {
-  return typeof fit === 'number' && fit < LABEL_FIT;
+/**
+ * Whether a label fails to fit a pair (see LABEL_FIT): `fit` is its larger
+ * cosine with the query or the document, `inText` whether a word of the label
+ * (plural folded) is in one of them. A word of the pair always fits: one word
+ * embedded alone can sit far from a long text that uses it ("thread", 0.19, on
+ * a paragraph about the GIL whose every sentence is about threads).
+ */
+export function isUnmatchedLabel(fit: number | undefined, inText = false): boolean {
+  return !inText && typeof fit === 'number' && fit < LABEL_FIT;
 }
 
 /** How an unnamed feature is called where a name is needed (a slider, a contrast row): by its id, not its label. */

@@ -33,6 +33,11 @@ export function isGrounded(label: string, textTerms: ReadonlySet<string>, synony
   return false;
 }
 
+/** Whether a word of `label` (plural folded, no synonyms) is among a text's terms (termSet): the lexical half of the label-fit test. */
+export function labelInText(label: string, textTerms: ReadonlySet<string>): boolean {
+  return tokenize(label).some((w) => textTerms.has(lightStem(w)));
+}
+
 export interface GroundingPair {
   query: string;
   doc: string;
