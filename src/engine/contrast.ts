@@ -4,11 +4,11 @@
  * both documents' views and all codes in one SAE pass, and split the score
  * difference and search the order flip with core/explain/contrast.
  */
-import { contrast, ContrastFeature, ContrastInput, describeFlip, failingPair, findFlip, isUnmatchedLabel, isUnnamedDetection, labelInText, spellingPieceOf, SparseCode, termSet } from '../core/explain';
+import { contrast, ContrastFeature, ContrastInput, describeFlip, failingPair, findFlip, isUnnamedDetection, SparseCode } from '../core/explain';
 import { cosine } from '../core/math';
 import { ModelError } from '../core/errors';
 import { ContrastDocInfo, ContrastFeatureRow, ContrastOptions, ContrastQuery, ContrastRecord } from '../protocol/worker';
-import { Explainer, LabelEmbedder } from './explainer';
+import { Explainer, LabelEmbedder, judgeLabelFit } from './explainer';
 
 const round = (x: number, d = 6): number => Math.round(x * 10 ** d) / 10 ** d;
 
@@ -108,30 +108,21 @@ export async function contrastEmbedded(explainer: Explainer, queries: ContrastQu
       ...(e.queryTruncated[c.qi] ? { query_truncated: true } : {}),
     };
   });
-  if (embedLabels) await judgeContrastLabels(records, chosen, e, docs, embedLabels);
+  if (embedLabels) {
+    // each row's label against the query, d− and d+
+    await judgeLabelFit(
+      chosen.map((c, i) => {
+        const r = records[c.qi]!;
+        return {
+          rows: [...r.contrast.favour_minus, ...r.contrast.favour_plus],
+          vectors: [e.queries.subarray(c.qi * D, (c.qi + 1) * D), docs.subarray(2 * i * D, (2 * i + 1) * D), docs.subarray((2 * i + 1) * D, (2 * i + 2) * D)],
+          texts: [r.query, r.minus.doc, r.plus.doc],
+        };
+      }),
+      embedLabels,
+    );
+  }
   return records;
-}
-
-/** labelFit and unmatched on each row whose label is named and not a word piece: its larger cosine with the query, d− or d+. */
-async function judgeContrastLabels(records: (ContrastRecord | null)[], chosen: Chosen[], e: EmbeddedContrast, docs: Float32Array, embedLabels: LabelEmbedder): Promise<void> {
-  const D = e.dim;
-  const judged = (f: ContrastFeatureRow) => !f.unnamed && f.label !== '' && spellingPieceOf(f.label) === undefined;
-  const rowsOf = (r: ContrastRecord) => [...r.contrast.favour_minus, ...r.contrast.favour_plus];
-  const labels = [...new Set(chosen.flatMap((c) => rowsOf(records[c.qi]!).filter(judged).map((f) => f.label)))];
-  if (!labels.length) return;
-  const vecs = await embedLabels(labels);
-  const at = new Map(labels.map((l, i) => [l, vecs.subarray(i * D, (i + 1) * D)]));
-  chosen.forEach((c, i) => {
-    const texts = [e.queries.subarray(c.qi * D, (c.qi + 1) * D), docs.subarray(2 * i * D, (2 * i + 1) * D), docs.subarray((2 * i + 1) * D, (2 * i + 2) * D)];
-    const r = records[c.qi]!;
-    const terms = new Set([r.query, r.minus.doc, r.plus.doc].flatMap((t) => [...termSet(t)]));
-    for (const f of rowsOf(r)) {
-      if (!judged(f)) continue;
-      const v = at.get(f.label)!;
-      f.labelFit = round(Math.max(...texts.map((z) => cosine(v, z))), 3);
-      if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms))) f.unmatched = true;
-    }
-  });
 }
 
 /** The contrast and the flip of one pair, as the record's fields. */

@@ -48,7 +48,7 @@ import {
 import { checkPrecision, createSession, Encoder } from './encoder';
 import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
-import { Explainer } from './explainer';
+import { Explainer, LabelEmbedder } from './explainer';
 import { contrastEmbedded } from './contrast';
 import { RerankSet, encodeTexts, steerEval } from './steer';
 import { internalisedDocs } from './train/evaluate';
@@ -242,6 +242,11 @@ export class Engine {
     return { scores, queryTruncated: q.truncated, docTruncated: d.truncated };
   }
 
+  /** Labels embedded as queries, for the label-fit test: they recur across pairs and requests, so the embedding cache keeps them. */
+  private labelEmbedder(encoder: Encoder, opts: { batchSize?: number; signal?: AbortSignal }): LabelEmbedder {
+    return async (labels) => (await this.embeddings.encode(encoder, labels, { ...opts, kind: 'query' })).embeddings;
+  }
+
   /** The bundle's SAE, internalizers and labels, loaded once per folder; files verified against the manifest. */
   private explainerFor(bundleDir: string): Promise<{ explainer: Explainer; manifest: BundleManifest }> {
     let p = this.explainers.get(bundleDir);
@@ -291,8 +296,7 @@ export class Engine {
         embed: async (texts, kind) => (await encoder.encode(texts, { kind, batchSize: p.batchSize, signal: ctx.signal })).embeddings,
         truncated: (text, kind) => encoder.tokenize(text, kind).truncated,
       },
-      // labels recur across pairs and requests: the embedding cache keeps them
-      async (labels) => (await this.embeddings.encode(encoder, labels, { ...opts, kind: 'query' })).embeddings,
+      this.labelEmbedder(encoder, opts),
     );
     return { explanations, bundlePrecision };
   }
@@ -309,7 +313,7 @@ export class Engine {
       p.queries,
       { dim: q.dim, queries: q.embeddings, queryTruncated: q.truncated, docs: d.embeddings, docTruncated: d.truncated },
       p.options,
-      async (labels) => (await this.embeddings.encode(encoder, labels, { ...opts, kind: 'query' })).embeddings,
+      this.labelEmbedder(encoder, opts),
     );
     return { records };
   }

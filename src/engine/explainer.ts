@@ -65,6 +65,40 @@ export interface WordEncoder {
 /** Embeds labels as the encoder embeds queries (n labels → n × dim), for the label-fit test (core/explain LABEL_FIT). */
 export type LabelEmbedder = (labels: string[]) => Promise<Float32Array>;
 
+/** What the label-fit test reads and writes on a row: a shared feature, a contrast row. */
+interface FitRow {
+  label: string;
+  unnamed?: true;
+  labelFit?: number;
+  unmatched?: true;
+}
+
+/**
+ * The label-fit test (core/explain LABEL_FIT) on each group's rows: labelFit
+ * is the label's larger cosine with the group's text embeddings, and the row is
+ * unmatched when that is under the bar and no word of the label is in the
+ * texts. Unnamed, unlabelled and word-piece rows are not judged. Each distinct
+ * label is embedded once.
+ */
+export async function judgeLabelFit(groups: { rows: FitRow[]; vectors: Float32Array[]; texts: string[] }[], embedLabels: LabelEmbedder): Promise<void> {
+  const judged = (f: FitRow) => !f.unnamed && f.label !== '' && spellingPieceOf(f.label) === undefined;
+  const labels = [...new Set(groups.flatMap((g) => g.rows.filter(judged).map((f) => f.label)))];
+  if (!labels.length) return;
+  const vecs = await embedLabels(labels);
+  const D = vecs.length / labels.length;
+  const at = new Map(labels.map((l, i) => [l, vecs.subarray(i * D, (i + 1) * D)]));
+  for (const g of groups) {
+    const terms = new Set(g.texts.flatMap((t) => [...termSet(t)]));
+    for (const f of g.rows) {
+      if (!judged(f)) continue;
+      const v = at.get(f.label)!;
+      // judged on the figure shown, so a "0.200" is never called under 0.2
+      f.labelFit = round(Math.max(...g.vectors.map((z) => cosine(v, z))), 3);
+      if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms))) f.unmatched = true;
+    }
+  }
+}
+
 /** default units per text: a query is usually all words; a 256-token document is windows of 3–5 words */
 const DEFAULT_MAX_UNITS = 48;
 
@@ -134,30 +168,17 @@ export class Explainer {
     return out;
   }
 
-  /**
-   * labelFit and unmatched for the features that are otherwise listed: the
-   * label's cosine with the pair's own (unsteered) query and document
-   * embeddings. Each distinct label is embedded once per call.
-   */
-  private async judgeLabelFit(out: PairExplanation[], pairs: ExplainPair[], e: EmbeddedPairs, embedLabels: LabelEmbedder): Promise<void> {
+  /** labelFit and unmatched for the features that are otherwise listed, against the pair's own (unsteered) embeddings. */
+  private judgeLabelFit(out: PairExplanation[], pairs: ExplainPair[], e: EmbeddedPairs, embedLabels: LabelEmbedder): Promise<void> {
     const D = e.dim;
-    const judged = (f: SharedFeature) => !f.minor && !f.weak && !f.unnamed && f.label !== '' && spellingPieceOf(f.label) === undefined;
-    const labels = [...new Set(out.flatMap((x) => x.features.filter(judged).map((f) => f.label)))];
-    if (!labels.length) return;
-    const vecs = await embedLabels(labels);
-    const at = new Map(labels.map((l, i) => [l, vecs.subarray(i * D, (i + 1) * D)]));
-    out.forEach((x, i) => {
-      const zq = e.queries.subarray(i * D, (i + 1) * D);
-      const zd = e.docs.subarray(i * D, (i + 1) * D);
-      const terms = new Set([...termSet(pairs[i].query), ...termSet(pairs[i].doc)]);
-      for (const f of x.features) {
-        if (!judged(f)) continue;
-        const v = at.get(f.label)!;
-        // judged on the figure shown, so a "0.200" is never called under 0.2
-        f.labelFit = round(Math.max(cosine(v, zq), cosine(v, zd)), 3);
-        if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms))) f.unmatched = true;
-      }
-    });
+    return judgeLabelFit(
+      out.map((x, i) => ({
+        rows: x.features.filter((f) => !f.minor && !f.weak),
+        vectors: [e.queries.subarray(i * D, (i + 1) * D), e.docs.subarray(i * D, (i + 1) * D)],
+        texts: [pairs[i].query, pairs[i].doc],
+      })),
+      embedLabels,
+    );
   }
 
   /** Steering as explain applies it to one kind of text: the config's α on every such vector that is scored, when its `apply` covers the kind. */

@@ -406,7 +406,8 @@ function size(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function gatherRows(data: Float32Array, D: number, rows: Int32Array): Float32Array {
+/** The given rows of an [n × D] matrix, in that order. */
+export function gatherRows(data: Float32Array, D: number, rows: Int32Array): Float32Array {
   const out = new Float32Array(rows.length * D);
   rows.forEach((r, i) => out.set(data.subarray(r * D, (r + 1) * D), i * D));
   return out;

@@ -78,7 +78,7 @@ export interface BundleFigures {
   /** the broad corpus's sources */
   corpus: CorpusSource[];
   /** `--reuse`: the bundle whose SAE and internalizers were kept, and the command that trained them */
-  reused?: { dir: string; command: string; createdAt: string; manifest: BundleManifest };
+  reused?: { dir: string; command: string; createdAt: string };
 }
 
 /**
@@ -190,7 +190,7 @@ function copyInto(from: string, to: string): void {
  * checks and REPORT.md can be made again after a change to how features are
  * named or judged without training the SAE again.
  */
-function reusedBundle(o: TrainBundleOptions): BundleFigures['reused'] {
+function reusedBundle(o: TrainBundleOptions): { dir: string; manifest: BundleManifest } | undefined {
   if (!o.reuseDir) return undefined;
   const manifest = readManifest(o.reuseDir);
   const bad = (what: string, got: unknown, want: unknown) => {
@@ -199,7 +199,7 @@ function reusedBundle(o: TrainBundleOptions): BundleFigures['reused'] {
   if (manifest.baseModel.weightsSha256 !== o.model.weightsSha256) bad('the base model', `${manifest.baseModel.id} (${manifest.baseModel.weightsSha256.slice(0, 12)})`, `${o.model.id} (${o.model.weightsSha256.slice(0, 12)})`);
   if (manifest.sae.dictSize !== o.dictSize) bad('the dictionary size', manifest.sae.dictSize, o.dictSize);
   if (manifest.sae.k !== o.k) bad('k', manifest.sae.k, o.k);
-  return { dir: o.reuseDir, command: manifest.command, createdAt: manifest.createdAt, manifest };
+  return { dir: o.reuseDir, manifest };
 }
 
 export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures> {
@@ -259,7 +259,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   const bundleViews: BundleView[] = [];
   for (const v of reused?.manifest.views ?? []) {
     const file = path.join(o.outDir, v.file);
-    copyInto(path.join(o.reuseDir!, v.file), file);
+    copyInto(path.join(reused!.dir, v.file), file);
     viewWeights.set(v.name, loadInternalizer(file).weights);
     bundleViews.push({ ...v, sha256: sha256File(file) });
   }
@@ -346,10 +346,10 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
   let saeRun: SaeTrainRun;
   if (reused) {
     // its figures on the rows this run's training would have held out (the same seeded split)
-    o.log(`reusing the SAE of ${o.reuseDir}; measuring it on the held-out part of ${total / o.model.dim} vectors`);
-    const weights = o.sae.load(path.join(o.reuseDir!, reused.manifest.sae.file));
+    o.log(`reusing the SAE of ${reused.dir}; measuring it on the held-out part of ${total / o.model.dim} vectors`);
+    const weights = o.sae.load(path.join(reused.dir, reused.manifest.sae.file));
     saeRun = { weights, ...(await o.sae.heldOut(weights, all, o.model.dim, o.seed)), seconds: NaN, stepsPerSecond: NaN };
-    copyInto(path.join(o.reuseDir!, reused.manifest.sae.file), saeFile);
+    copyInto(path.join(reused.dir, reused.manifest.sae.file), saeFile);
   } else {
     o.log(`training the SAE (dictionary ${o.dictSize}, k ${o.k}) on ${total / o.model.dim} vectors`);
     saeRun = await o.sae.train(all, o.model.dim, {
@@ -575,7 +575,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     generic,
     families,
     corpus: broad?.sources ?? [],
-    ...(reused && { reused }),
+    ...(reused && { reused: { dir: reused.dir, command: reused.manifest.command, createdAt: reused.manifest.createdAt } }),
   };
   fs.writeFileSync(path.join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   fs.writeFileSync(path.join(o.workDir, 'figures.json'), JSON.stringify({ ...figures, labels: { ...labelStudy, labels: undefined } }, null, 1));

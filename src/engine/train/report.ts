@@ -211,7 +211,7 @@ export function renderReport(manifest: BundleManifest, fig: BundleFigures): stri
       if (ex.minor?.count) lines.push(`| | ${ex.minor.count} minor features (under 0.01 each) | ${f(ex.minor.share, 3)} together | |`);
       if (ex.weak?.count) lines.push(`| | ${ex.weak.count} weakly active (under a quarter of their strongest activation): ${ex.weak.labels.map(quoted).join(', ')} | ${f(ex.weak.share, 3)} together | |`);
       if (ex.unnamed?.count) lines.push(`| | ${ex.unnamed.count} unnamed (label detection under ${NAMED_DETECTION}): ${ex.unnamed.labels.map(quoted).join(', ')} | ${f(ex.unnamed.share, 3)} together | |`);
-      if (ex.unmatched?.count) lines.push(`| | ${ex.unmatched.count} unmatched (label cosine with the pair under ${LABEL_FIT}): ${ex.unmatched.labels.map(quoted).join(', ')} | ${f(ex.unmatched.share, 3)} together | |`);
+      if (ex.unmatched?.count) lines.push(`| | ${ex.unmatched.count} unmatched (no label word in the pair, label cosine with it under ${LABEL_FIT}): ${ex.unmatched.labels.map(quoted).join(', ')} | ${f(ex.unmatched.share, 3)} together | |`);
       lines.push('');
     }
   }

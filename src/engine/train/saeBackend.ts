@@ -6,7 +6,7 @@ import { SparseCode } from '../../core/explain';
 import { ExecutionProvider } from '../../protocol/worker';
 import { SaeEncoder } from '../explainer';
 import { SaeSession, SaeWeights, initSaeRows, loadSae, saveSae, transpose } from '../sae/model';
-import { evaluateSae, heldOutSplit, trainSae } from '../sae/trainer';
+import { evaluateSae, gatherRows, heldOutSplit, trainSae } from '../sae/trainer';
 
 export interface SaeTrainRun {
   weights: SaeWeights;
@@ -69,9 +69,7 @@ export const onnxSaeBackend: SaeBackend = {
   },
   async heldOut(w, data, dim, seed) {
     const { valRows, trainRows } = heldOutSplit(data.length / dim, seed, VAL_FRACTION);
-    const val = new Float32Array(valRows.length * dim);
-    valRows.forEach((r, i) => val.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
-    const e = await evaluateSae(w, val);
+    const e = await evaluateSae(w, gatherRows(data, dim, valRows));
     return { val: { fve: e.fve, deadFraction: e.deadFraction, l0: e.l0 }, trainVectors: trainRows.length, heldOutVectors: valRows.length };
   },
   save: (file, w, meta) => saveSae(file, w, meta),
