@@ -4,6 +4,7 @@
  * back in input order.
  */
 import * as ort from 'onnxruntime-node';
+import { batchSizes } from '../core/batching';
 import { CancelledError, ModelError } from '../core/errors';
 import { ExecutionProvider, Precision, TextKind } from '../protocol/worker';
 import { CheckpointSpec, readCheckpointSpec } from './bert/config';
@@ -41,13 +42,22 @@ export const PROBE_TEXTS = [
   'Volcanic eruptions',
 ];
 
+/**
+ * Padded tokens per batch on the CPU when the caller names no budget. A batch
+ * of about a thousand tokens keeps a layer's activations in cache: on a 2-core
+ * CPU, 1,000 SciFact abstracts ran 18% faster in fp32 and 29% faster in int8
+ * than in batches of 32 (≈ 8,000 tokens), and 1,000 short queries faster than
+ * under a 4,096 budget. On CUDA, larger batches stay faster: no default there.
+ */
+export const CPU_TOKEN_BUDGET = 1024;
+
 export interface EncodeOptions {
   kind: TextKind;
   batchSize?: number;
   /**
    * with it, a batch holds up to batchSize texts but at most this many padded
-   * tokens: short texts (dictionary glosses, sentences) then go through in
-   * larger batches, which the matrix products run faster
+   * tokens (but always one text): long texts go through in small batches, short
+   * ones (queries, glosses) in larger ones. Default on the CPU: CPU_TOKEN_BUDGET
    */
   tokenBudget?: number;
   pooledHiddenStates?: boolean;
@@ -152,12 +162,13 @@ export class Encoder {
     const pooled = opts.pooledHiddenStates ? Array.from({ length: L + 1 }, () => new Float32Array(n * H)) : undefined;
     const fetches = [OUTPUT_SENTENCE, ...(pooled ? pooled.map((_, i) => pooledHiddenStateName(i)) : [])];
     const bs = Math.max(1, opts.batchSize ?? 32);
+    const budget = opts.tokenBudget ?? (this.provider === 'cpu' ? CPU_TOKEN_BUDGET : undefined);
 
-    for (let start = 0; start < n; ) {
+    let start = 0;
+    for (const size of batchSizes(order.map((i) => toks[i].ids.length), bs, budget)) {
       if (opts.signal?.aborted) throw new CancelledError();
-      const seq = toks[order[start]].ids.length;
       // texts are longest first, so the first one sets the batch's padded length
-      const size = opts.tokenBudget ? Math.max(1, Math.min(bs, Math.floor(opts.tokenBudget / seq))) : bs;
+      const seq = toks[order[start]].ids.length;
       const idx = order.slice(start, start + size);
       start += idx.length;
       const ids = new BigInt64Array(idx.length * seq);

@@ -446,7 +446,7 @@ export class Engine {
       workDir: encoder.precision === 'fp32' ? p.workDir : path.join(p.workDir, encoder.precision),
       outDir: p.outDir,
       model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim, precision: encoder.precision },
-      embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 128, tokenBudget: 4096 })).embeddings,
+      embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 128, tokenBudget: this.provider === 'cpu' ? undefined : 4096 })).embeddings,
       sae: onnxSaeBackend,
       provider: this.provider,
       dictSize: p.dictSize,
