@@ -84,7 +84,7 @@ function buildProgram(io: CliIo, signal: AbortSignal, setCode: (code: number) =>
     .addOption(new Option('--device <device>', 'where inference runs').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .addOption(new Option('--precision <precision>', 'encoder arithmetic; auto = int8 on CPU for embed/score/eval, fp32 for explanations and on CUDA; fp16 needs CUDA').choices([...PRECISION_SETTINGS]).default(DEFAULT_PRECISION))
     .option('--cache-dir <dir>', 'model cache folder (default: $XETRIEVAL_CACHE_DIR, else $XDG_CACHE_HOME/xetrieval, else ~/.cache/xetrieval)')
-    .addOption(new Option('--batch-size <n>', 'texts per encoder batch').argParser(parseBatchSize).default(32))
+    .addOption(new Option('--batch-size <n>', 'most texts per encoder batch (on the CPU also at most 1,024 padded tokens)').argParser(parseBatchSize).default(32))
     .option('-q, --quiet', 'no progress or information on stderr, only errors');
 
   const act =
