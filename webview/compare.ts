@@ -5,7 +5,7 @@
  * sliders at α = 0. Plain DOM; colours from theme variables in compare.css.
  */
 import './compare.css';
-import { LABEL_FIT, NAMED_DETECTION, unnamedName } from '../src/core/explain/attribution';
+import { NAMED_DETECTION, isWordListLabel, labelFitBar, unnamedName } from '../src/core/explain/attribution';
 import { isToCompareView, type CompareState, type CompareWords, type FromCompareView, type ToCompareView } from '../src/protocol/compare';
 import type { ContrastDocInfo } from '../src/protocol/worker';
 import { contrastChart, flipSide, splitMarked } from './compareModel';
@@ -81,7 +81,7 @@ function render(s: CompareState): void {
     const name = b.unnamed
       ? `no reliable name (its label "${b.label}" does not pick out its texts: detection under ${NAMED_DETECTION})`
       : b.unmatched
-        ? `${b.label} — this label does not match these texts (its cosine with the query, d− and d+ is at most ${b.labelFit?.toFixed(2) ?? 'low'}, under ${LABEL_FIT}): the feature fires here for something its name does not say`
+        ? `${b.label} — this label does not match these texts (its cosine with the query, d− and d+ is at most ${b.labelFit?.toFixed(2) ?? 'low'}, under ${labelFitBar(b.label)}${isWordListLabel(b.label) ? ', the bar for a word list' : ''}): the feature fires here for something its name does not say`
         : b.label;
     const tip = `#${b.id} ${name}\ncontrast ${b.contrast.toFixed(4)}\nactivation: query ${b.query.toFixed(3)}, d− ${b.minus.toFixed(3)}, d+ ${b.plus.toFixed(3)}\nshared in d−: ${b.sharedInMinus.join(', ') || '—'}; in d+: ${b.sharedInPlus.join(', ') || '—'}`;
     rows.append(

@@ -17,7 +17,7 @@ import './panel.css';
 
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import type { HeatReport, PanelCandidate, PanelCase, PanelSlider, PanelViewState, PanelWords, RerankUpdate, SortKey, ToWebview } from '../src/protocol/webview';
-import { LABEL_FIT, NAMED_DETECTION, unlistedAs } from '../src/core/explain/attribution';
+import { NAMED_DETECTION, isWordListLabel, labelFitBar, unlistedAs } from '../src/core/explain/attribution';
 import type { SharedFeature } from '../src/protocol/worker';
 import { erasureSvg } from './chart';
 import { append, byId, h } from './dom';
@@ -533,7 +533,7 @@ function renderRows(reason: 'case' | 'state', t0 = performance.now()): void {
           title: f.unnamed
             ? `no reliable name: its label "${f.label}" picks out its texts ${f.detection !== undefined ? `${Math.round(f.detection * 100)}% of the time` : 'unreliably'} (balanced accuracy, 50% is chance; named from ${Math.round(NAMED_DETECTION * 100)}%)`
             : f.unmatched
-              ? `${f.label}: this label does not match this pair (its cosine with the query or the document is ${f.labelFit !== undefined ? fmt(f.labelFit, 2) : 'low'}, under ${LABEL_FIT}), so the feature fires here for something its name does not say`
+              ? `${f.label}: this label does not match this pair (its cosine with the query or the document is ${f.labelFit !== undefined ? fmt(f.labelFit, 2) : 'low'}, under ${labelFitBar(f.label)}${isWordListLabel(f.label) ? ', the bar for a word list' : ''}), so the feature fires here for something its name does not say`
               : f.family
                 ? `${f.label} — family: ${f.family.label} (#${f.family.id})`
                 : f.label,

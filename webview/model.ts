@@ -4,7 +4,7 @@
  * tests run it in Node.
  */
 import { basisCovers, basisScores } from '../src/core/explain/steeringBasis';
-import { LABEL_FIT, NAMED_DETECTION, isListed, unlistedGroups, unnamedName } from '../src/core/explain/attribution';
+import { LABEL_FIT, LABEL_FIT_WORDS, NAMED_DETECTION, isListed, unlistedGroups, unnamedName } from '../src/core/explain/attribution';
 import { Qrels, RANK_METRICS, Run, evaluate, rankDocs } from '../src/core/metrics';
 import { PANEL_CANDIDATES, type PanelCandidate, type PanelSlider, type PanelSteeringBasis, type RerankUpdate, type SortKey } from '../src/protocol/webview';
 import type { UnitAttribution } from '../src/core/explain/occlusion';
@@ -475,7 +475,7 @@ export function minorNote(features: readonly { minor?: true; weak?: true; unname
   if (unmatched.length) {
     const one = unmatched.length === 1;
     const what = `${unmatched.length} feature${one ? '' : 's'} whose label${one ? ' does' : 's do'} not match this pair (${together(unmatched)})`;
-    out.push(`${what} ${one ? 'is' : 'are'} ${shown ? 'listed in grey' : 'not listed'}: ${one ? 'its label is' : 'their labels are'} no closer to the query or the document than to an unrelated text (cosine under ${LABEL_FIT}), so ${one ? 'it fires' : 'they fire'} here for something ${one ? 'its name does' : 'their names do'} not say.`);
+    out.push(`${what} ${one ? 'is' : 'are'} ${shown ? 'listed in grey' : 'not listed'}: ${one ? 'its label is' : 'their labels are'} no closer to the query or the document than to an unrelated text (cosine under ${LABEL_FIT}; ${LABEL_FIT_WORDS} for a word list), so ${one ? 'it fires' : 'they fire'} here for something ${one ? 'its name does' : 'their names do'} not say.`);
   }
   return out.join(' ');
 }

@@ -4,7 +4,7 @@
  * it came from) and the feature table as CSV. Pure: the extension's "Export
  * Explanation…" command writes what these return.
  */
-import { LABEL_FIT, NAMED_DETECTION, isListed, unlistedGroups } from './explain/attribution';
+import { LABEL_FIT, LABEL_FIT_WORDS, NAMED_DETECTION, isListed, unlistedGroups } from './explain/attribution';
 import type { TextAttribution } from './explain/occlusion';
 import type { PairExplanation, Precision, SharedFeature } from '../protocol/worker';
 
@@ -231,7 +231,7 @@ export function explanationMarkdown(x: ExportInput): string {
   if (unmatched.length) {
     const sum = unmatched.reduce((s, f) => s + f.share, 0);
     const one = unmatched.length === 1;
-    out.push(`${unmatched.length} feature${one ? '' : 's'} whose label${one ? ' does' : 's do'} not match this pair (cosine with the query or the document under ${LABEL_FIT}: ${one ? 'it fires' : 'they fire'} here for something ${one ? 'its name does' : 'their names do'} not say) ${one ? 'adds' : 'add'} ${signed(sum)} together: ${unmatched.map((f) => `#${f.id} ${mdCell(f.label)}`).join(', ')}; the CSV feature table lists them.`, '');
+    out.push(`${unmatched.length} feature${one ? '' : 's'} whose label${one ? ' does' : 's do'} not match this pair (cosine with the query or the document under ${LABEL_FIT}, ${LABEL_FIT_WORDS} for a word list: ${one ? 'it fires' : 'they fire'} here for something ${one ? 'its name does' : 'their names do'} not say) ${one ? 'adds' : 'add'} ${signed(sum)} together: ${unmatched.map((f) => `#${f.id} ${mdCell(f.label)}`).join(', ')}; the CSV feature table lists them.`, '');
   }
 
   if (p.erasure) {

@@ -13,6 +13,7 @@ import {
   decomposeScore,
   isMinorShare,
   isUnmatchedLabel,
+  labelFitBar,
   isUnnamedDetection,
   labelInText,
   termSet,
@@ -94,7 +95,7 @@ export async function judgeLabelFit(groups: { rows: FitRow[]; vectors: Float32Ar
       const v = at.get(f.label)!;
       // judged on the figure shown, so a "0.200" is never called under 0.2
       f.labelFit = round(Math.max(...g.vectors.map((z) => cosine(v, z))), 3);
-      if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms))) f.unmatched = true;
+      if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms), labelFitBar(f.label))) f.unmatched = true;
     }
   }
 }

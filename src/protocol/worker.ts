@@ -234,7 +234,7 @@ export interface SharedFeature {
   unnamed?: true;
   /**
    * its label does not match this pair: no word of it is in the pair, and the embedded label's cosine with both the
-   * query and the document is under 0.2 (core/explain LABEL_FIT), so the feature fires here for something its name
+   * query and the document is under 0.2 (0.24 for a word list; core/explain LABEL_FIT), so the feature fires here for something its name
    * does not say; counted, not listed
    */
   unmatched?: true;
@@ -362,7 +362,7 @@ export interface ContrastFeatureRow {
   label: string;
   /** the label's detection score is under 0.65 (core/explain NAMED_DETECTION): shown by id, not offered as a name */
   unnamed?: true;
-  /** the label does not match these texts: no word of it is in them and its cosine with the query, d− and d+ is under 0.2 (core/explain LABEL_FIT) */
+  /** the label does not match these texts: no word of it is in them and its cosine with the query, d− and d+ is under 0.2 (0.24 for a word list; core/explain LABEL_FIT) */
   unmatched?: true;
   /** the larger cosine of the embedded label with the query, d− or d+ (absent for word-piece and unnamed labels) */
   labelFit?: number;

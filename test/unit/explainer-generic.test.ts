@@ -5,7 +5,7 @@
  */
 import * as assert from 'assert';
 import { SparseCode } from '../../src/core/explain/sparse';
-import { decomposeScore, isListed, isUnmatchedLabel, isUnnamedDetection, isWeakActivation, LABEL_FIT, MINOR_SHARE, NAMED_DETECTION, unlistedAs, WEAK_ACTIVATION } from '../../src/core/explain/attribution';
+import { decomposeScore, isListed, isUnmatchedLabel, isUnnamedDetection, isWeakActivation, isWordListLabel, LABEL_FIT, LABEL_FIT_WORDS, labelFitBar, MINOR_SHARE, NAMED_DETECTION, unlistedAs, WEAK_ACTIVATION } from '../../src/core/explain/attribution';
 import { steerEmbedding } from '../../src/core/explain/steering';
 import { FeatureLabel } from '../../src/engine/bundle';
 import { Explainer, SaeEncoder, ViewBuilder } from '../../src/engine/explainer';
@@ -163,10 +163,10 @@ describe('explainer: generic features and the score split', () => {
     assert.strictEqual(isUnnamedDetection(0.65), false);
   });
 
-  it('marks a listed feature unmatched exactly when its embedded label is under LABEL_FIT from both texts, judging each label once and never a word piece', async () => {
+  it('marks a listed feature unmatched exactly when its embedded label is under its bar (LABEL_FIT, LABEL_FIT_WORDS for a word list) from both texts, judging each label once and never a word piece', async () => {
     // each label embeds as a fixed direction: feature j's label points along decoder column j
     const base = labels([]);
-    const names = ['apple', 'word piece "mo-"', 'cherry', 'damson', 'elder', 'figs'];
+    const names = ['apple', 'word piece "mo-"', 'cherry', 'damson', 'elder, elderberry, shrub, cordial', 'figs'];
     const lookup = { get: (id: number) => ({ ...base.get(id)!, label: names[id] }), size: base.size };
     const calls: string[][] = [];
     const embedLabels = async (ls: string[]) => {
@@ -196,7 +196,7 @@ describe('explainer: generic features and the score split', () => {
         const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, r) => s + v * b[r], 0);
         const want = Math.max(dot(c, qv), dot(c, dv));
         assert.ok(Math.abs(f.labelFit! - want) < 1e-3, `feature ${f.id}: fit ${f.labelFit} vs ${want}`);
-        assert.strictEqual(f.unmatched === true, f.labelFit! < LABEL_FIT);
+        assert.strictEqual(f.unmatched === true, f.labelFit! < labelFitBar(f.label));
         assert.strictEqual(isListed(f), !f.unmatched);
         if (f.unmatched) unmatched++;
         else fitting++;
@@ -224,6 +224,14 @@ describe('explainer: generic features and the score split', () => {
     assert.strictEqual(isUnmatchedLabel(LABEL_FIT - 0.001), true);
     assert.strictEqual(isUnmatchedLabel(LABEL_FIT), false);
     assert.strictEqual(isUnmatchedLabel(0.05, true), false);
+    // a word list is held to the higher bar: its four words sit closer to any text than one concept does
+    assert.ok(LABEL_FIT_WORDS > LABEL_FIT);
+    assert.strictEqual(isWordListLabel('rail, railing, bolt, kauri'), true);
+    assert.strictEqual(isWordListLabel('world war'), false);
+    assert.strictEqual(isWordListLabel('word piece "mo-"'), false);
+    assert.strictEqual(isUnmatchedLabel(0.22, false, labelFitBar('rail, railing, bolt, kauri')), true);
+    assert.strictEqual(isUnmatchedLabel(0.22, false, labelFitBar('rail')), false);
+    assert.strictEqual(isUnmatchedLabel(0.22, true, labelFitBar('rail, railing, bolt, kauri')), false, 'a word of the list in the pair still fits');
     assert.strictEqual(unlistedAs({ unnamed: true, unmatched: true }), 'unnamed', 'one reason each, unnamed first');
     assert.strictEqual(unlistedAs({ unmatched: true }), 'unmatched');
   });

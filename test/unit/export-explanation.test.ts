@@ -134,7 +134,7 @@ describe('export an explanation', () => {
     assert.match(md, /\n2 minor features \(each adds under 0\.01 to the score either way\) add \+0\.0050 together/);
     assert.match(md, /\n1 unnamed feature \(its label does not pick out its texts reliably: detection under 0\.65\) adds \+0\.0120 together: #97; /);
     assert.doesNotMatch(md, /rites/, 'an unnamed feature\'s label is not offered as its name');
-    assert.match(md, /\n1 feature whose label does not match this pair \(cosine with the query or the document under 0\.2: it fires here for something its name does not say\) adds \+0\.0110 together: #98 cadmium; /);
+    assert.match(md, /\n1 feature whose label does not match this pair \(cosine with the query or the document under 0\.2, 0\.24 for a word list: it fires here for something its name does not say\) adds \+0\.0110 together: #98 cadmium; /);
     assert.match(md, /\n1 weakly active feature \(under a quarter of its strongest activation, so its label names what it picks up elsewhere\) adds \+0\.0150 together: #95 weak one;/);
 
     const [erasure] = tablesUnder(md, '## Erasure of O(q,d)');
