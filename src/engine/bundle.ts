@@ -72,6 +72,16 @@ export interface BundleManifest {
   seed: number;
   createdAt: string;
   command: string;
+  /**
+   * `train bundle --reuse`: the run that trained the SAE and internalizers this
+   * bundle kept (carried through later reuses, so it always names a training run)
+   */
+  trainedBy?: { createdAt: string; command: string };
+}
+
+/** The run that trained a bundle's SAE and internalizers: its own, or the one it reused them from. */
+export function trainingRun(m: BundleManifest): { createdAt: string; command: string } {
+  return m.trainedBy ?? { createdAt: m.createdAt, command: m.command };
 }
 
 export function sha256File(file: string): string {
@@ -158,6 +168,11 @@ export function parseManifest(value: unknown, file: string): BundleManifest {
   int(m.seed, 'seed', 0);
   str(m.createdAt, 'createdAt');
   str(m.command, 'command');
+  if (m.trainedBy !== undefined) {
+    const t = obj(m.trainedBy, 'trainedBy');
+    str(t.createdAt, 'trainedBy.createdAt');
+    str(t.command, 'trainedBy.command');
+  }
   return m as unknown as BundleManifest;
 }
 

@@ -266,6 +266,15 @@ describe('model kit: train a bundle end to end on a tiny SciFact slice', functio
     assert.strictEqual(fve(r1), fve(r0), 'the same FVE on the same held-out rows');
     assert.ok(r1.includes('The SAE and the internalizers are those of the bundle created') && r1.includes('```sh\ntest\n```') && r1.includes('```sh\ntest --reuse\n```'));
     assert.match(r1, /\| training time \| not in this run: the SAE was reused/);
+    assert.deepStrictEqual(m1.trainedBy, { createdAt: m0.createdAt, command: 'test' });
+    // reusing the reused bundle still names the run that trained the SAE, not the reuse before
+    const third = path.join(tmpDir('bundle-reuse-again'), 'tiny');
+    await client.request('trainBundle', { ...params, outDir: third, command: 'test --reuse again', reuseDir: again });
+    const m2 = await openBundle(third, (await minilm()).files['model.safetensors'].sha256);
+    assert.deepStrictEqual(m2.trainedBy, { createdAt: m0.createdAt, command: 'test' });
+    const r2 = fs.readFileSync(path.join(third, 'REPORT.md'), 'utf8');
+    assert.ok(r2.includes(`the bundle created ${m0.createdAt}, trained by:\n\n\`\`\`sh\ntest\n\`\`\``), 'the training run, not the reuse before');
+    assert.ok(r2.includes('```sh\ntest --reuse again\n```'));
     // a bundle for another dictionary size is refused, naming the field
     await assert.rejects(client.request('trainBundle', { ...params, dictSize: 128, reuseDir: out }), /the dictionary size is 256, this run 128/);
   });

@@ -18,7 +18,7 @@ import { CorpusSource, readBroadCorpus, wordnetLemmas, wordnetSynonyms } from '.
 import { familyLabel, featureFamilies } from '../../core/explain/families';
 import { isListed, unlistedGroups } from '../../core/explain/attribution';
 import { runChecks, CheckPair, SetChecks } from './checks';
-import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, readManifest, sha256File } from '../bundle';
+import { BUNDLE_FORMAT, BundleManifest, BundleView, FeatureLabel, readManifest, sha256File, trainingRun } from '../bundle';
 import { InternalizerSession, loadInternalizer, saveInternalizer } from '../internalizer/model';
 import { trainInternalizer } from '../internalizer/trainer';
 import { InternalizerWeights } from '../internalizer/graph';
@@ -560,6 +560,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     seed: o.seed,
     createdAt: new Date().toISOString(),
     command: o.command,
+    ...(reused && { trainedBy: trainingRun(reused.manifest) }),
   };
   const figures: BundleFigures = {
     sae: { dictSize: o.dictSize, k: o.k, trainVectors: saeRun.trainVectors, heldOutVectors: saeRun.heldOutVectors, fve: saeRun.val.fve, deadFraction: saeRun.val.deadFraction, l0: saeRun.val.l0, seconds: saeRun.seconds, stepsPerSecond: saeRun.stepsPerSecond },
@@ -575,7 +576,7 @@ export async function trainBundle(o: TrainBundleOptions): Promise<BundleFigures>
     generic,
     families,
     corpus: broad?.sources ?? [],
-    ...(reused && { reused: { dir: reused.dir, command: reused.manifest.command, createdAt: reused.manifest.createdAt } }),
+    ...(reused && { reused: { dir: reused.dir, ...trainingRun(reused.manifest) } }),
   };
   fs.writeFileSync(path.join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   fs.writeFileSync(path.join(o.workDir, 'figures.json'), JSON.stringify({ ...figures, labels: { ...labelStudy, labels: undefined } }, null, 1));
