@@ -446,6 +446,7 @@ export class Engine {
       workDir: encoder.precision === 'fp32' ? p.workDir : path.join(p.workDir, encoder.precision),
       outDir: p.outDir,
       model: { id: pulled.model, weightsSha256: pulled.files['model.safetensors']?.sha256 ?? '', dim: encoder.dim, precision: encoder.precision },
+      // short corpus texts go up to 128 a batch; on the CPU the encoder's own token bound (CPU_TOKEN_BUDGET) is the faster one
       embed: async (texts, kind, onDone) => (await encoder.encode(texts, { kind, signal: ctx.signal, onBatch: onDone, batchSize: 128, tokenBudget: this.provider === 'cpu' ? undefined : 4096 })).embeddings,
       sae: onnxSaeBackend,
       provider: this.provider,

@@ -13,7 +13,6 @@ import {
   decomposeScore,
   isMinorShare,
   isUnmatchedLabel,
-  labelFitBar,
   isUnnamedDetection,
   labelInText,
   termSet,
@@ -95,7 +94,7 @@ export async function judgeLabelFit(groups: { rows: FitRow[]; vectors: Float32Ar
       const v = at.get(f.label)!;
       // judged on the figure shown, so a "0.200" is never called under 0.2
       f.labelFit = round(Math.max(...g.vectors.map((z) => cosine(v, z))), 3);
-      if (isUnmatchedLabel(f.labelFit, labelInText(f.label, terms), labelFitBar(f.label))) f.unmatched = true;
+      if (isUnmatchedLabel(f.label, f.labelFit, labelInText(f.label, terms))) f.unmatched = true;
     }
   }
 }

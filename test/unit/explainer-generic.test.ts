@@ -220,18 +220,18 @@ describe('explainer: generic features and the score split', () => {
     // without a label embedder no label is judged
     const [plain] = await ex.explainEmbedded([pair], embedded, { erasure: false });
     assert.ok(plain.features.every((f) => f.unmatched === undefined && f.labelFit === undefined));
-    assert.strictEqual(isUnmatchedLabel(undefined), false);
-    assert.strictEqual(isUnmatchedLabel(LABEL_FIT - 0.001), true);
-    assert.strictEqual(isUnmatchedLabel(LABEL_FIT), false);
-    assert.strictEqual(isUnmatchedLabel(0.05, true), false);
+    assert.strictEqual(isUnmatchedLabel('apple', undefined, false), false);
+    assert.strictEqual(isUnmatchedLabel('apple', LABEL_FIT - 0.001, false), true);
+    assert.strictEqual(isUnmatchedLabel('apple', LABEL_FIT, false), false);
+    assert.strictEqual(isUnmatchedLabel('apple', 0.05, true), false);
     // a word list is held to the higher bar: its four words sit closer to any text than one concept does
     assert.ok(LABEL_FIT_WORDS > LABEL_FIT);
     assert.strictEqual(isWordListLabel('rail, railing, bolt, kauri'), true);
     assert.strictEqual(isWordListLabel('world war'), false);
     assert.strictEqual(isWordListLabel('word piece "mo-"'), false);
-    assert.strictEqual(isUnmatchedLabel(0.22, false, labelFitBar('rail, railing, bolt, kauri')), true);
-    assert.strictEqual(isUnmatchedLabel(0.22, false, labelFitBar('rail')), false);
-    assert.strictEqual(isUnmatchedLabel(0.22, true, labelFitBar('rail, railing, bolt, kauri')), false, 'a word of the list in the pair still fits');
+    assert.strictEqual(isUnmatchedLabel('rail, railing, bolt, kauri', 0.22, false), true);
+    assert.strictEqual(isUnmatchedLabel('rail', 0.22, false), false);
+    assert.strictEqual(isUnmatchedLabel('rail, railing, bolt, kauri', 0.22, true), false, 'a word of the list in the pair still fits');
     assert.strictEqual(unlistedAs({ unnamed: true, unmatched: true }), 'unnamed', 'one reason each, unnamed first');
     assert.strictEqual(unlistedAs({ unmatched: true }), 'unmatched');
   });

@@ -109,15 +109,15 @@ export function labelFitBar(label: string): number {
 }
 
 /**
- * Whether a label fails to fit a pair (see LABEL_FIT): `fit` is its larger
- * cosine with the query or the document, `inText` whether a word of the label
- * (plural folded) is in one of them, `bar` the label's labelFitBar. A word of
- * the pair always fits: one word embedded alone can sit far from a long text
- * that uses it ("thread", 0.19, on a paragraph about the GIL whose every
- * sentence is about threads).
+ * Whether `label` fails to fit a pair (see LABEL_FIT; its bar is
+ * labelFitBar(label)): `fit` is its larger cosine with the query or the
+ * document, `inText` whether a word of the label (plural folded) is in one of
+ * them. A word of the pair always fits: one word embedded alone can sit far
+ * from a long text that uses it ("thread", 0.19, on a paragraph about the GIL
+ * whose every sentence is about threads).
  */
-export function isUnmatchedLabel(fit: number | undefined, inText = false, bar = LABEL_FIT): boolean {
-  return !inText && typeof fit === 'number' && fit < bar;
+export function isUnmatchedLabel(label: string, fit: number | undefined, inText: boolean): boolean {
+  return !inText && typeof fit === 'number' && fit < labelFitBar(label);
 }
 
 /** How an unnamed feature is called where a name is needed (a slider, a contrast row): by its id, not its label. */
