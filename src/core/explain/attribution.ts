@@ -44,9 +44,9 @@ export const MINOR_SHARE = 0.01;
  * fires strongly, not what it picks up here (detection falls from the top
  * activation decile to the bottom one: REPORT.md's table by decile). Such a
  * feature stays in the score and the feature list, flagged, but is not listed
- * for a person to read. Examples on the default bundle: "hiv" (0.18 of its
- * strongest) on "why does ice float on water?", "help" (0.24) on the boiled-egg
- * pair; kept: "water" (0.40), "thread" (0.45) on the GIL pair.
+ * for a person to read. Examples on the default bundle: "hiv" (0.19 of its
+ * strongest) on "why does ice float on water?", "milk" (0.10) on the boiled-egg
+ * pair; kept: "water" (0.45) on the first, "cpu" (0.32) on the GIL pair.
  */
 export const WEAK_ACTIVATION = 0.25;
 
