@@ -36,7 +36,7 @@ export interface CachedGraph {
 }
 
 /** Bump a precision's entry whenever its graph changes (fp32 is GRAPH_FORMAT alone). */
-export const PRECISION_FORMAT: Record<Exclude<Precision, 'fp32'>, string> = { int8: 'int8-per-token/2', fp16: 'fp16/1' };
+export const PRECISION_FORMAT: Record<Exclude<Precision, 'fp32'>, string> = { int8: 'int8-per-token/3', fp16: 'fp16/1' };
 
 export function graphKey(spec: CheckpointSpec, weightsSha256: string, precision: Precision = 'fp32'): string {
   // fp32 keeps the key it had before precisions existed, so saved graphs stay valid
