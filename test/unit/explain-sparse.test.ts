@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { activationMap, activationOf, checkCode, codeDirection, columnDots, combineColumns, decode, decoderColumn, decoderRowsOf, fromDense, SaeDecoder, support, toDense, topKCode } from '../../src/core/explain/sparse';
+import { activationMap, activationOf, checkCode, codeDirection, columnDots, combineColumns, decode, decoderColumn, decoderRowsOf, dotAt, fromDense, SaeDecoder, support, toDense, topKCode } from '../../src/core/explain/sparse';
 
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-6) => {
   assert.strictEqual(a.length, b.length);
@@ -64,9 +64,9 @@ describe('explain/sparse', () => {
     const dots = columnDots(sae, ids, v);
     const sum = combineColumns(sae, ids, coeffs);
     ids.forEach((j, k) => {
-      let s = 0;
-      for (let r = 0; r < D; r++) s += sae.wDec[r * F + j] * v[r];
-      assert.strictEqual(dots[k], s);
+      // the column gathered from the [D, F] layout, summed in dotAt's order
+      const col = Array.from({ length: D }, (_, r) => sae.wDec[r * F + j]);
+      assert.strictEqual(dots[k], dotAt(col, 0, v, 0, D));
       assert.deepStrictEqual([...decoderColumn(sae, j)], Array.from({ length: D }, (_, r) => sae.wDec[r * F + j]));
     });
     for (let r = 0; r < D; r++) {
@@ -76,6 +76,19 @@ describe('explain/sparse', () => {
     }
     assert.throws(() => decoderColumn(sae, F), /outside/);
     assert.throws(() => decoderRowsOf({ ...sae, wDec: new Float32Array(10) }), /expected 48 × 512/);
+  });
+
+  it('dotAt is the dot product of two slices, for any length and offsets', () => {
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+    const a = Float64Array.from({ length: 40 }, rnd);
+    const b = Float32Array.from({ length: 40 }, rnd);
+    for (const [ao, bo, n] of [[0, 0, 0], [0, 0, 1], [3, 5, 3], [1, 2, 4], [7, 0, 9], [0, 0, 40], [10, 13, 27]]) {
+      let s = 0;
+      for (let r = 0; r < n; r++) s += a[ao + r] * b[bo + r];
+      assert.ok(Math.abs(dotAt(a, ao, b, bo, n) - s) <= 1e-12, `offsets ${ao}, ${bo}, length ${n}`);
+    }
+    assert.strictEqual(dotAt([1, 2, 3, 4, 5], 0, [5, 4, 3, 2, 1], 0, 5), 35);
   });
 
   it('checkCode rejects malformed codes', () => {

@@ -17,7 +17,7 @@
  */
 import { overlap } from './overlap';
 import { mulberry32, shuffled } from './rng';
-import { cosine64, decoderColumn, decoderRowsOf, normalizeTo32, SaeDecoder, SparseCode, support, Vector } from './sparse';
+import { cosine64, decoderColumn, decoderRowsOf, dotAt, normalizeTo32, SaeDecoder, SparseCode, support, Vector } from './sparse';
 
 export const RIDGE_LAMBDA = 1e-6;
 
@@ -80,8 +80,7 @@ export class ColumnCache {
     if (s === undefined) {
       const ca = this.column(a);
       const cb = this.column(b);
-      s = 0;
-      for (let r = 0; r < ca.length; r++) s += ca[r] * cb[r];
+      s = dotAt(ca, 0, cb, 0, ca.length);
       this.dots.set(key, s);
     }
     return s;
@@ -118,13 +117,8 @@ export class RidgeProjector {
     for (let a = 0; a < n; a++) {
       const oa = a * D;
       for (let b = 0; b <= a; b++) {
-        let s = 0;
-        if (cache) s = cache.dot(this.ids[a], this.ids[b]);
-        else {
-          // locals and offsets hoisted: this loop is most of an explanation's own time
-          const ob = b * D;
-          for (let r = 0; r < D; r++) s += cols[oa + r] * cols[ob + r];
-        }
+        // this loop is most of an explanation's own time
+        const s = cache ? cache.dot(this.ids[a], this.ids[b]) : dotAt(cols, oa, cols, b * D, D);
         g[a * n + b] = s;
         g[b * n + a] = s;
       }
@@ -139,11 +133,7 @@ export class RidgeProjector {
     const n = this.ids.length;
     if (u.length !== D) throw new RangeError(`project: vector length ${u.length}, expected ${D}`);
     const c = new Float64Array(n);
-    for (let k = 0; k < n; k++) {
-      let s = 0;
-      for (let r = 0; r < D; r++) s += this.cols[k * D + r] * u[r];
-      c[k] = s;
-    }
+    for (let k = 0; k < n; k++) c[k] = dotAt(this.cols, k * D, u, 0, D);
     const x = choleskySolve(this.chol, n, c);
     const out = new Float64Array(D);
     for (let k = 0; k < n; k++) {

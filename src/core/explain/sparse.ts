@@ -133,17 +133,14 @@ export function decoderColumn(sae: SaeDecoder, j: number): Float64Array {
   return Float64Array.from(decoderRowsOf(sae).subarray(j * D, (j + 1) * D));
 }
 
-/** ⟨W_j, v⟩ for every j in `ids` (each sum over r ascending, in float64). */
+/** ⟨W_j, v⟩ for every j in `ids` (each sum in float64, by dotAt). */
 export function columnDots(sae: SaeDecoder, ids: ArrayLike<number>, v: Vector): Float64Array {
   const D = sae.dim;
   if (v.length !== D) throw new RangeError(`columnDots: vector length ${v.length}, expected ${D}`);
   const rows = decoderRowsOf(sae);
   const out = new Float64Array(ids.length);
   for (let k = 0; k < ids.length; k++) {
-    const base = ids[k] * D;
-    let s = 0;
-    for (let r = 0; r < D; r++) s += rows[base + r] * v[r];
-    out[k] = s;
+    out[k] = dotAt(rows, ids[k] * D, v, 0, D);
   }
   return out;
 }
@@ -175,6 +172,28 @@ export function decode(sae: SaeDecoder, code: SparseCode): Float64Array {
 }
 
 // Float64-friendly vector helpers (math.ts works on Float32Array only).
+
+/**
+ * Σ_r a[ao + r] · b[bo + r] for r < n, in float64, as four running sums (r mod 4)
+ * added at the end: four independent chains of additions instead of one, which
+ * V8 runs about twice as fast. Decoder-column dot products are most of an
+ * explanation's own time (the ridge projections of erasure).
+ */
+export function dotAt(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let r = 0;
+  for (; r + 3 < n; r += 4) {
+    s0 += a[ao + r] * b[bo + r];
+    s1 += a[ao + r + 1] * b[bo + r + 1];
+    s2 += a[ao + r + 2] * b[bo + r + 2];
+    s3 += a[ao + r + 3] * b[bo + r + 3];
+  }
+  for (; r < n; r++) s0 += a[ao + r] * b[bo + r];
+  return s0 + s1 + (s2 + s3);
+}
 
 export function dot64(a: Vector, b: Vector): number {
   if (a.length !== b.length) throw new RangeError(`dot: length ${a.length} vs ${b.length}`);
