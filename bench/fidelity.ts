@@ -24,6 +24,7 @@ import { evaluate, metricKey, MetricSpec } from '../src/core/metrics';
 import { denseRun } from '../src/core/retrieval';
 import { INT8_ALL, Int8Parts } from '../src/engine/bert/graph';
 import { Encoder } from '../src/engine/encoder';
+import { GRAPH_FORMAT, PRECISION_FORMAT } from '../src/engine/bert/graphCache';
 import { defaultCacheDir } from '../src/engine/models/cache';
 import { ensureModel } from '../src/engine/models/pull';
 import { EngineClient } from '../src/client/engineClient';
@@ -107,9 +108,10 @@ export async function benchFidelity(
     if (!e) encoders.set(key, (e = await Encoder.load(pulled.dir, { provider: p === 'fp16' ? 'cuda' : 'cpu', precision: p, int8Parts: parts })));
     return e;
   };
-  /** the encodings of `items` with one encoder, saved as <out>/<name>.<key>.f32 */
+  /** the encodings of `items` with one encoder, saved as <out>/<name>.<key>.<graph format>.f32: a changed graph encodes afresh */
   const encode = async (key: string, p: Precision, name: string, items: TextItem[], kind: TextKind, parts?: Int8Parts): Promise<Float32Array> => {
-    const file = path.join(out, `${name}.${key.replace(/[^A-Za-z0-9]+/g, '_')}.f32`);
+    const format = p === 'fp32' ? GRAPH_FORMAT : `${GRAPH_FORMAT}.${PRECISION_FORMAT[p]}`;
+    const file = path.join(out, `${name}.${key.replace(/[^A-Za-z0-9]+/g, '_')}.${format.replace(/[^A-Za-z0-9]+/g, '_')}.f32`);
     const dim = 384;
     if (fs.existsSync(file) && fs.statSync(file).size === items.length * dim * 4) {
       const b = fs.readFileSync(file);
