@@ -197,9 +197,7 @@ export function dotAt(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo
 
 export function dot64(a: Vector, b: Vector): number {
   if (a.length !== b.length) throw new RangeError(`dot: length ${a.length} vs ${b.length}`);
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
+  return dotAt(a, 0, b, 0, a.length);
 }
 
 /** Cosine similarity; 0 when either vector is all zeros. */

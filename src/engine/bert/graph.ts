@@ -300,9 +300,9 @@ export function buildBertGraph(spec: CheckpointSpec, st: SafetensorsFile, opts: 
    * LayerNorm(x + bias + skip), the residual step after attention and after the
    * feed-forward block. int8 writes it as Add, Add and LayerNormalization:
    * onnxruntime's CPU SkipLayerNormalization took 15% of an int8 forward pass,
-   * and the three ops do the same arithmetic in 13% less time per text
-   * (1,000 SciFact abstracts). fp32 measured no difference, so it keeps the
-   * fused op, which CUDA runs fast.
+   * and the three ops do the same arithmetic in 12–18% less time per text
+   * (300 SciFact abstracts in-process; the encoder bench). fp32 measured no
+   * difference, so it keeps the fused op, which CUDA runs fast.
    */
   const addNorm = (x: string, skip: string, gamma: string, beta: string, bias: string, output?: string): string =>
     q8
