@@ -11,6 +11,7 @@
  *   features fire), which is why `support` filters by value, not by presence.
  * All sums run in float64.
  */
+import { DecoderKernels } from './kernels';
 
 export interface SparseCode {
   indices: Int32Array | number[];
@@ -110,20 +111,32 @@ export function topKCode(pre: Vector, k: number): { indices: Int32Array; values:
  * times faster. Made once per decoder array (the arrays are never written
  * after loading) and kept while the array lives.
  */
-const rowsOf = new WeakMap<Float32Array, Float32Array>();
-export function decoderRowsOf(sae: SaeDecoder): Float32Array {
-  let rows = rowsOf.get(sae.wDec);
-  if (!rows) {
+const rowsOf = new WeakMap<Float32Array, { rows: Float32Array; kernels?: DecoderKernels }>();
+function decoderRows(sae: SaeDecoder): { rows: Float32Array; kernels?: DecoderKernels } {
+  let entry = rowsOf.get(sae.wDec);
+  if (!entry) {
     const { dim: D, dictSize: F, wDec } = sae;
     if (wDec.length !== D * F) throw new RangeError(`decoder: ${wDec.length} weights, expected ${D} × ${F}`);
-    rows = new Float32Array(F * D);
+    // the rows live in the SIMD kernels' memory where those run, so the kernels read them in place
+    const kernels = DecoderKernels.create(F, D);
+    const rows = kernels ? kernels.rows : new Float32Array(F * D);
     for (let r = 0; r < D; r++) {
       const base = r * F;
       for (let j = 0; j < F; j++) rows[j * D + r] = wDec[base + j];
     }
-    rowsOf.set(wDec, rows);
+    entry = { rows, kernels };
+    rowsOf.set(wDec, entry);
   }
-  return rows;
+  return entry;
+}
+
+export function decoderRowsOf(sae: SaeDecoder): Float32Array {
+  return decoderRows(sae).rows;
+}
+
+/** The WebAssembly SIMD kernels over `decoderRowsOf(sae)`, where this runtime has them. */
+export function decoderKernelsOf(sae: SaeDecoder): DecoderKernels | undefined {
+  return decoderRows(sae).kernels;
 }
 
 /** Column j of W_dec (feature j's direction), as float64. */
@@ -137,8 +150,9 @@ export function decoderColumn(sae: SaeDecoder, j: number): Float64Array {
 export function columnDots(sae: SaeDecoder, ids: ArrayLike<number>, v: Vector): Float64Array {
   const D = sae.dim;
   if (v.length !== D) throw new RangeError(`columnDots: vector length ${v.length}, expected ${D}`);
-  const rows = decoderRowsOf(sae);
+  const { rows, kernels } = decoderRows(sae);
   const out = new Float64Array(ids.length);
+  if (kernels?.dots(ids, v, out)) return out;
   for (let k = 0; k < ids.length; k++) {
     out[k] = dotAt(rows, ids[k] * D, v, 0, D);
   }
