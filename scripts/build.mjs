@@ -9,6 +9,8 @@ const nodeCommon = { ...common, platform: 'node', target: 'node20', format: 'cjs
 const entries = [
   { ...nodeCommon, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...nodeCommon, entryPoints: ['src/worker/main.ts'], outfile: 'dist/worker.js' },
+  // an encoder lane's thread (src/engine/encoderLanes.ts finds it next to the worker bundle)
+  { ...nodeCommon, entryPoints: ['src/engine/lane.ts'], outfile: 'dist/lane.js' },
   { ...nodeCommon, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
 ];
 if (fs.existsSync('webview/main.ts')) {

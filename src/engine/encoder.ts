@@ -12,6 +12,7 @@ import { Int8Parts, OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHidd
 import { BertTokenizer, TokenizedText } from './bert/tokenize';
 import { GraphCacheRef, readCachedGraph, writeCachedGraph } from './bert/graphCache';
 import { inBackground } from './background';
+import { BatchRunner, EncoderLanes, planLanes, SessionRunner } from './encoderLanes';
 import { SafetensorsFile } from './safetensors';
 import * as path from 'path';
 
@@ -22,6 +23,13 @@ export interface EncoderOptions {
   /** int8 only, for measurements: which projections to quantize (default all) */
   int8Parts?: Int8Parts;
   threads?: number;
+  /**
+   * CPU only: run batches in encoder lanes (worker threads with a session
+   * each, encoderLanes.ts). 'auto': as planLanes decides for `threads`; a
+   * number: that many lanes sharing `threads`. Default 1: one session in the
+   * calling thread.
+   */
+  lanes?: 'auto' | number;
   queryPrefix?: string;
   documentPrefix?: string;
   /** keep the generated graph on disk and reuse it (verified by its sha256) */
@@ -94,7 +102,7 @@ export class Encoder {
   private constructor(
     readonly spec: CheckpointSpec,
     readonly tokenizer: BertTokenizer,
-    private readonly session: ort.InferenceSession,
+    private readonly runner: BatchRunner,
     readonly provider: ExecutionProvider,
     readonly precision: Precision,
     private readonly prefixes: { query: string; document: string },
@@ -106,23 +114,25 @@ export class Encoder {
     checkPrecision(precision, opts.provider);
     const spec = readCheckpointSpec(dir);
     const tokenizer = new BertTokenizer(dir, spec.maxTokens);
-    const make = (session: ort.InferenceSession) =>
-      new Encoder(spec, tokenizer, session, opts.provider, precision, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' }, opts.name ?? path.basename(dir));
+    const make = (runner: BatchRunner) =>
+      new Encoder(spec, tokenizer, runner, opts.provider, precision, { query: opts.queryPrefix ?? '', document: opts.documentPrefix ?? '' }, opts.name ?? path.basename(dir));
     // a graph with only some projections quantized is a measurement, never saved
     const graphCache = opts.int8Parts ? undefined : opts.graphCache && { ...opts.graphCache, precision };
     const cached = graphCache && readCachedGraph(graphCache, spec);
+    const plan = planLanes(opts.provider, opts.threads, opts.lanes ?? 1);
+    const runner = async (graph: Uint8Array): Promise<BatchRunner> =>
+      plan.lanes > 1 ? EncoderLanes.start(graph, plan, opts.name ?? path.basename(dir)) : new SessionRunner(await createSession(graph, opts.provider, opts.threads));
     if (cached) {
-      const session = await createSession(cached.bytes, opts.provider, opts.threads);
+      const r = await runner(cached.bytes);
       try {
         await cached.verified;
-        return make(session);
+        return make(r);
       } catch {
-        await session.release(); // corrupt on disk (and now removed): build it afresh below
+        await r.release(); // corrupt on disk (and now removed): build it afresh below
       }
     }
     const graph = buildBertGraph(spec, SafetensorsFile.open(path.join(dir, 'model.safetensors')), { precision, int8Parts: opts.int8Parts });
-    const session = await createSession(graph, opts.provider, opts.threads);
-    const encoder = make(session);
+    const encoder = make(await runner(graph));
     if (graphCache) {
       const ref = graphCache;
       encoder.saveGraph = () => {
@@ -164,9 +174,16 @@ export class Encoder {
     const bs = Math.max(1, opts.batchSize ?? 32);
     const budget = opts.tokenBudget ?? (this.provider === 'cpu' ? CPU_TOKEN_BUDGET : undefined);
 
+    // batches in flight: one at a time in this thread, several where lanes run them side by side
+    const inflight: Promise<void>[] = [];
+    let failure: { e: unknown } | undefined;
     let start = 0;
+    let done = 0;
     for (const size of batchSizes(order.map((i) => toks[i].ids.length), bs, budget)) {
-      if (opts.signal?.aborted) throw new CancelledError();
+      if (opts.signal?.aborted) {
+        failure ??= { e: new CancelledError() };
+        break;
+      }
       // texts are longest first, so the first one sets the batch's padded length
       const seq = toks[order[start]].ids.length;
       const idx = order.slice(start, start + size);
@@ -181,22 +198,23 @@ export class Encoder {
         }
         if (this.tokenizer.padId !== 0) for (let j = t.length; j < seq; j++) ids[b * seq + j] = BigInt(this.tokenizer.padId);
       });
-      const feeds = {
-        input_ids: new ort.Tensor('int64', ids, [idx.length, seq]),
-        attention_mask: new ort.Tensor('int64', mask, [idx.length, seq]),
+      const place = (out: Record<string, Float32Array>) => {
+        const sent = out[OUTPUT_SENTENCE];
+        idx.forEach((ti, b) => embeddings.set(sent.subarray(b * H, (b + 1) * H), ti * H));
+        if (pooled) {
+          pooled.forEach((dst, layer) => {
+            const src = out[pooledHiddenStateName(layer)];
+            idx.forEach((ti, b) => dst.set(src.subarray(b * H, (b + 1) * H), ti * H));
+          });
+        }
+        opts.onBatch?.((done += idx.length), n);
       };
-      const out = await this.session.run(feeds, fetches);
-      const sent = out[OUTPUT_SENTENCE].data as Float32Array;
-      idx.forEach((ti, b) => embeddings.set(sent.subarray(b * H, (b + 1) * H), ti * H));
-      if (pooled) {
-        pooled.forEach((dst, layer) => {
-          const src = out[pooledHiddenStateName(layer)].data as Float32Array;
-          idx.forEach((ti, b) => dst.set(src.subarray(b * H, (b + 1) * H), ti * H));
-        });
-      }
-      for (const t of Object.values(out)) t.dispose?.();
-      opts.onBatch?.(start, n);
+      inflight.push(this.runner.run({ inputIds: ids, attentionMask: mask, batch: idx.length, seq }, fetches).then(place, (e: unknown) => void (failure ??= { e })));
+      if (inflight.length >= this.runner.parallel) await inflight.shift();
+      if (failure) break;
     }
+    await Promise.all(inflight);
+    if (failure) throw failure.e;
     const bad = firstNonFinite(embeddings);
     if (bad >= 0) {
       const i = Math.floor(bad / H);
@@ -246,17 +264,23 @@ export class Encoder {
   async hiddenStates(text: string, kind: TextKind): Promise<{ tokens: number[]; layers: Float32Array[] }> {
     const t = this.tokenize(text, kind);
     const seq = t.ids.length;
-    const feeds = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(t.ids.map(BigInt)), [1, seq]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(seq).fill(1n), [1, seq]),
-    };
     const names = Array.from({ length: this.spec.arch.layers + 1 }, (_, i) => hiddenStateName(i));
-    const out = await this.session.run(feeds, names);
-    return { tokens: t.ids, layers: names.map((nm) => out[nm].data as Float32Array) };
+    const out = await this.runner.run({ inputIds: BigInt64Array.from(t.ids.map(BigInt)), attentionMask: new BigInt64Array(seq).fill(1n), batch: 1, seq }, names);
+    return { tokens: t.ids, layers: names.map((nm) => out[nm]) };
+  }
+
+  /** Batches this encoder runs side by side (1: one after the other, in the calling thread). */
+  get parallel(): number {
+    return this.runner.parallel;
+  }
+
+  /** How batches run: "1 session" or "2 lanes × 1 thread". */
+  get runs(): string {
+    return this.runner.description;
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await this.runner.release();
   }
 }
 

@@ -43,12 +43,13 @@ import {
   ScoreParams,
   ScoreResult,
   SteeringTargetInfo,
+  TextKind,
   PROTOCOL_VERSION,
 } from '../protocol/worker';
 import { checkPrecision, createSession, Encoder } from './encoder';
 import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
-import { Explainer, LabelEmbedder } from './explainer';
+import { EmbeddedPairs, Explainer, LabelEmbedder } from './explainer';
 import { contrastEmbedded } from './contrast';
 import { RerankSet, encodeTexts, steerEval } from './steer';
 import { internalisedDocs } from './train/evaluate';
@@ -84,6 +85,17 @@ async function probeProvider(provider: ExecutionProvider): Promise<void> {
 
 /** Candidate sets kept at once (eval files loaded side by side); an older one is made again when needed. */
 export const MAX_RERANK_SETS = 4;
+
+/**
+ * Encoder lanes (encoderLanes.ts): 'auto', or XETRIEVAL_ENCODER_LANES=1 for one
+ * session in the worker's own thread, which holds about 150 MB less memory
+ * (a session per lane) and encodes about 10% slower on two cores.
+ */
+export function encoderLanesSetting(env: NodeJS.ProcessEnv = process.env): 'auto' | number {
+  const v = env.XETRIEVAL_ENCODER_LANES;
+  const n = Number(v);
+  return v && Number.isInteger(n) && n >= 1 ? n : 'auto';
+}
 
 export class Engine {
   provider: ExecutionProvider = 'cpu';
@@ -148,6 +160,7 @@ export class Engine {
           provider: this.provider,
           precision,
           threads: this.threads,
+          lanes: encoderLanesSetting(),
           queryPrefix: spec?.queryPrefix ?? '',
           documentPrefix: spec?.documentPrefix ?? '',
           graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256, precision } : undefined,
@@ -285,19 +298,19 @@ export class Engine {
       if (bad) throw new InputError({ file: st.file ?? 'steering config', field: bad.field }, bad.message, 'E_STEERING_MISMATCH');
     }
     const opts = { batchSize: p.batchSize, signal: ctx.signal };
-    const q = await this.embeddings.encode(encoder, p.pairs.map((x) => x.query), { ...opts, kind: 'query' });
-    const d = await this.embeddings.encode(encoder, p.pairs.map((x) => x.doc), { ...opts, kind: 'document' });
-    const explanations = await explainer.explainEmbedded(
-      p.pairs,
-      { dim: q.dim, queries: q.embeddings, docs: d.embeddings, queryTruncated: q.truncated, docTruncated: d.truncated },
-      p.options,
-      {
-        // occluded variants bypass the embedding cache: they are seen once
-        embed: async (texts, kind) => (await encoder.encode(texts, { kind, batchSize: p.batchSize, signal: ctx.signal })).embeddings,
-        truncated: (text, kind) => encoder.tokenize(text, kind).truncated,
-      },
-      this.labelEmbedder(encoder, opts),
-    );
+    const encodeSlice = async (pairs: ExplainPair[]): Promise<EmbeddedPairs> => {
+      const [q, d] = await Promise.all([
+        this.embeddings.encode(encoder, pairs.map((x) => x.query), { ...opts, kind: 'query' }),
+        this.embeddings.encode(encoder, pairs.map((x) => x.doc), { ...opts, kind: 'document' }),
+      ]);
+      return { dim: q.dim, queries: q.embeddings, docs: d.embeddings, queryTruncated: q.truncated, docTruncated: d.truncated };
+    };
+    const words = {
+      // occluded variants bypass the embedding cache: they are seen once
+      embed: async (texts: string[], kind: TextKind) => (await encoder.encode(texts, { kind, batchSize: p.batchSize, signal: ctx.signal })).embeddings,
+      truncated: (text: string, kind: TextKind) => encoder.tokenize(text, kind).truncated,
+    };
+    const explanations = await explainer.explainEmbedded(p.pairs, await encodeSlice(p.pairs), p.options, words, this.labelEmbedder(encoder, opts));
     return { explanations, bundlePrecision };
   }
 

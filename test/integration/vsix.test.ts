@@ -36,7 +36,7 @@ describe('packaged extension (.vsix)', function () {
   });
 
   it('ships the bundles, the default explanation bundle and only the linux-x64 onnxruntime binary, not test data', () => {
-    for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/webview.js', 'dist/webview.css', 'models/all-MiniLM-L6-v2/manifest.json', 'models/all-MiniLM-L6-v2/sae.safetensors']) {
+    for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/lane.js', 'dist/webview.js', 'dist/webview.css', 'models/all-MiniLM-L6-v2/manifest.json', 'models/all-MiniLM-L6-v2/sae.safetensors']) {
       assert.ok(fs.existsSync(path.join(installed, f)), f);
     }
     const bin = path.join(installed, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6');
