@@ -1,7 +1,7 @@
 import * as assert from 'assert';
-import { ColumnCache, RidgeProjector } from '../../src/core/explain/erasure';
+import { ColumnCache, perFeatureErasure, RidgeProjector } from '../../src/core/explain/erasure';
 import { DecoderKernels, KERNEL_SCRATCH_BYTES } from '../../src/core/explain/kernels';
-import { columnDots, decoderKernelsOf, decoderRowsOf, dotAt, SaeDecoder } from '../../src/core/explain/sparse';
+import { columnDots, combineColumns, cosine64, decoderKernelsOf, decoderRowsOf, dotAt, SaeDecoder } from '../../src/core/explain/sparse';
 import { mulberry32 } from '../../src/core/explain/rng';
 
 /** A random [D, F] decoder whose entries span several orders of magnitude, so sums in another order would differ in the last bits. */
@@ -40,6 +40,29 @@ describe('explain/kernels (WebAssembly SIMD)', () => {
       ids.forEach((j, k) => assert.strictEqual(out[k], dotAt(rows, j * D, v, 0, D)));
       assert.deepStrictEqual(columnDots(sae, ids, v), out);
     }
+  });
+
+  it('Σ_k a_k W_k: each element summed over k in order from 0, bit for bit combineColumns in JavaScript', () => {
+    const coeffs = Float32Array.from([0.5, -2.25, 1e-3, 7, 3.3, -0.1, 0, 12, 1]);
+    const out = new Float64Array(D);
+    assert.ok(kernels?.combine(ids, coeffs, out));
+    const js = new Float64Array(D);
+    ids.forEach((j, k) => {
+      for (let r = 0; r < D; r++) js[r] += rows[j * D + r] * coeffs[k];
+    });
+    assert.deepStrictEqual(out, js);
+    assert.deepStrictEqual(combineColumns(sae, ids, coeffs), js);
+  });
+
+  it('per-feature erasure: bit for bit cos(z_q, erase) through a projector per feature', () => {
+    const rng = mulberry32(4);
+    const zq = Float32Array.from({ length: D }, () => rng() - 0.5);
+    const zd = Float32Array.from({ length: D }, () => rng() - 0.5);
+    const before = cosine64(zq, zd);
+    const got = perFeatureErasure(sae, zq, zd, [...ids, ids[0]]);
+    assert.strictEqual(got.length, ids.length);
+    for (const f of got) assert.strictEqual(f.delta, cosine64(zq, new RidgeProjector(sae, [f.id]).erase(zd, sae.bDec)) - before, `feature ${f.id}`);
+    assert.throws(() => perFeatureErasure(sae, zq, zd, [F]), /outside/);
   });
 
   it('empty sets, and sets too large for the scratch area (false: the caller sums in JavaScript)', () => {

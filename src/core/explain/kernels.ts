@@ -1,13 +1,14 @@
 /**
- * Decoder-row dot products in WebAssembly SIMD, for the sums that are most of
- * an explanation's own time: the Gram matrix of a feature set's decoder
- * directions (every ridge projection of erasure) and ⟨W_j, v⟩ for many j
- * (score shares). V8 runs dotAt's four running sums one scalar at a time;
+ * Decoder-row sums in WebAssembly SIMD, for the sums that are most of an
+ * explanation's own time: the Gram matrix of a feature set's decoder
+ * directions (every ridge projection of erasure), ⟨W_j, v⟩ for many j
+ * (score shares, projections) and Σ_k a_k W_k (code directions). V8 runs dotAt's four running sums one scalar at a time;
  * here two f64x2 accumulators hold the same four sums (lanes r mod 4 = 0, 1
  * and 2, 3), every product is the exact float64 product of two float32 (or a
  * float32 and a float64) as in JavaScript, and the sums are added in dotAt's
  * order, (s0 + s1) + (s2 + s3). So each result is bit for bit what dotAt
- * gives, several times faster.
+ * gives, several times faster. Σ_k a_k W_k runs two elements per lane pair,
+ * each summed over k in order as combineColumns does.
  *
  * The module is a few hundred bytes written here instruction by instruction
  * (no toolchain, nothing to fetch). It works in the decoder's feature-major
@@ -69,6 +70,9 @@ const END = [0x0b];
 const br_if = (depth: number) => [0x0d, ...uleb(depth)];
 const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
 const v128Load = (offset = 0) => simd(0x00, 4, ...uleb(offset));
+const v128Store = (offset = 0) => simd(0x0b, 4, ...uleb(offset));
+const f64Load = (offset = 0) => [0x2b, 3, ...uleb(offset)];
+const F64X2_SPLAT = simd(0x14);
 /** two float32 into the low half of a v128, as two float64 */
 const f32PairAsF64x2 = (offset: number) => [...simd(0x5d, 3, ...uleb(offset)), ...simd(0x5f)]; // v128.load64_zero, f64x2.promote_low_f32x4
 const F64X2_ADD = simd(0xf0);
@@ -158,6 +162,41 @@ function dotsBody(dotFd: number): number[] {
   return [...vec([[...uleb(2), I32]]), ...code];
 }
 
+/**
+ * combine(rows, ids, coeffs, n, D, out): out[r] += coeffs[k] · row ids[k][r] for k = 0..n-1 in order,
+ * two r at a time (out zeroed by the caller): per element the sums of combineColumns, in its order.
+ * params 0 rows, 1 ids, 2 coeffs (float64), 3 n, 4 D, 5 out (float64); locals 6 k, 7 prow, 8 po, 9 end, 10 c (v128).
+ */
+function combineBody(): number[] {
+  const code = [
+    ...BLOCK,
+    ...get(3), ...I32_EQZ, ...br_if(0),
+    ...LOOP,
+    // c = splat(coeffs[k]); prow = rows + ids[k]·4D; po = out; end = out + 8D
+    ...get(2), ...get(6), ...i32c(3), ...I32_SHL, ...I32_ADD, ...f64Load(), ...F64X2_SPLAT, ...set(10),
+    ...get(0), ...get(1), ...get(6), ...i32c(2), ...I32_SHL, ...I32_ADD, ...i32Load(), ...get(4), ...i32c(2), ...I32_SHL, ...I32_MUL, ...I32_ADD, ...set(7),
+    ...get(5), ...set(8),
+    ...get(5), ...get(4), ...i32c(3), ...I32_SHL, ...I32_ADD, ...set(9),
+    ...LOOP,
+    ...get(8),
+    ...get(8), ...v128Load(0), ...get(7), ...f32PairAsF64x2(0), ...get(10), ...F64X2_MUL, ...F64X2_ADD,
+    ...v128Store(0),
+    ...get(8),
+    ...get(8), ...v128Load(16), ...get(7), ...f32PairAsF64x2(8), ...get(10), ...F64X2_MUL, ...F64X2_ADD,
+    ...v128Store(16),
+    ...get(7), ...i32c(16), ...I32_ADD, ...set(7),
+    ...get(8), ...i32c(32), ...I32_ADD, ...tee(8),
+    ...get(9), ...I32_LT_U, ...br_if(0),
+    ...END,
+    ...get(6), ...i32c(1), ...I32_ADD, ...tee(6),
+    ...get(3), ...I32_LT_U, ...br_if(0),
+    ...END,
+    ...END,
+    ...END,
+  ];
+  return [...vec([[...uleb(4), I32], [...uleb(1), V128]]), ...code];
+}
+
 /** The module: imports its memory ("env" "mem", `pages` pages), exports gram and dots. */
 export function kernelModuleBytes(pages: number): Uint8Array<ArrayBuffer> {
   const types = vec([
@@ -166,14 +205,15 @@ export function kernelModuleBytes(pages: number): Uint8Array<ArrayBuffer> {
     [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])],
   ]);
   const imports = vec([[...name('env'), ...name('mem'), 0x02, 0x01, ...uleb(pages), ...uleb(pages)]]);
-  // functions: 0 dot_ff, 1 dot_fd, 2 gram, 3 dots
-  const funcs = vec([[0], [0], [1], [2]]);
+  // functions: 0 dot_ff, 1 dot_fd, 2 gram, 3 dots, 4 combine (type 2: six i32)
+  const funcs = vec([[0], [0], [1], [2], [2]]);
   const exports = vec([
     [...name('gram'), 0x00, 2],
     [...name('dots'), 0x00, 3],
+    [...name('combine'), 0x00, 4],
   ]);
   const body = (b: number[]) => [...uleb(b.length), ...b];
-  const code = vec([body(dotBody(false)), body(dotBody(true)), body(gramBody(0)), body(dotsBody(1))]);
+  const code = vec([body(dotBody(false)), body(dotBody(true)), body(gramBody(0)), body(dotsBody(1)), body(combineBody())]);
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...section(1, types), ...section(2, imports), ...section(3, funcs), ...section(7, exports), ...section(10, code)]);
 }
 
@@ -203,6 +243,7 @@ export class DecoderKernels {
   readonly rows: Float32Array;
   private readonly gramFn: (rows: number, ids: number, n: number, D: number, out: number) => void;
   private readonly dotsFn: (rows: number, ids: number, n: number, D: number, v: number, out: number) => void;
+  private readonly combineFn: (rows: number, ids: number, coeffs: number, n: number, D: number, out: number) => void;
   private readonly buf: ArrayBuffer;
   private readonly scratch: number;
 
@@ -215,9 +256,10 @@ export class DecoderKernels {
     const pages = Math.ceil((rowBytes + KERNEL_SCRATCH_BYTES) / PAGE);
     const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(kernelModuleBytes(pages)), { env: { mem } });
-    const ex = inst.exports as { gram: DecoderKernels['gramFn']; dots: DecoderKernels['dotsFn'] };
+    const ex = inst.exports as { gram: DecoderKernels['gramFn']; dots: DecoderKernels['dotsFn']; combine: DecoderKernels['combineFn'] };
     this.gramFn = ex.gram;
     this.dotsFn = ex.dots;
+    this.combineFn = ex.combine;
     this.buf = mem.buffer;
     this.rows = new Float32Array(this.buf, 0, dictSize * dim);
   }
@@ -260,6 +302,23 @@ export class DecoderKernels {
     new Float64Array(this.buf, vAt, D).set(v);
     this.dotsFn(0, p, n, D, vAt, vAt + D * 8);
     out.set(new Float64Array(this.buf, vAt + D * 8, n));
+    return true;
+  }
+
+  /** out = Σ_k coeffs[k] · row ids[k] (out[r] summed over k in order, from 0), as combineColumns; false when it does not fit. */
+  combine(ids: ArrayLike<number>, coeffs: ArrayLike<number>, out: Float64Array): boolean {
+    const n = ids.length;
+    const D = this.dim;
+    const idsBytes = align16(n * 4);
+    if (idsBytes + n * 8 + D * 8 > KERNEL_SCRATCH_BYTES) return false;
+    const p = this.putIds(ids);
+    const cAt = p + idsBytes;
+    new Float64Array(this.buf, cAt, n).set(coeffs);
+    const oAt = cAt + n * 8;
+    const o = new Float64Array(this.buf, oAt, D);
+    o.fill(0);
+    this.combineFn(0, p, cAt, n, D, oAt);
+    out.set(o);
     return true;
   }
 }

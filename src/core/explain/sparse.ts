@@ -163,8 +163,9 @@ export function columnDots(sae: SaeDecoder, ids: ArrayLike<number>, v: Vector): 
 export function combineColumns(sae: SaeDecoder, ids: ArrayLike<number>, coeffs: ArrayLike<number>): Float64Array {
   const D = sae.dim;
   if (ids.length !== coeffs.length) throw new RangeError(`combineColumns: ${ids.length} ids but ${coeffs.length} coefficients`);
-  const rows = decoderRowsOf(sae);
+  const { rows, kernels } = decoderRows(sae);
   const out = new Float64Array(D);
+  if (kernels?.combine(ids, coeffs, out)) return out;
   for (let k = 0; k < ids.length; k++) {
     const base = ids[k] * D;
     const c = coeffs[k];
