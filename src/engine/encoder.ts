@@ -25,7 +25,7 @@ export interface EncoderOptions {
   threads?: number;
   /**
    * CPU only: run batches in encoder lanes (worker threads with a session
-   * each, encoderLanes.ts). 'auto': as planLanes decides for `threads`; a
+   * each, encoderLanes.ts). 'auto': as planLanes decides (two for int8); a
    * number: that many lanes sharing `threads`. Default 1: one session in the
    * calling thread.
    */
@@ -119,7 +119,7 @@ export class Encoder {
     // a graph with only some projections quantized is a measurement, never saved
     const graphCache = opts.int8Parts ? undefined : opts.graphCache && { ...opts.graphCache, precision };
     const cached = graphCache && readCachedGraph(graphCache, spec);
-    const plan = planLanes(opts.provider, opts.threads, opts.lanes ?? 1);
+    const plan = planLanes(opts.provider, precision, opts.threads, opts.lanes ?? 1);
     const runner = async (graph: Uint8Array): Promise<BatchRunner> =>
       plan.lanes > 1 ? EncoderLanes.start(graph, plan, opts.name ?? path.basename(dir)) : new SessionRunner(await createSession(graph, opts.provider, opts.threads));
     if (cached) {
