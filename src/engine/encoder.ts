@@ -14,6 +14,7 @@ import { GraphCacheRef, readCachedGraph, writeCachedGraph } from './bert/graphCa
 import { inBackground } from './background';
 import { BatchRunner, EncoderLanes, planLanes, SessionRunner } from './encoderLanes';
 import { SafetensorsFile } from './safetensors';
+import { sessionOptions } from './sessionOptions';
 import * as path from 'path';
 
 export interface EncoderOptions {
@@ -81,15 +82,9 @@ export interface Encoded {
   pooledHiddenStates?: Float32Array[];
 }
 
-/** Session options per provider; CUDA needs the provider-specific build of onnxruntime-node. */
+/** A session of `model` with the engine's options (sessionOptions.ts). */
 export async function createSession(model: Uint8Array, provider: ExecutionProvider, threads?: number): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: [provider],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  };
-  if (threads && threads > 0) options.intraOpNumThreads = threads;
-  return ort.InferenceSession.create(model, options);
+  return ort.InferenceSession.create(model, sessionOptions(provider, threads));
 }
 
 /** fp16 runs on CUDA only (onnxruntime's CPU provider lacks float16 kernels for the fused ops); int8's kernels are CPU ones. */
@@ -267,11 +262,6 @@ export class Encoder {
     const names = Array.from({ length: this.spec.arch.layers + 1 }, (_, i) => hiddenStateName(i));
     const out = await this.runner.run({ inputIds: BigInt64Array.from(t.ids.map(BigInt)), attentionMask: new BigInt64Array(seq).fill(1n), batch: 1, seq }, names);
     return { tokens: t.ids, layers: names.map((nm) => out[nm]) };
-  }
-
-  /** Batches this encoder runs side by side (1: one after the other, in the calling thread). */
-  get parallel(): number {
-    return this.runner.parallel;
   }
 
   /** How batches run: "1 session" or "2 lanes × 1 thread". */

@@ -6,12 +6,13 @@
 import * as ort from 'onnxruntime-node';
 import { parentPort, workerData } from 'worker_threads';
 import type { LaneData, LaneReply, LaneRequest } from '../protocol/lane';
+import { sessionOptions } from './sessionOptions';
 
 const port = parentPort;
 if (port) {
   const data = workerData as LaneData;
   const send = (m: LaneReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
-  const ready = ort.InferenceSession.create(data.graph, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, intraOpNumThreads: data.threads });
+  const ready = ort.InferenceSession.create(data.graph, sessionOptions('cpu', data.threads));
   ready.then(
     () => {
       // the session holds the weights now: the graph's bytes can go
