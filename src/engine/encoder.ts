@@ -264,6 +264,11 @@ export class Encoder {
     return { tokens: t.ids, layers: names.map((nm) => out[nm]) };
   }
 
+  /** true once one of its lane threads died (encoderLanes.ts): it fails every encode and is to be replaced */
+  get broken(): boolean {
+    return this.runner.broken;
+  }
+
   /** How batches run: "1 session" or "2 lanes × 1 thread". */
   get runs(): string {
     return this.runner.description;

@@ -36,6 +36,8 @@ export interface BatchRunner {
   /** how the batches run, for messages: "1 session" or "2 lanes × 1 thread" */
   readonly description: string;
   run(input: BatchInput, fetches: string[]): Promise<Record<string, Float32Array>>;
+  /** true once a lane thread died: every later run fails, so the owner replaces this runner */
+  readonly broken: boolean;
   release(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export interface BatchRunner {
 export class SessionRunner implements BatchRunner {
   readonly parallel = 1;
   readonly description = '1 session';
+  readonly broken = false;
   constructor(private readonly session: ort.InferenceSession) {}
 
   async run(input: BatchInput, fetches: string[]): Promise<Record<string, Float32Array>> {
@@ -95,6 +98,7 @@ interface Job {
 interface Lane {
   worker: Worker;
   job?: Job;
+  exited?: boolean;
 }
 
 /** The lane thread's script: dist/lane.js next to the bundle, or lane.js next to this file when compiled by tsc. */
@@ -107,7 +111,7 @@ export class EncoderLanes implements BatchRunner {
   readonly description: string;
   private readonly queue: Job[] = [];
   private nextId = 1;
-  private broken?: Error;
+  private failure?: Error;
   private released = false;
 
   private constructor(
@@ -166,17 +170,24 @@ export class EncoderLanes implements BatchRunner {
     });
     const fail = (why: string) => {
       if (this.released) return;
-      this.broken ??= new ModelError(`an encoder lane stopped (${why}); restart the engine`, 'E_MODEL');
+      this.failure ??= new ModelError(`an encoder lane stopped (${why}); the encoder is rebuilt for the next request`, 'E_MODEL');
       const pending = [...(lane.job ? [lane.job] : []), ...this.queue.splice(0)];
       lane.job = undefined;
-      for (const j of pending) j.reject(this.broken);
+      for (const j of pending) j.reject(this.failure);
     };
     lane.worker.on('error', (e) => fail(e.message));
-    lane.worker.on('exit', (code) => fail(`exit code ${code}`));
+    lane.worker.on('exit', (code) => {
+      lane.exited = true;
+      fail(`exit code ${code}`);
+    });
+  }
+
+  get broken(): boolean {
+    return this.failure !== undefined;
   }
 
   run(input: BatchInput, fetches: string[]): Promise<Record<string, Float32Array>> {
-    if (this.broken) return Promise.reject(this.broken);
+    if (this.failure) return Promise.reject(this.failure);
     if (this.released) return Promise.reject(new ModelError('the encoder was released', 'E_MODEL'));
     return new Promise((resolve, reject) => {
       this.queue.push({ msg: { type: 'run', id: this.nextId++, ...input, fetches }, resolve, reject });
@@ -203,6 +214,7 @@ export class EncoderLanes implements BatchRunner {
     for (const j of this.queue.splice(0)) j.reject(err);
     await Promise.all(
       this.lanes.map(async (lane) => {
+        if (lane.exited) return;
         const done = new Promise<void>((resolve) => {
           const onMessage = (m: LaneReply) => m.type === 'released' && resolve();
           lane.worker.on('message', onMessage);

@@ -146,64 +146,73 @@ export class Engine {
     const id = spec?.id ?? ref.model;
     const precision = resolvePrecision(ref.precision, this.provider, forBundle);
     const key = `${ref.cacheDir}\u0000${id}\u0000${ref.source ?? ''}\u0000${precision}`;
-    let p = this.encoders.get(key);
-    if (!p) {
-      // a precision this device cannot run is refused before any loading work
-      checkPrecision(precision, this.provider);
-      p = (async () => {
-        // Verification (hashing, off the main thread) and building the graph
-        // and session from the peeked files run at the same time; the encoder
-        // is only handed out once the files are verified, and is rebuilt if
-        // the verification had to re-fetch them.
-        const peeked = await peekCachedModel(ref.cacheDir, ref.model);
-        const opts = (weightsSha256: string | undefined) => ({
-          provider: this.provider,
-          precision,
-          threads: this.threads,
-          lanes: encoderLanesSetting(),
-          queryPrefix: spec?.queryPrefix ?? '',
-          documentPrefix: spec?.documentPrefix ?? '',
-          graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256, precision } : undefined,
-          name: id,
-        });
-        // a model that gives non-finite or identical vectors is refused here, before any result
-        const checked = async (encoder: Encoder): Promise<Encoder> => {
-          try {
-            await encoder.selfCheck();
-            return encoder;
-          } catch (e) {
-            await encoder.release();
-            throw e;
-          }
-        };
-        const pulledP = ensureModel({ model: ref.model, source: ref.source, cacheDir: ref.cacheDir, onProgress: ctx.progress, signal: ctx.signal });
-        pulledP.catch(() => undefined); // awaited below; no unhandled rejection while the graph builds
-        let early: Encoder | undefined;
-        if (peeked) {
-          ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
-          early = await Encoder.load(peeked.dir, opts(peeked.files['model.safetensors']?.sha256)).catch(() => undefined);
+    const cached = this.encoders.get(key);
+    if (cached) {
+      // an encoder whose lane thread died fails every encode: it is replaced, not handed out again
+      return cached.then(async (got) => {
+        if (!got.encoder.broken) return got;
+        if (this.encoders.get(key) === cached) {
+          this.encoders.delete(key);
+          await got.encoder.release().catch(() => undefined);
         }
-        let pulled: PulledModel;
+        return this.encoderFor(ref, ctx, forBundle);
+      });
+    }
+    // a precision this device cannot run is refused before any loading work
+    checkPrecision(precision, this.provider);
+    const p = (async () => {
+      // Verification (hashing, off the main thread) and building the graph
+      // and session from the peeked files run at the same time; the encoder
+      // is only handed out once the files are verified, and is rebuilt if
+      // the verification had to re-fetch them.
+      const peeked = await peekCachedModel(ref.cacheDir, ref.model);
+      const opts = (weightsSha256: string | undefined) => ({
+        provider: this.provider,
+        precision,
+        threads: this.threads,
+        lanes: encoderLanesSetting(),
+        queryPrefix: spec?.queryPrefix ?? '',
+        documentPrefix: spec?.documentPrefix ?? '',
+        graphCache: weightsSha256 ? { dir: path.join(ref.cacheDir, 'graphs'), name: id, weightsSha256, precision } : undefined,
+        name: id,
+      });
+      // a model that gives non-finite or identical vectors is refused here, before any result
+      const checked = async (encoder: Encoder): Promise<Encoder> => {
         try {
-          pulled = await pulledP;
+          await encoder.selfCheck();
+          return encoder;
         } catch (e) {
-          await early?.release();
+          await encoder.release();
           throw e;
         }
-        if (early && !pulled.fetched && pulled.dir === peeked?.dir) {
-          await checked(early);
-          void early.saveGraph(); // verified now: its graph may be reused
-          return { encoder: early, pulled };
-        }
-        await early?.release();
+      };
+      const pulledP = ensureModel({ model: ref.model, source: ref.source, cacheDir: ref.cacheDir, onProgress: ctx.progress, signal: ctx.signal });
+      pulledP.catch(() => undefined); // awaited below; no unhandled rejection while the graph builds
+      let early: Encoder | undefined;
+      if (peeked) {
         ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
-        const encoder = await checked(await Encoder.load(pulled.dir, opts(pulled.files['model.safetensors']?.sha256)));
-        void encoder.saveGraph();
-        return { encoder, pulled };
-      })();
-      this.encoders.set(key, p);
-      p.catch(() => this.encoders.delete(key));
-    }
+        early = await Encoder.load(peeked.dir, opts(peeked.files['model.safetensors']?.sha256)).catch(() => undefined);
+      }
+      let pulled: PulledModel;
+      try {
+        pulled = await pulledP;
+      } catch (e) {
+        await early?.release();
+        throw e;
+      }
+      if (early && !pulled.fetched && pulled.dir === peeked?.dir) {
+        await checked(early);
+        void early.saveGraph(); // verified now: its graph may be reused
+        return { encoder: early, pulled };
+      }
+      await early?.release();
+      ctx.progress({ phase: 'load', done: 0, message: 'building ONNX graph' });
+      const encoder = await checked(await Encoder.load(pulled.dir, opts(pulled.files['model.safetensors']?.sha256)));
+      void encoder.saveGraph();
+      return { encoder, pulled };
+    })();
+    this.encoders.set(key, p);
+    p.catch(() => this.encoders.delete(key));
     return p;
   }
 

@@ -7,9 +7,16 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CancelledError, ModelError } from '../../src/core/errors';
+import type { Worker } from 'worker_threads';
 import { Encoder } from '../../src/engine/encoder';
-import { EncoderLanes } from '../../src/engine/encoderLanes';
-import { FIXTURES, minilm } from './helpers';
+import { availableCores, EncoderLanes } from '../../src/engine/encoderLanes';
+import { Engine } from '../../src/engine/engine';
+import { FIXTURES, minilm, testCacheDir } from './helpers';
+
+/** A lane's thread, reached past the encoder's private fields: the tests kill one as a crash would. */
+function laneThread(enc: Encoder, i: number): Worker {
+  return (enc as unknown as { runner: { lanes: { worker: Worker }[] } }).runner.lanes[i].worker;
+}
 
 const texts: string[] = fs
   .readFileSync(path.join(FIXTURES, 'parity', 'texts.jsonl'), 'utf8')
@@ -77,6 +84,44 @@ describe('encoder lanes (real all-MiniLM-L6-v2)', function () {
     const enc = await Encoder.load(dir, { provider: 'cpu', precision: 'int8', lanes: 2 });
     await enc.release();
     await assert.rejects(enc.encode(['x'], { kind: 'query' }), (e: unknown) => e instanceof ModelError && /released/.test(e.message));
+  });
+
+  it('a lane thread that dies: the encode in flight fails with a clear error, the encoder says it is broken, release completes', async () => {
+    const enc = await Encoder.load(dir, { provider: 'cpu', precision: 'int8', lanes: 2 });
+    try {
+      assert.strictEqual(enc.broken, false);
+      const running = enc.encode(texts, { kind: 'document', batchSize: 2 });
+      await laneThread(enc, 1).terminate();
+      await assert.rejects(running, (e: unknown) => e instanceof ModelError && /an encoder lane stopped \(exit code 1\); the encoder is rebuilt for the next request/.test(e.message));
+      assert.strictEqual(enc.broken, true);
+      await assert.rejects(enc.encode(['x'], { kind: 'query' }), /an encoder lane stopped/);
+    } finally {
+      await enc.release();
+    }
+  });
+
+  it('the engine replaces an int8 encoder whose lane died: the next request is answered', async function () {
+    // the engine runs int8 in lanes only where there are two cores
+    if (availableCores() < 2) this.skip();
+    const engine = new Engine();
+    await engine.init('cpu');
+    const ctx = { signal: new AbortController().signal, progress: () => undefined };
+    const ref = { model: 'all-MiniLM-L6-v2', cacheDir: testCacheDir(), precision: 'int8' as const };
+    const encoders = (engine as unknown as { encoders: Map<string, Promise<{ encoder: Encoder }>> }).encoders;
+    try {
+      const first = await engine.embed({ ref, texts: texts.slice(0, 8), kind: 'document' }, ctx);
+      const [held] = [...encoders.values()];
+      const enc = (await held).encoder;
+      assert.strictEqual(enc.runs, '2 lanes × 1 thread');
+      await laneThread(enc, 0).terminate();
+      assert.strictEqual(enc.broken, true);
+      const again = await engine.embed({ ref, texts: texts.slice(0, 8), kind: 'document' }, ctx);
+      assert.deepStrictEqual(again.embeddings, first.embeddings);
+      const [now] = [...encoders.values()];
+      assert.notStrictEqual((await now).encoder, enc);
+    } finally {
+      for (const p of encoders.values()) await (await p).encoder.release();
+    }
   });
 
   it('a graph a lane cannot load: ModelError naming the model', async () => {
