@@ -12,7 +12,7 @@ import { Int8Parts, OUTPUT_SENTENCE, buildBertGraph, hiddenStateName, pooledHidd
 import { BertTokenizer, TokenizedText } from './bert/tokenize';
 import { GraphCacheRef, readCachedGraph, writeCachedGraph } from './bert/graphCache';
 import { inBackground } from './background';
-import { BatchRunner, EncoderLanes, planLanes, SessionRunner } from './encoderLanes';
+import { BatchRunner, planLanes, startRunner } from './encoderLanes';
 import { SafetensorsFile } from './safetensors';
 import { sessionOptions } from './sessionOptions';
 import * as path from 'path';
@@ -115,8 +115,7 @@ export class Encoder {
     const graphCache = opts.int8Parts ? undefined : opts.graphCache && { ...opts.graphCache, precision };
     const cached = graphCache && readCachedGraph(graphCache, spec);
     const plan = planLanes(opts.provider, precision, opts.threads, opts.lanes ?? 1);
-    const runner = async (graph: Uint8Array): Promise<BatchRunner> =>
-      plan.lanes > 1 ? EncoderLanes.start(graph, plan, opts.name ?? path.basename(dir)) : new SessionRunner(await createSession(graph, opts.provider, opts.threads));
+    const runner = (graph: Uint8Array): Promise<BatchRunner> => startRunner(graph, plan, opts.provider, opts.threads, opts.name ?? path.basename(dir));
     if (cached) {
       const r = await runner(cached.bytes);
       try {

@@ -19,6 +19,7 @@ import { Worker } from 'worker_threads';
 import { ModelError } from '../core/errors';
 import type { LaneData, LaneReply, LaneRequest, LaneRun } from '../protocol/lane';
 import type { ExecutionProvider, Precision } from '../protocol/worker';
+import { sessionOptions } from './sessionOptions';
 
 export interface BatchInput {
   /** int64 [batch, seq] */
@@ -44,9 +45,15 @@ export interface BatchRunner {
 /** One session in this thread; `run` blocks it while onnxruntime computes. */
 export class SessionRunner implements BatchRunner {
   readonly parallel = 1;
-  readonly description = '1 session';
+  readonly description: string;
   readonly broken = false;
-  constructor(private readonly session: ort.InferenceSession) {}
+  /** `note`: why there are no lanes where some were planned */
+  constructor(
+    private readonly session: ort.InferenceSession,
+    note?: string,
+  ) {
+    this.description = note ? `1 session (${note})` : '1 session';
+  }
 
   async run(input: BatchInput, fetches: string[]): Promise<Record<string, Float32Array>> {
     const out = await this.session.run(
@@ -124,29 +131,38 @@ export class EncoderLanes implements BatchRunner {
   }
 
   /** Starts `lanes` threads, each building a session of `graph`; resolves once every one is ready. */
-  static async start(graph: Uint8Array, plan: LanePlan, name = 'encoder'): Promise<EncoderLanes> {
+  static async start(graph: Uint8Array, plan: LanePlan, name = 'encoder', script = laneScript()): Promise<EncoderLanes> {
     const lanes: Lane[] = [];
-    const started = Array.from({ length: plan.lanes }, () => {
-      const data: LaneData = { graph, threads: plan.threadsPerLane };
-      const worker = new Worker(laneScript(), { workerData: data });
-      lanes.push({ worker });
-      return new Promise<void>((resolve, reject) => {
-        const onMessage = (m: LaneReply) => {
-          worker.off('error', onError);
-          worker.off('exit', onExit);
-          if (m.type === 'ready') resolve();
-          else reject(new ModelError(`${name}: an encoder lane could not load the graph: ${m.type === 'failed' ? m.message : m.type}`, 'E_MODEL'));
-        };
-        const onError = (e: Error) => reject(new ModelError(`${name}: an encoder lane failed to start: ${e.message}`, 'E_MODEL'));
-        const onExit = (code: number) => reject(new ModelError(`${name}: an encoder lane exited while starting (code ${code})`, 'E_MODEL'));
-        worker.once('message', onMessage);
-        worker.once('error', onError);
-        worker.once('exit', onExit);
-      });
-    });
+    const started: Promise<void>[] = [];
     try {
+      for (let i = 0; i < plan.lanes; i++) {
+        const data: LaneData = { graph, threads: plan.threadsPerLane };
+        let worker: Worker;
+        try {
+          worker = new Worker(script, { workerData: data });
+        } catch (e) {
+          throw new ModelError(`${name}: an encoder lane failed to start: ${(e as Error).message}`, 'E_MODEL');
+        }
+        lanes.push({ worker });
+        const ready = new Promise<void>((resolve, reject) => {
+          const onMessage = (m: LaneReply) => {
+            worker.off('error', onError);
+            worker.off('exit', onExit);
+            if (m.type === 'ready') resolve();
+            else reject(new ModelError(`${name}: an encoder lane could not load the graph: ${m.type === 'failed' ? m.message : m.type}`, 'E_MODEL'));
+          };
+          const onError = (e: Error) => reject(new ModelError(`${name}: an encoder lane failed to start: ${e.message}`, 'E_MODEL'));
+          const onExit = (code: number) => reject(new ModelError(`${name}: an encoder lane exited while starting (code ${code})`, 'E_MODEL'));
+          worker.once('message', onMessage);
+          worker.once('error', onError);
+          worker.once('exit', onExit);
+        });
+        ready.catch(() => undefined); // awaited below; a lane failing while a later one is still being made is not unhandled
+        started.push(ready);
+      }
       await Promise.all(started);
     } catch (e) {
+      // no lane is left running when the pool does not start
       await Promise.all(lanes.map((l) => l.worker.terminate()));
       throw e;
     }
@@ -227,4 +243,21 @@ export class EncoderLanes implements BatchRunner {
       }),
     );
   }
+}
+
+/**
+ * The runner `plan` asks for. Lanes that cannot start (no thread, no lane
+ * script) leave one session in this thread instead, slower but working, and
+ * say so in its description; a graph no session can load still throws.
+ */
+export async function startRunner(graph: Uint8Array, plan: LanePlan, provider: ExecutionProvider, threads: number | undefined, name: string, script?: string): Promise<BatchRunner> {
+  let note: string | undefined;
+  if (plan.lanes > 1) {
+    try {
+      return await EncoderLanes.start(graph, plan, name, script);
+    } catch (e) {
+      note = `encoder lanes could not start: ${(e as Error).message}`;
+    }
+  }
+  return new SessionRunner(await ort.InferenceSession.create(graph, sessionOptions(provider, threads)), note);
 }

@@ -9,7 +9,10 @@ import * as path from 'path';
 import { CancelledError, ModelError } from '../../src/core/errors';
 import type { Worker } from 'worker_threads';
 import { Encoder } from '../../src/engine/encoder';
-import { availableCores, EncoderLanes } from '../../src/engine/encoderLanes';
+import { availableCores, EncoderLanes, startRunner } from '../../src/engine/encoderLanes';
+import { readCheckpointSpec } from '../../src/engine/bert/config';
+import { buildBertGraph } from '../../src/engine/bert/graph';
+import { SafetensorsFile } from '../../src/engine/safetensors';
 import { Engine } from '../../src/engine/engine';
 import { FIXTURES, minilm, testCacheDir } from './helpers';
 
@@ -122,6 +125,21 @@ describe('encoder lanes (real all-MiniLM-L6-v2)', function () {
     } finally {
       for (const p of encoders.values()) await (await p).encoder.release();
     }
+  });
+
+  it('lanes that cannot start (here: no lane script) leave one working session that says why; a graph no session loads still throws', async () => {
+    const graph = buildBertGraph(readCheckpointSpec(dir), SafetensorsFile.open(path.join(dir, 'model.safetensors')), { precision: 'int8' });
+    const missing = path.join(testCacheDir(), 'no-such-lane.js');
+    const r = await startRunner(graph, { lanes: 2, threadsPerLane: 1 }, 'cpu', undefined, 'all-MiniLM-L6-v2', missing);
+    try {
+      assert.match(r.description, /^1 session \(encoder lanes could not start: all-MiniLM-L6-v2: an encoder lane failed to start: .*no-such-lane\.js/);
+      const seq = 4;
+      const out = await r.run({ inputIds: BigInt64Array.from([101n, 7592n, 2088n, 102n]), attentionMask: new BigInt64Array(seq).fill(1n), batch: 1, seq }, ['sentence_embedding']);
+      assert.strictEqual(out.sentence_embedding.length, 384);
+    } finally {
+      await r.release();
+    }
+    await assert.rejects(startRunner(new Uint8Array([1, 2, 3]), { lanes: 2, threadsPerLane: 1 }, 'cpu', undefined, 'x', missing));
   });
 
   it('a graph a lane cannot load: ModelError naming the model', async () => {
