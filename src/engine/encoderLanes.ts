@@ -162,7 +162,10 @@ export class EncoderLanes implements BatchRunner {
       }
       await Promise.all(started);
     } catch (e) {
-      // no lane is left running when the pool does not start
+      // no lane is left running when the pool does not start; each is stopped
+      // once its session is built or failed (ending a thread inside an
+      // onnxruntime call can abort the whole process)
+      await Promise.allSettled(started);
       await Promise.all(lanes.map((l) => l.worker.terminate()));
       throw e;
     }
@@ -223,6 +226,7 @@ export class EncoderLanes implements BatchRunner {
     }
   }
 
+  /** Frees the lanes' sessions, each after the batch it is running, then ends their threads. */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
@@ -257,6 +261,8 @@ export async function startRunner(graph: Uint8Array, plan: LanePlan, provider: E
       return await EncoderLanes.start(graph, plan, name, script);
     } catch (e) {
       note = `encoder lanes could not start: ${(e as Error).message}`;
+      // the worker's stderr: the editor's output channel, the CLI's log kept for errors
+      console.warn(`${note}; encoding in one session instead`);
     }
   }
   return new SessionRunner(await ort.InferenceSession.create(graph, sessionOptions(provider, threads)), note);

@@ -21,8 +21,10 @@ if (port) {
     },
     (e: unknown) => send({ type: 'failed', message: e instanceof Error ? e.message : String(e) }),
   );
+  // one message at a time: a release waits for the run before it, and no run starts on a released session
+  let queue: Promise<void> = Promise.resolve();
   port.on('message', (m: LaneRequest) => {
-    void (async () => {
+    queue = queue.then(async () => {
       const session = await ready.catch(() => undefined);
       if (m.type === 'release') {
         await session?.release();
@@ -43,6 +45,6 @@ if (port) {
       } catch (e) {
         send({ type: 'error', id: m.id, message: e instanceof Error ? e.message : String(e) });
       }
-    })();
+    });
   });
 }

@@ -5,6 +5,7 @@
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { CancelledError, ModelError } from '../../src/core/errors';
 import type { Worker } from 'worker_threads';
@@ -89,15 +90,30 @@ describe('encoder lanes (real all-MiniLM-L6-v2)', function () {
     await assert.rejects(enc.encode(['x'], { kind: 'query' }), (e: unknown) => e instanceof ModelError && /released/.test(e.message));
   });
 
-  it('a lane thread that dies: the encode in flight fails with a clear error, the encoder says it is broken, release completes', async () => {
+  it('a lane thread that dies with a batch in it: that encode and the ones queued fail with a clear error, the pool says it is broken, release completes', async () => {
+    // a stand-in lane that loads nothing and exits on its first batch, as a crash would (killing a real lane inside onnxruntime aborts the process)
+    const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xetrieval-lane-')), 'dies.js');
+    fs.writeFileSync(script, "const { parentPort } = require('worker_threads'); parentPort.postMessage({ type: 'ready' }); parentPort.on('message', (m) => { if (m.type === 'run') process.exit(3); });");
+    const pool = await EncoderLanes.start(new Uint8Array(0), { lanes: 1, threadsPerLane: 1 }, 'all-MiniLM-L6-v2', script);
+    const seq = 2;
+    const batch = () => pool.run({ inputIds: new BigInt64Array(seq), attentionMask: new BigInt64Array(seq).fill(1n), batch: 1, seq }, ['sentence_embedding']);
+    const [first, queued] = [batch(), batch()];
+    const stopped = (e: unknown) => e instanceof ModelError && /an encoder lane stopped \(exit code 3\); the encoder is rebuilt for the next request/.test(e.message);
+    await assert.rejects(first, stopped);
+    await assert.rejects(queued, stopped);
+    assert.strictEqual(pool.broken, true);
+    await assert.rejects(batch(), stopped);
+    await pool.release();
+  });
+
+  it('a lane thread that died while idle: the next encode fails with a clear error and the encoder says it is broken', async () => {
     const enc = await Encoder.load(dir, { provider: 'cpu', precision: 'int8', lanes: 2 });
     try {
+      await enc.encode(texts.slice(0, 4), { kind: 'document' });
       assert.strictEqual(enc.broken, false);
-      const running = enc.encode(texts, { kind: 'document', batchSize: 2 });
       await laneThread(enc, 1).terminate();
-      await assert.rejects(running, (e: unknown) => e instanceof ModelError && /an encoder lane stopped \(exit code 1\); the encoder is rebuilt for the next request/.test(e.message));
       assert.strictEqual(enc.broken, true);
-      await assert.rejects(enc.encode(['x'], { kind: 'query' }), /an encoder lane stopped/);
+      await assert.rejects(enc.encode(['x'], { kind: 'query' }), (e: unknown) => e instanceof ModelError && /an encoder lane stopped \(exit code 1\)/.test(e.message));
     } finally {
       await enc.release();
     }
