@@ -89,7 +89,7 @@ export const MAX_RERANK_SETS = 4;
 /**
  * Encoder lanes (encoderLanes.ts): 'auto' (two for int8 on the CPU), or
  * XETRIEVAL_ENCODER_LANES=1 for one session in the worker's own thread, which
- * holds about 150 MB less memory and encodes int8 about 10% slower on two cores.
+ * holds about 150 MB less memory and encodes int8 about 7% slower on two cores.
  */
 export function encoderLanesSetting(env: NodeJS.ProcessEnv = process.env): 'auto' | number {
   const v = env.XETRIEVAL_ENCODER_LANES;

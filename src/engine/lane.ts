@@ -27,7 +27,7 @@ if (port) {
     queue = queue.then(async () => {
       const session = await ready.catch(() => undefined);
       if (m.type === 'release') {
-        await session?.release();
+        await session?.release().catch(() => undefined);
         send({ type: 'released' });
         return;
       }
