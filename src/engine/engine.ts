@@ -43,13 +43,12 @@ import {
   ScoreParams,
   ScoreResult,
   SteeringTargetInfo,
-  TextKind,
   PROTOCOL_VERSION,
 } from '../protocol/worker';
 import { checkPrecision, createSession, Encoder } from './encoder';
 import * as path from 'path';
 import { BundleManifest, checkBundleBase, defaultBundleDir, openBundle, readLabels, readManifest } from './bundle';
-import { EmbeddedPairs, Explainer, LabelEmbedder } from './explainer';
+import { Explainer, LabelEmbedder } from './explainer';
 import { contrastEmbedded } from './contrast';
 import { RerankSet, encodeTexts, steerEval } from './steer';
 import { internalisedDocs } from './train/evaluate';
@@ -307,19 +306,22 @@ export class Engine {
       if (bad) throw new InputError({ file: st.file ?? 'steering config', field: bad.field }, bad.message, 'E_STEERING_MISMATCH');
     }
     const opts = { batchSize: p.batchSize, signal: ctx.signal };
-    const encodeSlice = async (pairs: ExplainPair[]): Promise<EmbeddedPairs> => {
-      const [q, d] = await Promise.all([
-        this.embeddings.encode(encoder, pairs.map((x) => x.query), { ...opts, kind: 'query' }),
-        this.embeddings.encode(encoder, pairs.map((x) => x.doc), { ...opts, kind: 'document' }),
-      ]);
-      return { dim: q.dim, queries: q.embeddings, docs: d.embeddings, queryTruncated: q.truncated, docTruncated: d.truncated };
-    };
-    const words = {
-      // occluded variants bypass the embedding cache: they are seen once
-      embed: async (texts: string[], kind: TextKind) => (await encoder.encode(texts, { kind, batchSize: p.batchSize, signal: ctx.signal })).embeddings,
-      truncated: (text: string, kind: TextKind) => encoder.tokenize(text, kind).truncated,
-    };
-    const explanations = await explainer.explainEmbedded(p.pairs, await encodeSlice(p.pairs), p.options, words, this.labelEmbedder(encoder, opts));
+    // both at once: with encoder lanes the queries' batches run beside the documents'
+    const [q, d] = await Promise.all([
+      this.embeddings.encode(encoder, p.pairs.map((x) => x.query), { ...opts, kind: 'query' }),
+      this.embeddings.encode(encoder, p.pairs.map((x) => x.doc), { ...opts, kind: 'document' }),
+    ]);
+    const explanations = await explainer.explainEmbedded(
+      p.pairs,
+      { dim: q.dim, queries: q.embeddings, docs: d.embeddings, queryTruncated: q.truncated, docTruncated: d.truncated },
+      p.options,
+      {
+        // occluded variants bypass the embedding cache: they are seen once
+        embed: async (texts, kind) => (await encoder.encode(texts, { kind, batchSize: p.batchSize, signal: ctx.signal })).embeddings,
+        truncated: (text, kind) => encoder.tokenize(text, kind).truncated,
+      },
+      this.labelEmbedder(encoder, opts),
+    );
     return { explanations, bundlePrecision };
   }
 

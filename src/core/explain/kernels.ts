@@ -270,54 +270,52 @@ export class DecoderKernels {
     return new DecoderKernels(dictSize, dim);
   }
 
-  private putIds(ids: ArrayLike<number>): number {
-    const v = new Int32Array(this.buf, this.scratch, ids.length);
+  /**
+   * Lays out one call in the scratch area: the ids (int32), then `vec` as
+   * float64, then room for `outLen` float64 results. Undefined when that does
+   * not fit (the caller then sums in JavaScript).
+   */
+  private stage(ids: ArrayLike<number>, vec: ArrayLike<number>, outLen: number): { ids: number; vec: number; out: number } | undefined {
+    const idsAt = this.scratch;
+    const vecAt = idsAt + align16(ids.length * 4);
+    const outAt = vecAt + vec.length * 8;
+    if (outAt + outLen * 8 > this.scratch + KERNEL_SCRATCH_BYTES) return undefined;
+    const v = new Int32Array(this.buf, idsAt, ids.length);
     for (let k = 0; k < ids.length; k++) {
       const j = ids[k];
       if (!(j >= 0 && j < this.dictSize)) throw new RangeError(`feature id ${j} is outside [0, ${this.dictSize})`);
       v[k] = j;
     }
-    return this.scratch;
+    new Float64Array(this.buf, vecAt, vec.length).set(vec);
+    return { ids: idsAt, vec: vecAt, out: outAt };
   }
 
   /** out[a·n + b] = ⟨row ids[a], row ids[b]⟩ (n = ids.length), each sum as dotAt's; false when it does not fit. */
   gram(ids: ArrayLike<number>, out: Float64Array): boolean {
     const n = ids.length;
-    const idsBytes = align16(n * 4);
-    if (idsBytes + n * n * 8 > KERNEL_SCRATCH_BYTES) return false;
-    const p = this.putIds(ids);
-    this.gramFn(0, p, n, this.dim, p + idsBytes);
-    out.set(new Float64Array(this.buf, p + idsBytes, n * n));
+    const at = this.stage(ids, [], n * n);
+    if (!at) return false;
+    this.gramFn(0, at.ids, n, this.dim, at.out);
+    out.set(new Float64Array(this.buf, at.out, n * n));
     return true;
   }
 
   /** out[k] = ⟨row ids[k], v⟩, each sum as dotAt's; false when it does not fit. */
   dots(ids: ArrayLike<number>, v: ArrayLike<number>, out: Float64Array): boolean {
-    const n = ids.length;
-    const D = this.dim;
-    const idsBytes = align16(n * 4);
-    if (idsBytes + D * 8 + n * 8 > KERNEL_SCRATCH_BYTES) return false;
-    const p = this.putIds(ids);
-    const vAt = p + idsBytes;
-    new Float64Array(this.buf, vAt, D).set(v);
-    this.dotsFn(0, p, n, D, vAt, vAt + D * 8);
-    out.set(new Float64Array(this.buf, vAt + D * 8, n));
+    const at = this.stage(ids, v, ids.length);
+    if (!at) return false;
+    this.dotsFn(0, at.ids, ids.length, this.dim, at.vec, at.out);
+    out.set(new Float64Array(this.buf, at.out, ids.length));
     return true;
   }
 
   /** out = Σ_k coeffs[k] · row ids[k] (out[r] summed over k in order, from 0), as combineColumns; false when it does not fit. */
   combine(ids: ArrayLike<number>, coeffs: ArrayLike<number>, out: Float64Array): boolean {
-    const n = ids.length;
-    const D = this.dim;
-    const idsBytes = align16(n * 4);
-    if (idsBytes + n * 8 + D * 8 > KERNEL_SCRATCH_BYTES) return false;
-    const p = this.putIds(ids);
-    const cAt = p + idsBytes;
-    new Float64Array(this.buf, cAt, n).set(coeffs);
-    const oAt = cAt + n * 8;
-    const o = new Float64Array(this.buf, oAt, D);
+    const at = this.stage(ids, coeffs, this.dim);
+    if (!at) return false;
+    const o = new Float64Array(this.buf, at.out, this.dim);
     o.fill(0);
-    this.combineFn(0, p, cAt, n, D, oAt);
+    this.combineFn(0, at.ids, at.vec, ids.length, this.dim, at.out);
     out.set(o);
     return true;
   }
